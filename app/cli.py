@@ -1,0 +1,118 @@
+"""`modelship` command line: one entry, subcommands loaded lazily.
+
+Each subcommand lives in ``app/commands/<name>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when
+their command runs, so ``modelship serve`` never pays for scikit-learn or Qt, and
+``--help`` is instant.
+
+Errors: a :class:`~app.errors.ModelShipError` becomes one line (plus one line with the
+next step) on stderr and its exit code; anything else is a bug and prints a short
+line, with the traceback only under ``--debug``. Progress goes to stderr, results to
+stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.errors import ModelShipError
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("app.commands.demo", "try ModelShip on the bundled sample model"),
+    "inspect": ("app.commands.inspect", "tell what a model file is and what input it expects"),
+    "convert": ("app.commands.convert", "convert a model to ONNX and prove the conversion"),
+    "serve": ("app.commands.serve", "serve an ONNX model over HTTP on this computer"),
+    "build": ("app.commands.build", "build the serving image for a profile"),
+    "deploy": ("app.commands.deploy", "deploy a profile (or a model) and smoke-test it"),
+    "status": ("app.commands.status", "show deployments and whether they answer"),
+    "teardown": ("app.commands.teardown", "remove a deployment and everything it created"),
+    "rollback": ("app.commands.rollback", "go back to a deployment's previous image"),
+    "profiles": ("app.commands.profiles", "list, show, export and import saved profiles"),
+}
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    """Commands whose module exists (lets the CLI grow one command at a time)."""
+    out = {}
+    for name, (module, helptext) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, helptext)
+    return out
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelship",
+        description="Take a trained model to a working, tested prediction endpoint. "
+        "Run with no command to open the wizard.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelship {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, helptext) in _available().items():
+        p = sub.add_parser(name, help=helptext, description=helptext[:1].upper() + helptext[1:])
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_in(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from app.gui_entry import open_wizard
+
+        return open_wizard()
+    module = importlib.import_module(_available()[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except ModelShipError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  next step: {exc.hint}", file=sys.stderr)
+        if args.debug and exc.details:
+            print(exc.details, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so plainly, traceback only on request
+        if args.debug:
+            raise
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}).",
+            file=sys.stderr,
+        )
+        print(
+            "  next step: run again with --debug and report the output.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

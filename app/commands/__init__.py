@@ -1,0 +1,1 @@
+"""One module per `modelship` subcommand: ``add_arguments(parser)`` and ``run(args)``."""
