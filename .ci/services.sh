@@ -89,7 +89,9 @@ YAML
 
 start_xvfb() {
   local display="${MODELSHIP_XVFB_DISPLAY:-:91}"
-  if [ -e "/tmp/.X11-unix/X${display#:}" ] && xdpyinfo -display "$display" >/dev/null 2>&1; then return 0; fi
+  local lock="/tmp/.X${display#:}-lock"
+  if [ -e "$lock" ] && kill -0 "$(tr -d ' ' <"$lock")" 2>/dev/null; then log "Xvfb already on $display"; return 0; fi
+  rm -f "$lock" "/tmp/.X11-unix/X${display#:}"
   nohup Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$STATE/xvfb.log" 2>&1 &
   echo $! >"$STATE/xvfb.pid"
   for _ in $(seq 1 30); do
