@@ -76,6 +76,11 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from app.runtime import run_hidden
+
+    hidden = run_hidden(argv)  # the frozen bundle re-invoking itself (see app/runtime.py)
+    if hidden is not None:
+        return hidden
     command = _command_in(argv)
     parser = build_parser(command)
     args = parser.parse_args(argv)
