@@ -1,0 +1,358 @@
+"""Build, inspect, push and remove serving images with the Docker Engine.
+
+Uses the docker SDK's low-level API so that build output streams line by line into
+the progress reporter and a cancel takes effect between lines. Images are built by
+the Engine's classic builder: it writes Docker image manifests v2 (schema 2) with no
+provenance attestations, which registries such as Heroku's require (BuildKit via
+buildx would add an OCI index with attestations; we never use it).
+
+Every image carries ``modelship.managed=true`` and ``modelship.deployment=NAME``
+labels, so teardown can find what we made even after a crash; nothing here ever
+prunes, because other work on the machine may own dangling images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.buildcontext import BuildContext
+from app.errors import BuildError, Cancelled, TargetError
+from app.progress import CancelToken, NullProgress, Progress
+
+MANAGED_LABEL = "modelship.managed"
+DEPLOYMENT_LABEL = "modelship.deployment"
+MODEL_LABEL = "modelship.model.sha256"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+_STEP = re.compile(r"^Step (\d+)/(\d+)")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})")
+
+ENGINE_HINT = (
+    "Start Docker (Docker Desktop, or `sudo systemctl start docker` / dockerd on Linux). "
+    "If it runs, your user may lack access: add it to the docker group "
+    "(`sudo usermod -aG docker $USER`) and log in again."
+)
+
+
+@dataclass
+class Image:
+    """A built image: what later steps need to run, push or remove it."""
+
+    tag: str
+    id: str
+    size: int  # bytes, as the Engine reports it
+    labels: dict[str, str] = field(default_factory=dict)
+    base_size: int | None = None  # the base image's size, when known
+    cached_steps: int = 0  # build steps served from the layer cache
+    total_steps: int = 0
+
+    @property
+    def size_over_base(self) -> int | None:
+        return None if self.base_size is None else self.size - self.base_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "id": self.id,
+            "size": self.size,
+            "base_size": self.base_size,
+            "size_over_base": self.size_over_base,
+            "labels": self.labels,
+            "cached_steps": self.cached_steps,
+            "total_steps": self.total_steps,
+        }
+
+
+def connect(timeout: int = 300) -> Any:
+    """A docker client for the local Engine, or a TargetError saying how to start it."""
+    try:
+        import docker
+        import docker.errors
+    except ImportError as exc:  # pragma: no cover - docker is a dependency
+        raise TargetError("The docker Python package is missing.", "Reinstall ModelShip.") from exc
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text or "permission denied" in text:
+            raise TargetError(
+                "You are not allowed to use the Docker Engine.",
+                "Add your user to the docker group (`sudo usermod -aG docker $USER`) and log "
+                "in again, or run Docker Desktop.",
+                details=text,
+            ) from exc
+        raise TargetError("The Docker Engine is not reachable.", ENGINE_HINT, details=text) from exc
+
+
+def _close_stream(stream: Iterator[Any]) -> None:
+    """Stop a streaming API call and drop its connection, so the Engine stops too.
+
+    The SDK's stream generator does not close its HTTP response when closed; the
+    Engine only abandons a build when the connection goes away. The response is a
+    local of the generator's frame (docker SDK 7.x ``_stream_helper``).
+    """
+    frame = getattr(stream, "gi_frame", None)
+    response = frame.f_locals.get("response") if frame is not None else None
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+    if response is not None:
+        # Already closed or broken: nothing more to stop.
+        with contextlib.suppress(Exception):
+            response.close()
+
+
+def _image_id(api: Any, ref: str) -> str | None:
+    import docker.errors
+
+    try:
+        return str(api.inspect_image(ref)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def image_size(client: Any, ref: str) -> int | None:
+    import docker.errors
+
+    try:
+        return int(client.api.inspect_image(ref)["Size"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _build_hint(error: str) -> str:
+    low = error.lower()
+    if any(s in low for s in ("pull access denied", "manifest unknown", "not found", "no such")):
+        return (
+            "Check the base image name. It must exist locally (docker images) or be "
+            "pullable from its registry; pull or build it first."
+        )
+    if any(s in low for s in ("dial tcp", "lookup", "timeout", "tls", "connection refused")):
+        return (
+            "Docker could not reach the registry holding the base image. Pull the base image "
+            "first (docker pull), or use one that is already on this computer."
+        )
+    if "no space left" in low:
+        return "Free disk space for Docker (docker system df shows what uses it)."
+    return "Read the build log above; run with --debug for the full output."
+
+
+def build_image(
+    context: BuildContext,
+    docker_client: Any,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    nocache: bool = False,
+) -> Image:
+    """Build ``context`` into an image tagged ``context.tag``.
+
+    Streams every build line to ``progress.log``; a cancel between lines stops the
+    build and removes the image if it got tagged. Fails with BuildError carrying the
+    log's tail.
+    """
+    import docker.errors
+
+    progress = progress or NullProgress()
+    cancel = cancel or CancelToken()
+    api = docker_client.api
+    before = _image_id(api, context.tag)
+    tail: deque[str] = deque(maxlen=40)
+    built_id: str | None = None
+    error: str | None = None
+    cached = total = 0
+    progress.update(0.0, f"Building {context.tag}")
+    try:
+        stream = api.build(
+            path=str(context.path),
+            tag=context.tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            nocache=nocache,
+            decode=True,
+            use_config_proxy=False,
+        )
+    except docker.errors.APIError as exc:
+        raise BuildError(
+            f"Docker refused to build the image: {exc.explanation or exc}.",
+            _build_hint(str(exc)),
+        ) from exc
+    except docker.errors.DockerException as exc:
+        raise TargetError("The Docker Engine is not reachable.", ENGINE_HINT) from exc
+    try:
+        for chunk in stream:
+            if cancel.cancelled:
+                raise Cancelled("Cancelled while building the image.")
+            if "error" in chunk or "errorDetail" in chunk:
+                error = str(chunk.get("error") or chunk.get("errorDetail", {}).get("message"))
+                tail.append(error)
+                progress.log(error)
+                continue
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("ID"):
+                built_id = str(aux["ID"])
+            text = chunk.get("stream") or chunk.get("status") or ""
+            for line in str(text).splitlines():
+                line = line.rstrip()
+                if not line:
+                    continue
+                tail.append(line)
+                progress.log(line)
+                if m := _STEP.match(line):
+                    step, total = int(m.group(1)), int(m.group(2))
+                    progress.update((step - 1) / total, line)
+                elif "Using cache" in line:
+                    cached += 1
+                elif m := _BUILT.match(line):
+                    built_id = built_id or m.group(1)
+    except Cancelled:
+        _close_stream(stream)
+        _remove_partial(api, context.tag, before)
+        raise
+    except docker.errors.DockerException as exc:
+        _close_stream(stream)
+        _remove_partial(api, context.tag, before)
+        raise BuildError(
+            f"The Docker Engine failed during the build: {exc}.",
+            ENGINE_HINT,
+            details="\n".join(tail),
+        ) from exc
+    except BaseException:
+        _close_stream(stream)
+        _remove_partial(api, context.tag, before)
+        raise
+    if error is not None or built_id is None:
+        message = error or "the build ended without producing an image"
+        raise BuildError(
+            f"The image could not be built: {message}",
+            _build_hint(message),
+            details="\n".join(tail),
+        )
+    info = api.inspect_image(context.tag)
+    base_size = image_size(docker_client, context.base_image)
+    progress.update(1.0, f"Built {context.tag}")
+    return Image(
+        tag=context.tag,
+        id=str(info["Id"]),
+        size=int(info["Size"]),
+        labels=dict((info.get("Config") or {}).get("Labels") or {}),
+        base_size=base_size,
+        cached_steps=cached,
+        total_steps=total,
+    )
+
+
+def _remove_partial(api: Any, tag: str, before: str | None) -> None:
+    """After a cancel or failure: drop the tag if this build created or moved it."""
+    import docker.errors
+
+    now = _image_id(api, tag)
+    if now is None or now == before:
+        return
+    with contextlib.suppress(docker.errors.APIError):
+        api.remove_image(now, force=True)
+
+
+def remove_image(docker_client: Any, ref: str) -> bool:
+    """Remove one image by id or tag (idempotent). True if something was removed.
+
+    ``force`` removes every tag of the image; a running container still using it
+    keeps the Engine from deleting it and is reported as an error.
+    """
+    import docker.errors
+
+    try:
+        docker_client.api.remove_image(ref, force=True)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.status_code == 404:
+            return False
+        raise TargetError(
+            f"Could not remove image {ref}: {exc.explanation or exc}.",
+            "Stop the containers that use it, then run teardown again.",
+        ) from exc
+
+
+def images_of(docker_client: Any, deployment: str) -> list[str]:
+    """Ids of the images ModelShip built for ``deployment`` (found by label)."""
+    found = docker_client.api.images(
+        filters={"label": [f"{MANAGED_LABEL}=true", f"{DEPLOYMENT_LABEL}={deployment}"]},
+        quiet=True,
+    )
+    return [str(i) for i in found]
+
+
+def push_image(
+    docker_client: Any,
+    image: str,
+    repository: str,
+    tag: str,
+    *,
+    auth_config: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """Push ``image`` as ``repository:tag``; returns the pushed manifest's digest.
+
+    ``images.push`` never raises on a failed push: the error comes as a streamed line,
+    so every line is checked. The extra local tag is removed afterwards.
+    """
+    import docker.errors
+
+    progress = progress or NullProgress()
+    cancel = cancel or CancelToken()
+    api = docker_client.api
+    ref = f"{repository}:{tag}"
+    api.tag(image, repository, tag)
+    digest: str | None = None
+    tail: deque[str] = deque(maxlen=20)
+    try:
+        stream = api.push(repository, tag, stream=True, decode=True, auth_config=auth_config)
+        try:
+            for chunk in stream:
+                if cancel.cancelled:
+                    raise Cancelled("Cancelled while pushing the image.")
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = str(chunk.get("error") or chunk.get("errorDetail", {}).get("message"))
+                    raise TargetError(
+                        f"Pushing the image to {repository} failed: {message}",
+                        "Check the registry address and your login for it.",
+                        details="\n".join(tail),
+                    )
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest = str(aux["Digest"])
+                status = chunk.get("status")
+                if status:
+                    line = f"{chunk.get('id', '')} {status}".strip()
+                    tail.append(line)
+                    progress.log(line)
+        except BaseException:
+            _close_stream(stream)
+            raise
+    except docker.errors.APIError as exc:
+        raise TargetError(
+            f"Pushing the image to {repository} failed: {exc.explanation or exc}.",
+            "Check the registry address and your login for it.",
+        ) from exc
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_image(ref, noprune=True)
+    if digest is None:
+        raise TargetError(
+            f"The registry {repository} did not confirm the push.",
+            "Try again; if it persists, check the registry's logs.",
+            details="\n".join(tail),
+        )
+    progress.update(1.0, f"Pushed {ref}")
+    return digest

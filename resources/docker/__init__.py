@@ -1,0 +1,1 @@
+"""Dockerfile template for serving images (loaded with importlib.resources)."""
