@@ -1,0 +1,858 @@
+"""Model intake: tell what a model file is, without running it.
+
+Loading a pickle runs code chosen by whoever wrote the file, so nothing here ever
+unpickles with the standard machinery. Files are identified by their bytes (magic
+numbers, zip structure, protobuf, text headers); pickles are read twice without
+executing them:
+
+1. :mod:`pickletools` walks the opcodes and lists every ``GLOBAL`` /
+   ``STACK_GLOBAL`` reference (the classes and functions the file would import), and
+   tells a truncated file from a complete one.
+2. A restricted unpickler rebuilds the object tree with *stand-ins* for every class:
+   only numpy's array constructors (and joblib's array wrapper) are real. That gives
+   the estimator type, the scikit-learn version recorded in the file, the fitted
+   column names and categories, and value ranges for generating sample rows, while no
+   module of the model's libraries is ever imported.
+
+Conversion (which does load the model, in a subprocess) lives in :mod:`app.convert`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import pickletools
+import zipfile
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from app.errors import ModelError, UnsupportedModelError
+
+SUPPORTED_TEXT = (
+    "ModelShip converts scikit-learn estimators and pipelines (pickle or joblib), XGBoost "
+    "(.json/.ubj or pickled XGBClassifier/XGBRegressor), LightGBM (.txt or pickled "
+    "LGBMClassifier/LGBMRegressor), PyTorch (TorchScript or a whole module saved with "
+    "torch.save) and ONNX files."
+)
+
+# The library a pickled class comes from (top-level module -> kind, distribution name).
+_LIBRARIES = {
+    "sklearn": ("sklearn", "scikit-learn"),
+    "xgboost": ("xgboost", "xgboost"),
+    "lightgbm": ("lightgbm", "lightgbm"),
+    "torch": ("pytorch", "torch"),
+}
+
+
+@dataclass
+class ModelArtifact:
+    """What a model file is, found without executing it."""
+
+    path: Path
+    kind: str  # "sklearn" | "xgboost" | "lightgbm" | "pytorch" | "onnx"
+    format: str  # "pickle" | "joblib" | "onnx" | "xgboost-json" | "xgboost-ubj" | ...
+    estimator: str | None = None
+    libraries: dict[str, str] = field(default_factory=dict)
+    inputs: list[dict] = field(default_factory=list)
+    pickle_imports: list[str] = field(default_factory=list)
+    runs_code_on_load: bool = False
+    warnings: list[str] = field(default_factory=list)
+    task: str | None = None  # "classification" | "regression" | None (unknown)
+    classes: list[Any] | None = None
+    size_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+# ---------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------
+def inspect_model(path: str | Path) -> ModelArtifact:
+    """Identify a model file by its content. Never executes a pickle."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p} does not exist.", "Check the path and try again.")
+    if p.is_dir():
+        raise ModelError(
+            f"{p} is a folder, not a model file.",
+            "Give the model file itself (e.g. model.joblib, model.onnx, model.pt).",
+        )
+    data = p.read_bytes()
+    if not data:
+        raise ModelError(f"{p.name} is empty (0 bytes).", "Save the model again and retry.")
+    art = _identify(p, data)
+    art.size_bytes = len(data)
+    return art
+
+
+def _identify(p: Path, data: bytes) -> ModelArtifact:
+    head = data[:16]
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _inspect_zip(p, data)
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return _inspect_pickle(p, data, "pickle")
+    for magic, name in _COMPRESSED:
+        if head.startswith(magic):
+            return _inspect_pickle(p, _decompress(p, data, name), "joblib")
+    if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):
+        return _inspect_lightgbm(p, data)
+    if head.startswith(b"{L") or head.startswith(b"{i") or head.startswith(b"{U"):
+        return _inspect_xgboost(p, data, "xgboost-ubj")
+    stripped = data.lstrip()[:1]
+    if stripped == b"{":
+        return _inspect_xgboost(p, data, "xgboost-json")
+    onnx_art = _try_onnx(p, data)
+    if onnx_art is not None:
+        return onnx_art
+    raise ModelError(f"{p.name} is not a model file ({_describe_other(data)}).", _NOT_MODEL_HINT)
+
+
+_NOT_MODEL_HINT = (
+    "Give a trained model file: " + SUPPORTED_TEXT[len("ModelShip converts ") :].rstrip(".") + "."
+)
+
+_COMPRESSED = [
+    (b"\x78\x01", "zlib"),
+    (b"\x78\x5e", "zlib"),
+    (b"\x78\x9c", "zlib"),
+    (b"\x78\xda", "zlib"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00\x00", "lzma"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+]
+
+
+def _decompress(p: Path, data: bytes, name: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    try:
+        if name == "zlib":
+            d = zlib.decompressobj()
+            out = d.decompress(data)
+            if not d.eof:
+                raise EOFError
+            return out
+        if name == "gzip":
+            return gzip.decompress(data)
+        if name == "bz2":
+            return bz2.decompress(data)
+        if name in ("xz", "lzma"):
+            return lzma.decompress(data)
+    except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError):
+        raise ModelError(
+            f"{p.name} is a {name}-compressed file that is truncated or corrupt.",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+    raise UnsupportedModelError(
+        f"{p.name} is compressed with {name}, which ModelShip cannot read.",
+        "Save it with joblib.dump(model, path) using compress=3 (zlib) or no compression.",
+    )
+
+
+def _describe_other(data: bytes) -> str:
+    if data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8\xff"):
+        return "it is an image"
+    if data.startswith(b"%PDF"):
+        return "it is a PDF document"
+    try:
+        text = data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "its content is not a format ModelShip knows"
+    lines = [ln for ln in text.splitlines()[:5] if ln.strip()]
+    if len(lines) >= 2 and any(
+        lines[0].count(sep) >= 1 and lines[0].count(sep) == lines[1].count(sep) for sep in ",;\t"
+    ):
+        return "it looks like a CSV table, i.e. data rather than a trained model"
+    return "it is a text file"
+
+
+# ---------------------------------------------------------------------------
+# pickles
+# ---------------------------------------------------------------------------
+_STRING_OPS = {
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "BINUNICODE8",
+    "UNICODE",
+    "SHORT_BINSTRING",
+    "BINSTRING",
+    "STRING",
+}
+
+
+def scan_pickle(data: bytes) -> tuple[list[str], bool]:
+    """List the module.name references in a pickle stream, in order, without loading it.
+
+    Returns (imports, complete). ``complete`` is False when the stream ends before
+    STOP (truncated). joblib interleaves raw array bytes with the pickle opcodes;
+    the scan stops at the first such block, and the restricted unpickler covers the
+    rest.
+    """
+    imports: list[str] = []
+    strings: list[str] = []
+    memo: dict[int, str] = {}
+    complete = False
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+            name = op.name
+            if name in _STRING_OPS:
+                strings.append(str(arg))
+            elif name in ("MEMOIZE",) and strings:
+                memo[len(memo)] = strings[-1]
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT") and strings:
+                memo[int(arg)] = strings[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET") and int(arg) in memo:
+                strings.append(memo[int(arg)])
+            elif name in ("GLOBAL", "INST"):
+                imports.append(str(arg).replace(" ", "."))
+            elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                imports.append(f"{strings[-2]}.{strings[-1]}")
+            if name == "STOP":
+                complete = True
+                break
+    except Exception:
+        complete = False
+    seen: dict[str, None] = {}
+    for i in imports:
+        seen.setdefault(i, None)
+    return list(seen), complete
+
+
+class _Stub:
+    """Stand-in for any class a pickle names: keeps constructor args and state."""
+
+    _ms_name = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_ms_args"] = args
+        self.__dict__.setdefault("_ms_state", None)
+        self.__dict__.setdefault("_ms_items", {})
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_ms_state"] = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.__dict__.setdefault("_ms_items", {})[key] = value
+
+    def append(self, value: Any) -> None:
+        self.__dict__.setdefault("_ms_list", []).append(value)
+
+    def extend(self, values: Any) -> None:
+        self.__dict__.setdefault("_ms_list", []).extend(values)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
+        return _make_stub(self._ms_name)(*args)
+
+    @property
+    def state(self) -> dict:
+        s = self.__dict__.get("_ms_state")
+        if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], dict):  # (state, slots)
+            s = {**(s[0] or {}), **s[1]}
+        return s if isinstance(s, dict) else {}
+
+
+_STUBS: dict[str, type] = {}
+
+
+def _make_stub(name: str) -> type:
+    if name not in _STUBS:
+        _STUBS[name] = type(name.rsplit(".", 1)[-1], (_Stub,), {"_ms_name": name})
+    return _STUBS[name]
+
+
+def stub_name(obj: Any) -> str | None:
+    return obj._ms_name if isinstance(obj, _Stub) else None
+
+
+def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    if isinstance(cls, type) and issubclass(cls, _Stub):
+        return cls()
+    return _Stub()
+
+
+def _codecs_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    if isinstance(obj, str):
+        return obj.encode(encoding, errors)
+    raise pickle.UnpicklingError("unexpected _codecs.encode argument")
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    import collections
+
+    import numpy as np
+
+    out: dict[tuple[str, str], Any] = {
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("_codecs", "encode"): _codecs_encode,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "slice"): slice,
+        ("builtins", "complex"): complex,
+        ("builtins", "bytearray"): bytearray,
+        ("builtins", "object"): object,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+    from numpy._core import multiarray
+
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out[(mod, "_reconstruct")] = multiarray._reconstruct
+        out[(mod, "scalar")] = multiarray.scalar
+    for mod in ("numpy.core.numeric", "numpy._core.numeric"):
+        out[(mod, "_frombuffer")] = np._core.numeric._frombuffer
+    return out
+
+
+class _SafeMixin:
+    """find_class that returns stand-ins for everything outside a tiny allowlist."""
+
+    found: list[str]
+
+    def find_class(self, module: str, name: str) -> Any:
+        full = f"{module}.{name}"
+        if full not in self.found:
+            self.found.append(full)
+        allowed = _ALLOWED_CACHE.get("v")
+        if allowed is None:
+            allowed = _ALLOWED_CACHE["v"] = _allowed()
+        if (module, name) in allowed:
+            return allowed[(module, name)]
+        if module == "joblib.numpy_pickle" and name == "NumpyArrayWrapper":
+            return _safe_array_wrapper()
+        return _make_stub(full)
+
+    def persistent_load(self, pid: Any) -> Any:  # torch storages
+        return None
+
+
+_ALLOWED_CACHE: dict[str, Any] = {}
+
+
+class _SafeUnpickler(_SafeMixin, pickle.Unpickler):
+    def __init__(self, fh: Any) -> None:
+        super().__init__(fh)
+        self.found = []
+
+
+def _safe_array_wrapper() -> type:
+    """joblib's array wrapper, except that object arrays load through the safe unpickler."""
+    if "wrapper" in _ALLOWED_CACHE:
+        return _ALLOWED_CACHE["wrapper"]
+    from joblib.numpy_pickle import NumpyArrayWrapper
+
+    class SafeWrapper(NumpyArrayWrapper):
+        def read(self, unpickler: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.dtype.hasobject:
+                inner = _SafeUnpickler(unpickler.file_handle)
+                arr = inner.load()
+                unpickler.found.extend(x for x in inner.found if x not in unpickler.found)
+                return arr
+            return super().read(unpickler, *args, **kwargs)
+
+    _ALLOWED_CACHE["wrapper"] = SafeWrapper
+    return SafeWrapper
+
+
+def safe_load(data: bytes, fmt: str) -> tuple[Any, list[str]]:
+    """Rebuild a pickle's object tree with stand-ins; returns (root, references)."""
+    if fmt == "joblib" and b"joblib.numpy_pickle" in data[:200000]:
+        from joblib.numpy_pickle import NumpyUnpickler
+
+        class _JoblibSafe(_SafeMixin, NumpyUnpickler):
+            pass
+
+        u = _JoblibSafe("", io.BytesIO(data), True)
+        u.found = []
+    else:
+        u = _SafeUnpickler(io.BytesIO(data))
+    root = u.load()
+    return root, u.found
+
+
+def _inspect_pickle(p: Path, data: bytes, fmt: str) -> ModelArtifact:
+    imports, complete = scan_pickle(data)
+    joblib_stream = any(i.startswith("joblib.numpy_pickle") for i in imports)
+    if joblib_stream:
+        fmt = "joblib"
+    if not complete and not joblib_stream:
+        raise ModelError(
+            f"{p.name} is a truncated or corrupt pickle (it ends before its last instruction).",
+            "Copy or save the model again; the file did not arrive whole.",
+        )
+    try:
+        root, found = safe_load(data, fmt)
+    except Exception as exc:
+        raise ModelError(
+            f"{p.name} is a truncated or corrupt {fmt} file ({type(exc).__name__}).",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+    for f in found:
+        if f not in imports:
+            imports.append(f)
+    return _describe_pickled(p, fmt, root, imports)
+
+
+def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> ModelArtifact:
+    estimator = stub_name(root)
+    if estimator is None:
+        raise ModelError(
+            f"{p.name} is a {fmt} file, but it holds a {type(root).__name__}, not a trained model.",
+            "Pickle the fitted estimator itself (e.g. joblib.dump(model, 'model.joblib')).",
+        )
+    top = estimator.split(".")[0]
+    if top not in ("sklearn", "xgboost", "lightgbm"):
+        raise UnsupportedModelError(
+            f"{p.name} holds a {estimator}, which ModelShip cannot convert.", SUPPORTED_TEXT
+        )
+    kind = _LIBRARIES[top][0]
+    art = ModelArtifact(
+        path=p,
+        kind=kind,
+        format=fmt,
+        estimator=estimator,
+        pickle_imports=imports,
+        runs_code_on_load=True,
+    )
+    art.warnings.append(
+        "Loading this file runs code (it is a pickle): convert it only if you trust "
+        "where it came from."
+    )
+    others = sorted({i for i in imports if i.split(".")[0] not in _TRUSTED_MODULES and "." in i})
+    if others:
+        art.warnings.append(
+            "It also refers to code outside the usual libraries: " + ", ".join(others[:8])
+        )
+    # library versions recorded in the file
+    versions = {v for v in _walk_values(root, "_sklearn_version") if isinstance(v, str)}
+    libs_used = {i.split(".")[0] for i in imports}
+    for top_mod, (_, dist) in _LIBRARIES.items():
+        if top_mod in libs_used:
+            art.libraries[dist] = ""
+    if versions:
+        art.libraries["scikit-learn"] = sorted(versions)[-1]
+        if len(versions) > 1:
+            art.warnings.append(
+                f"Parts were saved with scikit-learn {', '.join(sorted(versions))}."
+            )
+    installed = installed_versions(art.libraries)
+    need = art.libraries.get("scikit-learn")
+    if need and installed.get("scikit-learn") and installed["scikit-learn"] != need:
+        art.warnings.append(
+            f"It was saved with scikit-learn {need}; this Python has "
+            f"{installed['scikit-learn']}. Convert with --python pointing at a Python that "
+            f"has scikit-learn {need}."
+        )
+    try:
+        desc = describe_estimator(root)
+    except Exception:  # description is best effort; never block intake on it
+        desc = {}
+    art.inputs = desc.get("columns", [])
+    art.task = desc.get("task")
+    art.classes = desc.get("classes")
+    return art
+
+
+_TRUSTED_MODULES = {
+    "sklearn",
+    "numpy",
+    "scipy",
+    "joblib",
+    "xgboost",
+    "lightgbm",
+    "builtins",
+    "copyreg",
+    "collections",
+    "_codecs",
+    "torch",
+    "pandas",
+    "functools",
+}
+
+
+def installed_versions(libraries: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for dist in libraries:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def _walk_values(obj: Any, key: str, depth: int = 0, seen: set | None = None) -> list[Any]:
+    seen = set() if seen is None else seen
+    if depth > 40 or id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    out: list[Any] = []
+    if isinstance(obj, _Stub):
+        st = obj.state
+        if key in st:
+            out.append(st[key])
+        for v in st.values():
+            out.extend(_walk_values(v, key, depth + 1, seen))
+        for v in obj.__dict__.get("_ms_args", ()):
+            out.extend(_walk_values(v, key, depth + 1, seen))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            out.extend(_walk_values(v, key, depth + 1, seen))
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            out.extend(_walk_values(v, key, depth + 1, seen))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# what a pickled scikit-learn model expects (from stand-ins)
+# ---------------------------------------------------------------------------
+def _plain(v: Any) -> Any:
+    import numpy as np
+
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _final(obj: Any) -> Any:
+    if stub_name(obj) == "sklearn.pipeline.Pipeline":
+        steps = obj.state.get("steps") or []
+        for _, est in reversed(steps):
+            if est not in ("passthrough", None):
+                return _final(est)
+    return obj
+
+
+def describe_estimator(root: Any) -> dict:
+    """Columns (names, dtypes, categories), task and classes of a stand-in tree."""
+    st = root.state if isinstance(root, _Stub) else {}
+    final = _final(root)
+    fst = final.state if isinstance(final, _Stub) else {}
+    out: dict[str, Any] = {}
+    classes = fst.get("classes_")
+    if classes is not None:
+        out["task"] = "classification"
+        out["classes"] = _plain(classes)
+    elif isinstance(final, _Stub) and (
+        "Regressor" in final._ms_name or "Regression" in final._ms_name
+    ):
+        out["task"] = "regression"
+    names = st.get("feature_names_in_")
+    if names is None:
+        # a Pipeline keeps them on its first step
+        steps = st.get("steps") or []
+        if steps and isinstance(steps[0][1], _Stub):
+            names = steps[0][1].state.get("feature_names_in_")
+    n = st.get("n_features_in_") or fst.get("n_features_in_")
+    if n is None and isinstance(root, _Stub) and root._ms_name.startswith("xgboost"):
+        n = st.get("n_features_in_")
+    cats = _categories(root)
+    if names is not None:
+        out["columns"] = [
+            {
+                "name": str(c),
+                "dtype": "str" if str(c) in cats and _is_str(cats[str(c)]) else "float",
+                **({"categories": cats[str(c)]} if str(c) in cats else {}),
+            }
+            for c in _plain(names)
+        ]
+    elif isinstance(n, int):
+        out["columns"] = [{"name": f"f{i}", "dtype": "float"} for i in range(n)]
+    return out
+
+
+def _is_str(values: list) -> bool:
+    return any(isinstance(v, str) for v in values)
+
+
+def _categories(root: Any) -> dict[str, list]:
+    """column name -> categories known to a fitted encoder inside a ColumnTransformer."""
+    out: dict[str, list] = {}
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, _Stub) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        st = obj.state
+        if obj._ms_name == "sklearn.compose._column_transformer.ColumnTransformer":
+            for entry in st.get("transformers_") or []:
+                _, trans, cols = entry
+                enc = _encoder_in(trans)
+                if enc is not None and isinstance(cols, list | tuple):
+                    for col, cat in zip(cols, enc.state.get("categories_") or [], strict=False):
+                        out[str(col)] = _plain(cat)
+        for v in st.values():
+            if isinstance(v, _Stub):
+                stack.append(v)
+            elif isinstance(v, list | tuple):
+                for x in v:
+                    if isinstance(x, _Stub):
+                        stack.append(x)
+                    elif isinstance(x, tuple):
+                        stack.extend(y for y in x if isinstance(y, _Stub))
+    return out
+
+
+def _encoder_in(trans: Any) -> Any:
+    if not isinstance(trans, _Stub):
+        return None
+    if trans.state.get("categories_") is not None:
+        return trans
+    for _, step in trans.state.get("steps") or []:
+        if isinstance(step, _Stub) and step.state.get("categories_") is not None:
+            return step
+    return None
+
+
+# ---------------------------------------------------------------------------
+# zip files: PyTorch
+# ---------------------------------------------------------------------------
+def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        names = zf.namelist()
+    except zipfile.BadZipFile:
+        raise ModelError(
+            f"{p.name} is a zip file that is truncated or corrupt.",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if not pkl:
+        raise ModelError(
+            f"{p.name} is a zip archive, but not a saved model (no PyTorch data.pkl inside).",
+            _NOT_MODEL_HINT,
+        )
+    is_script = any("/code/" in n or n.startswith("code/") for n in names)
+    try:
+        raw = zf.read(pkl[0])
+        version = ""
+        vfile = [n for n in names if n.endswith("/.data/version") or n.endswith("/version")]
+        if vfile:
+            version = zf.read(vfile[0]).decode("ascii", "replace").strip()
+    except Exception:
+        raise ModelError(
+            f"{p.name} is a PyTorch file that is truncated or corrupt.",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+    imports, complete = scan_pickle(raw)
+    if not complete:
+        raise ModelError(
+            f"{p.name} is a PyTorch file that is truncated or corrupt.",
+            "Copy or save the model again; the file did not arrive whole.",
+        )
+    art = ModelArtifact(
+        path=p,
+        kind="pytorch",
+        format="torchscript" if is_script else "torch-module",
+        pickle_imports=imports,
+        runs_code_on_load=not is_script,
+        libraries={"torch": ""},
+    )
+    if is_script:
+        art.estimator = imports[0] if imports else "TorchScript module"
+        art.warnings.append(
+            "A TorchScript file runs no Python code on load, but its graph runs when converting."
+        )
+    else:
+        first = next((i for i in imports if not i.startswith(("collections.", "torch._"))), None)
+        if first is None or first.startswith("torch._utils"):
+            raise UnsupportedModelError(
+                f"{p.name} is a PyTorch file holding only weights (a state_dict), not a model.",
+                "Save the whole module with torch.save(model, path) or script it with "
+                "torch.jit.script(model).save(path).",
+            )
+        art.estimator = first
+        art.warnings.append(
+            "Loading this file runs code (torch.save uses pickle): convert it only if you "
+            "trust where it came from."
+        )
+        if not first.startswith("torch."):
+            art.warnings.append(
+                f"Its class {first} must be importable when converting: keep its module "
+                "next to the model file or in the Python given with --python."
+            )
+    if version:
+        art.warnings.append(f"PyTorch archive format version {version}.")
+    art.warnings.append(
+        "PyTorch models need an input shape to convert, e.g. --input-shape 1,3,32,32."
+    )
+    return art
+
+
+# ---------------------------------------------------------------------------
+# native boosters and ONNX
+# ---------------------------------------------------------------------------
+def _inspect_xgboost(p: Path, data: bytes, fmt: str) -> ModelArtifact:
+    cfg: dict[str, Any] | None = None
+    if fmt == "xgboost-json":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(
+                f"{p.name} is a JSON file that is truncated or corrupt ({exc.__class__.__name__}).",
+                "Copy or save the model again; the file did not arrive whole.",
+            ) from None
+        if not isinstance(doc, dict) or "learner" not in doc:
+            raise ModelError(
+                f"{p.name} is a JSON file, but not a saved XGBoost model.", _NOT_MODEL_HINT
+            )
+        cfg = doc
+    else:
+        cfg = _ubj_header(p, data)
+    learner = cfg.get("learner", {}) if isinstance(cfg, dict) else {}
+    version = cfg.get("version") if isinstance(cfg, dict) else None
+    art = ModelArtifact(path=p, kind="xgboost", format=fmt, estimator="xgboost.Booster")
+    art.libraries["xgboost"] = ".".join(str(v) for v in version) if version else ""
+    params = learner.get("learner_model_param", {})
+    n = params.get("num_feature")
+    names = learner.get("feature_names") or []
+    try:
+        count = int(n) if n is not None else len(names)
+    except (TypeError, ValueError):
+        count = len(names)
+    art.inputs = [
+        {"name": names[i] if i < len(names) else f"f{i}", "dtype": "float"} for i in range(count)
+    ]
+    obj = learner.get("objective", {}).get("name", "")
+    art.task = _task_for_objective(obj)
+    nclass = params.get("num_class")
+    if art.task == "classification":
+        k = int(nclass) if nclass and int(nclass) > 1 else 2
+        art.classes = list(range(k))
+    return art
+
+
+def _ubj_header(p: Path, data: bytes) -> dict:
+    """XGBoost's UBJSON model: decoded by xgboost itself (a data format, no code runs)."""
+    try:
+        import xgboost
+
+        b = xgboost.Booster()
+        b.load_model(bytearray(data))
+        return json.loads(b.save_raw("json").decode("utf-8"))
+    except ImportError:
+        return {}
+    except Exception:
+        raise ModelError(
+            f"{p.name} looks like an XGBoost .ubj model but is truncated or corrupt.",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+
+
+def _task_for_objective(obj: str) -> str | None:
+    if obj.startswith(("binary:", "multi:")) or obj in ("binary", "multiclass", "multiclassova"):
+        return "classification"
+    if obj.startswith(("reg:", "count:", "survival:")) or obj in (
+        "regression",
+        "regression_l1",
+        "huber",
+        "poisson",
+        "quantile",
+        "tweedie",
+        "gamma",
+        "fair",
+        "mape",
+    ):
+        return "regression"
+    return None
+
+
+def _inspect_lightgbm(p: Path, data: bytes) -> ModelArtifact:
+    text = data.decode("utf-8", "replace")
+    header: dict[str, str] = {}
+    for line in text.splitlines()[:40]:
+        if "=" in line:
+            k, _, v = line.partition("=")
+            header.setdefault(k.strip(), v.strip())
+        elif line.startswith("Tree="):
+            break
+    if "max_feature_idx" not in header:
+        raise ModelError(
+            f"{p.name} starts like a LightGBM model but its header is incomplete.",
+            "Copy or save the model again; the file did not arrive whole.",
+        )
+    if "end of trees" not in text:
+        raise ModelError(
+            f"{p.name} is a truncated LightGBM model (its trees end early).",
+            "Copy or save the model again; the file did not arrive whole.",
+        )
+    n = int(header["max_feature_idx"]) + 1
+    names = header.get("feature_names", "").split()
+    art = ModelArtifact(
+        path=p, kind="lightgbm", format="lightgbm-txt", estimator="lightgbm.Booster"
+    )
+    art.libraries["lightgbm"] = header.get("version", "")
+    art.inputs = [
+        {"name": names[i] if i < len(names) else f"f{i}", "dtype": "float"} for i in range(n)
+    ]
+    obj = header.get("objective", "").split()[0] if header.get("objective") else ""
+    art.task = _task_for_objective(obj)
+    if art.task == "classification":
+        k = int(header.get("num_class", "1"))
+        art.classes = list(range(max(k, 2)))
+    return art
+
+
+def _try_onnx(p: Path, data: bytes) -> ModelArtifact | None:
+    # ONNX is a protobuf; field 1 (ir_version, varint) normally comes first.
+    if data[:1] != b"\x08" and p.suffix.lower() != ".onnx":
+        return None
+    try:
+        import onnx
+
+        model = onnx.load_model_from_string(data)
+    except Exception:
+        if p.suffix.lower() == ".onnx":
+            raise ModelError(
+                f"{p.name} is named .onnx but is truncated or corrupt.",
+                "Export or copy the model again; the file did not arrive whole.",
+            ) from None
+        return None
+    if not model.graph.node:
+        if p.suffix.lower() == ".onnx":
+            raise ModelError(
+                f"{p.name} is an ONNX file with an empty graph (truncated or corrupt).",
+                "Export or copy the model again.",
+            )
+        return None
+    from app.serving.signature import ONNX_TO_NUMPY
+
+    inits = {i.name for i in model.graph.initializer}
+    inputs = []
+    for i in model.graph.input:
+        if i.name in inits:
+            continue
+        tt = i.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        inputs.append(
+            {
+                "name": i.name,
+                "dtype": ONNX_TO_NUMPY.get(tt.elem_type, str(tt.elem_type)),
+                "shape": shape,
+            }
+        )
+    art = ModelArtifact(path=p, kind="onnx", format="onnx", estimator="onnx.ModelProto")
+    art.libraries["onnx opset"] = ", ".join(
+        f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import
+    )
+    if model.producer_name:
+        art.libraries["produced by"] = f"{model.producer_name} {model.producer_version}".strip()
+    art.inputs = inputs
+    return art
