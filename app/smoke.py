@@ -1,0 +1,400 @@
+"""The smoke test after every deploy: does the endpoint answer as the proof said it would?
+
+1. Wait for health (``GET /ping``) with bounded retries: a fresh server refuses
+   connections or answers 502/503 while it loads (after Truss's
+   ``_wait_for_model_server``).
+2. Send the conversion proof's sample rows to ``POST /predict`` and compare the
+   predictions (and probabilities, within the proof's tolerance) with what the
+   ORIGINAL model predicted when the model was converted.
+3. Measure latency: one batch request and a few single-row requests.
+
+Standard library only (urllib): no new dependency, and it works the same against
+every target (local process, container, cloud endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import SmokeTestError
+from app.progress import CancelToken, NullProgress, Progress
+from targets.base import Endpoint
+
+RETRY_STATUSES = {502, 503, 504}
+LATENCY_SAMPLES = 10
+
+
+@dataclass
+class SmokeReport:
+    url: str
+    healthy: bool = False
+    health_seconds: float = 0.0  # how long until /ping said 200
+    health_attempts: int = 0
+    rows: int = 0
+    matching: int = 0
+    max_abs_diff: float | None = None  # probabilities (classifiers) or values (regressors)
+    tolerance: float = 1e-4
+    batch_ms: float | None = None
+    latency_ms_p50: float | None = None
+    latency_ms_max: float | None = None
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # first few
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.healthy and not self.errors and self.rows > 0 and self.matching == self.rows
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passed"] = self.passed
+        d["summary"] = self.summary()
+        return d
+
+    def summary(self) -> str:
+        """Plain words, e.g. 'The endpoint answered 20 of 20 sample rows as the proof said
+        (largest difference 3e-07); 4.1 ms per request.'"""
+        if not self.healthy:
+            return (
+                f"The endpoint never became healthy at {self.url}/ping "
+                f"({self.health_attempts} attempts in {self.health_seconds:.0f} s)."
+                + (f" {self.errors[-1]}" if self.errors else "")
+            )
+        if self.rows == 0:
+            return "The endpoint is healthy but could not be checked: " + (
+                self.errors[0] if self.errors else "the proof has no sample rows."
+            )
+        diff = f" (largest difference {self.max_abs_diff:.2g})" if self.max_abs_diff else ""
+        speed = f"; {self.latency_ms_p50:.1f} ms per request" if self.latency_ms_p50 else ""
+        if self.passed:
+            return (
+                f"The endpoint answered {self.matching} of {self.rows} sample rows "
+                f"as the proof said{diff}{speed}."
+            )
+        text = (
+            f"The endpoint answered only {self.matching} of {self.rows} sample rows "
+            f"as the proof said{diff}."
+        )
+        if self.errors:
+            text += f" {self.errors[0]}"
+        elif self.mismatches:
+            m = self.mismatches[0]
+            text += f" Row {m['row']}: expected {m['expected']!r}, got {m['got']!r}."
+        return text
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:300]}")
+        self.status = status
+        self.body = body
+
+
+def _request(
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=data, headers=dict(headers or {}))
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", errors="replace")
+        raise _HTTPError(exc.code, body) from None
+
+
+def wait_for_health(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+) -> tuple[bool, int, float, str]:
+    """Poll ``url/ping`` until 200. Retries on refused connections and 502/503/504.
+
+    Returns (healthy, attempts, seconds, last error). Any other 4xx/5xx stops at once:
+    a server that answers "no" will not change its mind.
+    """
+    cancel = cancel or CancelToken()
+    progress = progress or NullProgress()
+    start = time.monotonic()
+    attempts = 0
+    delay = 0.1
+    last = ""
+    while True:
+        cancel.raise_if_cancelled()
+        attempts += 1
+        try:
+            status, _ = _request(url + "/ping", headers=headers, timeout=5.0)
+            if status == 200:
+                return True, attempts, time.monotonic() - start, ""
+            last = f"/ping answered {status}"
+        except _HTTPError as exc:
+            last = f"/ping answered {exc.status}"
+            if exc.status not in RETRY_STATUSES:
+                return False, attempts, time.monotonic() - start, last
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            last = f"no answer ({reason})"
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            return False, attempts, elapsed, last
+        if attempts == 1 or attempts % 10 == 0:
+            progress.update(None, f"Waiting for {url} to become healthy ({last})")
+        cancel.wait(min(delay, max(0.0, timeout - elapsed)))
+        delay = min(delay * 1.5, 2.0)
+
+
+def load_proof(path: str | Path) -> dict[str, Any]:
+    try:
+        proof = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SmokeTestError(
+            f"Cannot read the conversion proof {path}: {exc}",
+            "Convert the model again (the proof is written next to model.onnx).",
+        ) from None
+    if not isinstance(proof, dict) or proof.get("schema", 1) > 1:
+        raise SmokeTestError(
+            f"The conversion proof {path} has an unknown format.", "Update ModelShip."
+        )
+    return proof
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, int | float):
+        return float(x)
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            return None
+    return None
+
+
+def _flat(x: Any) -> list[Any]:
+    if isinstance(x, list):
+        return [y for item in x for y in _flat(item)]
+    return [x]
+
+
+def _same_label(expected: Any, got: Any) -> bool:
+    if expected == got:
+        return True
+    a, b = _num(expected), _num(got)
+    if a is not None and b is not None:
+        return a == b
+    return str(expected) == str(got)
+
+
+def _compare_rows(proof: dict[str, Any], answer: dict[str, Any], report: SmokeReport) -> None:
+    expected = proof.get("predictions") or []
+    got = answer.get("predictions")
+    if not isinstance(got, list) or len(got) != len(expected):
+        n = len(got) if isinstance(got, list) else "no"
+        report.errors.append(f"Expected {len(expected)} predictions, got {n}.")
+        return
+    tol = float(proof.get("tolerance") or report.tolerance)
+    report.tolerance = tol
+    classifier = bool(proof.get("class_labels")) or proof.get("probabilities") is not None
+    exp_probs = proof.get("probabilities")
+    got_probs = answer.get("probabilities")
+    labels = proof.get("class_labels")
+    max_diff = 0.0
+    matching = 0
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        ok = True
+        if classifier:
+            ok = _same_label(_flat(e)[0] if isinstance(e, list) else e,
+                             _flat(g)[0] if isinstance(g, list) else g)  # fmt: skip
+        else:
+            for a, b in zip(_flat(e), _flat(g), strict=False):
+                fa, fb = _num(a), _num(b)
+                if fa is None or fb is None:
+                    ok = ok and _same_label(a, b)
+                    continue
+                d = abs(fa - fb)
+                if math.isnan(d):
+                    ok = False
+                    continue
+                max_diff = max(max_diff, d)
+                ok = ok and d <= tol * max(1.0, abs(fa))
+        if ok and exp_probs is not None and got_probs is not None and i < len(exp_probs):
+            ok, d = _compare_probabilities(exp_probs[i], got_probs[i], labels, tol)
+            max_diff = max(max_diff, d)
+        if ok:
+            matching += 1
+        elif len(report.mismatches) < 5:
+            report.mismatches.append({"row": i, "expected": e, "got": g})
+    report.matching = matching
+    report.max_abs_diff = max_diff
+
+
+def _compare_probabilities(
+    expected: Any, got: Any, labels: list[Any] | None, tol: float
+) -> tuple[bool, float]:
+    """Proof rows are lists aligned with class_labels; answers are {label: p} dicts."""
+    if isinstance(got, dict):
+        if labels is None:
+            labels = list(got)
+        values = [got.get(str(label), got.get(label)) for label in labels]  # type: ignore[call-overload]
+    else:
+        values = list(got) if isinstance(got, list) else []
+    exp = list(expected) if isinstance(expected, list) else []
+    if len(values) != len(exp) or any(v is None for v in values):
+        return False, math.inf
+    diff = max((abs(float(a) - float(b)) for a, b in zip(exp, values, strict=True)), default=0.0)
+    return diff <= tol, diff
+
+
+def _tensor_check(
+    url: str, proof: dict[str, Any], headers: dict[str, str], report: SmokeReport
+) -> None:
+    """Tensor models: the v2 infer route with the proof's inputs, outputs compared."""
+    sig_path = proof.get("_signature_path")
+    from app.serving.signature import Signature
+
+    signature = Signature.load(sig_path) if sig_path and Path(sig_path).exists() else None
+    model = signature.model_name if signature else "model"
+    dtypes = {t.name: t.dtype for t in signature.inputs} if signature else {}
+    v2 = {
+        "float32": "FP32",
+        "float64": "FP64",
+        "int64": "INT64",
+        "int32": "INT32",
+        "bool": "BOOL",
+        "str": "BYTES",
+        "uint8": "UINT8",
+        "int8": "INT8",
+        "float16": "FP16",
+    }
+    inputs = []
+    for name, value in (proof.get("inputs") or {}).items():
+        shape = _shape(value)
+        inputs.append(
+            {
+                "name": name,
+                "shape": shape,
+                "datatype": v2.get(dtypes.get(name, "float32"), "FP32"),
+                "data": _flat(value),
+            }
+        )
+    body = json.dumps({"inputs": inputs}).encode()
+    t0 = time.perf_counter()
+    _, raw = _request(f"{url}/v2/models/{model}/infer", data=body, headers=headers)
+    report.batch_ms = (time.perf_counter() - t0) * 1000
+    answer = json.loads(raw)
+    outs = {o["name"]: o.get("data") for o in answer.get("outputs", [])}
+    tol = float(proof.get("tolerance") or report.tolerance)
+    expected_outputs = proof.get("outputs") or {}
+    report.rows = len(expected_outputs)
+    max_diff = 0.0
+    matching = 0
+    for name, value in expected_outputs.items():
+        exp = [_num(v) for v in _flat(value)]
+        got = [_num(v) for v in _flat(outs.get(name, []))]
+        if len(exp) != len(got) or None in got:
+            report.mismatches.append({"row": name, "expected": len(exp), "got": len(got)})
+            continue
+        d = max((abs(a - b) for a, b in zip(exp, got, strict=True) if a is not None), default=0.0)
+        max_diff = max(max_diff, d)
+        if d <= tol * 10:  # tensors accumulate float error across many values
+            matching += 1
+        else:
+            report.mismatches.append({"row": name, "expected": "within tolerance", "got": d})
+    report.matching = matching
+    report.max_abs_diff = max_diff
+
+
+def _shape(value: Any) -> list[int]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def run_smoke_test(
+    endpoint: Endpoint | str,
+    proof_path: str | Path,
+    *,
+    timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> SmokeReport:
+    """Check a deployed endpoint against the conversion proof. Never raises for a
+    failing endpoint: the report says what failed (``passed`` False); raises
+    SmokeTestError only when the proof itself is unreadable, Cancelled on cancel."""
+    progress = progress or NullProgress()
+    cancel = cancel or CancelToken()
+    url = (endpoint if isinstance(endpoint, str) else endpoint.url).rstrip("/")
+    hdrs = dict(getattr(endpoint, "headers", {}) or {})
+    hdrs.update(headers or {})
+    proof = load_proof(proof_path)
+    p = Path(proof_path)
+    if p.name.endswith(".proof.json"):
+        proof["_signature_path"] = str(
+            p.with_name(p.name[: -len(".proof.json")] + ".signature.json")
+        )
+    report = SmokeReport(url=url, tolerance=float(proof.get("tolerance") or 1e-4))
+
+    progress.update(None, f"Waiting for {url}/ping")
+    healthy, attempts, seconds, last = wait_for_health(
+        url, timeout=timeout, headers=hdrs, cancel=cancel, progress=progress
+    )
+    report.healthy, report.health_attempts, report.health_seconds = healthy, attempts, seconds
+    if not healthy:
+        report.errors.append(last)
+        return report
+    cancel.raise_if_cancelled()
+
+    try:
+        if proof.get("rows"):
+            rows = proof["rows"]
+            report.rows = len(rows)
+            progress.update(None, f"Sending {len(rows)} sample rows to {url}/predict")
+            body = json.dumps(rows).encode()
+            t0 = time.perf_counter()
+            _, raw = _request(url + "/predict", data=body, headers=hdrs)
+            report.batch_ms = (time.perf_counter() - t0) * 1000
+            _compare_rows(proof, json.loads(raw), report)
+            cancel.raise_if_cancelled()
+            times = []
+            for row in rows[:LATENCY_SAMPLES]:
+                one = json.dumps([row]).encode()
+                t0 = time.perf_counter()
+                _request(url + "/predict", data=one, headers=hdrs)
+                times.append((time.perf_counter() - t0) * 1000)
+                cancel.raise_if_cancelled()
+            if times:
+                report.latency_ms_p50 = statistics.median(times)
+                report.latency_ms_max = max(times)
+        elif proof.get("inputs"):
+            progress.update(None, "Sending the proof's input tensors to the v2 infer route")
+            _tensor_check(url, proof, hdrs, report)
+            if report.batch_ms is not None:
+                report.latency_ms_p50 = report.latency_ms_max = report.batch_ms
+        else:
+            report.errors.append("The conversion proof has no sample rows or inputs.")
+    except _HTTPError as exc:
+        report.errors.append(f"The endpoint answered {exc.status}: {exc.body[:200]}")
+    except (urllib.error.URLError, OSError) as exc:
+        report.errors.append(f"The endpoint stopped answering: {getattr(exc, 'reason', exc)}")
+    except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
+        report.errors.append(f"The endpoint's answer was not what the proof expects: {exc}")
+    return report
