@@ -220,6 +220,14 @@ def _run_pip(args: list[str], progress: Progress, cancel: CancelToken | None) ->
             _NETWORK_HINT,
             details=text,
         )
+    if "from versions: none" in lowered:
+        raise BuildError(
+            "The Python package index gave no usable version of the image's packages "
+            f"({last.removeprefix('ERROR: ')}): it may be unreachable, or have no wheels for "
+            "the image's platform.",
+            _NETWORK_HINT,
+            details=text,
+        )
     raise BuildError(
         f"Could not download the image's packages: {last}",
         _NETWORK_HINT
