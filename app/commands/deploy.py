@@ -1,0 +1,200 @@
+"""`modelship deploy PROFILE|MODEL`: a profile (or a model file) to a smoke-tested endpoint.
+
+PROFILE is a saved profile's name or a profile file; a MODEL file makes a profile
+from the flags (saved, so `modelship deploy NAME` re-runs it). Progress goes to
+stderr, the result to stdout. Ctrl-C cancels and rolls back; a second Ctrl-C stops
+at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from app.commands._console import ConsoleProgress, print_json
+from app.errors import ProfileError, UsageError
+from app.profile import Profile, load_profile, new_profile, profile_path, save_profile
+from app.progress import CancelToken
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "what",
+        metavar="PROFILE|MODEL",
+        help="a saved profile's name, a profile file (.toml), or a model file",
+    )
+    parser.add_argument("--target", help="where to deploy: local (default) or docker")
+    parser.add_argument("--name", help="deployment name (default: from the model file name)")
+    parser.add_argument("--base-image", help="base image for targets that build one")
+    parser.add_argument("--port", type=int, help="port on 127.0.0.1 to answer on")
+    parser.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep a deployment that fails its smoke test, for debugging",
+    )
+    parser.add_argument("--json", action="store_true", help="print the deployment record as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show build and server logs")
+
+
+# ---- the profile to run -----------------------------------------------------------
+
+
+def _is_profile_file(path: Path) -> bool:
+    if path.suffix.lower() == ".toml":
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="strict")[:2000]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "schema" in head and "[model]" in head
+
+
+def resolve_profile(args: argparse.Namespace) -> tuple[Profile, Path | None]:
+    """The profile to deploy and where it was saved (None if not saved by this run)."""
+    what = str(args.what)
+    path = Path(what).expanduser()
+    settings: dict[str, Any] = {}
+    if args.port is not None:
+        settings["port"] = args.port
+    if path.is_file() and not _is_profile_file(path):
+        profile = new_profile(
+            path,
+            name=args.name,
+            target=args.target or "local",
+            settings=settings,
+            base_image=args.base_image,
+        )
+        return profile, save_profile(profile)
+    profile = load_profile(what)
+    from_saved = profile.source is not None and profile.source == profile_path(profile.name)
+    changed = _apply_overrides(profile, args)
+    if changed or not from_saved:
+        return profile, save_profile(profile)
+    return profile, None
+
+
+def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | None:
+    data = profile.to_dict()
+    changed = False
+    if args.name and args.name != data["name"]:
+        data["name"] = args.name
+        changed = True
+    if args.target and args.target != data["target"]["kind"]:
+        data["target"] = {"kind": args.target, "settings": {}}
+        changed = True
+    if args.port is not None:
+        data["target"].setdefault("settings", {})["port"] = args.port
+        changed = True
+    if args.base_image:
+        data.setdefault("image", {})["base_image"] = args.base_image
+        changed = True
+    if not changed:
+        return None
+    try:
+        updated = Profile.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError: a flag the target does not take
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ProfileError(
+            f"The options do not fit the profile: {key}: {first['msg']}",
+            "Check --target and --port (not every target takes a port).",
+        ) from None
+    for field in ("name", "model", "target", "image", "smoke"):
+        setattr(profile, field, getattr(updated, field))
+    return profile
+
+
+# ---- Ctrl-C -> cancel -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(cancel: CancelToken, progress: ConsoleProgress) -> Iterator[None]:
+    """First Ctrl-C cancels (the run rolls back); a second one interrupts at once."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        progress.update(None, "Cancelling: removing what was created (Ctrl-C again to force)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def print_result(record: Any, *, as_json: bool, verb: str = "Deployed") -> None:
+    if as_json:
+        print_json(record.to_dict())
+        return
+    from targets import get_target
+
+    url = record.url
+    title = get_target(record.target).title
+    print(f"{verb} {record.name!r} (version {record.current_version}) to {title}: {url}")
+    smoke = record.smoke or {}
+    if smoke.get("summary"):
+        print(f"Smoke test: {smoke['summary']}")
+    example = _example_rows(record)
+    if example is not None:
+        print(
+            f"Try it:     curl -s -X POST {url}/predict "
+            f"-H 'Content-Type: application/json' -d '{example}'"
+        )
+    print(f"Status:     modelship status {record.name}")
+    print(f"Remove:     modelship teardown {record.name}")
+
+
+def _example_rows(record: Any) -> str | None:
+    version = record.version()
+    if version is None:
+        return None
+    try:
+        proof = json.loads(version.proof_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    rows = proof.get("rows") or []
+    if not rows:
+        return None
+    text = json.dumps(rows[:1])
+    return text if "'" not in text and len(text) < 400 else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.pipeline import ProgressEvents, run_deploy
+
+    progress = ConsoleProgress(verbose=args.verbose)
+    profile, saved = resolve_profile(args)
+    if saved is not None:
+        progress.update(
+            None,
+            f"Saved profile {profile.name!r} ({saved}); re-run: modelship deploy {profile.name}",
+        )
+    if args.port is not None and not (1 <= args.port <= 65535):
+        raise UsageError(f"--port {args.port} is not a port.", "Use a number from 1 to 65535.")
+    cancel = CancelToken()
+    with cancel_on_interrupt(cancel, progress):
+        record = run_deploy(
+            profile,
+            on_event=ProgressEvents(progress),
+            cancel=cancel,
+            keep_on_failure=args.keep_on_failure,
+        )
+    print_result(record, as_json=args.json)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,85 @@
+"""`modelship status [NAME]`: deployments, and whether each one answers right now.
+
+"Answers" is checked live (``GET /ping``), not read from the record. With a NAME the
+exit code says it: 0 when it answers, 1 when it does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from app.commands._console import print_json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME", help="one deployment (default: all)")
+    parser.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def deployment_status(record: Any) -> dict[str, Any]:
+    """A record plus its live state: is it running, does it answer /ping."""
+    from app.errors import ModelShipError
+    from app.smoke import wait_for_health
+    from targets import get_target
+
+    try:
+        ts = get_target(record.target).status(record)
+        running, detail = ts.running, ts.detail
+    except ModelShipError as exc:
+        running, detail = False, exc.message
+    answering = False
+    if record.url:
+        answering = wait_for_health(record.url, timeout=0.0)[0]
+    if answering:
+        state = "answering"
+    elif running:
+        state = "running, not answering"
+    else:
+        state = "stopped"
+    if record.state == "failed":
+        state += " (kept after a failed smoke test)"
+    return {
+        "name": record.name,
+        "target": record.target,
+        "url": record.url,
+        "version": record.current_version,
+        "versions": [v["version"] for v in record.versions],
+        "answering": answering,
+        "running": running,
+        "state": state,
+        "detail": detail,
+        "smoke": (record.smoke or {}).get("summary"),
+        "created": record.created,
+        "updated": record.updated,
+        "message": record.message,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.journal import open_journals
+    from app.records import find_record, list_records, load_record
+
+    records = [load_record(args.name)] if args.name else list_records()
+    rows = [deployment_status(r) for r in records]
+    leftovers = sorted({j.name for j in open_journals(args.name) if find_record(j.name) is None})
+    if args.json:
+        print_json(rows if not args.name else rows[0])
+    elif not rows and not leftovers:
+        print("No deployments. Deploy one with: modelship deploy MODEL")
+    else:
+        for row in rows:
+            print(f"{row['name']}  [{row['target']}]  version {row['version']}  {row['state']}")
+            print(f"    url:    {row['url']}")
+            print(f"    detail: {row['detail']}")
+            if row["smoke"]:
+                print(f"    smoke:  {row['smoke']}")
+    for name in leftovers:
+        print(
+            f"note: an interrupted deploy of {name!r} may have left resources behind; "
+            f"remove them with: modelship teardown {name}",
+            file=__import__("sys").stderr,
+        )
+    if args.name:
+        return 0 if rows[0]["answering"] else 1
+    return 0
