@@ -1,0 +1,345 @@
+"""The ASGI application: routing, limits, auth, and the three protocols.
+
+A plain ASGI callable rather than a framework: a request costs one dict lookup to
+route, and the image carries no Starlette/FastAPI/pydantic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from app.serving import openapi, v2
+from app.serving.batcher import Batcher
+from app.serving.config import ServeConfig
+from app.serving.metrics import Metrics
+from app.serving.model import ModelRuntime, RequestError
+
+log = logging.getLogger("modelship.serving")
+VERSION = "1"
+_OPT = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+JSON = b"application/json"
+CSV = b"text/csv"
+PUBLIC = {"/ping", "/v2/health/live", "/v2/health/ready"}
+
+
+def _json(data: Any) -> bytes:
+    return orjson.dumps(data, option=_OPT)
+
+
+class ServingApp:
+    """One model behind every route. ``runtime`` is set once load + warm-up pass."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.runtime: ModelRuntime | None = None
+        self.batcher: Batcher | None = None
+        self.metrics = Metrics(config.model.stem)
+        self._api_key = (config.api_key or "").encode("utf-8") or None
+        self._openapi: bytes | None = None
+        self._routes = {
+            ("GET", "/ping"): self.ping,
+            ("GET", "/v2/health/ready"): self.ping,
+            ("GET", "/v2/health/live"): self.live,
+            ("GET", "/v2"): self.server_meta,
+            ("GET", "/metrics"): self.get_metrics,
+            ("GET", "/openapi.json"): self.get_openapi,
+            ("POST", "/predict"): self.predict,
+            ("POST", "/invocations"): self.predict,
+        }
+
+    # ---- lifecycle ------------------------------------------------------------
+    def load(self) -> None:
+        """Load the model and run it once. Raises ModelLoadError if it cannot serve."""
+        started = time.perf_counter()
+        rt = ModelRuntime(self.config.model, threads=self.config.threads)
+        rt.warm_up()
+        self.metrics.model = rt.name
+        self.metrics.load_seconds = time.perf_counter() - started
+        self.batcher = Batcher(
+            rt.run,
+            enabled=self.config.batching and rt.batchable,
+            max_batch=self.config.max_batch,
+            max_wait_s=self.config.max_wait_ms / 1000.0,
+            on_batch=self.metrics.observe_batch,
+        )
+        self._openapi = _json(openapi.build(rt, version=VERSION, api_key=self._api_key is not None))
+        self.runtime = rt
+        log.info(
+            "model %s ready in %.2fs (batching %s)",
+            rt.name,
+            self.metrics.load_seconds,
+            "on" if self.batcher.enabled else "off",
+        )
+
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    # ---- ASGI -------------------------------------------------------------------
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.runtime is None:
+                        await asyncio.get_running_loop().run_in_executor(None, self.load)
+                except Exception as exc:
+                    log.error("cannot serve the model: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict, receive: Any, send: Any) -> None:
+        t0 = time.perf_counter()
+        method = scope["method"]
+        path = scope["path"]
+        route = path
+        self.metrics.in_flight += 1
+        try:
+            handler = self._routes.get((method, path))
+            if handler is None:
+                handler, route, args = self._dynamic_route(method, path)
+            else:
+                args = ()
+            if route not in PUBLIC:
+                self._check_auth(scope)
+            status, ctype, body, extra = await handler(scope, receive, *args)
+        except RequestError as exc:
+            status, ctype, body, extra = exc.status, JSON, _json({"error": exc.message}), []
+            if status == 401:
+                extra = [(b"www-authenticate", b'Bearer realm="modelship"')]
+            elif status == 405:
+                extra = [(b"allow", getattr(exc, "allow", b"GET"))]
+        except Exception:  # a bug: say so without details that might leak internals
+            log.exception("internal error on %s %s", method, route)
+            status, ctype, body, extra = (
+                500,
+                JSON,
+                _json({"error": "Internal error in the server; see its log."}),
+                [],
+            )
+        finally:
+            self.metrics.in_flight -= 1
+        headers = [
+            (b"content-type", ctype),
+            (b"content-length", str(len(body)).encode()),
+            *extra,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.observe(route, status, time.perf_counter() - t0)
+
+    def _dynamic_route(self, method: str, path: str) -> tuple[Any, str, tuple]:
+        parts = path.strip("/").split("/")
+        known = {p for _, p in self._routes}
+        if path in known:
+            err = RequestError(405, f"{method} is not allowed on {path}.")
+            err.allow = b"POST" if path in {"/predict", "/invocations"} else b"GET"  # type: ignore[attr-defined]
+            raise err
+        if len(parts) >= 3 and parts[0] == "v2" and parts[1] == "models":
+            name = parts[2]
+            rest = parts[3:]
+            if len(rest) >= 2 and rest[0] == "versions":  # /v2/models/m/versions/1/...
+                rest = rest[2:]
+            if rest == []:
+                return self._need("GET", method, self.model_meta), "/v2/models/{name}", (name,)
+            if rest == ["ready"]:
+                return (
+                    self._need("GET", method, self.model_ready),
+                    "/v2/models/{name}/ready",
+                    (name,),
+                )
+            if rest == ["infer"]:
+                return self._need("POST", method, self.infer), "/v2/models/{name}/infer", (name,)
+        raise RequestError(
+            404,
+            f"There is no {path}. Routes: POST /predict, POST /invocations, GET /ping, "
+            "/v2/... (Open Inference Protocol), GET /metrics, GET /openapi.json.",
+        )
+
+    @staticmethod
+    def _need(want: str, method: str, handler: Any) -> Any:
+        if method != want:
+            err = RequestError(405, f"Use {want} here, not {method}.")
+            err.allow = want.encode()  # type: ignore[attr-defined]
+            raise err
+        return handler
+
+    def _check_auth(self, scope: dict) -> None:
+        if self._api_key is None:
+            return
+        given = b""
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                given = v
+                break
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._api_key):
+            raise RequestError(
+                401,
+                "This endpoint needs an API key: send the header 'Authorization: Bearer KEY'."
+                if not given
+                else "The API key is wrong.",
+            )
+
+    # ---- bodies -----------------------------------------------------------------
+    async def _read_body(self, scope: dict, receive: Any) -> bytes:
+        limit = self.config.max_body_bytes
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                try:
+                    declared = int(v)
+                except ValueError:
+                    raise RequestError(400, "Content-Length is not a number.") from None
+                if declared > limit:
+                    raise RequestError(413, _too_large(declared, limit))
+                break
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestError(400, "The client went away before sending the whole body.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, _too_large(size, limit, more=True))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if not body:
+            raise RequestError(400, "The request body is empty: send the rows to predict.")
+        return body
+
+    def _ready_runtime(self) -> tuple[ModelRuntime, Batcher]:
+        if self.runtime is None or self.batcher is None:
+            raise RequestError(503, "The model is still loading; try again in a moment.")
+        return self.runtime, self.batcher
+
+    # ---- handlers -----------------------------------------------------------------
+    async def ping(self, scope: dict, receive: Any) -> tuple:
+        self._ready_runtime()
+        return 200, JSON, b'{"status":"ready"}', []
+
+    async def live(self, scope: dict, receive: Any) -> tuple:
+        return 200, JSON, b'{"live":true}', []
+
+    async def server_meta(self, scope: dict, receive: Any) -> tuple:
+        doc = {"name": "modelship", "version": VERSION, "extensions": ["binary_tensor_data"]}
+        return 200, JSON, _json(doc), []
+
+    async def get_metrics(self, scope: dict, receive: Any) -> tuple:
+        return 200, b"text/plain; version=0.0.4; charset=utf-8", self.metrics.render(), []
+
+    async def get_openapi(self, scope: dict, receive: Any) -> tuple:
+        self._ready_runtime()
+        return 200, JSON, self._openapi or b"{}", []
+
+    def _model(self, name: str) -> tuple[ModelRuntime, Batcher]:
+        rt, b = self._ready_runtime()
+        if name != rt.name:
+            raise RequestError(404, f"There is no model {name!r}; this server has {rt.name!r}.")
+        return rt, b
+
+    async def model_meta(self, scope: dict, receive: Any, name: str) -> tuple:
+        rt, _ = self._model(name)
+        return 200, JSON, _json(v2.metadata(rt)), []
+
+    async def model_ready(self, scope: dict, receive: Any, name: str) -> tuple:
+        self._model(name)
+        return 200, JSON, _json({"name": name, "ready": True}), []
+
+    async def infer(self, scope: dict, receive: Any, name: str) -> tuple:
+        rt, batcher = self._model(name)
+        header_len = None
+        for k, v in scope["headers"]:
+            if k == b"inference-header-content-length":
+                header_len = v.decode("latin-1")
+        body = await self._read_body(scope, receive)
+        feeds, n, wanted, _, binary_out, req_id = v2.parse_request(
+            rt, body, header_len, self.config.max_rows
+        )
+        outputs = await self._run(rt, batcher, feeds, n)
+        payload, head = v2.build_response(rt, outputs, wanted, binary_out, req_id)
+        if head is None:
+            return 200, JSON, payload, []
+        return (
+            200,
+            b"application/octet-stream",
+            payload,
+            [(b"inference-header-content-length", str(head).encode())],
+        )
+
+    async def predict(self, scope: dict, receive: Any) -> tuple:
+        rt, batcher = self._ready_runtime()
+        ctype = accept = b""
+        for k, v in scope["headers"]:
+            if k == b"content-type":
+                ctype = v.split(b";")[0].strip().lower()
+            elif k == b"accept":
+                accept = v.lower()
+        is_csv = ctype in {b"text/csv", b"application/csv"}
+        if not is_csv and ctype not in {b"", b"application/json"} and not ctype.endswith(b"+json"):
+            raise RequestError(
+                415,
+                f"Content type {ctype.decode('latin-1')!r} is not supported: send "
+                "application/json (a list of rows or records) or text/csv.",
+            )
+        body = await self._read_body(scope, receive)
+        header = True
+        if is_csv:
+            feeds, n, header = rt.feeds_from_csv(body, self.config.max_rows)
+        else:
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise RequestError(400, f"The body is not valid JSON: {exc}.") from None
+            feeds, n = rt.feeds_from_json(payload, self.config.max_rows)
+        outputs = await self._run(rt, batcher, feeds, n)
+        want_csv = b"text/csv" in accept or (is_csv and b"application/json" not in accept)
+        if want_csv:
+            return 200, CSV, rt.answer_csv(outputs, header), []
+        return 200, JSON, _json(rt.answer_json(outputs)), []
+
+    async def _run(self, rt: ModelRuntime, batcher: Batcher, feeds: dict, n: int) -> list[Any]:
+        try:
+            return await batcher.submit(feeds, n)
+        except RequestError:
+            raise
+        except Exception as exc:
+            # Inputs passed every check but the model refused them (e.g. a value outside
+            # what an encoder was fitted on): the caller's data, so a 422 with the reason.
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RequestError(422, f"The model could not run on this input: {msg[:300]}") from None
+
+
+def _too_large(size: int, limit: int, more: bool = False) -> str:
+    return (
+        f"The body is {'over ' if more else ''}{size} bytes; the limit is {limit} bytes "
+        "(MODELSHIP_MAX_BODY_BYTES). Split the rows over several requests."
+    )
+
+
+def create_app() -> ServingApp:
+    """App factory for ``uvicorn --factory app.serving.app:create_app`` (config from env)."""
+    from app.serving.config import from_env
+
+    return ServingApp(from_env())

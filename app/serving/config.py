@@ -1,0 +1,160 @@
+"""Server settings: command-line arguments first, then ``MODELSHIP_*`` variables, then defaults.
+
+Images are configured by environment variables (a container platform sets those, not
+arguments), so every setting has one. Defaults are chosen for the CPUs the container
+may really use, which is often fewer than ``os.cpu_count()`` reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "/opt/modelship/model/model.onnx"
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY = 6 * 1024 * 1024  # SageMaker's payload limit
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot use (message names the setting)."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: affinity mask, narrowed by a cgroup v2/v1 CPU quota.
+
+    ``os.cpu_count()`` reports the host's CPUs, not a container's ``--cpus`` limit;
+    using it would start too many workers and threads that then fight for one core.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.5)))
+    return max(1, cpus)
+
+
+def _cgroup_quota() -> float | None:
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # cgroup v1
+        q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        p = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return q / p if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={value} must not be negative")
+    return value
+
+
+@dataclass
+class ServeConfig:
+    model: Path = Path(DEFAULT_MODEL)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    threads: int = 1  # onnxruntime intra-op threads per worker
+    max_batch: int = 64  # rows one micro-batch may hold
+    max_wait_ms: float = 2.0  # how long a batch may wait for company while another runs
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    max_rows: int = 100_000  # rows one request may carry
+    batching: bool = True
+    graceful_timeout_s: float = 30.0
+    log_level: str = "info"
+    access_log: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api_key(self) -> str | None:
+        """Read on use and never stored on the object, so it cannot end up in a repr or log."""
+        key = os.environ.get("MODELSHIP_API_KEY", "")
+        return key or None
+
+
+def from_env(
+    model: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> ServeConfig:
+    """Settings from arguments (``None`` = not given) and the environment."""
+    cpus = available_cpus()
+    model_path = model or os.environ.get("MODELSHIP_MODEL") or DEFAULT_MODEL
+    if port is None:
+        raw_port = os.environ.get("PORT")  # Heroku's contract
+        port = _env_int("PORT", DEFAULT_PORT, 1) if raw_port else DEFAULT_PORT
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is outside 0..65535")
+    if workers is None:
+        workers = _env_int("MODELSHIP_WORKERS", 0, 0) or cpus
+    if workers < 1:
+        raise ConfigError(f"--workers {workers} must be at least 1")
+    threads = _env_int("MODELSHIP_THREADS", 0, 0) or max(1, cpus // workers)
+    max_wait_ms = _env_float("MODELSHIP_MAX_WAIT_MS", 2.0)
+    cfg = ServeConfig(
+        model=Path(model_path),
+        host=host or os.environ.get("MODELSHIP_HOST") or "127.0.0.1",
+        port=port,
+        workers=workers,
+        threads=threads,
+        max_batch=_env_int("MODELSHIP_MAX_BATCH", 64, 1),
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=_env_int("MODELSHIP_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1),
+        max_rows=_env_int("MODELSHIP_MAX_ROWS", 100_000, 1),
+        batching=os.environ.get("MODELSHIP_BATCHING", "1").strip().lower()
+        not in {"0", "false", "no", "off"},
+        graceful_timeout_s=_env_float("MODELSHIP_GRACEFUL_TIMEOUT_S", 30.0),
+        log_level=os.environ.get("MODELSHIP_LOG_LEVEL", "info").lower(),
+        access_log=os.environ.get("MODELSHIP_ACCESS_LOG", "0") in {"1", "true", "yes"},
+    )
+    return cfg
+
+
+def to_env(cfg: ServeConfig) -> dict[str, str]:
+    """The variables that recreate ``cfg`` in a worker process (no API key: it is inherited)."""
+    return {
+        "MODELSHIP_MODEL": str(cfg.model),
+        "MODELSHIP_HOST": cfg.host,
+        "PORT": str(cfg.port),
+        "MODELSHIP_WORKERS": str(cfg.workers),
+        "MODELSHIP_THREADS": str(cfg.threads),
+        "MODELSHIP_MAX_BATCH": str(cfg.max_batch),
+        "MODELSHIP_MAX_WAIT_MS": str(cfg.max_wait_ms),
+        "MODELSHIP_MAX_BODY_BYTES": str(cfg.max_body_bytes),
+        "MODELSHIP_MAX_ROWS": str(cfg.max_rows),
+        "MODELSHIP_BATCHING": "1" if cfg.batching else "0",
+    }
+
+
+__all__ = ["ConfigError", "ServeConfig", "available_cpus", "from_env", "replace", "to_env"]
