@@ -1,0 +1,1 @@
+"""Icons used by the wizard (SVG, loaded with importlib.resources)."""

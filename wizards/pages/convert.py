@@ -1,0 +1,291 @@
+"""Convert and prove: make the ONNX model and show, in plain words, that it agrees."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from wizards.pages.base import Page, note
+from wizards.state import WizardState
+
+# report fields shown in the details table, in words
+ROWS = [
+    ("rows", "Sample rows compared"),
+    ("labels_agreeing", "Rows with the same answer"),
+    ("label_agreement", "Share of same answers"),
+    ("max_abs_diff", "Largest difference"),
+    ("max_abs_diff_probabilities", "Largest difference in probabilities"),
+    ("tolerance", "Accepted difference (tolerance)"),
+    ("passed", "Proof passed"),
+    ("original_ms", "Original model, time per batch (ms)"),
+    ("onnx_ms", "Converted model, time per batch (ms)"),
+    ("onnx_size_bytes", "Converted model size"),
+]
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "onnx_size_bytes":
+        return f"{value / 1024:.1f} KiB" if value < 1024**2 else f"{value / 1024**2:.1f} MiB"
+    if key == "label_agreement":
+        return f"{value * 100:.1f} %"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def report_table(report: Any) -> QTableWidget:
+    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    keys = [(k, label) for k, label in ROWS if k in data]
+    table = QTableWidget(len(keys), 2)
+    table.setHorizontalHeaderLabels(["", "Value"])
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    for row, (key, label) in enumerate(keys):
+        table.setItem(row, 0, QTableWidgetItem(label))
+        table.setItem(row, 1, QTableWidgetItem(_fmt(key, data[key])))
+    table.setMaximumHeight(36 + 26 * len(keys))
+    return table
+
+
+class ConvertPage(Page):
+    page_id = "convert"
+    title = "Convert and prove"
+    subtitle = (
+        "ModelShip turns your model into ONNX, a portable format that serves fast "
+        "everywhere, then checks that it gives the same answers as your original."
+    )
+    icon_name = "convert"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        options = QGroupBox("Options")
+        form = QFormLayout(options)
+        self.tolerance = QDoubleSpinBox()
+        self.tolerance.setObjectName("tolerance")
+        self.tolerance.setDecimals(8)
+        self.tolerance.setRange(0.0, 1.0)
+        self.tolerance.setSingleStep(0.0001)
+        self.tolerance.setValue(state.tolerance)
+        self.tolerance.setToolTip("The largest difference between the two models you accept.")
+        form.addRow("Accepted difference:", self.tolerance)
+        self.quantize = QCheckBox(
+            "Also make a smaller, faster int8 version (quantized) and prove it too"
+        )
+        self.quantize.setObjectName("quantize")
+        form.addRow("", self.quantize)
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Convert and &prove")
+        self.run_button.setObjectName("convertButton")
+        self.run_button.clicked.connect(self.start)
+        row.addWidget(self.run_button)
+        row.addStretch(1)
+        form.addRow("", row)
+        self.body.addWidget(options)
+
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.bar.setVisible(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.body.addWidget(self.bar)
+        self.body.addWidget(self.status)
+
+        self.verdict = note("", "ok")
+        self.verdict.setVisible(False)
+        self.body.addWidget(self.verdict)
+        self.tables = QHBoxLayout()
+        self.body.addLayout(self.tables)
+        self.choice_box = QGroupBox("Which version to put online")
+        choice = QHBoxLayout(self.choice_box)
+        self.use_full = QRadioButton("The converted model (exact)")
+        self.use_quant = QRadioButton("The smaller int8 version")
+        self.use_full.setChecked(True)
+        choice.addWidget(self.use_full)
+        choice.addWidget(self.use_quant)
+        self.choice_box.setVisible(False)
+        self.body.addWidget(self.choice_box)
+        self.override = QCheckBox(
+            "Deploy anyway: I understand the converted model may answer differently"
+        )
+        self.override.setObjectName("override")
+        self.override.setVisible(False)
+        self.override.toggled.connect(self._override)
+        self.body.addWidget(self.override)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumHeight(110)
+        self.log.setPlaceholderText("Converter messages appear here.")
+        self.body.addWidget(self.log, 1)
+        self.failed_report: Any = None
+
+    def enter(self) -> None:
+        self.tolerance.setValue(self.state.tolerance)
+        self.quantize.setChecked(self.state.quantize)
+        if self.state.conversion is None and not self.is_busy() and self.failed_report is None:
+            self.start()
+
+    # ---- running ----------------------------------------------------------------
+    def start(self) -> None:
+        if self.is_busy() or self.state.model_path is None:
+            return
+        self.state.tolerance = self.tolerance.value() or 0.0
+        self.state.quantize = self.quantize.isChecked()
+        self.state.conversion = None
+        self.failed_report = None
+        self._clear_results()
+        self.bar.setVisible(True)
+        self.bar.setValue(0)
+        self.status.setText("Converting…")
+        self.run_button.setEnabled(False)
+        model = self.state.model_path
+        out = self.state.conversion_dir() / "model.onnx"
+        options = self.state.convert_options()
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.convert import convert_model
+
+            return convert_model(model, out, options, progress=progress, cancel=cancel)
+
+        self.start_worker(
+            work,
+            name="convert",
+            on_progress=self._progress,
+            on_result=self._converted,
+            on_error=self._failed,
+            on_finished=self._finished,
+        )
+        self.busyChanged.emit(True)
+
+    def _progress(self, kind: str, payload: Any) -> None:
+        if kind == "step":
+            self.status.setText(f"{payload}…")
+            self.log.appendPlainText(f"== {payload}")
+        elif kind == "update":
+            fraction, message = payload
+            if fraction is not None:
+                self.bar.setValue(int(fraction * 100))
+            if message:
+                self.status.setText(message)
+        elif kind == "log":
+            self.log.appendPlainText(str(payload))
+
+    def _finished(self) -> None:
+        self.bar.setVisible(False)
+        self.run_button.setEnabled(True)
+        self.busyChanged.emit(False)
+        self.completeChanged.emit()
+
+    def _clear_results(self) -> None:
+        self.verdict.setVisible(False)
+        self.choice_box.setVisible(False)
+        self.override.setVisible(False)
+        self.override.setChecked(False)
+        while self.tables.count():
+            item = self.tables.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+
+    def _add_table(self, title: str, report: Any) -> None:
+        box = QGroupBox(title)
+        lay = QHBoxLayout(box)
+        lay.addWidget(report_table(report))
+        self.tables.addWidget(box)
+
+    def _converted(self, result: Any) -> None:
+        self.state.conversion = result
+        report = result.report
+        self.status.setText("")
+        self._show_verdict(report, "ok" if report.passed else "warning")
+        self._add_table("Details", report)
+        quantized = getattr(result, "quantized", None)
+        if quantized is not None:
+            self._add_table("Smaller int8 version", quantized.report)
+            self.verdict.label.setText(
+                self.verdict.label.text()
+                + f"<br><b>Smaller int8 version:</b> {quantized.report.summary()}"
+            )
+            self.choice_box.setVisible(True)
+            self.use_quant.setEnabled(bool(quantized.report.passed))
+
+    def _show_verdict(self, report: Any, kind: str) -> None:
+        lead = {
+            "ok": "The conversion is proven.",
+            "warning": "The conversion differs, and you chose to accept that.",
+            "fail": "The converted model does not answer like your original.",
+        }[kind]
+        self.verdict.setObjectName(f"note-{kind}")
+        colors = {"ok": "#dafbe1", "warning": "#fff8c5", "fail": "#ffebe9"}
+        self.verdict.setStyleSheet(
+            f"QFrame#note-{kind} {{ background: {colors[kind]}; border-radius: 6px; }}"
+            " QLabel { color: #1f2328; }"
+        )
+        self.verdict.label.setText(f"<b>{lead}</b> {report.summary()}")
+        self.verdict.setVisible(True)
+
+    def _failed(self, exc: BaseException) -> None:
+        from app.errors import Cancelled, ParityError
+
+        self.status.setText("")
+        if isinstance(exc, Cancelled):
+            self.status.setText("Conversion cancelled.")
+            return
+        report = getattr(exc, "report", None)
+        if isinstance(exc, ParityError) and report is not None:
+            self.failed_report = report
+            self._show_verdict(report, "fail")
+            self._add_table("Details", report)
+            self.override.setVisible(True)
+        self.error(exc, "converting the model")
+
+    def _override(self, on: bool) -> None:
+        """Accepting a failed proof re-runs the conversion with the override on."""
+        if on and self.failed_report is not None:
+            self.state.allow_mismatch = True
+            self.failed_report = None
+            self.start()
+
+    # ---- leaving ----------------------------------------------------------------
+    def is_complete(self) -> bool:
+        return self.state.conversion is not None
+
+    def accept(self) -> bool:
+        self.state.tolerance = self.tolerance.value()
+        quantized = getattr(self.state.conversion, "quantized", None)
+        use_quant = quantized is not None and self.use_quant.isChecked()
+        self.state.quantize = use_quant
+        return True
+
+    def cancel(self) -> bool:
+        busy = self.busy_workers()
+        for worker in busy:
+            worker.cancel()
+        return bool(busy)
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(ConvertPage))

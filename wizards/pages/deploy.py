@@ -1,0 +1,259 @@
+"""Deploy: the pipeline's steps with live progress and the log; Cancel rolls back.
+
+The page runs ``app.pipeline.run_deploy`` (the same call as ``modelship deploy``) on a
+worker and draws its events. Cancelling sets the pipeline's cancel token; the pipeline
+removes what it created and says what it removed, which the page shows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from wizards import notify
+from wizards.pages.base import Page, note
+from wizards.resources import icon
+from wizards.state import WizardState
+
+STEP_WORDS = {
+    "intake": "Read the model file",
+    "convert": "Convert and prove",
+    "build": "Build the container image",
+    "deploy": "Start the service",
+    "smoke": "Test the running service",
+}
+
+
+class DeployPage(Page):
+    page_id = "deploy"
+    title = "Deploying"
+    subtitle = "You can cancel at any time: ModelShip then removes what it created."
+    icon_name = "deploy"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        row = QHBoxLayout()
+        self.steps = QListWidget()
+        self.steps.setObjectName("deploySteps")
+        self.steps.setMaximumWidth(300)
+        row.addWidget(self.steps)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("deployLog")
+        self.log.setReadOnly(True)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log.setPlaceholderText("What ModelShip is doing appears here.")
+        row.addWidget(self.log, 1)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.body.addWidget(self.status)
+        self.body.addWidget(self.bar)
+        self.body.addLayout(row, 1)
+        self.outcome = note("", "ok")
+        self.outcome.setVisible(False)
+        self.body.addWidget(self.outcome)
+        again = QHBoxLayout()
+        self.retry_button = QPushButton("&Try again")
+        self.retry_button.setObjectName("retryButton")
+        self.retry_button.clicked.connect(self.start)
+        self.retry_button.setVisible(False)
+        again.addWidget(self.retry_button)
+        again.addStretch(1)
+        self.body.addLayout(again)
+        self.items: dict[str, QListWidgetItem] = {}
+        self.worker: Any = None
+        self.cancelling = False
+        self.removed: list[str] = []
+
+    def enter(self) -> None:
+        if not self.is_busy():
+            self.start()
+
+    # ---- running ---------------------------------------------------------------
+    def _reset_steps(self) -> None:
+        from targets import REGISTRY
+
+        self.steps.clear()
+        self.items.clear()
+        needs_image = bool(getattr(REGISTRY.get(self.state.target_name or ""), "needs_image", 0))
+        for step in ("intake", "convert", "build", "deploy", "smoke"):
+            if step == "build" and not needs_image:
+                continue
+            self._item(step)
+
+    def _item(self, step: str) -> QListWidgetItem:
+        if step not in self.items:
+            item = QListWidgetItem(icon("pending"), STEP_WORDS.get(step, step.capitalize()))
+            self.steps.addItem(item)
+            self.items[step] = item
+        return self.items[step]
+
+    def start(self) -> None:
+        if self.is_busy():
+            return
+        profile = self.state.profile
+        if profile is None:
+            return
+        self.state.record = None
+        self.cancelling = False
+        self.removed = []
+        self.outcome.setVisible(False)
+        self.retry_button.setVisible(False)
+        self.log.clear()
+        self.bar.setValue(0)
+        self._reset_steps()
+        self.title_label.setText(f"<h2 style='margin:0'>Deploying {profile.name}</h2>")
+        self.status.setText("Starting…")
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.pipeline import run_deploy
+
+            return run_deploy(profile, on_event=progress.event, cancel=cancel)
+
+        self.worker = self.start_worker(
+            work,
+            name="deploy",
+            on_progress=self._progress,
+            on_result=self._deployed,
+            on_error=self._failed,
+            on_finished=self._finished,
+        )
+        self.busyChanged.emit(True)
+
+    def _progress(self, kind: str, payload: Any) -> None:
+        if kind != "event":
+            return
+        event = payload
+        step = getattr(event, "step", "") or ""
+        message = getattr(event, "message", "") or ""
+        fraction = getattr(event, "fraction", None)
+        ek = event.kind
+        if ek == "step_started":
+            self._item(step).setIcon(icon("running"))
+            self.status.setText(f"{STEP_WORDS.get(step, step)}…")
+            self.log.appendPlainText(f"== {STEP_WORDS.get(step, step)}")
+            self.bar.setRange(0, 0) if fraction is None else None
+        elif ek == "progress":
+            if fraction is not None:
+                self.bar.setRange(0, 100)
+                self.bar.setValue(int(fraction * 100))
+            if message:
+                self.status.setText(message)
+        elif ek == "log":
+            self.log.appendPlainText(notify.redact(message))
+            notify.remember_line(message)
+        elif ek == "step_finished":
+            self._item(step).setIcon(icon("ok"))
+            self.bar.setRange(0, 100)
+            self.bar.setValue(100)
+            if message:
+                self.log.appendPlainText(message)
+        elif ek == "step_failed":
+            self._item(step).setIcon(icon("fail"))
+            if message:
+                self.log.appendPlainText(f"Failed: {message}")
+        elif ek == "rollback":
+            self.status.setText("Removing what was created…")
+            if message:
+                self.removed.append(message)
+                self.log.appendPlainText(f"Removed: {message}")
+        elif ek == "finished" and message:
+            self.log.appendPlainText(message)
+
+    def _deployed(self, record: Any) -> None:
+        self.state.record = record
+        self.bar.setRange(0, 100)
+        self.bar.setValue(100)
+        self.status.setText("")
+        self.outcome.label.setText(
+            f"<b>Your model is online</b> at {record.url}. Click Next to try it."
+        )
+        self._style_outcome("ok")
+        self.outcome.setVisible(True)
+
+    def _failed(self, exc: BaseException) -> None:
+        from app.errors import Cancelled
+
+        self.bar.setRange(0, 100)
+        self.bar.setValue(0)
+        self.status.setText("")
+        for item in self.items.values():
+            if item.icon().cacheKey() == icon("running").cacheKey():
+                item.setIcon(icon("fail"))
+        removed = self.removed or _removed_from(exc)
+        what = (
+            "Removed: " + "; ".join(removed) + "."
+            if removed
+            else "Nothing had been created yet, so nothing needed removing."
+        )
+        if isinstance(exc, Cancelled):
+            self.outcome.label.setText(f"<b>Deployment cancelled.</b> {what}")
+            self._style_outcome("warning")
+        else:
+            message = getattr(exc, "message", str(exc))
+            self.outcome.label.setText(f"<b>The deployment did not finish:</b> {message} {what}")
+            self._style_outcome("fail")
+            self.error(exc, "deploying")
+        self.outcome.setVisible(True)
+        self.retry_button.setVisible(True)
+
+    def _style_outcome(self, kind: str) -> None:
+        colors = {"ok": "#dafbe1", "warning": "#fff8c5", "fail": "#ffebe9"}
+        self.outcome.setObjectName(f"note-{kind}")
+        self.outcome.setStyleSheet(
+            f"QFrame#note-{kind} {{ background: {colors[kind]}; border-radius: 6px; }}"
+            " QLabel { color: #1f2328; }"
+        )
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.cancelling = False
+        self.busyChanged.emit(False)
+        self.completeChanged.emit()
+
+    # ---- navigation --------------------------------------------------------------
+    def cancel(self) -> bool:
+        """Cancel while deploying: roll back (the window stays open)."""
+        if self.worker is None:
+            return False
+        if not self.cancelling:
+            self.cancelling = True
+            self.status.setText("Cancelling: removing what was created…")
+            self.worker.cancel()
+        return True
+
+    def is_complete(self) -> bool:
+        return self.state.record is not None and not self.is_busy()
+
+
+def _removed_from(exc: BaseException) -> list[str]:
+    """What the pipeline says it removed (in the error's details, one per line)."""
+    for attr in ("removed",):
+        value = getattr(exc, attr, None)
+        if value:
+            return [str(v) for v in value]
+    details = getattr(exc, "details", None) or ""
+    lines = [ln.strip("-• ").strip() for ln in details.splitlines()]
+    if any(ln.lower().startswith("removed") for ln in lines):
+        start = next(i for i, ln in enumerate(lines) if ln.lower().startswith("removed"))
+        return [ln for ln in lines[start + 1 :] if ln]
+    return []
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(DeployPage))

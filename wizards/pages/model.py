@@ -1,0 +1,352 @@
+"""Model: which file, what it is, whether it is safe to open, and who converts it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards.pages.base import Page, busy_bar, note
+from wizards.state import WizardState
+
+MODEL_FILTER = (
+    "Model files (*.onnx *.pkl *.pickle *.joblib *.json *.ubj *.txt *.pt *.pth);;All files (*)"
+)
+KIND_NAMES = {
+    "sklearn": "scikit-learn",
+    "xgboost": "XGBoost",
+    "lightgbm": "LightGBM",
+    "pytorch": "PyTorch",
+    "onnx": "ONNX",
+}
+
+
+class DropArea(QFrame):
+    """A dashed box that takes a dropped file (the Choose button does the same)."""
+
+    def __init__(self, on_file: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.on_file = on_file
+        self.setAcceptDrops(True)
+        self.setObjectName("dropArea")
+        self.setMinimumHeight(70)
+        self.setStyleSheet(
+            "QFrame#dropArea { border: 2px dashed #8c959f; border-radius: 8px; }"
+            'QFrame#dropArea[hover="true"] { border-color: #0969da; background: #ddf4ff; }'
+        )
+        lay = QVBoxLayout(self)
+        label = QLabel("Drop your model file here")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(label)
+
+    def _set_hover(self, on: bool) -> None:
+        self.setProperty("hover", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def dragEnterEvent(self, event: Any) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+            self._set_hover(True)
+
+    def dragLeaveEvent(self, event: Any) -> None:
+        self._set_hover(False)
+
+    def dropEvent(self, event: Any) -> None:
+        self._set_hover(False)
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.on_file(Path(urls[0].toLocalFile()))
+
+
+class ModelPage(Page):
+    page_id = "model"
+    title = "Which model do you want to put online?"
+    subtitle = (
+        "Choose the file you saved your trained model in. ModelShip looks inside it "
+        "without running it and tells you what it found."
+    )
+    icon_name = "model"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("modelPath")
+        self.path_edit.setPlaceholderText("Path to a model file (.joblib, .pkl, .onnx, ...)")
+        self.path_edit.editingFinished.connect(self._path_typed)
+        self.browse_button = QPushButton("&Choose model file…")
+        self.browse_button.clicked.connect(self._browse)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(self.browse_button)
+        self.body.addLayout(row)
+        self.drop = DropArea(self.set_model_path)
+        self.body.addWidget(self.drop)
+        self.bar = busy_bar()
+        self.body.addWidget(self.bar)
+
+        self.found = QGroupBox("What ModelShip found")
+        found_form = QFormLayout(self.found)
+        self.kind_label = QLabel("—")
+        self.libs_label = QLabel("—")
+        self.libs_label.setWordWrap(True)
+        self.inputs_label = QLabel("—")
+        self.inputs_label.setWordWrap(True)
+        self.inputs_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        found_form.addRow("Model:", self.kind_label)
+        found_form.addRow("Made with:", self.libs_label)
+        found_form.addRow("Input:", self.inputs_label)
+        self.found.setVisible(False)
+        self.body.addWidget(self.found)
+
+        self.problem = note("", "fail")
+        self.problem.setVisible(False)
+        self.body.addWidget(self.problem)
+        self.warnings = note("", "warning")
+        self.warnings.setVisible(False)
+        self.body.addWidget(self.warnings)
+
+        # pickle warning: needs an explicit "I trust this file"
+        self.pickle_box = QGroupBox("Opening this file runs code")
+        pickle_lay = QVBoxLayout(self.pickle_box)
+        self.pickle_text = QLabel()
+        self.pickle_text.setWordWrap(True)
+        pickle_lay.addWidget(self.pickle_text)
+        self.trust = QCheckBox("I trust this file: I made it, or it comes from someone I trust")
+        self.trust.setObjectName("trustCheck")
+        self.trust.toggled.connect(self._trust_changed)
+        pickle_lay.addWidget(self.trust)
+        self.pickle_box.setStyleSheet("QGroupBox { font-weight: bold; color: #9a6700; }")
+        self.pickle_box.setVisible(False)
+        self.body.addWidget(self.pickle_box)
+
+        extra = QGroupBox("Optional")
+        extra_form = QFormLayout(extra)
+        csv_row = QHBoxLayout()
+        self.csv_edit = QLineEdit()
+        self.csv_edit.setObjectName("sampleCsv")
+        self.csv_edit.setPlaceholderText("None: ModelShip makes up sample rows")
+        self.csv_button = QPushButton("Choose &CSV…")
+        self.csv_button.clicked.connect(self._browse_csv)
+        csv_row.addWidget(self.csv_edit, 1)
+        csv_row.addWidget(self.csv_button)
+        extra_form.addRow("Sample rows (CSV):", csv_row)
+        self.python_combo = QComboBox()
+        self.python_combo.setObjectName("pythonChoice")
+        self.python_combo.addItem(
+            f"ModelShip's own Python ({sys.version.split()[0]})", userData=None
+        )
+        self.python_combo.addItem("Another Python environment…", userData="__choose__")
+        self.python_combo.activated.connect(self._python_chosen)
+        python_help = QLabel(
+            "A pickled model loads reliably only with the library versions it was saved "
+            "with. If yours came from another environment, pick that environment's Python."
+        )
+        python_help.setWordWrap(True)
+        python_help.setStyleSheet("color: #57606a;")
+        extra_form.addRow("Convert with:", self.python_combo)
+        extra_form.addRow("", python_help)
+        self.body.addWidget(extra)
+        self.body.addStretch(1)
+        self.setTabOrder(self.path_edit, self.browse_button)
+        self.setTabOrder(self.browse_button, self.trust)
+        self.setTabOrder(self.trust, self.csv_edit)
+        self.setTabOrder(self.csv_edit, self.csv_button)
+        self.setTabOrder(self.csv_button, self.python_combo)
+
+    # ---- choosing ----------------------------------------------------------------
+    def enter(self) -> None:
+        if self.state.model_path and self.path_edit.text() != str(self.state.model_path):
+            self.set_model_path(self.state.model_path)
+        if self.state.sample_csv:
+            self.csv_edit.setText(str(self.state.sample_csv))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose your model file", "", MODEL_FILTER)
+        if path:
+            self.set_model_path(Path(path))
+
+    def _browse_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose sample rows", "", "CSV files (*.csv);;All files (*)"
+        )
+        if path:
+            self.csv_edit.setText(path)
+
+    def _python_chosen(self, index: int) -> None:
+        if self.python_combo.itemData(index) != "__choose__":
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the Python of your environment")
+        if path:
+            self.set_python(path)
+        else:
+            self.python_combo.setCurrentIndex(0)
+
+    def set_python(self, path: str | None) -> None:
+        if path is None:
+            self.python_combo.setCurrentIndex(0)
+            return
+        i = self.python_combo.findData(path)
+        if i < 0:
+            self.python_combo.insertItem(1, path, userData=path)
+            i = 1
+        self.python_combo.setCurrentIndex(i)
+
+    def _path_typed(self) -> None:
+        text = self.path_edit.text().strip()
+        if text and (self.state.model_path is None or Path(text) != self.state.model_path):
+            self.set_model_path(Path(text).expanduser())
+
+    def set_model_path(self, path: Path) -> None:
+        """Inspect a model file (off the GUI thread); the page fills in when done."""
+        self.stop_workers()
+        self.path_edit.setText(str(path))
+        if self.state.model_path != path:
+            self.state.conversion = None
+            self.state.trusted = False
+        self.state.model_path = path
+        self.state.artifact = None
+        self.found.setVisible(False)
+        self.problem.setVisible(False)
+        self.warnings.setVisible(False)
+        self.pickle_box.setVisible(False)
+        self.bar.setVisible(True)
+        self.completeChanged.emit()
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.intake import inspect_model
+
+            return inspect_model(path)
+
+        self.start_worker(
+            work,
+            name="inspect",
+            on_result=self._inspected,
+            on_error=self._failed,
+            on_finished=self._done,
+        )
+        self.busyChanged.emit(True)
+
+    def _done(self) -> None:
+        self.bar.setVisible(False)
+        self.busyChanged.emit(False)
+        self.completeChanged.emit()
+
+    def _failed(self, exc: BaseException) -> None:
+        from app.errors import ModelShipError
+
+        text = exc.message if isinstance(exc, ModelShipError) else str(exc)
+        hint = exc.hint if isinstance(exc, ModelShipError) and exc.hint else ""
+        self.problem.label.setText(f"<b>This file cannot be used.</b> {text} {hint}")
+        self.problem.setVisible(True)
+        self.error(exc, "reading the model file")
+
+    def _inspected(self, artifact: Any) -> None:
+        self.state.artifact = artifact
+        kind = KIND_NAMES.get(artifact.kind, artifact.kind)
+        what = artifact.estimator or kind
+        self.kind_label.setText(f"<b>{what}</b> ({kind}, saved as {artifact.format})")
+        libs = artifact.libraries or {}
+        self.libs_label.setText(
+            ", ".join(f"{lib} {ver}" for lib, ver in libs.items()) or "not recorded in the file"
+        )
+        self.inputs_label.setText(describe_inputs(artifact.inputs))
+        self.found.setVisible(True)
+        if artifact.warnings:
+            self.warnings.label.setText("<br>".join(artifact.warnings))
+            self.warnings.setVisible(True)
+        if artifact.runs_code_on_load:
+            imports = ", ".join(artifact.pickle_imports[:8])
+            more = len(artifact.pickle_imports) - 8
+            if more > 0:
+                imports += f" and {more} more"
+            self.pickle_text.setText(
+                "This file is a Python pickle. Converting it means opening it, and opening "
+                "a pickle can run any code that was put into it. Only continue if you made "
+                "this file yourself or got it from someone you trust."
+                + (f"<br><small>It refers to: {imports}</small>" if imports else "")
+            )
+            self.trust.setChecked(self.state.trusted)
+            self.pickle_box.setVisible(True)
+        self.completeChanged.emit()
+
+    def _trust_changed(self, on: bool) -> None:
+        self.state.trusted = on
+        self.completeChanged.emit()
+
+    # ---- leaving ----------------------------------------------------------------
+    def is_complete(self) -> bool:
+        artifact = self.state.artifact
+        if artifact is None:
+            return False
+        return not artifact.runs_code_on_load or self.state.trusted
+
+    def accept(self) -> bool:
+        csv = self.csv_edit.text().strip()
+        new_csv = Path(csv).expanduser() if csv else None
+        if new_csv is not None and not new_csv.is_file():
+            from app.errors import UsageError
+
+            self.error(
+                UsageError(
+                    f"The sample file {new_csv} does not exist.",
+                    "Choose an existing CSV file, or clear the field to let ModelShip "
+                    "make up sample rows.",
+                )
+            )
+            return False
+        python = self.python_combo.currentData()
+        if new_csv != self.state.sample_csv or python != self.state.python:
+            self.state.conversion = None
+        self.state.sample_csv = new_csv
+        self.state.python = python
+        return True
+
+
+def describe_inputs(inputs: list[dict]) -> str:
+    """Inputs in words: "4 columns: sepal_length (number), ..." or tensor shapes."""
+    if not inputs:
+        return "found out during conversion"
+    parts = []
+    for spec in inputs[:12]:
+        name = spec.get("name", "?")
+        dtype = str(spec.get("dtype", "") or "")
+        shape = spec.get("shape")
+        word = (
+            "text"
+            if dtype in {"str", "object", "string"}
+            else "number"
+            if dtype.startswith(("float", "int", "uint"))
+            else dtype or "value"
+        )
+        if shape and len(shape) > 1:
+            dims = " × ".join("any" if d in (None, -1) else str(d) for d in shape)
+            parts.append(f"{name} ({word}, {dims})")
+        else:
+            parts.append(f"{name} ({word})")
+    more = len(inputs) - 12
+    text = ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+    return f"{len(inputs)} input{'s' if len(inputs) != 1 else ''}: {text}"
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(ModelPage))

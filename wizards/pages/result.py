@@ -1,0 +1,368 @@
+"""Result: the endpoint, ready-to-paste snippets, a "Try it" form, and teardown."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards import actions
+from wizards.pages.base import Page, busy_bar, note
+from wizards.resources import icon
+from wizards.state import WizardState
+
+
+def load_proof(record: Any, conversion: Any = None) -> dict[str, Any]:
+    """The conversion proof (sample rows and what the original model predicted)."""
+    candidates = []
+    version = record.version() if hasattr(record, "version") else None
+    if version is not None:
+        candidates.append(Path(version.proof_path))
+    if conversion is not None and getattr(conversion, "proof_path", None):
+        candidates.append(Path(conversion.proof_path))
+    for path in candidates:
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return {}
+
+
+def curl_snippet(url: str, row: dict[str, Any]) -> str:
+    body = json.dumps([row])
+    return (
+        f"curl -s -X POST {url}/predict \\\n  -H 'Content-Type: application/json' \\\n  -d '{body}'"
+    )
+
+
+def python_snippet(url: str, row: dict[str, Any]) -> str:
+    return (
+        "import json, urllib.request\n\n"
+        f"rows = [{json.dumps(row)}]\n"
+        "request = urllib.request.Request(\n"
+        f'    "{url}/predict",\n'
+        "    data=json.dumps(rows).encode(),\n"
+        '    headers={"Content-Type": "application/json"},\n'
+        ")\n"
+        "with urllib.request.urlopen(request) as response:\n"
+        '    print(json.load(response)["predictions"])\n'
+    )
+
+
+def post_rows(url: str, rows: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Any:
+    """Send rows to the endpoint's /predict (what the Try it form does)."""
+    import urllib.error
+    import urllib.request
+
+    from app.errors import TargetError
+
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/predict",
+        data=json.dumps(rows).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")[:500]
+        raise TargetError(
+            f"The endpoint answered {exc.code}: {body}",
+            "Check the values you typed: each must fit the column's type.",
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise TargetError(
+            f"The endpoint at {url} did not answer ({exc}).",
+            "Check on the Start page whether the deployment still runs.",
+        ) from None
+
+
+class ResultPage(Page):
+    page_id = "result"
+    title = "Your model is online"
+    subtitle = "Copy the address or a snippet, or try a prediction right here."
+    icon_name = "result"
+    next_text = "&Finish"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        url_row = QHBoxLayout()
+        url_row.addWidget(QLabel("<b>Address:</b>"))
+        self.url = QLineEdit()
+        self.url.setObjectName("endpointUrl")
+        self.url.setReadOnly(True)
+        url_row.addWidget(self.url, 1)
+        self.copy_url = QPushButton(icon("copy"), "Copy &address")
+        self.copy_url.clicked.connect(lambda: self._copy(self.url.text(), self.copy_url))
+        url_row.addWidget(self.copy_url)
+        self.body.addLayout(url_row)
+
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("resultTabs")
+        # Try it
+        try_tab = QWidget()
+        try_lay = QVBoxLayout(try_tab)
+        try_lay.addWidget(
+            QLabel("One row from your sample, filled in. Change any value and click Send.")
+        )
+        self.try_form_host = QWidget()
+        self.try_form = QFormLayout(self.try_form_host)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.try_form_host)
+        try_lay.addWidget(scroll, 1)
+        send_row = QHBoxLayout()
+        self.send_button = QPushButton("&Send")
+        self.send_button.setObjectName("sendButton")
+        self.send_button.clicked.connect(self.send)
+        send_row.addWidget(self.send_button)
+        self.try_bar = busy_bar()
+        send_row.addWidget(self.try_bar, 1)
+        try_lay.addLayout(send_row)
+        self.answer = QLabel("")
+        self.answer.setObjectName("tryAnswer")
+        self.answer.setWordWrap(True)
+        try_lay.addWidget(self.answer)
+        self.tabs.addTab(try_tab, "Try it")
+        # snippets
+        for attr, title in (("curl", "curl"), ("python", "Python")):
+            tab = QWidget()
+            lay = QVBoxLayout(tab)
+            text = QPlainTextEdit()
+            text.setReadOnly(True)
+            text.setFont(mono)
+            text.setObjectName(f"{attr}Snippet")
+            button = QPushButton(icon("copy"), f"Copy {title}")
+            button.clicked.connect(
+                lambda _c=False, t=text, b=button: self._copy(t.toPlainText(), b)
+            )
+            lay.addWidget(text, 1)
+            lay.addWidget(button)
+            setattr(self, f"{attr}_text", text)
+            self.tabs.addTab(tab, title)
+        # smoke test
+        smoke_tab = QWidget()
+        smoke_lay = QVBoxLayout(smoke_tab)
+        self.smoke = QLabel("")
+        self.smoke.setObjectName("smokeReport")
+        self.smoke.setWordWrap(True)
+        smoke_lay.addWidget(self.smoke)
+        smoke_lay.addStretch(1)
+        self.tabs.addTab(smoke_tab, "Smoke test")
+        self.body.addWidget(self.tabs, 1)
+
+        actions_box = QGroupBox("Next")
+        grid = QGridLayout(actions_box)
+        self.save_button = QPushButton("Save &profile")
+        self.save_button.setObjectName("saveProfileButton")
+        self.save_button.clicked.connect(self.save_profile)
+        self.export_button = QPushButton("&Export profile…")
+        self.export_button.clicked.connect(self.export_profile)
+        self.teardown_button = QPushButton("&Tear down (remove it)")
+        self.teardown_button.setObjectName("teardownButton")
+        self.teardown_button.clicked.connect(self.teardown)
+        grid.addWidget(self.save_button, 0, 0)
+        grid.addWidget(self.export_button, 0, 1)
+        grid.addWidget(self.teardown_button, 0, 2)
+        self.saved = QLabel("")
+        self.saved.setWordWrap(True)
+        grid.addWidget(self.saved, 1, 0, 1, 3)
+        self.body.addWidget(actions_box)
+        self.torn = note("", "ok")
+        self.torn.setObjectName("teardownNote")
+        self.torn.setVisible(False)
+        self.body.addWidget(self.torn)
+        self.inputs: dict[str, tuple[QLineEdit, Any]] = {}
+        self.proof: dict[str, Any] = {}
+        self.last_answer: Any = None
+        self.torn_down: list[str] | None = None
+
+    def _copy(self, text: str, button: QPushButton) -> None:
+        QGuiApplication.clipboard().setText(text)
+        button.setText("Copied")
+
+    # ---- filling in -------------------------------------------------------------
+    def enter(self) -> None:
+        record = self.state.record
+        if record is None:
+            return
+        self.torn.setVisible(False)
+        self.torn_down = None
+        self.teardown_button.setEnabled(True)
+        self.send_button.setEnabled(True)
+        self.answer.setText("")
+        url = record.url or ""
+        self.url.setText(url)
+        self.proof = load_proof(record, self.state.conversion)
+        rows = self.proof.get("rows") or []
+        row = dict(rows[0]) if rows else {}
+        self.curl_text.setPlainText(curl_snippet(url, row))
+        self.python_text.setPlainText(python_snippet(url, row))
+        while self.try_form.rowCount():
+            self.try_form.removeRow(0)
+        self.inputs.clear()
+        for column, value in row.items():
+            edit = QLineEdit("" if value is None else str(value))
+            edit.setObjectName(f"try-{column}")
+            self.try_form.addRow(f"{column}:", edit)
+            self.inputs[column] = (edit, value)
+        if not row:
+            self.try_form.addRow(QLabel("This model takes tensors: use the snippets instead."))
+            self.send_button.setEnabled(False)
+        self.smoke.setText(smoke_words(record.smoke))
+        where = self.state.profile_path
+        self.saved.setText(f"Profile saved as {where}" if where else "")
+
+    def row(self) -> dict[str, Any]:
+        out = {}
+        for column, (edit, original) in self.inputs.items():
+            text = edit.text().strip()
+            if isinstance(original, bool):
+                out[column] = text.lower() in {"1", "true", "yes"}
+            elif isinstance(original, int | float):
+                try:
+                    out[column] = float(text) if "." in text or "e" in text.lower() else int(text)
+                except ValueError:
+                    out[column] = text
+            else:
+                out[column] = text
+        return out
+
+    # ---- try it -------------------------------------------------------------------
+    def send(self) -> None:
+        if self.is_busy() or self.state.record is None:
+            return
+        url = self.state.record.url
+        row = self.row()
+        headers = dict((self.state.record.endpoint or {}).get("headers") or {})
+        self.try_bar.setVisible(True)
+        self.answer.setText("Asking the model…")
+
+        def work(progress: Any, cancel: Any) -> Any:
+            return post_rows(url, [row], headers)
+
+        self.start_worker(
+            work,
+            name="try",
+            on_result=self._answered,
+            on_error=self._try_failed,
+            on_finished=lambda: (self.try_bar.setVisible(False), self.busyChanged.emit(False)),
+        )
+        self.busyChanged.emit(True)
+
+    def _answered(self, data: Any) -> None:
+        self.last_answer = data
+        predictions = data.get("predictions", []) if isinstance(data, dict) else data
+        prediction = predictions[0] if predictions else None
+        text = f"<b>Prediction:</b> {prediction}"
+        probs = data.get("probabilities") if isinstance(data, dict) else None
+        if probs:
+            best = sorted(probs[0].items(), key=lambda kv: -kv[1])[:3]
+            text += " &nbsp; (" + ", ".join(f"{k}: {v:.1%}" for k, v in best) + ")"
+        expected = (self.proof.get("predictions") or [None])[0]
+        if expected is not None and self.row() == dict((self.proof.get("rows") or [{}])[0]):
+            text += f"<br>Your original model predicted <b>{expected}</b> for this row."
+        self.answer.setText(text)
+
+    def _try_failed(self, exc: BaseException) -> None:
+        self.answer.setText(f"<b>No answer:</b> {getattr(exc, 'message', exc)}")
+        self.error(exc, "trying the endpoint")
+
+    # ---- profile and teardown -------------------------------------------------------
+    def save_profile(self) -> None:
+        from app.profile import save_profile
+
+        try:
+            self.state.profile_path = save_profile(self.state.profile, self.state.profile_path)
+        except Exception as exc:
+            self.error(exc, "saving the profile")
+            return
+        self.saved.setText(f"Profile saved as {self.state.profile_path}")
+
+    def export_profile(self) -> None:
+        if self.state.profile is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the profile", f"{self.state.profile.name}.toml", "Profiles (*.toml)"
+        )
+        if path:
+            actions.export_profile(self.state.profile, Path(path))
+            self.saved.setText(f"Profile exported to {path}")
+
+    def teardown(self) -> None:
+        record = self.state.record
+        if record is None or self.is_busy():
+            return
+        self.teardown_button.setEnabled(False)
+        self.send_button.setEnabled(False)
+        self.try_bar.setVisible(True)
+
+        self.start_worker(
+            lambda progress, cancel: actions.teardown(record.name, progress),
+            name="teardown",
+            on_result=self._torn_down,
+            on_error=self._teardown_failed,
+            on_finished=lambda: (self.try_bar.setVisible(False), self.busyChanged.emit(False)),
+        )
+        self.busyChanged.emit(True)
+
+    def _torn_down(self, removed: list[str]) -> None:
+        self.torn_down = list(removed)
+        what = "; ".join(removed) if removed else "nothing was left to remove"
+        self.torn.label.setText(f"<b>Removed.</b> {what}.")
+        self.torn.setVisible(True)
+        self.url.setText("")
+
+    def _teardown_failed(self, exc: BaseException) -> None:
+        self.teardown_button.setEnabled(True)
+        self.error(exc, "tearing down")
+
+    def next_page(self) -> str | None:
+        return "start"
+
+
+def smoke_words(smoke: Any) -> str:
+    """The smoke test report in words."""
+    if not smoke:
+        return "No smoke test report."
+    if not isinstance(smoke, dict):
+        smoke = smoke.to_dict() if hasattr(smoke, "to_dict") else {"result": str(smoke)}
+    lines = []
+    summary = smoke.get("summary")
+    if summary:
+        lines.append(f"<b>{summary}</b>")
+    passed = smoke.get("passed")
+    if passed is not None and not summary:
+        lines.append("<b>Passed.</b>" if passed else "<b>Failed.</b>")
+    for key, value in smoke.items():
+        if key in {"summary", "passed"} or isinstance(value, dict | list):
+            continue
+        label = key.replace("_", " ").capitalize()
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        lines.append(f"{label}: {value}")
+    return "<br>".join(lines)
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(ResultPage))

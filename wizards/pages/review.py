@@ -1,0 +1,226 @@
+"""Review: what will be created, where, and where the profile is saved."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards.pages.base import Page, busy_bar, note
+from wizards.state import WizardState
+
+
+class ReviewPage(Page):
+    page_id = "review"
+    title = "Check before deploying"
+    subtitle = "This is what ModelShip will do. Nothing has been created yet."
+    icon_name = "review"
+    next_text = "&Deploy"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        top = QFormLayout()
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("deploymentName")
+        self.name_edit.setToolTip("Lower-case letters, digits, - and _. Used to find it later.")
+        self.name_edit.editingFinished.connect(self._name_changed)
+        top.addRow("Deployment name:", self.name_edit)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        top.addRow("", self.summary)
+        self.body.addLayout(top)
+        self.bar = busy_bar()
+        self.body.addWidget(self.bar)
+
+        plan_box = QGroupBox("What will be created")
+        plan_lay = QVBoxLayout(plan_box)
+        self.plan = QTableWidget(0, 3)
+        self.plan.setObjectName("plan")
+        self.plan.setHorizontalHeaderLabels(["Action", "What", "Details"])
+        self.plan.verticalHeader().setVisible(False)
+        self.plan.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.plan.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        plan_lay.addWidget(self.plan)
+        self.body.addWidget(plan_box, 1)
+
+        self.docker_box = QGroupBox("The container recipe (Dockerfile) ModelShip generates")
+        docker_lay = QVBoxLayout(self.docker_box)
+        self.dockerfile = QPlainTextEdit()
+        self.dockerfile.setObjectName("dockerfile")
+        self.dockerfile.setReadOnly(True)
+        self.dockerfile.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        docker_lay.addWidget(self.dockerfile)
+        self.docker_box.setVisible(False)
+        self.body.addWidget(self.docker_box, 1)
+
+        save_box = QGroupBox("Profile")
+        save_lay = QVBoxLayout(save_box)
+        self.save_check = QCheckBox("Save these choices as a profile, to deploy again later")
+        self.save_check.setObjectName("saveProfile")
+        self.save_check.setChecked(True)
+        row = QHBoxLayout()
+        self.save_path = QLineEdit()
+        self.save_path.setObjectName("profilePath")
+        self.save_button = QPushButton("Save &as…")
+        self.save_button.clicked.connect(self._choose_path)
+        row.addWidget(self.save_path, 1)
+        row.addWidget(self.save_button)
+        save_lay.addWidget(self.save_check)
+        save_lay.addLayout(row)
+        hint = QLabel(
+            "The profile holds no passwords. Run it again from this wizard, or with "
+            "<code>modelship deploy NAME</code>."
+        )
+        hint.setStyleSheet("color: #57606a;")
+        save_lay.addWidget(hint)
+        self.body.addWidget(save_box)
+        self.problem = note("", "fail")
+        self.problem.setVisible(False)
+        self.body.addWidget(self.problem)
+        self.plan_ok = False
+
+    def enter(self) -> None:
+        self.name_edit.setText(self.state.default_name())
+        self.refresh()
+
+    def _name_changed(self) -> None:
+        name = self.name_edit.text().strip()
+        if name and name != self.state.name:
+            self.state.name = name
+            self.refresh()
+
+    def _choose_path(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the profile as", self.save_path.text(), "Profiles (*.toml)"
+        )
+        if path:
+            self.save_path.setText(path)
+
+    def refresh(self) -> None:
+        """Build the profile and ask the target for its plan (off the GUI thread)."""
+        self.plan_ok = False
+        self.problem.setVisible(False)
+        self.completeChanged.emit()
+        try:
+            profile = self.state.build_profile()
+        except Exception as exc:
+            self.problem.label.setText(str(getattr(exc, "message", exc)))
+            self.problem.setVisible(True)
+            self.error(exc, "preparing the deployment")
+            return
+        self.state.profile = profile
+        from app.profile import profile_path
+        from targets import REGISTRY
+
+        if not self.save_path.text() or Path(self.save_path.text()).stem != profile.name:
+            current = self.state.profile_path
+            self.save_path.setText(
+                str(
+                    current
+                    if current and current.stem == profile.name
+                    else profile_path(profile.name)
+                )
+            )
+        cls = REGISTRY[profile.target.kind]
+        model = Path(profile.model.path).name
+        self.summary.setText(
+            f"Deploy <b>{model}</b> to <b>{cls.title}</b>"
+            + (" as the smaller int8 version" if profile.model.quantize else "")
+            + "."
+        )
+        conversion = self.state.conversion
+        self.bar.setVisible(True)
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.pipeline import plan as core_plan
+
+            plan = core_plan(profile)
+            dockerfile = render_dockerfile(profile, conversion) if cls.needs_image else None
+            return plan, dockerfile
+
+        self.start_worker(
+            work,
+            name="plan",
+            on_result=self._planned,
+            on_error=lambda exc: self.error(exc, "making the plan"),
+            on_finished=self._plan_done,
+        )
+        self.busyChanged.emit(True)
+
+    def _plan_done(self) -> None:
+        self.bar.setVisible(False)
+        self.busyChanged.emit(False)
+        self.completeChanged.emit()
+
+    def _planned(self, result: tuple[list[Any], str | None]) -> None:
+        plan, dockerfile = result
+        self.plan.setRowCount(len(plan))
+        for row, item in enumerate(plan):
+            self.plan.setItem(row, 0, QTableWidgetItem(item.action.capitalize()))
+            self.plan.setItem(row, 1, QTableWidgetItem(f"{item.kind} {item.name}"))
+            self.plan.setItem(row, 2, QTableWidgetItem(item.detail))
+        self.docker_box.setVisible(dockerfile is not None)
+        self.dockerfile.setPlainText(dockerfile or "")
+        self.plan_ok = True
+        self.completeChanged.emit()
+
+    def is_complete(self) -> bool:
+        return self.plan_ok
+
+    def accept(self) -> bool:
+        self._name_changed()
+        if self.state.profile is None or self.state.profile.name != self.state.default_name():
+            self.refresh()
+            return False
+        if self.save_check.isChecked():
+            from app.profile import save_profile
+
+            try:
+                path = Path(self.save_path.text()).expanduser()
+                self.state.profile_path = save_profile(self.state.profile, path)
+            except Exception as exc:
+                self.error(exc, "saving the profile")
+                return False
+        return True
+
+
+def render_dockerfile(profile: Any, conversion: Any) -> str:
+    """The Dockerfile the image step will generate (same template, same parameters)."""
+    from app import buildcontext as bc
+
+    labels = {
+        "modelship.deployment": bc.deployment_name(profile),
+        "modelship.profile": profile.name,
+    }
+    onnx = getattr(conversion, "onnx_path", None)
+    if onnx is not None and Path(onnx).is_file():
+        labels["modelship.model.sha256"] = bc.sha256_file(Path(onnx))
+    params = bc.DockerfileParams(base_image=bc.profile_base_image(profile), labels=labels)
+    return bc.render_dockerfile(params)
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(ReviewPage))

@@ -1,0 +1,416 @@
+"""Target settings: a form drawn from the target's typed Settings, and its preflight.
+
+The form is generated from the pydantic ``Settings`` model of the chosen target
+(``str``, ``int``, ``float``, ``bool``, enums/``Literal`` and ``SecretRef``), using each
+field's title and description, so a new target needs no wizard code. Secret values go
+into the operating system's keyring; the profile only keeps the entry's name.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import typing
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards import notify
+from wizards.pages.base import Page, busy_bar, note
+from wizards.state import WizardState
+
+
+def is_secret_field(info: Any) -> bool:
+    """True for ``SecretRef`` fields (marked with ``json_schema_extra={"secret_ref": True}``)."""
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and extra.get("secret_ref"):
+        return True
+    for arg in typing.get_args(info.annotation):
+        for meta in getattr(arg, "__metadata__", ()):
+            meta_extra = getattr(meta, "json_schema_extra", None)
+            if isinstance(meta_extra, dict) and meta_extra.get("secret_ref"):
+                return True
+    return False
+
+
+def _base_type(annotation: Any) -> Any:
+    """``int | None`` -> int; ``Annotated[str, ...]`` -> str."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _base_type(typing.get_args(annotation)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _base_type(args[0])
+    return annotation
+
+
+def secure_keyring() -> tuple[bool, str]:
+    """(available, backend name): ``app.secrets`` decides what counts as secure."""
+    from app.secrets import backend_name, secure_backend_available
+
+    return secure_backend_available(), backend_name()
+
+
+def store_secret(ref: str, value: str) -> None:
+    """Put a secret into the keyring under the entry name ``ref`` (via app.secrets)."""
+    from app.secrets import set_secret
+
+    set_secret(ref, value)
+
+
+class FieldEditor:
+    """One generated form row: the widget and how to read/write its value."""
+
+    def __init__(self, name: str, info: Any, page: SettingsPage) -> None:
+        self.name = name
+        self.info = info
+        self.secret = is_secret_field(info)
+        self.kind = "str"
+        base = _base_type(info.annotation)
+        default = None if info.is_required() else info.default
+        self.secret_value: QLineEdit | None = None
+        if self.secret:
+            self.kind = "secret"
+            box = QWidget()
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 0, 0, 0)
+            self.widget = QLineEdit()
+            self.widget.setPlaceholderText("name of the keyring entry")
+            self.secret_value = QLineEdit()
+            self.secret_value.setEchoMode(QLineEdit.EchoMode.Password)
+            self.secret_value.setPlaceholderText(
+                "the secret itself: stored in your system keyring, never in the profile"
+            )
+            self.secret_value.setObjectName(f"secret-{name}")
+            lay.addWidget(self.secret_value)
+            lay.addWidget(self.widget)
+            self.row_widget = box
+        elif base is bool:
+            self.kind = "bool"
+            self.widget = QCheckBox(info.description or "")
+            self.row_widget = self.widget
+        elif base is int:
+            self.kind = "int"
+            self.widget = QSpinBox()
+            lo, hi = _bounds(info, -(2**31), 2**31 - 1)
+            self.widget.setRange(int(lo), int(hi))
+            self.row_widget = self.widget
+        elif base is float:
+            self.kind = "float"
+            self.widget = QDoubleSpinBox()
+            lo, hi = _bounds(info, -1e9, 1e9)
+            self.widget.setRange(float(lo), float(hi))
+            self.widget.setDecimals(2)
+            self.row_widget = self.widget
+        elif isinstance(base, type) and issubclass(base, enum.Enum):
+            self.kind = "enum"
+            self.widget = QComboBox()
+            for member in base:
+                self.widget.addItem(str(member.value), userData=member.value)
+            self.row_widget = self.widget
+        elif typing.get_origin(base) is typing.Literal:
+            self.kind = "enum"
+            self.widget = QComboBox()
+            for value in typing.get_args(base):
+                self.widget.addItem(str(value), userData=value)
+            self.row_widget = self.widget
+        else:
+            self.widget = QLineEdit()
+            self.row_widget = self.widget
+        self.widget.setObjectName(f"setting-{name}")
+        if info.description and self.kind != "bool":
+            self.widget.setToolTip(info.description)
+        if default is not None:
+            self.set(default)
+        self._connect(page)
+
+    def _connect(self, page: SettingsPage) -> None:
+        w = self.widget
+        if isinstance(w, QLineEdit):
+            w.textChanged.connect(page.changed)
+        elif isinstance(w, QCheckBox):
+            w.toggled.connect(page.changed)
+        elif isinstance(w, QSpinBox | QDoubleSpinBox):
+            w.valueChanged.connect(page.changed)
+        elif isinstance(w, QComboBox):
+            w.currentIndexChanged.connect(page.changed)
+        if self.secret_value is not None:
+            self.secret_value.textChanged.connect(page.changed)
+
+    @property
+    def label(self) -> str:
+        return self.info.title or self.name.replace("_", " ").capitalize()
+
+    def get(self) -> Any:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox | QDoubleSpinBox):
+            return w.value()
+        if isinstance(w, QComboBox):
+            return w.currentData()
+        text = w.text().strip()
+        return text or None
+
+    def set(self, value: Any) -> None:
+        w = self.widget
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))
+        elif isinstance(w, QComboBox):
+            i = w.findData(value)
+            if i >= 0:
+                w.setCurrentIndex(i)
+        else:
+            w.setText("" if value is None else str(value))
+
+
+def _bounds(info: Any, lo: float, hi: float) -> tuple[float, float]:
+    for meta in info.metadata:
+        for attr, is_low in (("ge", True), ("gt", True), ("le", False), ("lt", False)):
+            v = getattr(meta, attr, None)
+            if v is None:
+                continue
+            if is_low:
+                lo = v + (1 if attr == "gt" and isinstance(v, int) else 0)
+            else:
+                hi = v - (1 if attr == "lt" and isinstance(v, int) else 0)
+    return lo, hi
+
+
+class SettingsPage(Page):
+    page_id = "settings"
+    title = "Target settings"
+    subtitle = "A few settings for where the model will run. The defaults usually work."
+    icon_name = "settings"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        self.form_box = QGroupBox("Settings")
+        self.form = QFormLayout(self.form_box)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.body.addWidget(self.form_box)
+        self.secret_note = note(
+            "Passwords and keys you type here are kept in your system's keyring "
+            "(the secure password store of your computer), never in the profile file.",
+            "info",
+        )
+        self.body.addWidget(self.secret_note)
+        self.no_keyring = QGroupBox("No secure password store found")
+        nk = QVBoxLayout(self.no_keyring)
+        self.no_keyring_text = QLabel()
+        self.no_keyring_text.setWordWrap(True)
+        nk.addWidget(self.no_keyring_text)
+        self.each_run = QRadioButton(
+            "Ask me for the secret each time I deploy (kept in memory, never written down)"
+        )
+        self.each_run.setObjectName("secretEachRun")
+        self.give_up = QRadioButton("Cancel: I will set up a keyring first")
+        group = QButtonGroup(self)
+        group.addButton(self.each_run)
+        group.addButton(self.give_up)
+        self.each_run.toggled.connect(lambda _on: self.changed())
+        nk.addWidget(self.each_run)
+        nk.addWidget(self.give_up)
+        self.no_keyring.setVisible(False)
+        self.body.addWidget(self.no_keyring)
+
+        check_row = QHBoxLayout()
+        self.check_button = QPushButton("Check &again")
+        self.check_button.setObjectName("checkButton")
+        self.check_button.clicked.connect(self.run_check)
+        self.check_state = QLabel("")
+        self.check_state.setWordWrap(True)
+        check_row.addWidget(self.check_button)
+        check_row.addWidget(self.check_state, 1)
+        self.body.addLayout(check_row)
+        self.bar = busy_bar()
+        self.body.addWidget(self.bar)
+        self.problems = note("", "fail")
+        self.problems.setVisible(False)
+        self.problems.setObjectName("problems")
+        self.body.addWidget(self.problems)
+        self.ready = note("Everything needed is in place.", "ok")
+        self.ready.setVisible(False)
+        self.body.addWidget(self.ready)
+        self.body.addStretch(1)
+        self.editors: dict[str, FieldEditor] = {}
+        self.built_for: str | None = None
+        self.checked_ok = False
+        self.last_problems: list[Any] = []
+
+    # ---- the form ----------------------------------------------------------------
+    def enter(self) -> None:
+        name = self.state.target_name or "local"
+        if self.built_for != name:
+            self._build_form(name)
+        for key, editor in self.editors.items():
+            if key in self.state.settings:
+                editor.set(self.state.settings[key])
+        self.run_check()
+
+    def _build_form(self, name: str) -> None:
+        from targets import REGISTRY
+
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors.clear()
+        cls = REGISTRY[name]
+        self.form_box.setTitle(f"Settings for: {cls.title}")
+        self.title_label.setText(f"<h2 style='margin:0'>Settings for: {cls.title}</h2>")
+        previous: QWidget | None = None
+        for field_name, info in cls.Settings.model_fields.items():
+            editor = FieldEditor(field_name, info, self)
+            self.editors[field_name] = editor
+            label = QLabel(f"{editor.label}:")
+            label.setBuddy(editor.widget)
+            self.form.addRow(label, editor.row_widget)
+            if info.description and editor.kind != "bool":
+                hint = QLabel(info.description)
+                hint.setWordWrap(True)
+                hint.setStyleSheet("color: #57606a;")
+                self.form.addRow("", hint)
+            first = editor.secret_value or editor.widget
+            if previous is not None:
+                self.setTabOrder(previous, first)
+            previous = editor.widget
+        if not self.editors:
+            self.form.addRow(QLabel("This target needs no settings."))
+        has_secret = any(e.secret for e in self.editors.values())
+        self.secret_note.setVisible(has_secret)
+        ok, backend = secure_keyring()
+        self.no_keyring.setVisible(has_secret and not ok)
+        self.no_keyring_text.setText(
+            "Your computer has no secure password store that ModelShip can use "
+            f"({backend}). ModelShip never writes secrets into files. Choose:"
+        )
+        self.built_for = name
+
+    def values(self) -> dict[str, Any]:
+        return {k: e.get() for k, e in self.editors.items()}
+
+    def changed(self, *_: Any) -> None:
+        self.checked_ok = False
+        self.ready.setVisible(False)
+        self.check_state.setText("Settings changed: check again before going on.")
+        self.completeChanged.emit()
+
+    # ---- preflight ---------------------------------------------------------------
+    def run_check(self) -> None:
+        """Run the target's own preflight check off the GUI thread."""
+        if self.is_busy():
+            return
+        self.state.settings = self.values()
+        try:
+            profile = self.state.build_profile()
+        except Exception as exc:
+            self.error(exc, "checking the settings")
+            return
+        self.problems.setVisible(False)
+        self.ready.setVisible(False)
+        self.check_state.setText("Checking that everything needed is in place…")
+        self.bar.setVisible(True)
+        self.check_button.setEnabled(False)
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.pipeline import preflight
+
+            return preflight(profile)
+
+        self.start_worker(
+            work,
+            name="preflight",
+            on_result=self._checked,
+            on_error=lambda exc: self.error(exc, "checking the target"),
+            on_finished=self._check_done,
+        )
+        self.busyChanged.emit(True)
+
+    def _check_done(self) -> None:
+        self.bar.setVisible(False)
+        self.check_button.setEnabled(True)
+        self.busyChanged.emit(False)
+        self.completeChanged.emit()
+
+    def _checked(self, problems: list[Any]) -> None:
+        self.last_problems = list(problems)
+        if problems:
+            items = "".join(
+                f"<li><b>{_esc(p.message)}</b><br>How to fix it: {_esc(p.fix)}</li>"
+                for p in problems
+            )
+            self.problems.label.setText(
+                f"<b>Not ready yet: {len(problems)} thing"
+                f"{'s' if len(problems) != 1 else ''} to fix.</b><ul>{items}</ul>"
+            )
+            self.problems.setVisible(True)
+            self.check_state.setText("Fix the points below, then click “Check again”.")
+            self.checked_ok = False
+        else:
+            self.check_state.setText("")
+            self.ready.setVisible(True)
+            self.checked_ok = True
+        self.completeChanged.emit()
+
+    # ---- leaving -------------------------------------------------------------------
+    def is_complete(self) -> bool:
+        if self.no_keyring.isVisible() and not self.each_run.isChecked():
+            return False
+        return self.checked_ok
+
+    def accept(self) -> bool:
+        self.state.settings = self.values()
+        ok, _backend = secure_keyring()
+        for name, editor in self.editors.items():
+            if not editor.secret or editor.secret_value is None:
+                continue
+            value = editor.secret_value.text()
+            if not value:
+                continue
+            ref = editor.get() or f"{self.state.default_name()}-{name}"
+            editor.set(ref)
+            self.state.settings[name] = ref
+            notify.register_secret(value)
+            if not ok:
+                from wizards.session_keyring import use_session_keyring
+
+                use_session_keyring()  # chosen "each run": memory only, never on disk
+                self.state.session_secrets[ref] = "(in memory)"
+            try:
+                store_secret(ref, value)
+            except Exception as exc:
+                self.error(exc, "saving the secret in the keyring")
+                return False
+            editor.secret_value.clear()
+        return True
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(SettingsPage))

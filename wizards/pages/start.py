@@ -1,0 +1,331 @@
+"""Start: a new deployment, a saved profile, or a past deployment (with its live status)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards import actions
+from wizards.pages.base import Page, busy_bar, note
+from wizards.resources import icon
+from wizards.state import WizardState
+
+ROLE = Qt.ItemDataRole.UserRole
+
+
+class StartPage(Page):
+    page_id = "start"
+    title = "Put a trained model online"
+    subtitle = (
+        "ModelShip turns your model file into a tested web service that answers "
+        "predictions. Start a new deployment, or reuse one you made before."
+    )
+    icon_name = "app"
+    next_text = "&New deployment"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        self.new_button = QPushButton(icon("start"), "  Start a new deployment")
+        self.new_button.setObjectName("newDeployment")
+        self.new_button.setMinimumHeight(44)
+        self.new_button.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.new_button.clicked.connect(self.new_deployment)
+        row = QHBoxLayout()
+        row.addWidget(self.new_button)
+        row.addStretch(1)
+        self.body.addLayout(row)
+
+        grid = QGridLayout()
+        # saved profiles
+        profiles_box = QGroupBox("Saved profiles")
+        pl = QVBoxLayout(profiles_box)
+        self.profiles = QListWidget()
+        self.profiles.setObjectName("profiles")
+        self.profiles.itemDoubleClicked.connect(lambda _i: self.open_profile())
+        self.profiles.currentItemChanged.connect(lambda *_: self._update())
+        pl.addWidget(self.profiles, 1)
+        pb = QGridLayout()
+        self.open_button = QPushButton("&Open")
+        self.open_button.setObjectName("openProfile")
+        self.open_button.setToolTip("Deploy with this profile's choices (you can change them)")
+        self.duplicate_button = QPushButton("D&uplicate")
+        self.export_button = QPushButton("E&xport…")
+        self.import_button = QPushButton("&Import…")
+        self.open_button.clicked.connect(self.open_profile)
+        self.duplicate_button.clicked.connect(self.duplicate_profile)
+        self.export_button.clicked.connect(self.export_profile)
+        self.import_button.clicked.connect(self.import_profile)
+        pb.addWidget(self.open_button, 0, 0)
+        pb.addWidget(self.duplicate_button, 0, 1)
+        pb.addWidget(self.export_button, 1, 0)
+        pb.addWidget(self.import_button, 1, 1)
+        pl.addLayout(pb)
+        grid.addWidget(profiles_box, 0, 0)
+        # past deployments
+        deployments_box = QGroupBox("Past deployments")
+        dl = QVBoxLayout(deployments_box)
+        self.deployments = QListWidget()
+        self.deployments.setObjectName("deployments")
+        self.deployments.currentItemChanged.connect(lambda *_: self._update())
+        dl.addWidget(self.deployments, 1)
+        self.status_bar = busy_bar()
+        dl.addWidget(self.status_bar)
+        db = QGridLayout()
+        self.redeploy_button = QPushButton("&Redeploy")
+        self.redeploy_button.setToolTip("Deploy it again with the same choices")
+        self.rollback_button = QPushButton("Roll &back")
+        self.rollback_button.setToolTip("Go back to the version deployed before this one")
+        self.teardown_button = QPushButton("&Tear down")
+        self.teardown_button.setObjectName("teardownDeployment")
+        self.teardown_button.setToolTip("Stop it and remove everything it created")
+        self.refresh_button = QPushButton("Re&fresh")
+        self.redeploy_button.clicked.connect(self.redeploy)
+        self.rollback_button.clicked.connect(self.rollback)
+        self.teardown_button.clicked.connect(self.teardown)
+        self.refresh_button.clicked.connect(self.refresh)
+        db.addWidget(self.redeploy_button, 0, 0)
+        db.addWidget(self.rollback_button, 0, 1)
+        db.addWidget(self.teardown_button, 1, 0)
+        db.addWidget(self.refresh_button, 1, 1)
+        dl.addLayout(db)
+        grid.addWidget(deployments_box, 0, 1)
+        self.body.addLayout(grid, 1)
+        self.message = note("", "ok")
+        self.message.setObjectName("startMessage")
+        self.message.setVisible(False)
+        self.body.addWidget(self.message)
+        self.records: dict[str, Any] = {}
+
+    # ---- lists ---------------------------------------------------------------------
+    def enter(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        from app.profile import list_profiles
+        from app.records import list_records
+
+        self.profiles.clear()
+        for info in list_profiles():
+            text = f"{info.name}   —   {Path(info.model).name if info.model else '?'} → " + (
+                info.target or "?"
+            )
+            if info.error:
+                text = f"{info.name}   —   cannot be read: {info.error}"
+            item = QListWidgetItem(icon("fail" if info.error else "review"), text)
+            item.setData(ROLE, info)
+            self.profiles.addItem(item)
+        if not self.profiles.count():
+            empty = QListWidgetItem("No saved profiles yet.")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.profiles.addItem(empty)
+        self.deployments.clear()
+        self.records = {r.name: r for r in list_records()}
+        for name, record in self.records.items():
+            item = QListWidgetItem(icon("pending"), f"{name}   —   {record.target}, checking…")
+            item.setData(ROLE, name)
+            self.deployments.addItem(item)
+        if not self.records:
+            empty = QListWidgetItem("Nothing deployed yet.")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.deployments.addItem(empty)
+        self._update()
+        if self.records and not self.is_busy():
+            self.status_bar.setVisible(True)
+            self.start_worker(
+                lambda progress, cancel: actions.all_statuses(progress, cancel),
+                name="status",
+                on_result=self._statuses,
+                on_error=lambda exc: self.error(exc, "checking deployments"),
+                on_finished=self._busy_done,
+            )
+            self.busyChanged.emit(True)
+
+    def _statuses(self, statuses: list[actions.LiveStatus]) -> None:
+        by_name = {s.name: s for s in statuses}
+        for i in range(self.deployments.count()):
+            item = self.deployments.item(i)
+            name = item.data(ROLE)
+            status = by_name.get(name)
+            if status is None:
+                continue
+            where = f" at {status.url}" if status.url and status.running else ""
+            item.setText(f"{name}   —   {status.target}: {status.words()}{where}")
+            item.setIcon(
+                icon("ok" if status.answering else "warning" if status.running else "fail")
+            )
+            item.setToolTip(status.detail)
+
+    def _busy_done(self) -> None:
+        self.status_bar.setVisible(False)
+        self.busyChanged.emit(False)
+        self._update()
+
+    def _update(self) -> None:
+        busy = self.is_busy()
+        profile = self._selected_profile()
+        record = self._selected_record()
+        self.open_button.setEnabled(profile is not None and not profile.error)
+        self.duplicate_button.setEnabled(profile is not None and not profile.error)
+        self.export_button.setEnabled(profile is not None and not profile.error)
+        for b in (self.redeploy_button, self.teardown_button):
+            b.setEnabled(record is not None and not busy)
+        self.rollback_button.setEnabled(
+            record is not None and not busy and record.previous_version() is not None
+        )
+
+    def _selected_profile(self) -> Any:
+        item = self.profiles.currentItem()
+        return item.data(ROLE) if item is not None else None
+
+    def _selected_record(self) -> Any:
+        item = self.deployments.currentItem()
+        name = item.data(ROLE) if item is not None else None
+        return self.records.get(name) if name else None
+
+    def _say(self, text: str, kind: str = "ok") -> None:
+        self.message.label.setText(text)
+        self.message.setVisible(True)
+
+    # ---- actions ---------------------------------------------------------------------
+    def new_deployment(self) -> None:
+        self.state.reset()
+        self.go.emit("model")
+
+    def accept(self) -> bool:  # Next = "New deployment"
+        self.state.reset()
+        return True
+
+    def open_profile(self, path: Path | None = None) -> None:
+        from app.profile import load_profile
+
+        info = self._selected_profile()
+        source = path or (info.path if info is not None else None)
+        if source is None:
+            return
+        try:
+            profile = load_profile(source)
+        except Exception as exc:
+            self.error(exc, "opening the profile")
+            return
+        self.state.adopt_profile(profile, Path(source))
+        self.go.emit("model")
+
+    def duplicate_profile(self) -> None:
+        info = self._selected_profile()
+        if info is None:
+            return
+        try:
+            copy, path = actions.duplicate_profile(info.name)
+        except Exception as exc:
+            self.error(exc, "duplicating the profile")
+            return
+        self.refresh()
+        self._say(f"Saved a copy as “{copy.name}” ({path}).")
+
+    def export_profile(self) -> None:
+        info = self._selected_profile()
+        if info is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the profile", f"{info.name}.toml", "Profiles (*.toml)"
+        )
+        if not path:
+            return
+        try:
+            from app.profile import load_profile
+
+            actions.export_profile(load_profile(info.path), Path(path))
+        except Exception as exc:
+            self.error(exc, "exporting the profile")
+            return
+        self._say(f"Exported “{info.name}” to {path}. It holds no passwords.")
+
+    def import_profile(self, path: Path | None = None) -> None:
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import a profile", "", "Profiles (*.toml);;All files (*)"
+            )
+            if not chosen:
+                return
+            path = Path(chosen)
+        try:
+            profile, saved = actions.import_profile(path)
+        except Exception as exc:
+            self.error(exc, "importing the profile")
+            return
+        self.refresh()
+        self._say(f"Imported “{profile.name}” ({saved}).")
+
+    def redeploy(self) -> None:
+        record = self._selected_record()
+        if record is None:
+            return
+        from app.profile import Profile
+
+        try:
+            profile = Profile.model_validate(record.profile)
+        except Exception as exc:
+            self.error(exc, "reading the deployment's profile")
+            return
+        self.state.adopt_profile(
+            profile, Path(record.profile_path) if record.profile_path else None
+        )
+        self.go.emit("review")
+
+    def _run_on_record(self, what: str, fn: Any, done: Any) -> None:
+        record = self._selected_record()
+        if record is None or self.is_busy():
+            return
+        self.status_bar.setVisible(True)
+        name = record.name
+        self.start_worker(
+            lambda progress, cancel: fn(name, progress, cancel),
+            name=what,
+            on_result=lambda value: done(name, value),
+            on_error=lambda exc: self.error(exc, what),
+            on_finished=lambda: (self._busy_done(), self.refresh()),
+        )
+        self.busyChanged.emit(True)
+        self._update()
+
+    def teardown(self) -> None:
+        self._run_on_record(
+            "tearing down",
+            lambda name, progress, cancel: actions.teardown(name, progress),
+            lambda name, removed: self._say(
+                f"Removed “{name}”: " + ("; ".join(removed) or "nothing was left") + "."
+            ),
+        )
+
+    def rollback(self) -> None:
+        self._run_on_record(
+            "rolling back",
+            lambda name, progress, cancel: actions.rollback(name, progress, cancel),
+            lambda name, record: self._say(f"“{name}”: {record.message}"),
+        )
+
+    def is_complete(self) -> bool:
+        return True
+
+    def next_page(self) -> str | None:
+        return "model"
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(StartPage))

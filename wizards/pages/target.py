@@ -1,0 +1,123 @@
+"""Target: where the model should run. One card per registered target.
+
+The cards come from ``targets.REGISTRY`` (title + one-line summary), so a new target
+appears here without any change to this page.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards.pages.base import Page
+from wizards.resources import icon
+from wizards.state import WizardState
+
+ICONS = {"local": "local", "docker": "docker"}
+
+
+class TargetCard(QFrame):
+    def __init__(self, name: str, cls: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.setObjectName("targetCard")
+        self.setStyleSheet(
+            "QFrame#targetCard { border: 1px solid #d0d7de; border-radius: 8px; }"
+            'QFrame#targetCard[chosen="true"] { border: 2px solid #0969da;'
+            " background: #f6faff; }"
+        )
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(12, 10, 12, 10)
+        badge = QLabel()
+        badge.setPixmap(icon(ICONS.get(name, "cloud")).pixmap(36, 36))
+        lay.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
+        texts = QVBoxLayout()
+        self.radio = QRadioButton(getattr(cls, "title", name))
+        self.radio.setObjectName(f"target-{name}")
+        font = self.radio.font()
+        font.setBold(True)
+        self.radio.setFont(font)
+        self.summary = QLabel(getattr(cls, "summary", ""))
+        self.summary.setWordWrap(True)
+        texts.addWidget(self.radio)
+        texts.addWidget(self.summary)
+        if getattr(cls, "needs_image", False):
+            extra = QLabel("Builds a container image first.")
+            extra.setStyleSheet("color: #57606a;")
+            texts.addWidget(extra)
+        lay.addLayout(texts, 1)
+        self.radio.toggled.connect(self._chosen)
+
+    def _chosen(self, on: bool) -> None:
+        self.setProperty("chosen", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def mousePressEvent(self, event: Any) -> None:
+        self.radio.setChecked(True)
+        self.radio.setFocus()
+        super().mousePressEvent(event)
+
+
+class TargetPage(Page):
+    page_id = "target"
+    title = "Where should the model run?"
+    subtitle = "Pick one. You can deploy the same model somewhere else later."
+    icon_name = "target"
+
+    def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
+        super().__init__(state, parent)
+        from targets import REGISTRY
+
+        self.group = QButtonGroup(self)
+        self.cards: dict[str, TargetCard] = {}
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for name, cls in REGISTRY.items():
+            card = TargetCard(name, cls)
+            self.cards[name] = card
+            self.group.addButton(card.radio)
+            card.radio.toggled.connect(lambda on, n=name: on and self._chose(n))
+            lay.addWidget(card)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(inner)
+        self.body.addWidget(scroll, 1)
+
+    def enter(self) -> None:
+        name = self.state.target_name or next(iter(self.cards), None)
+        if name in self.cards:
+            self.cards[name].radio.setChecked(True)
+
+    def choose(self, name: str) -> None:
+        self.cards[name].radio.setChecked(True)
+
+    def _chose(self, name: str) -> None:
+        if self.state.target_name != name:
+            self.state.settings = {}
+        self.state.target_name = name
+        self.completeChanged.emit()
+
+    def is_complete(self) -> bool:
+        return self.state.target_name in self.cards
+
+
+if __name__ == "__main__":
+    from wizards.pages.base import preview
+
+    sys.exit(preview(TargetPage))

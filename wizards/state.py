@@ -1,0 +1,135 @@
+"""What the person has chosen so far, shared by the pages.
+
+The wizard holds no deployment logic: this is only the set of answers, turned into an
+``app.profile.Profile`` (the same object the CLI loads from TOML) when the person
+reaches Review. Everything after that (plan, deploy, smoke test, teardown) is the core's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class WizardState:
+    # Model page
+    model_path: Path | None = None
+    artifact: Any = None  # app.intake.ModelArtifact
+    trusted: bool = False  # the person confirmed a pickle is from a source they trust
+    sample_csv: Path | None = None
+    python: str | None = None  # interpreter that converts (None: ModelShip's own)
+    # Convert page
+    tolerance: float = 1e-4
+    quantize: bool = False
+    allow_mismatch: bool = False
+    conversion: Any = None  # app.convert.ConversionResult
+    # Target pages
+    target_name: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    # secret field name -> value typed on this run (never written anywhere but the keyring)
+    session_secrets: dict[str, str] = field(default_factory=dict)
+    # Review / deploy / result
+    name: str = ""
+    profile: Any = None  # app.profile.Profile
+    profile_path: Path | None = None
+    loaded_from_profile: bool = False
+    record: Any = None  # app.records.DeploymentRecord
+
+    def reset(self) -> None:
+        fresh = WizardState()
+        self.__dict__.update(fresh.__dict__)
+
+    def default_name(self) -> str:
+        if self.name:
+            return self.name
+        from app.profile import default_name
+
+        return default_name(self.model_path or "model")
+
+    def conversion_dir(self) -> Path:
+        from app.paths import data_dir
+
+        d = data_dir() / "wizard" / self.default_name()
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def convert_options(self) -> Any:
+        from app.convert import ConvertOptions
+
+        return ConvertOptions(
+            python=self.python,
+            sample_csv=self.sample_csv,
+            tolerance=self.tolerance,
+            allow_mismatch=self.allow_mismatch,
+            quantize=self.quantize,
+        )
+
+    # ---- the profile ---------------------------------------------------------------
+    def build_profile(self) -> Any:
+        """The choices as an ``app.profile.Profile`` (validated by the core)."""
+        import pydantic
+
+        from app.errors import ProfileError
+        from app.profile import Profile
+
+        try:
+            return Profile.model_validate(self.profile_dict())
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+            raise ProfileError(
+                f"The setting {where!r} is not valid: {msg}.",
+                "Go back to the page with that setting and correct it.",
+                details=str(exc),
+            ) from None
+
+    def profile_dict(self) -> dict[str, Any]:
+        if self.profile is not None and self.loaded_from_profile:
+            base = self.profile.to_dict()
+        else:
+            base = {"schema": 1}
+        model = dict(base.get("model", {}))
+        if self.model_path is not None:
+            model["path"] = str(self.model_path)
+        _set(model, "python", self.python)
+        _set(model, "sample_csv", str(self.sample_csv) if self.sample_csv else None)
+        model["tolerance"] = self.tolerance
+        model["quantize"] = self.quantize
+        model["accept_mismatch"] = self.allow_mismatch
+        target = dict(base.get("target", {}))
+        if target.get("kind") != (self.target_name or "local"):
+            target = {}
+        target["kind"] = self.target_name or "local"
+        target["settings"] = {k: v for k, v in self.settings.items() if v is not None}
+        return {**base, "name": self.default_name(), "model": model, "target": target}
+
+    def adopt_profile(self, profile: Any, path: Path | None = None) -> None:
+        """Fill the answers from a saved profile (Open / Redeploy)."""
+        self.reset()
+        self.profile = profile
+        self.profile_path = path
+        self.loaded_from_profile = True
+        self.name = profile.name
+        model = profile.model
+        self.model_path = Path(model.path) if getattr(model, "path", None) else None
+        self.python = getattr(model, "python", None) or None
+        csv = getattr(model, "sample_csv", None)
+        self.sample_csv = Path(csv) if csv else None
+        self.tolerance = float(getattr(model, "tolerance", 1e-4) or 1e-4)
+        self.quantize = bool(getattr(model, "quantize", False))
+        self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
+        self.target_name = profile.target.kind
+        settings = getattr(profile.target, "settings", None) or {}
+        if hasattr(settings, "model_dump"):
+            settings = settings.model_dump(mode="json", exclude_none=True)
+        self.settings = dict(settings)
+
+
+def _set(d: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        d.pop(key, None)
+    else:
+        d[key] = value
