@@ -34,7 +34,7 @@ from typing import Any
 import pydantic
 import tomlkit
 import tomlkit.exceptions
-from pydantic import ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
 from app.errors import ProfileError
 from app.paths import profiles_dir
@@ -66,26 +66,33 @@ class ModelSection(_Strict):
 class TargetSection(_Strict):
     kind: str = Field("local", description="Where to deploy: a name from targets.REGISTRY.")
     # Typed per target: validated by the target's own Settings class (see below).
-    settings: SerializeAsAny[Any] = None
+    settings: SerializeAsAny[Any] = Field(None, validate_default=True)
 
-    @model_validator(mode="before")
+    @field_validator("kind")
     @classmethod
-    def _settings_of_kind(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
+    def _known_kind(cls, kind: str) -> str:
         from targets import REGISTRY  # late: targets import this module for typing
 
-        kind = data.get("kind", "local")
         if kind not in REGISTRY:
-            known = ", ".join(sorted(REGISTRY))
-            raise ValueError(f"unknown target kind {kind!r} (known: {known})")
+            raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(REGISTRY)})")
+        return kind
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings_of_kind(cls, raw: Any, info: pydantic.ValidationInfo) -> Any:
+        from targets import REGISTRY
+
+        kind = info.data.get("kind")
+        if kind not in REGISTRY:
+            return raw  # the kind's own error says what is wrong
         settings_cls = REGISTRY[kind].Settings
-        raw = data.get("settings")
+        if isinstance(raw, settings_cls):
+            return raw
         if raw is None:
             raw = {}
-        if not isinstance(raw, settings_cls):
-            raw = settings_cls.model_validate(dict(raw))
-        return {**data, "settings": raw}
+        if not isinstance(raw, dict):
+            raise ValueError("must be a table of the target's settings")
+        return settings_cls.model_validate(raw)
 
 
 class ImageSection(_Strict):

@@ -1,0 +1,176 @@
+"""Profiles: strict TOML, errors that name the key and its line, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.errors import ProfileError
+from app.profile import (
+    DEFAULT_BASE_IMAGE,
+    Profile,
+    key_lines,
+    list_profiles,
+    load_profile,
+    new_profile,
+    save_profile,
+)
+from targets.local import LocalSettings
+
+GOOD = """\
+schema = 1
+name = "iris"
+
+[model]
+path = "models/iris.joblib"
+tolerance = 0.001
+
+[target]
+kind = "local"
+
+[target.settings]
+port = 8123
+
+[smoke]
+timeout = 30
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_profile_loads_with_typed_target_settings(tmp_path: Path) -> None:
+    p = load_profile(write(tmp_path, GOOD))
+    assert p.name == "iris"
+    assert isinstance(p.target.settings, LocalSettings)
+    assert p.target.settings.port == 8123
+    assert p.model.tolerance == 0.001
+    assert p.smoke.timeout == 30
+    assert p.image.base_image == DEFAULT_BASE_IMAGE
+    # relative paths are relative to the profile file, not the working directory
+    assert p.model.path == (tmp_path / "models" / "iris.joblib").resolve()
+
+
+def test_unknown_key_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("tolerance = 0.001", "tolerance = 0.001\ntolerence = 0.01")
+    with pytest.raises(ProfileError) as err:
+        load_profile(write(tmp_path, text))
+    assert "unknown key 'model.tolerence'" in err.value.message
+    assert "line 7" in err.value.message
+
+
+def test_unknown_target_setting_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("port = 8123", "port = 8123\nhostname = 'x'")
+    with pytest.raises(ProfileError) as err:
+        load_profile(write(tmp_path, text))
+    assert "target.settings.hostname" in err.value.message
+    assert "line 13" in err.value.message
+
+
+def test_wrong_type_names_key_line_and_problem(tmp_path: Path) -> None:
+    text = GOOD.replace("port = 8123", 'port = "eighty"')
+    with pytest.raises(ProfileError) as err:
+        load_profile(write(tmp_path, text))
+    msg = err.value.message
+    assert "'target.settings.port'" in msg and "line 12" in msg
+    assert "integer" in msg
+
+
+def test_out_of_range_value_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"port.*line 12"):
+        load_profile(write(tmp_path, GOOD.replace("port = 8123", "port = 70000")))
+
+
+def test_unknown_section_and_missing_key(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"unknown key 'extras' .*line 17"):
+        load_profile(write(tmp_path, GOOD + "\n[extras]\nx = 1\n"))
+    no_path = GOOD.replace('path = "models/iris.joblib"\n', "")
+    with pytest.raises(ProfileError, match=r"missing key 'path' in \[model\] .*line 4"):
+        load_profile(write(tmp_path, no_path))
+
+
+def test_unknown_target_kind_names_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile(write(tmp_path, GOOD.replace('kind = "local"', 'kind = "mars"')))
+    assert "mars" in err.value.message and "local" in err.value.message
+    assert "line 9" in err.value.message
+
+
+def test_schema_versions(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="newer than this ModelShip"):
+        load_profile(write(tmp_path, GOOD.replace("schema = 1", "schema = 2")))
+    with pytest.raises(ProfileError, match="no 'schema' key"):
+        load_profile(write(tmp_path, GOOD.replace("schema = 1\n", "")))
+    with pytest.raises(ProfileError, match="schema 0 is not supported"):
+        load_profile(write(tmp_path, GOOD.replace("schema = 1", "schema = 0")))
+
+
+def test_bad_toml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"not valid TOML.*line 5"):
+        load_profile(write(tmp_path, GOOD.replace('path = "models/iris.joblib"', "path = ")))
+
+
+def test_bad_name_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"'name'.*line 2"):
+        load_profile(write(tmp_path, GOOD.replace('"iris"', '"Iris Model!"')))
+
+
+def test_a_secret_cannot_be_put_in_a_profile(tmp_path: Path) -> None:
+    """There is no key that takes a secret value: a token pasted in is an unknown key."""
+    text = GOOD.replace("port = 8123", 'port = 8123\napi_key = "sk-live-123"')
+    with pytest.raises(ProfileError, match=r"unknown key 'target\.settings\.api_key'"):
+        load_profile(write(tmp_path, text))
+    saved = save_profile(load_profile(write(tmp_path, GOOD)))
+    assert "sk-" not in saved.read_text()
+
+
+def test_save_load_round_trip_and_list(tmp_path: Path) -> None:
+    p = load_profile(write(tmp_path, GOOD))
+    path = save_profile(p)
+    assert path.name == "iris.toml"
+    again = load_profile("iris")  # by name, from the saved-profiles folder
+    assert again.to_dict() == p.to_dict()
+    listed = list_profiles()
+    assert [(i.name, i.target, i.error) for i in listed] == [("iris", "local", None)]
+    path.with_name("broken.toml").write_text("schema = 1\nname = 3\n")
+    broken = {i.name: i for i in list_profiles()}["broken"]
+    assert broken.error and "name" in broken.error
+
+
+def test_unknown_profile_name_says_what_exists(tmp_path: Path) -> None:
+    save_profile(load_profile(write(tmp_path, GOOD)))
+    with pytest.raises(ProfileError, match=r"No profile named 'nope'. Saved profiles: iris\."):
+        load_profile("nope")
+
+
+def test_new_profile_from_a_model_file(tmp_path: Path) -> None:
+    model = tmp_path / "Iris RF.v2.joblib"
+    model.write_bytes(b"x")
+    p = new_profile(model, settings={"port": 9001})
+    assert p.name == "iris-rf"
+    assert p.target.settings.port == 9001
+    assert p.model.path == model.resolve()
+    with pytest.raises(ProfileError, match="name"):
+        new_profile(model, name="Bad Name")
+    with pytest.raises(ProfileError, match="port"):
+        new_profile(model, settings={"port": 0})
+
+
+def test_key_lines_handles_dotted_keys_and_inline_tables() -> None:
+    text = (
+        'schema = 1\n[model]\n  "path" = "x" # c\nimage.base_image = "y"\n'
+        "[target.settings]\nport=1\n"
+    )
+    lines = key_lines(text)
+    assert lines[("model", "path")] == 3
+    assert lines[("model", "image", "base_image")] == 4
+    assert lines[("target", "settings", "port")] == 6
+
+
+def test_profile_model_is_strict_in_code_too() -> None:
+    with pytest.raises(Exception, match="Extra inputs"):
+        Profile.model_validate({"schema": 1, "name": "a", "model": {"path": "x"}, "oops": 1})
