@@ -35,7 +35,7 @@ _HINT = (
 
 def _qualname(obj: object) -> str:
     cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 def backend_name() -> str:
