@@ -1,0 +1,221 @@
+"""Page basics: each page shows what it should and refuses what it must."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.errors import ModelError, TargetError
+from tests.gui.helpers import choose_model, wait_idle
+from wizards import notify
+
+pytestmark = pytest.mark.gui
+
+
+def test_start_page_is_first_and_lists_nothing_on_a_fresh_install(window):
+    assert window.current_id == "start"
+    page = window.pages["start"]
+    assert page.profiles.count() == 1
+    assert not page.profiles.item(0).flags() & Qt.ItemFlag.ItemIsSelectable
+    assert page.deployments.item(0).text() == "Nothing deployed yet."
+    assert window.next_button.isEnabled()
+    assert not window.back_button.isEnabled()
+    # every step is in the sidebar, in order
+    steps = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+    assert steps[0] == "Start" and steps[-1] == "Try it" and len(steps) == 8
+
+
+def test_keyboard_next_and_back(window, qtbot):
+    qtbot.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert window.current_id == "model"
+    assert not window.next_button.isEnabled()  # no model chosen yet
+    qtbot.keyClick(window, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert window.current_id == "start"
+
+
+def test_bad_model_file_says_what_is_wrong_and_blocks_next(window, qtbot, tmp_path):
+    bad = tmp_path / "model.pkl"
+    bad.write_bytes(b"this is not a model at all")
+    window.go("model")
+    page = window.pages["model"]
+    page.set_model_path(bad)
+    qtbot.waitUntil(lambda: bool(notify.shown), timeout=30_000)
+    wait_idle(qtbot, page)
+    dialog = notify.last()
+    assert isinstance(dialog.exc, ModelError)
+    assert dialog.hint_label.text().startswith("<b>Next step:</b>")
+    assert page.problem.isVisible()
+    assert "cannot be used" in page.problem.label.text()
+    assert not window.next_button.isEnabled()
+    # details are folded away until asked for
+    assert not dialog.details.isVisible()
+    dialog.details_button.click()
+    assert dialog.details.isVisible()
+
+
+def test_pickle_needs_explicit_trust(window, qtbot, tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    path = tmp_path / "reg.pkl"
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+    path.write_bytes(pickle.dumps(model))
+    window.go("model")
+    page = window.pages["model"]
+    choose_model(qtbot, window, path, trust=False)
+    assert page.pickle_box.isVisible()
+    assert "run any code" in page.pickle_text.text()
+    assert not window.next_button.isEnabled()
+    page.trust.setChecked(True)
+    assert window.next_button.isEnabled()
+    assert "LinearRegression" in page.kind_label.text()
+
+
+def test_target_cards_come_from_the_registry(window):
+    from targets import REGISTRY
+
+    window.go("target")
+    page = window.pages["target"]
+    assert list(page.cards) == list(REGISTRY)
+    for name, card in page.cards.items():
+        assert card.radio.text() == REGISTRY[name].title
+        assert card.summary.text() == REGISTRY[name].summary
+    page.choose("local")
+    assert window.state.target_name == "local"
+    assert window.next_button.isEnabled()
+
+
+def _settings_page(window, qtbot, model: Path, port: int):
+    window.state.model_path = model
+    window.state.target_name = "local"
+    window.state.settings = {"port": port}
+    window.go("settings")
+    page = window.pages["settings"]
+    wait_idle(qtbot, page, 30_000)
+    return page
+
+
+def test_settings_form_is_generated_from_the_target_settings(window, qtbot, tmp_path, free_port):
+    from targets.local import LocalSettings
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    page = _settings_page(window, qtbot, model, free_port)
+    assert list(page.editors) == list(LocalSettings.model_fields)
+    assert page.editors["port"].get() == free_port
+    assert page.ready.isVisible() and not page.problems.isVisible()
+    assert window.next_button.isEnabled()
+    # a change must be checked again before going on
+    page.editors["workers"].set(2)
+    assert not window.next_button.isEnabled()
+    page.check_button.click()
+    wait_idle(qtbot, page, 30_000)
+    assert window.next_button.isEnabled()
+    assert window.state.settings["workers"] == 2
+
+
+def test_failing_preflight_shows_the_fix(window, qtbot, tmp_path, busy_port):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    page = _settings_page(window, qtbot, model, busy_port)
+    assert page.problems.isVisible()
+    text = page.problems.label.text()
+    assert f"Port {busy_port}" in text and "How to fix it" in text
+    assert not window.next_button.isEnabled()
+
+
+def test_profiles_import_duplicate_export(window, qtbot, tmp_path):
+    from app.profile import list_profiles, load_profile, new_profile, save_profile
+
+    model = tmp_path / "iris.onnx"
+    model.write_bytes(b"x")
+    outside = save_profile(new_profile(model, name="iris"), tmp_path / "shared.toml")
+    page = window.pages["start"]
+    page.import_profile(outside)
+    assert [p.name for p in list_profiles()] == ["iris"]
+    assert page.profiles.count() == 1
+    page.profiles.setCurrentRow(0)
+    page.duplicate_profile()
+    assert sorted(p.name for p in list_profiles()) == ["iris", "iris-copy"]
+    assert "iris-copy" in page.message.label.text()
+    # opening a profile fills the answers and goes on to the model page
+    page.profiles.setCurrentRow(0)
+    page.open_profile()
+    assert window.current_id == "model"
+    assert window.state.model_path == model
+    assert window.state.target_name == "local"
+    # exported profiles load back identically and hold no secrets
+    from wizards import actions
+
+    exported = actions.export_profile(load_profile("iris"), tmp_path / "out.toml")
+    assert load_profile(exported).model_dump() == load_profile("iris").model_dump()
+
+
+def test_notification_removes_secrets_from_diagnostics(qtbot):
+    notify.register_secret("hunter2-very-secret")
+    exc = TargetError(
+        "Login failed for token=abc123XYZ.",
+        "Check the token.",
+        details="sent header Authorization: Bearer hunter2-very-secret to https://u:pw@h",
+    )
+    dialog = notify.show_error(None, exc, "testing")
+    qtbot.addWidget(dialog)
+    text = dialog.diagnostics_text()
+    assert "hunter2-very-secret" not in text
+    assert "abc123XYZ" not in text
+    assert ":pw@" not in text
+    assert "Login failed" in text and "[secret removed]" in text
+    dialog.copy_diagnostics()
+    from PySide6.QtGui import QGuiApplication
+
+    assert "hunter2" not in QGuiApplication.clipboard().text()
+    dialog.close()
+    assert notify.last() is not dialog
+
+
+def test_unexpected_errors_are_called_bugs(qtbot):
+    dialog = notify.show_error(None, ZeroDivisionError("boom"))
+    qtbot.addWidget(dialog)
+    assert "inside ModelShip" in dialog.cause_label.text()
+    assert "bug" in dialog.hint_label.text()
+    dialog.close()
+
+
+def test_worker_reports_result_error_and_stops(qtbot):
+    from app.errors import Cancelled
+    from wizards.workers import Worker
+
+    ok = Worker(lambda progress, cancel: (progress.update(0.5, "half"), 42)[1])
+    with qtbot.waitSignals([ok.progress, ok.result, ok.finished], order="strict"):
+        ok.start()
+    assert not ok.running
+
+    bad = Worker(lambda progress, cancel: 1 / 0)
+    with qtbot.waitSignal(bad.error) as blocker:
+        bad.start()
+    assert isinstance(blocker.args[0], ZeroDivisionError)
+    assert "ZeroDivisionError" in blocker.args[0].__traceback_text__
+    qtbot.waitUntil(lambda: bad.done)
+
+    started = threading.Event()
+
+    def slow(progress, cancel):
+        started.set()
+        while not cancel.wait(0.05):
+            pass
+        cancel.raise_if_cancelled()
+
+    long = Worker(slow)
+    long.start()
+    assert started.wait(10)
+    with qtbot.waitSignal(long.error) as blocker:
+        long.cancel()
+    assert isinstance(blocker.args[0], Cancelled)
+    assert long.wait(10)
+
+    stopped = Worker(slow).start()
+    assert started.wait(10)
+    assert stopped.stop(10) and not stopped.running
