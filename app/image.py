@@ -18,11 +18,13 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.buildcontext import BuildContext
 from app.errors import BuildError, Cancelled, TargetError
 from app.progress import CancelToken, NullProgress, Progress
+
+if TYPE_CHECKING:
+    from app.buildcontext import BuildContext
 
 MANAGED_LABEL = "modelship.managed"
 DEPLOYMENT_LABEL = "modelship.deployment"

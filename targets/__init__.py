@@ -8,10 +8,12 @@ subclass, one line here.
 from __future__ import annotations
 
 from targets.base import Target
+from targets.docker_target import DockerTarget
 from targets.local import LocalTarget
 
 REGISTRY: dict[str, type[Target]] = {
     "local": LocalTarget,
+    "docker": DockerTarget,
 }
 
 
