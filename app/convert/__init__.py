@@ -1,0 +1,739 @@
+"""Convert a model to ONNX and prove that the ONNX model predicts what the original does.
+
+The model is loaded and converted in a subprocess (``worker.py``) run by the Python the
+user chose (``--python``; default: this one), because a pickle only loads reliably with
+the library versions it was saved with. The worker also runs the *original* model on
+sample rows; this process then runs the ONNX model with onnxruntime on the same rows
+and compares: that comparison is the proof (:class:`ConversionReport`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import (
+    ConversionError,
+    EnvironmentMismatchError,
+    ModelError,
+    ParityError,
+    UnsupportedModelError,
+    UsageError,
+)
+from app.intake import ModelArtifact, inspect_model, installed_versions
+from app.progress import CancelToken, NullProgress, Progress
+from app.serving.signature import ColumnSpec, Signature
+
+WORKER = Path(__file__).with_name("worker.py")
+PROGRESS_PREFIX = "MODELSHIP-PROGRESS "
+DEFAULT_TIMEOUT_S = 600.0
+QUANTIZED_TOLERANCE = 0.05
+PROOF_ROWS = 20
+
+
+@dataclass
+class ConvertOptions:
+    python: str | None = None
+    sample_csv: Path | None = None
+    input_shape: list[int] | None = None
+    tolerance: float = 1e-4
+    allow_mismatch: bool = False
+    quantize: bool = False
+    generated_rows: int = 200
+    quantize_tolerance: float = QUANTIZED_TOLERANCE
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    seed: int = 0
+
+
+@dataclass
+class ConversionReport:
+    """The proof: how closely the ONNX model follows the original on sample rows."""
+
+    rows: int
+    labels_agreeing: int | None
+    label_agreement: float | None
+    max_abs_diff: float
+    max_abs_diff_probabilities: float | None
+    tolerance: float
+    passed: bool
+    original_ms: float
+    onnx_ms: float
+    onnx_size_bytes: int
+    rows_from: str = "generated"  # "generated" | "csv"
+    rows_over_tolerance: int = 0
+    task: str = "other"
+    model: str = ""
+    quantized: bool = False
+    size_saved_bytes: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """The proof in plain words."""
+        if self.rows == 0:
+            return (
+                "The model is already ONNX: it was checked and described, but there is no "
+                f"original to compare it with. ONNX file {_size(self.onnx_size_bytes)}."
+            )
+        what = "quantized model" if self.quantized else "converted model"
+        src = "your sample CSV" if self.rows_from == "csv" else "generated sample"
+        if self.labels_agreeing is not None:
+            first = (
+                f"The {what} gives the same answer on {self.labels_agreeing} of {self.rows} "
+                f"rows ({src})"
+            )
+            diff = self.max_abs_diff_probabilities
+            if diff is not None:
+                first += f"; largest difference in probabilities {diff:.2g}"
+        else:
+            first = (
+                f"The {what} was compared with the original on {self.rows} {src} "
+                f"{'inputs' if self.task == 'other' else 'rows'}; largest difference "
+                f"{self.max_abs_diff:.2g}"
+            )
+        verdict = (
+            f"within the tolerance of {self.tolerance:g}."
+            if self.passed
+            else f"NOT within the tolerance of {self.tolerance:g}"
+            + (
+                f" ({self.rows_over_tolerance} rows differ more)."
+                if self.rows_over_tolerance
+                else "."
+            )
+        )
+        text = f"{first}, {verdict}"
+        text += (
+            f" Original: {self.original_ms:.1f} ms, ONNX: {self.onnx_ms:.1f} ms for all rows; "
+            f"ONNX file {_size(self.onnx_size_bytes)}"
+        )
+        if self.size_saved_bytes is not None:
+            if self.size_saved_bytes >= 0:
+                text += f" ({_size(self.size_saved_bytes)} smaller than unquantized)"
+            else:
+                text += (
+                    f" ({_size(-self.size_saved_bytes)} LARGER than unquantized: this model has "
+                    "few weights to quantize)"
+                )
+        return text + "."
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@dataclass
+class ConversionResult:
+    onnx_path: Path
+    signature_path: Path
+    proof_path: Path
+    signature: Signature
+    report: ConversionReport
+    quantized: ConversionResult | None = None
+    artifact: ModelArtifact | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "onnx_path": str(self.onnx_path),
+            "signature_path": str(self.signature_path),
+            "proof_path": str(self.proof_path),
+            "signature": self.signature.to_dict(),
+            "report": self.report.to_dict(),
+            "quantized": self.quantized.to_dict() if self.quantized else None,
+            "model": self.artifact.to_dict() if self.artifact else None,
+        }
+
+
+# ---------------------------------------------------------------------------
+def convert_model(
+    model_path: str | Path,
+    out_path: str | Path | None,
+    options: ConvertOptions | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> ConversionResult:
+    """Convert ``model_path`` to ONNX at ``out_path`` and prove it; see module docstring."""
+    options = options or ConvertOptions()
+    progress = progress or NullProgress()
+    cancel = cancel or CancelToken()
+    progress.step("Inspecting the model")
+    art = inspect_model(model_path)
+    out = Path(out_path) if out_path else Path(art.path).with_suffix(".onnx")
+    if out.resolve() == Path(art.path).resolve():
+        out = out.with_name(out.stem + ".converted.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if options.sample_csv is not None and not Path(options.sample_csv).is_file():
+        raise UsageError(
+            f"The sample CSV {options.sample_csv} does not exist.", "Check the path to --sample."
+        )
+    if art.kind == "pytorch" and not options.input_shape:
+        raise UsageError(
+            f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
+            "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
+        )
+    python = _resolve_python(options.python)
+    if python == sys.executable:
+        _check_versions_here(art)
+    cancel.raise_if_cancelled()
+
+    if art.kind == "onnx":
+        result = _adopt_onnx(art, out, options, progress)
+        if options.quantize:
+            result.quantized = _quantize(result, options, progress, None, {}, None)
+    else:
+        result = _convert_in_worker(art, out, options, python, progress, cancel)
+    result.artifact = art
+    return result
+
+
+def _resolve_python(python: str | None) -> str:
+    if not python:
+        return sys.executable
+    found = shutil.which(python) or (python if Path(python).is_file() else None)
+    if not found:
+        raise UsageError(
+            f"The Python interpreter {python} was not found.",
+            "Give the full path to python in the environment the model was made in, "
+            "e.g. --python ~/envs/train/bin/python.",
+        )
+    return str(Path(found).absolute())
+
+
+def _check_versions_here(art: ModelArtifact) -> None:
+    here = installed_versions({k: v for k, v in art.libraries.items() if v})
+    for dist, want in art.libraries.items():
+        if not want or dist not in here:
+            continue
+        have = here[dist]
+        if dist == "scikit-learn" and have != want:
+            raise EnvironmentMismatchError(
+                f"{art.path.name} was saved with scikit-learn {want}, but this Python has "
+                f"scikit-learn {have or 'not installed'}.",
+                f"Convert with --python pointing at a Python that has scikit-learn {want} "
+                "(e.g. the environment the model was trained in).",
+            )
+
+
+# ---------------------------------------------------------------------------
+# the worker subprocess
+# ---------------------------------------------------------------------------
+def _convert_in_worker(
+    art: ModelArtifact,
+    out: Path,
+    options: ConvertOptions,
+    python: str,
+    progress: Progress,
+    cancel: CancelToken,
+) -> ConversionResult:
+    progress.step(f"Converting {art.path.name} to ONNX")
+    with tempfile.TemporaryDirectory(prefix="modelship-convert-") as tmp:
+        job_dir = Path(tmp)
+        onnx_tmp = job_dir / "model.onnx"
+        expected = {k: v for k, v in art.libraries.items() if k == "scikit-learn" and v}
+        job = {
+            "model_path": str(Path(art.path).absolute()),
+            "kind": art.kind,
+            "format": art.format,
+            "onnx_path": str(onnx_tmp),
+            "input_shape": options.input_shape,
+            "sample_csv": str(Path(options.sample_csv).absolute()) if options.sample_csv else None,
+            "rows": max(int(options.generated_rows), 1),
+            "seed": options.seed,
+            "expected_versions": expected,
+            "extra_paths": [os.getcwd()],
+        }
+        (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        _run_worker(python, job_dir, options.timeout_s, progress, cancel)
+        result_file = job_dir / "result.json"
+        if not result_file.exists():
+            raise ConversionError(
+                "The conversion process stopped without a result.",
+                "Run again with --debug to see its output.",
+                details=(job_dir / "stderr.txt").read_text(errors="replace")[-4000:]
+                if (job_dir / "stderr.txt").exists()
+                else None,
+            )
+        res = json.loads(result_file.read_text(encoding="utf-8"))
+        if not res.get("ok"):
+            _raise_worker_error(res, art)
+        cancel.raise_if_cancelled()
+        progress.step("Checking the ONNX model")
+        _check_onnx(onnx_tmp)
+        shutil.copyfile(onnx_tmp, out)
+        original = dict(np.load(job_dir / "original.npz", allow_pickle=False))
+        rows_doc = (
+            json.loads((job_dir / "rows.json").read_text(encoding="utf-8"))
+            if (job_dir / "rows.json").exists()
+            else None
+        )
+    signature = _signature(out, art, res)
+    progress.step("Proving the conversion")
+    report, proof = _prove(out, signature, res, original, rows_doc, options.tolerance)
+    report.model = art.path.name
+    report.warnings.extend(res.get("warnings", []))
+    result = _finish(out, signature, report, proof, options.allow_mismatch)
+    if options.quantize:
+        cancel.raise_if_cancelled()
+        result.quantized = _quantize(result, options, progress, res, original, rows_doc)
+    return result
+
+
+def _run_worker(
+    python: str, job_dir: Path, timeout_s: float, progress: Progress, cancel: CancelToken
+) -> None:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.pop("PYTHONPATH", None) if python != sys.executable else None
+    stderr_path = job_dir / "stderr.txt"
+    with open(stderr_path, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                [python, str(WORKER), str(job_dir)],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=str(job_dir),
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"Could not start {python} ({exc.strerror or exc}).",
+                "Give the full path to a working python with --python.",
+            ) from None
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, name="convert-worker-output", daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout_s
+        try:
+            done = False
+            while not done:
+                try:
+                    line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    line = ""
+                if line is None:
+                    done = True
+                elif line.startswith(PROGRESS_PREFIX):
+                    try:
+                        msg = json.loads(line[len(PROGRESS_PREFIX) :])
+                        progress.update(msg.get("fraction"), msg.get("message"))
+                    except ValueError:
+                        progress.log(line)
+                elif line:
+                    progress.log(line)
+                if cancel.cancelled:
+                    raise_after = "cancel"
+                    break
+                if time.monotonic() > deadline:
+                    raise_after = "timeout"
+                    break
+            else:
+                raise_after = None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            reader.join(timeout=5)
+        if raise_after == "cancel":
+            cancel.raise_if_cancelled()
+        if raise_after == "timeout":
+            raise ConversionError(
+                f"The conversion took longer than {timeout_s:.0f} s and was stopped.",
+                "Try a smaller model or fewer sample rows, or raise the limit with --timeout.",
+            )
+
+
+def _raise_worker_error(res: dict, art: ModelArtifact) -> None:
+    kind, message, hint = res.get("error"), res.get("message", ""), res.get("hint") or None
+    details = res.get("details") or None
+    cls: type = ConversionError
+    if kind == "version_mismatch":
+        cls = EnvironmentMismatchError
+    elif kind == "unsupported":
+        cls = UnsupportedModelError
+    elif kind in ("missing_library", "missing_converter"):
+        cls = EnvironmentMismatchError
+    elif kind in ("missing_class", "load_failed"):
+        cls = ModelError
+    elif kind in ("csv_columns", "input_shape"):
+        cls = UsageError
+    raise cls(message, hint, details=details)
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=False)
+    except Exception as exc:
+        raise ConversionError(
+            f"The converted model fails the ONNX checker ({str(exc).splitlines()[0]}).",
+            "Report this with the model type; try a different opset or converter version.",
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# signature and proof
+# ---------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _signature(onnx_path: Path, art: ModelArtifact, res: dict) -> Signature:
+    sig = Signature.from_onnx(onnx_path)
+    sig.framework = art.kind
+    sig.model_name = Path(art.path).stem
+    sig.model_sha256 = _sha256(onnx_path)
+    import onnx
+
+    m = onnx.load(str(onnx_path), load_external_data=False)
+    sig.opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if res.get("tensor") is False:
+        sig.columns = [
+            ColumnSpec(c["name"], c["dtype"], c["input"], int(c["index"])) for c in res["columns"]
+        ]
+    elif res.get("tensor"):
+        sig.columns = []
+    task = res.get("task") or "other"
+    sig.task = task
+    floats = [o for o in sig.outputs if o.dtype in ("float32", "float64")]
+    if task == "classification":
+        sig.label_output = next(
+            (o.name for o in sig.outputs if o.dtype in ("int64", "str", "int32")), None
+        )
+        sig.probability_output = next(
+            (o.name for o in floats if len(o.shape) == 2 or "prob" in o.name), None
+        )
+        sig.class_labels = res.get("class_labels")
+    elif floats:
+        sig.label_output = floats[0].name
+    return sig
+
+
+def _feeds(sig: Signature, columns: list[str], rows: list[list]) -> dict[str, np.ndarray]:
+    by_input: dict[str, list[ColumnSpec]] = {}
+    for c in sig.columns:
+        by_input.setdefault(c.input, []).append(c)
+    pos = {name: i for i, name in enumerate(columns)}
+    feeds = {}
+    for t in sig.inputs:
+        cols = sorted(by_input.get(t.name, []), key=lambda c: c.index)
+        if t.dtype == "str":
+            arr = np.array([[str(r[pos[c.name]]) for c in cols] for r in rows], dtype=object)
+        else:
+            arr = np.array([[r[pos[c.name]] for c in cols] for r in rows], dtype=np.float64)
+            arr = arr.astype(t.dtype)
+        feeds[t.name] = arr
+    return feeds
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _prove(
+    onnx_path: Path,
+    sig: Signature,
+    res: dict,
+    original: dict[str, np.ndarray],
+    rows_doc: dict | None,
+    tolerance: float,
+    quantized: bool = False,
+) -> tuple[ConversionReport, dict]:
+    sess = _session(onnx_path)
+    out_names = [o.name for o in sess.get_outputs()]
+    proof: dict[str, Any] = {
+        "schema": 1,
+        "columns": None,
+        "rows": None,
+        "inputs": None,
+        "predictions": None,
+        "probabilities": None,
+        "class_labels": None,
+        "outputs": None,
+        "tolerance": tolerance,
+    }
+    if res.get("tensor"):
+        x = original["input__input"]
+        t0 = time.perf_counter()
+        got = sess.run(None, {sig.inputs[0].name: x})
+        onnx_ms = (time.perf_counter() - t0) * 1000
+        diffs = []
+        over = 0
+        for name, arr in zip(out_names, got, strict=False):
+            want = original.get(f"output__{name}")
+            if want is None:
+                continue
+            d = np.abs(arr.astype(np.float64) - want)
+            bound = tolerance * np.maximum(1.0, np.abs(want))
+            over += int((d > bound).reshape(len(x), -1).any(axis=1).sum())
+            diffs.append(float(d.max()) if d.size else 0.0)
+        max_diff = max(diffs) if diffs else 0.0
+        k = _proof_count(x)
+        proof["inputs"] = {sig.inputs[0].name: x[:k].tolist()}
+        proof["outputs"] = {
+            n: original[f"output__{n}"][:k].tolist()
+            for n in out_names
+            if f"output__{n}" in original
+        }
+        report = ConversionReport(
+            rows=len(x),
+            labels_agreeing=None,
+            label_agreement=None,
+            max_abs_diff=max_diff,
+            max_abs_diff_probabilities=None,
+            tolerance=tolerance,
+            passed=over == 0,
+            original_ms=float(res.get("original_ms", 0.0)),
+            onnx_ms=onnx_ms,
+            onnx_size_bytes=onnx_path.stat().st_size,
+            rows_from="generated",
+            rows_over_tolerance=over,
+            task="other",
+            quantized=quantized,
+        )
+        return report, proof
+
+    assert rows_doc is not None
+    columns, rows = rows_doc["columns"], rows_doc["rows"]
+    feeds = _feeds(sig, columns, rows)
+    t0 = time.perf_counter()
+    got = dict(zip(out_names, sess.run(None, feeds), strict=True))
+    onnx_ms = (time.perf_counter() - t0) * 1000
+    n = len(rows)
+    labels_agreeing = label_agreement = prob_diff = None
+    over_rows = np.zeros(n, dtype=bool)
+    if sig.task == "classification":
+        want_labels = original.get("labels")
+        got_labels = got.get(sig.label_output) if sig.label_output else None
+        if want_labels is not None and got_labels is not None:
+            same = np.asarray(
+                [
+                    str(a) == str(b)
+                    for a, b in zip(
+                        want_labels.ravel(), np.asarray(got_labels).ravel(), strict=False
+                    )
+                ]
+            )
+            labels_agreeing = int(same.sum())
+            label_agreement = labels_agreeing / n if n else 1.0
+            over_rows |= ~same
+        want_p = original.get("probabilities")
+        got_p = got.get(sig.probability_output) if sig.probability_output else None
+        if want_p is not None and got_p is not None:
+            got_p = np.asarray(got_p, dtype=np.float64).reshape(want_p.shape)
+            d = np.abs(got_p - want_p)
+            prob_diff = float(d.max()) if d.size else 0.0
+            over_rows |= (d > tolerance).any(axis=1)
+        max_diff = prob_diff if prob_diff is not None else float((~over_rows).sum() != n)
+    else:
+        want = original["values"].reshape(n, -1)
+        got_v = np.asarray(got[sig.label_output], dtype=np.float64).reshape(n, -1)
+        d = np.abs(got_v - want)
+        max_diff = float(d.max()) if d.size else 0.0
+        over_rows |= (d > tolerance * np.maximum(1.0, np.abs(want))).any(axis=1)
+    k = min(PROOF_ROWS, n)
+    proof["columns"] = columns
+    proof["rows"] = [dict(zip(columns, _jsonable(r), strict=True)) for r in rows[:k]]
+    if sig.task == "classification":
+        proof["predictions"] = _jsonable(original["labels"][:k].tolist())
+        if "probabilities" in original:
+            proof["probabilities"] = original["probabilities"][:k].tolist()
+        proof["class_labels"] = sig.class_labels
+    else:
+        vals = original["values"][:k]
+        proof["predictions"] = (
+            vals.ravel() if vals.ndim > 1 and vals.shape[1] == 1 else vals
+        ).tolist()
+    report = ConversionReport(
+        rows=n,
+        labels_agreeing=labels_agreeing,
+        label_agreement=label_agreement,
+        max_abs_diff=max_diff,
+        max_abs_diff_probabilities=prob_diff,
+        tolerance=tolerance,
+        passed=not bool(over_rows.any()),
+        original_ms=float(res.get("original_ms", 0.0)),
+        onnx_ms=onnx_ms,
+        onnx_size_bytes=onnx_path.stat().st_size,
+        rows_from=res.get("rows_from", "generated"),
+        rows_over_tolerance=int(over_rows.sum()),
+        task=sig.task,
+        quantized=quantized,
+    )
+    return report, proof
+
+
+def _proof_count(x: np.ndarray) -> int:
+    per = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    return max(1, min(PROOF_ROWS, 100_000 // max(per, 1)))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def proof_path_for(onnx_path: str | Path) -> Path:
+    p = Path(onnx_path)
+    return p.with_name(p.stem + ".proof.json")
+
+
+def _finish(
+    out: Path, sig: Signature, report: ConversionReport, proof: dict, allow_mismatch: bool
+) -> ConversionResult:
+    sig_path = Signature.path_for(out)
+    sig.save(sig_path)
+    proof_path = proof_path_for(out)
+    proof_path.write_text(json.dumps(proof, default=_json_default) + "\n", encoding="utf-8")
+    result = ConversionResult(out, sig_path, proof_path, sig, report)
+    if not report.passed and not allow_mismatch:
+        err = ParityError(
+            f"The ONNX model does not predict what the original predicts: {report.summary()}",
+            "Check the model and sample rows; to keep it anyway, run again with "
+            "--accept-mismatch (or raise --tolerance).",
+        )
+        err.report = report  # type: ignore[attr-defined]
+        err.result = result  # type: ignore[attr-defined]
+        raise err
+    return result
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+# ---------------------------------------------------------------------------
+# ONNX in, and quantization
+# ---------------------------------------------------------------------------
+def _adopt_onnx(
+    art: ModelArtifact, out: Path, options: ConvertOptions, progress: Progress
+) -> ConversionResult:
+    """An ONNX file needs no conversion: check it, copy it, describe it."""
+    progress.step("Checking the ONNX model")
+    _check_onnx(art.path)
+    if Path(art.path).resolve() != out.resolve():
+        shutil.copyfile(art.path, out)
+    try:
+        sig = Signature.from_onnx(out)
+    except Exception as exc:
+        raise ModelError(
+            f"onnxruntime cannot load {art.path.name} ({str(exc).splitlines()[0][:200]}).",
+            "Export it again with an opset this onnxruntime supports.",
+        ) from None
+    sig.framework, sig.model_sha256 = "onnx", _sha256(out)
+    sig.model_name = Path(art.path).stem
+    report = ConversionReport(
+        rows=0,
+        labels_agreeing=None,
+        label_agreement=None,
+        max_abs_diff=0.0,
+        max_abs_diff_probabilities=None,
+        tolerance=options.tolerance,
+        passed=True,
+        original_ms=0.0,
+        onnx_ms=0.0,
+        onnx_size_bytes=out.stat().st_size,
+        model=art.path.name,
+        warnings=["The model is already ONNX: there is no original to compare it with."],
+    )
+    proof = {
+        "schema": 1,
+        "columns": None,
+        "rows": None,
+        "inputs": None,
+        "predictions": None,
+        "probabilities": None,
+        "class_labels": None,
+        "outputs": None,
+        "tolerance": options.tolerance,
+    }
+    return _finish(out, sig, report, proof, True)
+
+
+def _quantize(
+    base: ConversionResult,
+    options: ConvertOptions,
+    progress: Progress,
+    res: dict | None,
+    original: dict[str, np.ndarray],
+    rows_doc: dict | None,
+) -> ConversionResult:
+    """Dynamic int8 quantization, with its own proof against the original's predictions."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    progress.step("Quantizing (dynamic int8)")
+    q_path = base.onnx_path.with_name(base.onnx_path.stem + ".int8.onnx")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime logs advice on the root logger
+    try:
+        quantize_dynamic(str(base.onnx_path), str(q_path), weight_type=QuantType.QInt8)
+    except Exception as exc:
+        q_path.unlink(missing_ok=True)
+        raise ConversionError(
+            f"Quantization failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+            "Convert without --quantize.",
+        ) from None
+    finally:
+        root.setLevel(level)
+    sig = Signature.from_dict(base.signature.to_dict())
+    sig.model_sha256 = _sha256(q_path)
+    tol = options.quantize_tolerance
+    if res is None:  # ONNX in: nothing to compare with
+        report = replace(base.report, onnx_size_bytes=q_path.stat().st_size, quantized=True)
+        proof = json.loads(base.proof_path.read_text(encoding="utf-8"))
+    else:
+        progress.step("Proving the quantized model")
+        report, proof = _prove(q_path, sig, res, original, rows_doc, tol, quantized=True)
+        report.model = base.report.model
+        report.warnings.append(
+            f"Quantized models are checked with their own tolerance ({tol:g}, set with "
+            "--quantize-tolerance): int8 weights trade a little accuracy for size."
+        )
+    report.size_saved_bytes = base.report.onnx_size_bytes - report.onnx_size_bytes
+    return _finish(q_path, sig, report, proof, options.allow_mismatch)

@@ -1,0 +1,803 @@
+"""Conversion worker: loads the model, converts it to ONNX, runs the original on sample rows.
+
+Runs as a separate process, started by ``app.convert`` with the interpreter the user
+chose (``--python``), because a pickle loads reliably only with the library versions it
+was saved with. It therefore imports nothing from ``app`` and needs only the model's own
+library and its converter (skl2onnx, onnxmltools or torch) in that environment; it is
+run as a plain file path (``python worker.py JOB_DIR``), also from a frozen app.
+
+Protocol (files in JOB_DIR): reads ``job.json``; writes ``model.onnx`` (path given in
+the job), ``rows.json`` (tabular sample rows), ``original.npz`` (what the original model
+predicted, and tensor inputs) and ``result.json`` (``{"ok": true, ...}`` or ``{"ok":
+false, "error": KIND, "message": ..., "hint": ..., "details": ...}``). Progress goes to
+stdout as lines ``MODELSHIP-PROGRESS {"fraction": f, "message": m}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import warnings
+from importlib import metadata
+
+PROGRESS = "MODELSHIP-PROGRESS "
+ONNX_OPSET = 17  # skl2onnx (also with registered XGBoost/LightGBM converters) and torch
+ONNXMLTOOLS_OPSET = 15  # onnxmltools' own converters stop at 15
+ML_OPSET = 3
+
+
+class WorkerError(Exception):
+    def __init__(self, kind: str, message: str, hint: str = "", details: str = ""):
+        super().__init__(message)
+        self.kind, self.message, self.hint, self.details = kind, message, hint, details
+
+
+def progress(fraction: float | None, message: str) -> None:
+    print(PROGRESS + json.dumps({"fraction": fraction, "message": message}), flush=True)
+
+
+# ---------------------------------------------------------------------------
+# environment checks
+# ---------------------------------------------------------------------------
+def installed(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_versions(expected: dict) -> dict:
+    found = {}
+    for dist, want in expected.items():
+        have = installed(dist)
+        found[dist] = have
+        if have is None:
+            raise WorkerError(
+                "missing_library",
+                f"The model needs {dist}, which is not installed in {sys.executable}.",
+                f"Run: {sys.executable} -m pip install {dist}{'==' + want if want else ''}",
+            )
+        if want and have != want:
+            raise WorkerError(
+                "version_mismatch",
+                f"The model was saved with {dist} {want}, but {sys.executable} has {dist} {have}.",
+                f"Convert with --python pointing at a Python that has {dist} {want} "
+                f"(e.g. the environment the model was trained in), or install it there: "
+                f"pip install {dist}=={want}",
+            )
+    return found
+
+
+def need(module: str, dist: str) -> object:
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as exc:
+        raise WorkerError(
+            "missing_converter",
+            f"The converter {dist} is not installed in {sys.executable}.",
+            f"Run: {sys.executable} -m pip install {dist}",
+            details=str(exc),
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------
+def load_model(job: dict) -> object:
+    path, fmt = job["model_path"], job["format"]
+    for extra in [os.path.dirname(os.path.abspath(path)), *job.get("extra_paths", [])]:
+        if extra not in sys.path:
+            sys.path.insert(0, extra)
+    try:
+        if fmt in ("pickle", "joblib"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if fmt == "joblib":
+                    import joblib
+
+                    model = joblib.load(path)
+                else:
+                    import pickle
+
+                    with open(path, "rb") as fh:
+                        model = pickle.load(fh)
+            for w in caught:
+                if type(w.message).__name__ == "InconsistentVersionWarning":
+                    m = w.message
+                    raise WorkerError(
+                        "version_mismatch",
+                        f"The model was saved with scikit-learn {m.original_sklearn_version}, "
+                        f"but {sys.executable} has scikit-learn {m.current_sklearn_version}.",
+                        f"Convert with --python pointing at a Python that has scikit-learn "
+                        f"{m.original_sklearn_version}.",
+                    )
+            return model
+        if fmt in ("xgboost-json", "xgboost-ubj"):
+            xgb = need("xgboost", "xgboost")
+            booster = xgb.Booster()
+            booster.load_model(path)
+            return booster
+        if fmt == "lightgbm-txt":
+            lgb = need("lightgbm", "lightgbm")
+            return lgb.Booster(model_file=path)
+        if fmt in ("torchscript", "torch-module"):
+            torch = need("torch", "torch")
+            if fmt == "torchscript":
+                return torch.jit.load(path, map_location="cpu").eval()
+            model = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(model, torch.nn.Module):
+                raise WorkerError(
+                    "unsupported",
+                    f"The file holds a {type(model).__name__}, not a torch.nn.Module.",
+                    "Save the whole module with torch.save(model, path).",
+                )
+            return model.eval()
+    except WorkerError:
+        raise
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise WorkerError(
+            "missing_class",
+            f"The model refers to code that {sys.executable} cannot import ({exc}).",
+            "Put the module that defines the model's class next to the model file, or use "
+            "--python with the environment the model was made in.",
+            details=traceback.format_exc(),
+        ) from None
+    except Exception as exc:
+        raise WorkerError(
+            "load_failed",
+            f"The model could not be loaded ({type(exc).__name__}: {exc}).",
+            "Check that the file is complete, or use --python with the environment the model "
+            "was made in.",
+            details=traceback.format_exc(),
+        ) from None
+    raise WorkerError("unsupported", f"Unknown model format {fmt}.", "")
+
+
+# ---------------------------------------------------------------------------
+# describing a tabular model
+# ---------------------------------------------------------------------------
+def final_estimator(model: object) -> object:
+    steps = getattr(model, "steps", None)
+    if steps:
+        for _, est in reversed(steps):
+            if est not in ("passthrough", None):
+                return final_estimator(est)
+    return model
+
+
+def walk(model: object, depth: int = 0):
+    """Every estimator inside pipelines and column transformers."""
+    if depth > 20:
+        return
+    yield model
+    for _, est in getattr(model, "steps", None) or []:
+        yield from walk(est, depth + 1)
+    for entry in getattr(model, "transformers_", None) or []:
+        yield from walk(entry[1], depth + 1)
+
+
+def is_booster(model: object) -> str | None:
+    mod = type(model).__module__
+    name = type(model).__name__
+    if name == "Booster" and mod.startswith("xgboost"):
+        return "xgboost"
+    if name == "Booster" and mod.startswith("lightgbm"):
+        return "lightgbm"
+    return None
+
+
+def describe(model: object, kind: str) -> dict:
+    """Columns, layout and task of a tabular model."""
+    booster = is_booster(model)
+    if booster == "xgboost":
+        n = int(model.num_features())
+        names = [f"f{i}" for i in range(n)]
+        cfg = json.loads(model.save_config())
+        obj = cfg["learner"]["objective"]["name"]
+        nclass = int(cfg["learner"]["learner_model_param"].get("num_class", "0") or 0)
+        task = "classification" if obj.startswith(("binary:", "multi:")) else "regression"
+        classes = list(range(max(nclass, 2))) if task == "classification" else None
+        return dict(
+            names=names,
+            str_cols={},
+            frame=False,
+            per_column=False,
+            task=task,
+            classes=classes,
+            objective=obj,
+        )
+    if booster == "lightgbm":
+        n = int(model.num_feature())
+        names = [f"f{i}" for i in range(n)]
+        obj = str(model.params.get("objective", "") or model.dump_model().get("objective", ""))
+        obj = obj.split()[0] if obj else ""
+        task = (
+            "classification" if obj in ("binary", "multiclass", "multiclassova") else "regression"
+        )
+        k = int(model.dump_model().get("num_class", 1))
+        classes = list(range(max(k, 2))) if task == "classification" else None
+        return dict(
+            names=names,
+            str_cols={},
+            frame=False,
+            per_column=False,
+            task=task,
+            classes=classes,
+            objective=obj,
+        )
+    first = model.steps[0][1] if getattr(model, "steps", None) else model
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        names = getattr(first, "feature_names_in_", None)
+    frame = names is not None
+    if names is None:
+        n = getattr(model, "n_features_in_", None) or getattr(first, "n_features_in_", None)
+        if n is None:
+            raise WorkerError(
+                "unsupported",
+                f"{type(model).__name__} does not say how many input features it takes "
+                "(is it fitted?).",
+                "Save the fitted estimator.",
+            )
+        names = [f"f{i}" for i in range(int(n))]
+    names = [str(c) for c in list(names)]
+    str_cols: dict[str, list] = {}
+    has_ct = False
+    for est in walk(model):
+        if type(est).__name__ == "ColumnTransformer":
+            has_ct = True
+            for _, trans, cols in est.transformers_:
+                enc = None
+                for sub in walk(trans):
+                    if hasattr(sub, "categories_"):
+                        enc = sub
+                        break
+                if enc is None or isinstance(cols, str) or not hasattr(cols, "__iter__"):
+                    continue
+                cols = [names[c] if isinstance(c, int) else str(c) for c in cols]
+                for col, cats in zip(cols, enc.categories_, strict=False):
+                    values = [c.item() if hasattr(c, "item") else c for c in list(cats)]
+                    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+                    if any(isinstance(v, str) for v in values):
+                        str_cols[col] = [str(v) for v in values]
+    final = final_estimator(model)
+    classes = getattr(final, "classes_", None)
+    task = "classification" if classes is not None else "regression"
+    if classes is not None:
+        classes = [c.item() if hasattr(c, "item") else c for c in list(classes)]
+    return dict(
+        names=names,
+        str_cols=str_cols,
+        frame=frame,
+        per_column=bool(str_cols) or (frame and has_ct),
+        task=task,
+        classes=classes,
+        objective=None,
+    )
+
+
+def value_ranges(model: object, names: list[str]) -> dict[str, tuple[float, float]]:
+    """Plausible value ranges per column, read from what the fitted model knows."""
+    out: dict[str, tuple[float, float]] = {}
+
+    def from_scaler(est: object, cols: list[str]) -> None:
+        import numpy as np
+
+        if hasattr(est, "mean_") and hasattr(est, "scale_") and est.mean_ is not None:
+            scale = np.where(np.asarray(est.scale_) > 0, est.scale_, 1.0)
+            for c, m, s in zip(cols, est.mean_, scale, strict=False):
+                out.setdefault(c, (float(m - 2 * s), float(m + 2 * s)))
+        elif hasattr(est, "data_min_"):
+            for c, lo, hi in zip(cols, est.data_min_, est.data_max_, strict=False):
+                out.setdefault(c, (float(lo), float(hi)))
+        elif hasattr(est, "center_") and hasattr(est, "scale_"):
+            for c, m, s in zip(cols, est.center_, est.scale_, strict=False):
+                out.setdefault(c, (float(m - 2 * s), float(m + 2 * s)))
+
+    def visit(est: object, cols: list[str]) -> None:
+        for sub in walk(est):
+            from_scaler(sub, cols)
+
+    for est in walk(model):
+        if type(est).__name__ == "ColumnTransformer":
+            for _, trans, cols in est.transformers_:
+                if isinstance(cols, str) or not hasattr(cols, "__iter__"):
+                    continue
+                visit(trans, [names[c] if isinstance(c, int) else str(c) for c in cols])
+    steps = getattr(model, "steps", None)
+    if steps:
+        from_scaler(steps[0][1], names)
+    # tree thresholds when the trees see the raw columns
+    direct = model if not steps else (steps[0][1] if len(steps) == 1 else None)
+    if direct is not None:
+        for i, (lo, hi) in tree_thresholds(direct, len(names)).items():
+            if names[i] not in out:
+                pad = max((hi - lo) * 0.2, 1.0 if hi == lo else 0.0)
+                out[names[i]] = (lo - pad, hi + pad)
+    return out
+
+
+def tree_thresholds(model: object, n: int) -> dict[int, tuple[float, float]]:
+    found: dict[int, list[float]] = {}
+
+    def add(i: int, t: float) -> None:
+        if 0 <= i < n and math.isfinite(t):
+            found.setdefault(i, []).append(float(t))
+
+    try:
+        booster = is_booster(model)
+        if booster is None and hasattr(model, "get_booster"):
+            model, booster = model.get_booster(), "xgboost"
+        elif booster is None and hasattr(model, "booster_"):
+            model, booster = model.booster_, "lightgbm"
+        if booster == "xgboost":
+            b = model.copy()
+            b.feature_names = None
+            for tree in b.get_dump(dump_format="json"):
+                stack = [json.loads(tree)]
+                while stack:
+                    node = stack.pop()
+                    if "split" in node:
+                        add(int(str(node["split"]).lstrip("f")), node["split_condition"])
+                    stack.extend(node.get("children", []))
+        elif booster == "lightgbm":
+            for info in model.dump_model()["tree_info"]:
+                stack = [info["tree_structure"]]
+                while stack:
+                    node = stack.pop()
+                    if "split_feature" in node and isinstance(node.get("threshold"), int | float):
+                        add(int(node["split_feature"]), node["threshold"])
+                    stack.extend(node[k] for k in ("left_child", "right_child") if k in node)
+        else:
+            trees = []
+            if hasattr(model, "tree_"):
+                trees = [model.tree_]
+            for est in getattr(model, "estimators_", []) or []:
+                for e in est if hasattr(est, "__iter__") else [est]:
+                    if hasattr(e, "tree_"):
+                        trees.append(e.tree_)
+            for t in trees:
+                for f, thr in zip(t.feature, t.threshold, strict=False):
+                    if f >= 0:
+                        add(int(f), float(thr))
+    except Exception:
+        return {}
+    return {i: (min(v), max(v)) for i, v in found.items()}
+
+
+# ---------------------------------------------------------------------------
+# sample rows
+# ---------------------------------------------------------------------------
+def generate_rows(desc: dict, ranges: dict, n: int, seed: int) -> list[list]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    cols = []
+    for name in desc["names"]:
+        if name in desc["str_cols"]:
+            cats = desc["str_cols"][name]
+            cols.append([str(v) for v in rng.choice(cats, size=n)])
+        else:
+            lo, hi = ranges.get(name, (-2.0, 2.0))
+            if hi <= lo:
+                lo, hi = lo - 1.0, hi + 1.0
+            vals = np.round(rng.uniform(lo, hi, size=n), 3)
+            # exactly representable in float32: the original (float64) and the ONNX
+            # model (float32) then see the very same numbers
+            cols.append([float(np.float32(v)) for v in vals])
+    return [list(r) for r in zip(*cols, strict=True)]
+
+
+def read_csv_rows(path: str, desc: dict, limit: int = 5000) -> tuple[list[list], list[str]]:
+    notes: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            names = desc["names"]
+            if header and names[0] == "f0" and not set(names) & set(header):
+                # model fitted without column names: take the CSV's columns in order
+                if len(header) < len(names):
+                    raise WorkerError(
+                        "csv_columns",
+                        f"The sample CSV has {len(header)} columns; the model takes "
+                        f"{len(names)} features.",
+                        "Give a CSV with one column per feature, in the model's order.",
+                    )
+                mapping = dict(zip(names, header, strict=False))
+            else:
+                missing = [c for c in names if c not in header]
+                if missing:
+                    raise WorkerError(
+                        "csv_columns",
+                        "The sample CSV lacks the model's column(s) "
+                        + ", ".join(missing[:10])
+                        + f" (it has: {', '.join(header[:10]) or 'no header'}).",
+                        "Give a CSV whose header names the columns: " + ", ".join(names[:20]),
+                    )
+                mapping = {c: c for c in names}
+                extra = [h for h in header if h not in names]
+                if extra:
+                    notes.append(
+                        "Ignored CSV column(s) the model does not use: " + ", ".join(extra)
+                    )
+            rows = []
+            for i, rec in enumerate(reader):
+                if i >= limit:
+                    notes.append(f"Used the first {limit} rows of the CSV.")
+                    break
+                rec = {(k or "").strip(): v for k, v in rec.items()}
+                row = []
+                for c in names:
+                    raw = (rec.get(mapping[c]) or "").strip()
+                    if c in desc["str_cols"]:
+                        row.append(raw)
+                    else:
+                        try:
+                            row.append(float(raw) if raw else float("nan"))
+                        except ValueError:
+                            raise WorkerError(
+                                "csv_columns",
+                                f"The sample CSV's column {c} holds text ({raw!r} in row "
+                                f"{i + 2}), but the model expects numbers there.",
+                                "Fix that column or give a different CSV.",
+                            ) from None
+                rows.append(row)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise WorkerError(
+            "csv_columns",
+            f"The sample CSV could not be read ({exc}).",
+            "Give a UTF-8 CSV file with a header row.",
+        ) from None
+    if not rows:
+        raise WorkerError("csv_columns", "The sample CSV has no data rows.", "Add rows to it.")
+    return rows, notes
+
+
+# ---------------------------------------------------------------------------
+# conversion
+# ---------------------------------------------------------------------------
+def register_boosters() -> None:
+    """Let skl2onnx convert XGBoost/LightGBM estimators, also inside pipelines."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    opts = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+
+        update_registered_converter(
+            XGBClassifier,
+            "XGBoostXGBClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_xgboost,
+            options=opts,
+        )
+        update_registered_converter(
+            XGBRegressor,
+            "XGBoostXGBRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_xgboost,
+        )
+    except ImportError:
+        pass
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        update_registered_converter(
+            LGBMClassifier,
+            "LightGbmLGBMClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_lightgbm,
+            options=opts,
+        )
+        update_registered_converter(
+            LGBMRegressor,
+            "LightGbmLGBMRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_lightgbm,
+        )
+    except ImportError:
+        pass
+
+
+def strip_xgb_feature_names(model: object) -> object:
+    """onnxmltools only understands XGBoost feature names f0, f1, ...: drop real ones."""
+    if not any(hasattr(e, "get_booster") for e in walk(model)):
+        return model
+    model = copy.deepcopy(model)
+    for est in walk(model):
+        if hasattr(est, "get_booster"):
+            est.get_booster().feature_names = None
+            est.get_booster().feature_types = None
+    return model
+
+
+def convert_tabular(model: object, desc: dict) -> object:
+    from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
+
+    booster = is_booster(model)
+    n = len(desc["names"])
+    if booster == "xgboost":
+        import onnxmltools
+
+        b = model.copy()
+        b.feature_names = None
+        b.feature_types = None
+        return onnxmltools.convert_xgboost(
+            b, initial_types=[("input", MLFloat([None, n]))], target_opset=ONNXMLTOOLS_OPSET
+        )
+    if booster == "lightgbm":
+        import onnxmltools
+
+        return onnxmltools.convert_lightgbm(
+            model,
+            initial_types=[("input", MLFloat([None, n]))],
+            target_opset=ONNXMLTOOLS_OPSET,
+            zipmap=False,
+        )
+    need("skl2onnx", "skl2onnx")
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    register_boosters()
+    if desc["per_column"]:
+        types = [
+            (
+                c,
+                StringTensorType([None, 1])
+                if c in desc["str_cols"]
+                else FloatTensorType([None, 1]),
+            )
+            for c in desc["names"]
+        ]
+    else:
+        types = [("input", FloatTensorType([None, n]))]
+    final = final_estimator(model)
+    conv_model = strip_xgb_feature_names(model)
+    conv_final = final_estimator(conv_model)
+    options = {id(conv_final): {"zipmap": False}} if hasattr(final, "classes_") else None
+    try:
+        return convert_sklearn(
+            conv_model,
+            initial_types=types,
+            options=options,
+            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ML_OPSET},
+        )
+    except Exception as exc:
+        text = str(exc)
+        if "shape calculator" in text or ("converter" in text.lower() and "not" in text):
+            names = sorted({f"{type(e).__module__}.{type(e).__name__}" for e in walk(model)})
+            raise WorkerError(
+                "unsupported",
+                f"skl2onnx cannot convert this model ({', '.join(names)}): {text.splitlines()[0]}",
+                "Supported: scikit-learn estimators that skl2onnx knows (linear models, trees, "
+                "forests, boosting, SVM, k-NN, naive Bayes, MLP, pipelines, ColumnTransformer, "
+                "common preprocessing), XGBoost, LightGBM, PyTorch.",
+                details=traceback.format_exc(),
+            ) from None
+        raise
+
+
+def frame_or_array(desc: dict, rows: list[list]) -> object:
+    import numpy as np
+
+    if desc["frame"]:
+        import pandas as pd
+
+        df = pd.DataFrame(rows, columns=desc["names"])
+        for c in desc["names"]:
+            if c not in desc["str_cols"]:
+                df[c] = df[c].astype("float64")
+        return df
+    return np.asarray(rows, dtype=np.float64)
+
+
+def predict_original(model: object, desc: dict, rows: list[list]) -> dict:
+    import numpy as np
+
+    booster = is_booster(model)
+    X = frame_or_array(desc, rows)
+    out: dict = {}
+    if booster == "xgboost":
+        import xgboost as xgb
+
+        t0 = time.perf_counter()
+        raw = model.predict(xgb.DMatrix(np.asarray(X, dtype=np.float64)))
+        ms = (time.perf_counter() - t0) * 1000
+    elif booster == "lightgbm":
+        t0 = time.perf_counter()
+        raw = model.predict(np.asarray(X, dtype=np.float64))
+        ms = (time.perf_counter() - t0) * 1000
+    else:
+        t0 = time.perf_counter()
+        labels = model.predict(X)
+        probs = (
+            model.predict_proba(X)
+            if desc["task"] == "classification" and hasattr(model, "predict_proba")
+            else None
+        )
+        ms = (time.perf_counter() - t0) * 1000
+        if desc["task"] == "classification":
+            out["labels"] = np.asarray(labels)
+            if probs is not None:
+                out["probabilities"] = np.asarray(probs, dtype=np.float64)
+        else:
+            out["values"] = np.asarray(labels, dtype=np.float64)
+        return {"arrays": out, "ms": ms}
+    raw = np.asarray(raw, dtype=np.float64)
+    if desc["task"] == "classification":
+        if raw.ndim == 1:
+            raw = np.stack([1 - raw, raw], axis=1)
+        out["probabilities"] = raw
+        out["labels"] = raw.argmax(axis=1).astype(np.int64)
+    else:
+        out["values"] = raw
+    return {"arrays": out, "ms": ms}
+
+
+def run_tabular(job: dict, model: object, result: dict) -> None:
+    import numpy as np
+
+    progress(0.2, "Reading what the model expects")
+    desc = describe(model, job["kind"])
+    ranges = value_ranges(model, desc["names"])
+    progress(0.35, "Converting to ONNX")
+    onx = convert_tabular(model, desc)
+    with open(job["onnx_path"], "wb") as fh:
+        fh.write(onx.SerializeToString())
+    progress(0.7, "Running the original model on sample rows")
+    if job.get("sample_csv"):
+        rows, notes = read_csv_rows(job["sample_csv"], desc)
+        result["warnings"].extend(notes)
+        result["rows_from"] = "csv"
+    else:
+        rows = generate_rows(desc, ranges, int(job.get("rows", 200)), int(job.get("seed", 0)))
+        result["rows_from"] = "generated"
+    pred = predict_original(model, desc, rows)
+    np.savez(os.path.join(job["job_dir"], "original.npz"), **pred["arrays"])
+    with open(os.path.join(job["job_dir"], "rows.json"), "w", encoding="utf-8") as fh:
+        json.dump({"columns": desc["names"], "rows": rows}, fh)
+    columns = []
+    for i, name in enumerate(desc["names"]):
+        dtype = "str" if name in desc["str_cols"] else "float32"
+        if desc["per_column"]:
+            columns.append({"name": name, "dtype": dtype, "input": name, "index": 0})
+        else:
+            columns.append({"name": name, "dtype": dtype, "input": "input", "index": i})
+        if name in desc["str_cols"]:
+            columns[-1]["categories"] = desc["str_cols"][name]
+    result.update(
+        tensor=False,
+        task=desc["task"],
+        class_labels=desc["classes"],
+        columns=columns,
+        original_ms=pred["ms"],
+        n_rows=len(rows),
+        estimator=f"{type(model).__module__}.{type(model).__name__}",
+    )
+
+
+def run_tensor(job: dict, model: object, result: dict) -> None:
+    import numpy as np
+    import torch
+
+    shape = job.get("input_shape")
+    if not shape:
+        raise WorkerError(
+            "input_shape",
+            "A PyTorch model needs an input shape to be converted.",
+            "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
+        )
+    progress(0.3, "Converting to ONNX (torch.onnx.export)")
+    example = torch.zeros(*[1, *shape[1:]], dtype=torch.float32)
+    try:
+        with torch.no_grad():
+            outs = model(example)
+    except Exception as exc:
+        raise WorkerError(
+            "input_shape",
+            f"The model does not accept an input of shape {list(shape)} ({exc}).",
+            "Give the shape the model was trained on with --input-shape, batch first.",
+            details=traceback.format_exc(),
+        ) from None
+    n_out = len(outs) if isinstance(outs, tuple | list) else 1
+    out_names = ["output"] if n_out == 1 else [f"output{i}" for i in range(n_out)]
+    axes = {"input": {0: "batch"}, **{o: {0: "batch"} for o in out_names}}
+    kwargs = dict(
+        input_names=["input"], output_names=out_names, dynamic_axes=axes, opset_version=ONNX_OPSET
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (example,), job["onnx_path"], dynamo=False, **kwargs)
+        except TypeError:  # torch without the dynamo switch: the legacy exporter is the default
+            torch.onnx.export(model, (example,), job["onnx_path"], **kwargs)
+    progress(0.7, "Running the original model on sample inputs")
+    n = int(job.get("rows", 200))
+    rng = np.random.default_rng(int(job.get("seed", 0)))
+    x = rng.standard_normal(size=(n, *shape[1:])).astype(np.float32)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        y = model(torch.from_numpy(x))
+        ms = (time.perf_counter() - t0) * 1000
+    ys = list(y) if isinstance(y, tuple | list) else [y]
+    arrays = {"input__input": x}
+    for name, t in zip(out_names, ys, strict=True):
+        arrays[f"output__{name}"] = t.detach().cpu().numpy().astype(np.float64)
+    np.savez(os.path.join(job["job_dir"], "original.npz"), **arrays)
+    result.update(
+        tensor=True,
+        task="other",
+        class_labels=None,
+        columns=[],
+        original_ms=ms,
+        n_rows=n,
+        estimator=f"{type(model).__module__}.{type(model).__name__}",
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:300] if text else ""
+
+
+def main(argv: list[str]) -> int:
+    job_dir = argv[1]
+    with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as fh:
+        job = json.load(fh)
+    job["job_dir"] = job_dir
+    result: dict = {"ok": True, "warnings": [], "python": sys.executable}
+    try:
+        progress(0.05, f"Checking libraries in {sys.executable}")
+        result["versions"] = check_versions(job.get("expected_versions", {}))
+        if job["kind"] in ("sklearn", "xgboost", "lightgbm"):
+            if job["format"] in ("pickle", "joblib"):
+                need("skl2onnx", "skl2onnx")
+            if job["kind"] in ("xgboost", "lightgbm"):
+                need("onnxmltools", "onnxmltools")
+        if job["kind"] == "pytorch":
+            need("torch", "torch")
+            need("onnx", "onnx")
+        progress(0.1, "Loading the model")
+        model = load_model(job)
+        if job["kind"] == "pytorch":
+            run_tensor(job, model, result)
+        else:
+            run_tabular(job, model, result)
+        progress(1.0, "Done")
+    except WorkerError as exc:
+        result = {
+            "ok": False,
+            "error": exc.kind,
+            "message": exc.message,
+            "hint": exc.hint,
+            "details": exc.details,
+        }
+    except Exception as exc:
+        result = {
+            "ok": False,
+            "error": "convert_failed",
+            "message": f"Conversion failed ({type(exc).__name__}: {first_line(exc)}).",
+            "hint": "Run again with --debug for the details; report them if the model is "
+            "supported.",
+            "details": traceback.format_exc(),
+        }
+    with open(os.path.join(job_dir, "result.json"), "w", encoding="utf-8") as fh:
+        json.dump(result, fh, default=str)
+    return 0 if result.get("ok") else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
