@@ -28,6 +28,7 @@ class WizardState:
     # Target pages
     target_name: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    base_image: str | None = None  # image targets: the image the serving image builds on
     # secret field name -> value typed on this run (never written anywhere but the keyring)
     session_secrets: dict[str, str] = field(default_factory=dict)
     # Review / deploy / result
@@ -104,7 +105,10 @@ class WizardState:
             target = {}
         target["kind"] = self.target_name or "local"
         target["settings"] = {k: v for k, v in self.settings.items() if v is not None}
-        return {**base, "name": self.default_name(), "model": model, "target": target}
+        out = {**base, "name": self.default_name(), "model": model, "target": target}
+        if self.base_image:
+            out["image"] = {**dict(base.get("image", {})), "base_image": self.base_image}
+        return out
 
     def adopt_profile(self, profile: Any, path: Path | None = None) -> None:
         """Fill the answers from a saved profile (Open / Redeploy)."""
@@ -126,6 +130,7 @@ class WizardState:
         if hasattr(settings, "model_dump"):
             settings = settings.model_dump(mode="json", exclude_none=True)
         self.settings = dict(settings)
+        self.base_image = profile.image.base_image
 
 
 def _set(d: dict[str, Any], key: str, value: Any) -> None:

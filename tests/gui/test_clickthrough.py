@@ -1,0 +1,199 @@
+"""Click through the wizard as an analyst would: model file -> tried endpoint -> teardown.
+
+Everything is real: the conversion runs in a subprocess, the local target starts the
+serving runtime as a process, "Try it" sends HTTP to it, and teardown removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+
+import pytest
+
+from tests.conftest import require
+from tests.gui.helpers import SLOW, choose_model, next_page, wait_converted, wait_idle
+from wizards import notify
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+
+def _through_review(qtbot, window, model, target: str, settings: dict) -> None:
+    next_page(qtbot, window, "model")
+    choose_model(qtbot, window, model)
+    next_page(qtbot, window, "convert")
+    wait_converted(qtbot, window)
+    convert = window.pages["convert"]
+    assert convert.verdict.isVisible()
+    assert "same answer" in convert.verdict.label.text()
+    assert convert.tables.count() == 1
+    next_page(qtbot, window, "target")
+    window.pages["target"].choose(target)
+    next_page(qtbot, window, "settings")
+    page = window.pages["settings"]
+    wait_idle(qtbot, page, 60_000)
+    for key, value in settings.items():
+        page.editors[key].set(value)
+    page.check_button.click()
+    wait_idle(qtbot, page, 60_000)
+    assert page.checked_ok, page.problems.label.text()
+    next_page(qtbot, window, "review")
+    review = window.pages["review"]
+    qtbot.waitUntil(lambda: review.plan_ok or bool(notify.shown), timeout=60_000)
+    assert not notify.shown, notify.last().diagnostics_text()
+    assert review.plan.rowCount() >= 2
+    assert window.next_button.text() == "&Deploy"
+
+
+def _deploy_try_teardown(qtbot, window) -> None:
+    next_page(qtbot, window, "deploy")
+    deploy = window.pages["deploy"]
+    qtbot.waitUntil(
+        lambda: window.state.record is not None or bool(notify.shown), timeout=SLOW
+    )
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, deploy)
+    assert "online" in deploy.outcome.label.text()
+    next_page(qtbot, window, "result")
+    result = window.pages["result"]
+    url = result.url.text()
+    assert url.startswith("http://127.0.0.1:")
+    assert "/predict" in result.curl_text.toPlainText()
+    assert url in result.python_text.toPlainText()
+    assert "as the proof said" in result.smoke.text()
+    # Try it: one row from the proof, sent for real
+    assert result.inputs, "the Try it form has the sample row's columns"
+    result.send_button.click()
+    qtbot.waitUntil(lambda: result.last_answer is not None or bool(notify.shown), timeout=60_000)
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, result, 30_000)
+    expected = result.proof["predictions"][0]
+    assert result.last_answer["predictions"][0] == expected
+    assert "Prediction:" in result.answer.text()
+    # the profile was saved on Review and loads back
+    from app.profile import load_profile
+
+    assert load_profile(window.state.profile_path).name == window.state.profile.name
+    # teardown from the result page removes it
+    result.teardown_button.click()
+    qtbot.waitUntil(lambda: result.torn_down is not None or bool(notify.shown), timeout=SLOW)
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, result, 30_000)
+    assert result.torn_down, "teardown says what it removed"
+    assert "Removed" in result.torn.label.text()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/ping", timeout=3)
+    from app.records import list_records
+
+    assert list_records() == []
+    # Finish goes home, where nothing is deployed any more
+    next_page(qtbot, window, "start")
+    assert window.pages["start"].deployments.item(0).text() == "Nothing deployed yet."
+
+
+def test_deploy_sample_model_to_local_and_tear_down(window, qtbot, sample_model, free_port):
+    _through_review(qtbot, window, sample_model, "local", {"port": free_port})
+    _deploy_try_teardown(qtbot, window)
+
+
+@pytest.mark.integration
+def test_deploy_sample_model_to_docker_and_tear_down(
+    window, qtbot, sample_model, free_port, docker_client, base_image
+):
+    from targets import REGISTRY
+
+    require("docker" in REGISTRY, "the docker target")
+    window.state.name = "wizard-docker"
+    next_page(qtbot, window, "model")
+    choose_model(qtbot, window, sample_model)
+    next_page(qtbot, window, "convert")
+    wait_converted(qtbot, window)
+    next_page(qtbot, window, "target")
+    window.pages["target"].choose("docker")
+    next_page(qtbot, window, "settings")
+    page = window.pages["settings"]
+    wait_idle(qtbot, page, 60_000)
+    if "port" in page.editors:
+        page.editors["port"].set(free_port)
+    # the base image is a profile setting ([image]); tests cannot pull one
+    window.state.base_image = base_image
+    page.check_button.click()
+    wait_idle(qtbot, page, 60_000)
+    assert page.checked_ok, page.problems.label.text()
+    next_page(qtbot, window, "review")
+    review = window.pages["review"]
+    qtbot.waitUntil(lambda: review.plan_ok, timeout=60_000)
+    assert review.docker_box.isVisible()
+    assert "FROM" in review.dockerfile.toPlainText()
+    _deploy_try_teardown(qtbot, window)
+    assert not docker_client.containers.list(all=True, filters={"label": "modelship.deployment"})
+
+
+def test_failed_proof_blocks_and_can_be_overridden(window, qtbot, sample_model):
+    next_page(qtbot, window, "model")
+    choose_model(qtbot, window, sample_model)
+    window.state.tolerance = 0.0  # nothing but bit-identical answers passes
+    next_page(qtbot, window, "convert")
+    page = window.pages["convert"]
+    qtbot.waitUntil(lambda: bool(notify.shown), timeout=SLOW)
+    wait_idle(qtbot, page)
+    from app.errors import ParityError
+
+    assert isinstance(notify.last().exc, ParityError)
+    assert page.verdict.isVisible()
+    assert "does not answer like your original" in page.verdict.label.text()
+    assert not window.next_button.isEnabled()
+    notify.close_all()
+    # the explicit override converts again and lets the analyst go on
+    page.override.setChecked(True)
+    qtbot.waitUntil(lambda: window.state.conversion is not None, timeout=SLOW)
+    wait_idle(qtbot, page)
+    assert window.next_button.isEnabled()
+    assert window.state.allow_mismatch
+
+
+def test_cancel_mid_deploy_rolls_back(window, qtbot, sample_model, free_port):
+    _through_review(qtbot, window, sample_model, "local", {"port": free_port})
+    next_page(qtbot, window, "deploy")
+    deploy = window.pages["deploy"]
+    started = []
+
+    def on_event(kind, payload):
+        if kind == "event" and payload.kind == "step_started":
+            started.append(payload.step)
+
+    deploy.worker.progress.connect(on_event)
+    qtbot.waitUntil(lambda: "convert" in started, timeout=SLOW)
+    window.cancel_button.click()  # Cancel on the deploy page = roll back
+    assert window.current_id == "deploy"
+    wait_idle(qtbot, deploy)
+    text = deploy.outcome.label.text()
+    assert "cancelled" in text.lower()
+    assert "Removed" in text or "Nothing had been created" in text
+    assert window.state.record is None
+    assert not window.next_button.isEnabled()
+    assert deploy.retry_button.isVisible()
+    from app.records import list_records
+
+    assert list_records() == []
+    # nothing left listening
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{free_port}/ping", timeout=3)
+
+
+def test_app_module_opens_and_closes_cleanly(qtbot, monkeypatch):
+    """`modelship` with no command -> wizards.app.run(); it must quit without threads."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from wizards import app as wizard_app
+
+    import sys
+    import threading
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    QTimer.singleShot(200, QApplication.closeAllWindows)
+    assert wizard_app.run() == 0
+    assert sys.excepthook is not sys.__excepthook__  # errors go to the notification path
