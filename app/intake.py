@@ -200,24 +200,31 @@ def scan_pickle(data: bytes) -> tuple[list[str], bool]:
     rest.
     """
     imports: list[str] = []
-    strings: list[str] = []
-    memo: dict[int, str] = {}
+    pushed: list[str | None] = []  # recent stack pushes: the string, or None
+    memo: dict[int, str | None] = {}
     complete = False
     try:
         for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
             name = op.name
+            last = pushed[-1] if pushed else None
             if name in _STRING_OPS:
-                strings.append(str(arg))
-            elif name in ("MEMOIZE",) and strings:
-                memo[len(memo)] = strings[-1]
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT") and strings:
-                memo[int(arg)] = strings[-1]
-            elif name in ("GET", "BINGET", "LONG_BINGET") and int(arg) in memo:
-                strings.append(memo[int(arg)])
+                pushed.append(str(arg))
+            elif name == "MEMOIZE":
+                memo[len(memo)] = last
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[int(arg)] = last
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                pushed.append(memo.get(int(arg)))
             elif name in ("GLOBAL", "INST"):
                 imports.append(str(arg).replace(" ", "."))
-            elif name == "STACK_GLOBAL" and len(strings) >= 2:
-                imports.append(f"{strings[-2]}.{strings[-1]}")
+                pushed.append(None)
+            elif name == "STACK_GLOBAL":
+                if len(pushed) >= 2 and pushed[-2] and pushed[-1]:
+                    imports.append(f"{pushed[-2]}.{pushed[-1]}")
+                pushed.append(None)
+            elif name not in ("FRAME", "PROTO"):
+                pushed.append(None)
+            del pushed[:-4]
             if name == "STOP":
                 complete = True
                 break

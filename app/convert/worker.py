@@ -631,6 +631,8 @@ def predict_original(model: object, desc: dict, rows: list[list]) -> dict:
         ms = (time.perf_counter() - t0) * 1000
         if desc["task"] == "classification":
             out["labels"] = np.asarray(labels)
+            if out["labels"].dtype == object:  # npz without pickle: store text labels as str
+                out["labels"] = out["labels"].astype(str)
             if probs is not None:
                 out["probabilities"] = np.asarray(probs, dtype=np.float64)
         else:

@@ -1,0 +1,86 @@
+"""`modelship inspect MODEL`: what a model file is, read without running it."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.commands._console import print_json
+from app.intake import ModelArtifact, inspect_model
+
+_KIND = {
+    "sklearn": "a scikit-learn model",
+    "xgboost": "an XGBoost model",
+    "lightgbm": "a LightGBM model",
+    "pytorch": "a PyTorch model",
+    "onnx": "an ONNX model",
+}
+_FORMAT = {
+    "pickle": "saved with pickle",
+    "joblib": "saved with joblib",
+    "onnx": "ONNX protobuf",
+    "xgboost-json": "XGBoost's JSON format",
+    "xgboost-ubj": "XGBoost's binary (UBJSON) format",
+    "lightgbm-txt": "LightGBM's text format",
+    "torchscript": "TorchScript",
+    "torch-module": "a whole module saved with torch.save",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model", help="the model file (pickle, joblib, .json/.ubj, .txt, .pt, .onnx)"
+    )
+    parser.add_argument("--json", action="store_true", help="print everything found as JSON")
+
+
+def describe(art: ModelArtifact) -> list[str]:
+    """The artifact in plain words, one statement per line."""
+    lines = [
+        f"{art.path.name}: {_KIND.get(art.kind, art.kind)} ({_FORMAT.get(art.format, art.format)})"
+        + (f", {art.estimator}" if art.estimator else "")
+    ]
+    if art.task:
+        text = f"Task: {art.task}"
+        if art.classes is not None:
+            text += f" with classes {', '.join(map(str, art.classes[:10]))}"
+            text += " ..." if len(art.classes) > 10 else ""
+        lines.append(text + ".")
+    libs = {k: v for k, v in art.libraries.items()}
+    if libs:
+        lines.append("Needs: " + ", ".join(f"{k} {v}".strip() for k, v in libs.items()) + ".")
+    if art.inputs:
+        cols = []
+        for c in art.inputs[:30]:
+            if "shape" in c:
+                cols.append(f"{c['name']} ({c['dtype']}, shape {c['shape']})")
+            elif c.get("categories"):
+                cats = ", ".join(map(str, c["categories"][:6]))
+                cols.append(
+                    f"{c['name']} (text: {cats}{' ...' if len(c['categories']) > 6 else ''})"
+                )
+            else:
+                cols.append(f"{c['name']} (number)")
+        more = f" and {len(art.inputs) - 30} more" if len(art.inputs) > 30 else ""
+        lines.append(
+            f"Input: {len(art.inputs)} {'columns' if 'shape' not in art.inputs[0] else 'tensors'}: "
+            + "; ".join(cols)
+            + more
+            + "."
+        )
+    elif art.kind == "pytorch":
+        lines.append("Input: not recorded in the file; give it with --input-shape when converting.")
+    if art.pickle_imports:
+        shown = ", ".join(art.pickle_imports[:12])
+        more = f" (+{len(art.pickle_imports) - 12} more)" if len(art.pickle_imports) > 12 else ""
+        lines.append(f"Code it refers to: {shown}{more}.")
+    lines.extend(f"Note: {w}" for w in art.warnings)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    art = inspect_model(args.model)
+    if args.json:
+        print_json(art.to_dict())
+    else:
+        print("\n".join(describe(art)))
+    return 0
