@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import math
@@ -294,6 +295,8 @@ class ModelRuntime:
             if (
                 arr is not None
                 and arr.dtype.kind in "fiu"
+                # numpy turns true/false into 1/0 silently: refuse them like any non-number
+                and bool not in set(map(type, itertools.chain.from_iterable(rows)))
                 and arr.ndim == 2
                 and arr.shape[1] == len(self.columns)
             ):

@@ -140,7 +140,14 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
         "415": _error("Content type other than application/json or text/csv"),
         "422": _error("The rows do not match the model's columns or types"),
     }
-    name_param = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    name_param = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": [rt.name]},
+        }
+    ]
     plain = {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}}
     paths: dict[str, Any] = {
         "/ping": {

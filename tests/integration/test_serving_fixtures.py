@@ -266,12 +266,16 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout:
+        if self.proc.stdout and not self.proc.stdout.closed:
+            self._output = self.proc.stdout.read().decode(errors="replace")
             self.proc.stdout.close()
         return self.proc.returncode
 
+    _output: str = ""
+
     def output(self) -> str:
-        return self.proc.stdout.read().decode() if self.proc and self.proc.stdout else ""
+        """What the server printed (after stop())."""
+        return self._output
 
 
 def test_signatures_written_next_to_models(tmp_path: Path) -> None:
