@@ -569,6 +569,19 @@ def describe_estimator(root: Any) -> dict:
     if n is None and isinstance(root, _Stub) and root._ms_name.startswith("xgboost"):
         n = st.get("n_features_in_")
     cats = _categories(root)
+    if names is None and n is None and isinstance(final, _Stub):
+        boosted = _booster_columns(final)
+        if boosted:
+            names = boosted
+        if out.get("task") is None:
+            obj = str(fst.get("_objective") or fst.get("objective") or "")
+            out["task"] = _task_for_objective(obj) or (
+                "classification" if "Classifier" in final._ms_name else "regression"
+            )
+        if out["task"] == "classification" and "classes" not in out:
+            k = fst.get("n_classes_") or fst.get("_n_classes")
+            c = fst.get("_classes")
+            out["classes"] = _plain(c) if c is not None else list(range(int(k or 2)))
     if names is not None:
         out["columns"] = [
             {
@@ -581,6 +594,35 @@ def describe_estimator(root: Any) -> dict:
     elif isinstance(n, int):
         out["columns"] = [{"name": f"f{i}", "dtype": "float"} for i in range(n)]
     return out
+
+
+def _booster_columns(est: _Stub) -> list[str] | None:
+    """Feature names from the booster inside a pickled XGBoost/LightGBM sklearn model."""
+    booster = est.state.get("_Booster")
+    if not isinstance(booster, _Stub):
+        return None
+    bst = booster.state
+    raw = bst.get("handle")
+    if isinstance(raw, bytes | bytearray):  # XGBoost: the booster's own (UBJSON) bytes
+        try:
+            doc = ubjson_decode(bytes(raw))
+        except Exception:
+            return None
+        if isinstance(doc, dict) and "Model" in doc:
+            doc = doc["Model"]
+        learner = doc.get("learner", {}) if isinstance(doc, dict) else {}
+        n = int(learner.get("learner_model_param", {}).get("num_feature", 0))
+        given = learner.get("feature_names") or []
+        return [given[i] if i < len(given) else f"f{i}" for i in range(n)]
+    text = bst.get("_handle")
+    if isinstance(text, str):  # LightGBM: the model in its text format
+        header = dict(line.split("=", 1) for line in text.splitlines()[:40] if "=" in line)
+        n = int(header.get("max_feature_idx", "-1")) + 1
+        given = header.get("feature_names", "").split()
+        if not est.state.get("_fitted_with_feature_names"):
+            given = []
+        return [given[i] if i < len(given) else f"f{i}" for i in range(n)]
+    return None
 
 
 def _is_str(values: list) -> bool:
@@ -678,8 +720,9 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
             "A TorchScript file runs no Python code on load, but its graph runs when converting."
         )
     else:
-        first = next((i for i in imports if not i.startswith(("collections.", "torch._"))), None)
-        if first is None or first.startswith("torch._utils"):
+        # the first reference is the class of the object saved at the top
+        first = imports[0] if imports else None
+        if first is None or first.startswith(("collections.", "builtins.", "torch._utils")):
             raise UnsupportedModelError(
                 f"{p.name} is a PyTorch file holding only weights (a state_dict), not a model.",
                 "Save the whole module with torch.save(model, path) or script it with "
@@ -747,20 +790,103 @@ def _inspect_xgboost(p: Path, data: bytes, fmt: str) -> ModelArtifact:
 
 
 def _ubj_header(p: Path, data: bytes) -> dict:
-    """XGBoost's UBJSON model: decoded by xgboost itself (a data format, no code runs)."""
+    """XGBoost's UBJSON model, decoded as plain data (no xgboost needed, no code runs)."""
     try:
-        import xgboost
-
-        b = xgboost.Booster()
-        b.load_model(bytearray(data))
-        return json.loads(b.save_raw("json").decode("utf-8"))
-    except ImportError:
-        return {}
+        doc = ubjson_decode(data)
     except Exception:
         raise ModelError(
             f"{p.name} looks like an XGBoost .ubj model but is truncated or corrupt.",
             "Copy or save the model again; the file did not arrive whole.",
         ) from None
+    if not isinstance(doc, dict) or "learner" not in doc:
+        raise ModelError(f"{p.name} is UBJSON, but not a saved XGBoost model.", _NOT_MODEL_HINT)
+    return doc
+
+
+_UBJ_NUM = {
+    b"i": ">b",
+    b"U": ">B",
+    b"I": ">h",
+    b"l": ">i",
+    b"L": ">q",
+    b"d": ">f",
+    b"D": ">d",
+}
+
+
+def ubjson_decode(data: bytes) -> Any:
+    """Minimal UBJSON reader for XGBoost model files (typed/counted containers included)."""
+    import struct
+
+    pos = 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise ValueError("UBJSON ends early")
+        out = data[pos : pos + n]
+        pos += n
+        return out
+
+    def number(marker: bytes) -> Any:
+        fmt = _UBJ_NUM[marker]
+        return struct.unpack(fmt, take(struct.calcsize(fmt)))[0]
+
+    def length() -> int:
+        return int(number(take(1)))
+
+    def value(marker: bytes) -> Any:
+        if marker in _UBJ_NUM:
+            return number(marker)
+        if marker in (b"S", b"H"):
+            return take(length()).decode("utf-8")
+        if marker == b"C":
+            return take(1).decode("latin-1")
+        if marker == b"T":
+            return True
+        if marker == b"F":
+            return False
+        if marker == b"Z":
+            return None
+        if marker in (b"[", b"{"):
+            return container(marker)
+        raise ValueError(f"unknown UBJSON marker {marker!r}")
+
+    def container(open_: bytes) -> Any:
+        nonlocal pos
+        typ = None
+        count = None
+        if data[pos : pos + 1] == b"$":
+            pos += 1
+            typ = take(1)
+        if data[pos : pos + 1] == b"#":
+            pos += 1
+            count = length()
+        if open_ == b"[":
+            items: list[Any] = []
+            if typ in _UBJ_NUM and count is not None:
+                import numpy as np
+
+                size = struct.calcsize(_UBJ_NUM[typ])
+                arr = np.frombuffer(take(size * count), dtype=_UBJ_NUM[typ])
+                return arr.tolist() if count <= 64 else arr
+            while count is None or len(items) < count:
+                m = take(1)
+                if count is None and m == b"]":
+                    break
+                items.append(value(typ or m) if typ else value(m))
+            return items
+        obj: dict[str, Any] = {}
+        while count is None or len(obj) < count:
+            if count is None and data[pos : pos + 1] == b"}":
+                pos += 1
+                break
+            key = take(length()).decode("utf-8")
+            obj[key] = value(typ) if typ else value(take(1))
+        return obj
+
+    first = take(1)
+    return value(first)
 
 
 def _task_for_objective(obj: str) -> str | None:
