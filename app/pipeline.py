@@ -324,6 +324,7 @@ def run_deploy(
             report = _smoke(profile, endpoint, Path(conversion.proof_path), run, progress)
     except BaseException as exc:
         if keep and endpoint is not None and isinstance(exc, SmokeTestError):
+            report = getattr(exc, "report", report)
             record = _save(profile, previous, endpoint, version, conversion, image, report, run)
             record.state = "failed"
             record.message = "Kept after a failed smoke test (--keep-on-failure)."
@@ -376,7 +377,7 @@ def _convert(profile: Profile, version: int, run: _Run, progress: Progress) -> A
     from app.convert import ConvertOptions, convert_model
 
     vdir = versions_dir(profile.name) / f"v{version}"
-    run.journal.record(Resource("files", str(vdir), name=f"model files of version {version}"))
+    run.journal.record(Resource("files", str(vdir), name=f"files of version {version} ({vdir})"))
     if vdir.exists():  # left over from a crashed run with the same number
         shutil.rmtree(vdir)
     vdir.mkdir(parents=True)
@@ -432,12 +433,14 @@ def _smoke(profile: Profile, endpoint: Endpoint, proof: Path, run: _Run, progres
         endpoint, proof, timeout=profile.smoke.timeout, progress=progress, cancel=run.cancel
     )
     if not report.passed:
-        raise SmokeTestError(
+        err = SmokeTestError(
             f"The smoke test failed: {report.summary()}",
             "Check the model and the conversion proof; --keep-on-failure keeps the "
             "deployment running for debugging.",
-            details="\n".join(report.errors),
+            details="\n".join([*report.errors, *(str(m) for m in report.mismatches)]),
         )
+        err.report = report  # type: ignore[attr-defined]
+        raise err
     progress.update(None, report.summary())
     return report
 

@@ -118,6 +118,9 @@ class Resource:
         )
 
     def describe(self) -> str:
+        """Plain words for messages: the name when it says what it is, else kind + id."""
+        if self.name and self.name.split()[0].lower() in {self.kind, *self.kind.split("_")}:
+            return self.name
         return f"{self.kind} {self.name or self.id}"
 
 

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from app.errors import TargetError
 from app.paths import data_dir
-from app.progress import NullProgress, Progress
+from app.progress import CancelToken, NullProgress, Progress
 from targets.base import (
     DeployContext,
     Endpoint,
@@ -191,6 +191,36 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _wait_until_answering(
+    resource: Resource, url: str, timeout: float, cancel: CancelToken
+) -> None:
+    """Wait for /ping; fail early (with its log) if the server exits."""
+    pid = int(resource.data["pid"])
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        cancel.raise_if_cancelled()
+        if _ping(url, timeout=1.0):
+            return
+        _reap(pid)
+        if _proc_start_time(pid) is None:
+            tail = _log_tail(Path(resource.data["log"]))
+            last = tail.splitlines()[-1] if tail else "no output"
+            raise TargetError(
+                f"The server process exited while starting: {last}",
+                "See the details (--debug) or run `modelship serve MODEL` to try it.",
+                details=tail,
+            )
+        if time.monotonic() > deadline:
+            raise TargetError(
+                f"The server did not answer on {url}/ping within {timeout:.0f} s.",
+                "Raise [target.settings] start_timeout for a large model.",
+                details=_log_tail(Path(resource.data["log"])),
+            )
+        cancel.wait(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
 _LAUNCHER = """
 import json, os, subprocess, sys
 spec = json.loads(sys.argv[1])
@@ -304,7 +334,7 @@ class LocalTarget(Target):
         resource = Resource(
             kind="process",
             id=f"modelship-{ctx.name}-v{ctx.version}",
-            name=f"server process on {HOST}:{port}",
+            name=f"process modelship-{ctx.name}-v{ctx.version} on {HOST}:{port}",
             data={"port": port, "model": model, "log": str(log), "argv": argv, "pid": None},
         )
         ctx.journal.record(resource)
@@ -320,37 +350,8 @@ class LocalTarget(Target):
         )
         ctx.journal.update(resource)
         url = f"http://{HOST}:{port}"
-        self._wait_until_answering(resource, url, settings.start_timeout, ctx)
+        _wait_until_answering(resource, url, settings.start_timeout, ctx.cancel)
         return Endpoint(url=url, target=self.name, resources=[resource])
-
-    def _wait_until_answering(
-        self, resource: Resource, url: str, timeout: float, ctx: DeployContext
-    ) -> None:
-        """Wait for /ping; fail early (with its log) if the server exits."""
-        pid = int(resource.data["pid"])
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
-            ctx.cancel.raise_if_cancelled()
-            if _ping(url, timeout=1.0):
-                return
-            _reap(pid)
-            if _proc_start_time(pid) is None:
-                tail = _log_tail(Path(resource.data["log"]))
-                last = tail.splitlines()[-1] if tail else "no output"
-                raise TargetError(
-                    f"The server process exited while starting: {last}",
-                    "See the details (--debug) or run `modelship serve MODEL` to try it.",
-                    details=tail,
-                )
-            if time.monotonic() > deadline:
-                raise TargetError(
-                    f"The server did not answer on {url}/ping within {timeout:.0f} s.",
-                    "Raise [target.settings] start_timeout for a large model.",
-                    details=_log_tail(Path(resource.data["log"])),
-                )
-            ctx.cancel.wait(delay)
-            delay = min(delay * 1.5, 0.5)
 
     # ---- later ------------------------------------------------------------------------
     def status(self, record: DeploymentRecord) -> TargetStatus:
@@ -418,6 +419,12 @@ class LocalTarget(Target):
             r.data.update(
                 {"pid": pid, "started_ticks": _proc_start_time(pid), "started": time.time()}
             )
+            try:
+                _wait_until_answering(r, f"http://{HOST}:{r.data['port']}", settings.start_timeout,
+                                      CancelToken())  # fmt: skip
+            except TargetError as exc:
+                progress.log(f"The previous server did not come back: {exc.message}")
+                continue
             progress.update(message=f"Restarted the previous server (process {pid})")
         return ep
 
@@ -425,10 +432,7 @@ class LocalTarget(Target):
 def _serving_argv(model: str, port: int, workers: int) -> list[str]:
     from app.runtime import serving_command
 
-    args = [model, "--host", HOST, "--port", str(port)]
-    if workers > 1:
-        args += ["--workers", str(workers)]
-    return serving_command(*args)
+    return serving_command(model, "--host", HOST, "--port", str(port), "--workers", str(workers))
 
 
 def _secret_env(settings: TargetSettings) -> dict[str, str]:
