@@ -1,0 +1,179 @@
+"""The docker target on the real Engine: deploy, status, teardown, and failures.
+
+The happy path goes through the real pipeline (``run_deploy``: convert, build, run,
+smoke test) so it is what ``modelship deploy --target docker`` does. Failures are
+injected where they happen and must leave no container or image of ours behind.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from app.errors import TargetError
+from app.journal import Journal
+from app.progress import RecordingProgress
+from targets.base import DeployContext
+from targets.docker_target import DockerTarget
+from tests.integration.conftest import (
+    deployment_name,
+    docker_profile,
+    free_port,
+    http,
+    leftovers,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_deploy_status_redeploy_teardown_leaves_nothing(
+    docker_client, base_image, rf_model, rf_model_b, tmp_path: Path
+) -> None:
+    from app.pipeline import run_deploy, teardown
+    from app.records import find_record
+
+    name = deployment_name("e2e")
+    port = free_port()
+    model = tmp_path / "model.joblib"
+    model.write_bytes(rf_model.source.read_bytes())
+    profile = docker_profile(name, base_image, model, port=port)
+    target = DockerTarget()
+    assert target.check(profile) == []
+    try:
+        record = run_deploy(profile)
+        assert record.url == f"http://127.0.0.1:{port}"
+        assert record.smoke and record.smoke["passed"]
+        status, _, _ = http("GET", record.url + "/ping")
+        assert status == 200
+        state = target.status(record)
+        assert state.running and state.data["status"] == "running"
+        container = docker_client.containers.get(state.data["container_id"])
+        assert container.labels["modelship.deployment"] == name
+        assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        bindings = container.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+        assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        first_image = record.version().image["id"]
+
+        # a new model version replaces it in place, on the same port
+        model.write_bytes(rf_model_b.source.read_bytes())
+        record = run_deploy(profile)
+        assert record.current_version == 2 and record.smoke["passed"]
+        assert record.version().image["id"] != first_image
+        running = docker_client.containers.list(filters={"label": f"modelship.deployment={name}"})
+        assert [c.name for c in running] == [f"modelship-{name}-v2"]
+        # the old version's image stays for a rollback
+        assert docker_client.api.inspect_image(first_image)
+    finally:
+        removed = teardown(name)
+    assert any(r.startswith("container") for r in removed)
+    assert any(r.startswith("image") for r in removed)
+    assert find_record(name) is None
+    assert leftovers(docker_client, name) == []
+    assert http_refused(f"http://127.0.0.1:{port}/ping")
+
+
+def http_refused(url: str) -> bool:
+    try:
+        http("GET", url)
+    except OSError:
+        return True
+    return False
+
+
+def test_port_in_use_is_found_before_anything_is_built(base_image, rf_model) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        profile = docker_profile(deployment_name("port"), base_image, rf_model.source, port=port)
+        problems = DockerTarget().check(profile)
+    assert len(problems) == 1
+    assert f"Port {port}" in problems[0].message and "--port" in problems[0].fix
+
+
+def test_missing_base_image_is_found_by_check(rf_model, docker_client) -> None:
+    base = f"127.0.0.1:{free_port()}/modelship-test/absent:1"
+    profile = docker_profile(deployment_name("nobase"), base, rf_model.source, port=free_port())
+    problems = DockerTarget().check(profile)
+    assert any(base in p.message and "--base-image" in p.fix for p in problems)
+
+
+def test_wide_exposure_is_an_explicit_choice_with_a_warning(base_image, rf_model) -> None:
+    target = DockerTarget()
+    local = docker_profile(deployment_name("w"), base_image, rf_model.source)
+    assert target.warnings(local) == []
+    wide = docker_profile(deployment_name("w"), base_image, rf_model.source, bind_host="0.0.0.0")
+    assert "other computers" in target.warnings(wide)[0]
+    assert "EXPOSED" in str(target.plan(wide)[0])
+
+
+def test_container_that_crashes_on_start_is_a_clean_error(
+    builder, docker_client, base_image, tmp_path: Path, rf_model
+) -> None:
+    """A model file the runtime cannot load: the container exits; we say why and clean up."""
+    name = deployment_name("crash")
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"this is not an ONNX model")
+    (tmp_path / "model.signature.json").write_text(rf_model.signature_path.read_text())
+    _, image = builder.build(name, bad)
+    profile = docker_profile(name, base_image, bad, port=free_port(), start_timeout=60)
+    journal = Journal.create(name)
+    ctx = DeployContext(
+        profile=profile,
+        name=name,
+        model_path=bad,
+        journal=journal,
+        image=image,
+        progress=RecordingProgress(),
+    )
+    target = DockerTarget()
+    with pytest.raises(TargetError) as info:
+        target.deploy(ctx)
+    err = info.value
+    assert "stopped while starting" in err.message
+    assert err.details  # the container's last log lines
+    # what the pipeline's rollback does: destroy every journaled resource
+    resources = journal.resources()
+    assert [r.kind for r in resources] == ["container"]
+    for r in reversed(resources):
+        target.destroy(r, RecordingProgress())
+    target.destroy(resources[0], RecordingProgress())  # idempotent
+    assert [x for x in leftovers(docker_client, name) if x.startswith("container")] == []
+
+
+def test_build_error_through_the_pipeline_rolls_back(
+    docker_client, rf_model, tmp_path: Path, registry
+) -> None:
+    """A base image the registry does not have: check() stops it before anything is made."""
+    from app.errors import ModelShipError
+    from app.pipeline import run_deploy
+    from app.records import find_record
+
+    name = deployment_name("pipefail")
+    base = f"{registry}/modelship-test/not-pushed:1"
+    profile = docker_profile(name, base, rf_model.source, port=free_port())
+    with pytest.raises(ModelShipError) as info:
+        run_deploy(profile)
+    assert base in info.value.message
+    assert find_record(name) is None
+    assert leftovers(docker_client, name) == []
+
+
+def test_status_of_a_removed_container_says_so(base_image, rf_model) -> None:
+    from app.records import DeploymentRecord
+    from targets.base import Endpoint, Resource
+
+    name = deployment_name("gone")
+    ep = Endpoint(
+        url="http://127.0.0.1:1",
+        target="docker",
+        resources=[Resource("container", f"modelship-{name}-v1", data={"container_id": None})],
+    )
+    record = DeploymentRecord(
+        name=name, target="docker", profile={}, endpoint=json.loads(json.dumps(ep.to_dict()))
+    )
+    state = DockerTarget().status(record)
+    assert not state.running and "gone" in state.detail
