@@ -48,9 +48,7 @@ def _through_review(qtbot, window, model, target: str, settings: dict) -> None:
 def _deploy_try_teardown(qtbot, window) -> None:
     next_page(qtbot, window, "deploy")
     deploy = window.pages["deploy"]
-    qtbot.waitUntil(
-        lambda: window.state.record is not None or bool(notify.shown), timeout=SLOW
-    )
+    qtbot.waitUntil(lambda: window.state.record is not None or bool(notify.shown), timeout=SLOW)
     assert not notify.shown, notify.last().diagnostics_text()
     wait_idle(qtbot, deploy)
     assert "online" in deploy.outcome.label.text()
@@ -126,7 +124,8 @@ def test_deploy_sample_model_to_docker_and_tear_down(
     assert review.docker_box.isVisible()
     assert "FROM" in review.dockerfile.toPlainText()
     _deploy_try_teardown(qtbot, window)
-    assert not docker_client.containers.list(all=True, filters={"label": "modelship.deployment"})
+    mine = {"label": "modelship.deployment=wizard-docker"}
+    assert not docker_client.containers.list(all=True, filters=mine)
 
 
 def test_failed_proof_blocks_and_can_be_overridden(window, qtbot, sample_model):
@@ -183,13 +182,13 @@ def test_cancel_mid_deploy_rolls_back(window, qtbot, sample_model, free_port):
 
 def test_app_module_opens_and_closes_cleanly(qtbot, monkeypatch):
     """`modelship` with no command -> wizards.app.run(); it must quit without threads."""
+    import sys
+    import threading
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from wizards import app as wizard_app
-
-    import sys
-    import threading
 
     monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
