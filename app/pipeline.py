@@ -245,9 +245,9 @@ def _destroy(target: Target, resource: Resource, progress: Progress) -> None:
 def _fail(run: _Run, exc: BaseException, removed: list[str], restored: str) -> BaseException:
     """The error to raise after a rollback: what happened, and what was cleaned up."""
     what = f" Removed: {', '.join(removed)}." if removed else " Nothing had been created yet."
-    if isinstance(exc, Cancelled | KeyboardInterrupt) or (
-        run.cancel.cancelled and not isinstance(exc, ModelShipError)
-    ):
+    # After a cancel, whatever the step raised (a converter killed by the same Ctrl-C
+    # fails with its own error) is reported as the cancel it is.
+    if isinstance(exc, Cancelled | KeyboardInterrupt) or run.cancel.cancelled:
         step = STEP_TITLES.get(run.step, run.step).lower() if run.step else "starting"
         err: ModelShipError = Cancelled(
             f"Cancelled while {step}; everything it had created was removed.{what}{restored}",
@@ -429,8 +429,14 @@ def _build(profile: Profile, conversion: Any, run: _Run, progress: Progress) -> 
 def _smoke(profile: Profile, endpoint: Endpoint, proof: Path, run: _Run, progress: Progress) -> Any:
     from app.smoke import run_smoke_test
 
+    headers = get_target(profile.target.kind).secret_headers(profile)
     report = run_smoke_test(
-        endpoint, proof, timeout=profile.smoke.timeout, progress=progress, cancel=run.cancel
+        endpoint,
+        proof,
+        timeout=profile.smoke.timeout,
+        headers=headers,
+        progress=progress,
+        cancel=run.cancel,
     )
     if not report.passed:
         err = SmokeTestError(

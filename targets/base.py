@@ -237,6 +237,19 @@ class Target(ABC):
             removed.append(resource.describe())
         return removed
 
+    def secret_headers(self, profile: Profile) -> dict[str, str]:
+        """Headers with credentials for calling the endpoint (smoke test, status).
+
+        Read from the keyring when needed and never stored or logged. Default: a
+        bearer token from an ``api_key`` setting, if the target's settings have one.
+        """
+        name = getattr(profile.target.settings, "api_key", None)
+        if not name:
+            return {}
+        from app.secrets import get_secret
+
+        return {"Authorization": f"Bearer {get_secret(name)}"}
+
     # ---- replacing in place (defaults: nothing to do) ---------------------------
     def suspend(self, record: DeploymentRecord, progress: Progress) -> None:  # noqa: B027
         """Make room for a replacement (stop the old one, keep it restorable)."""

@@ -36,6 +36,7 @@ from targets.base import (
     PlanItem,
     Problem,
     Resource,
+    SecretRef,
     Target,
     TargetSettings,
     TargetStatus,
@@ -55,6 +56,12 @@ class LocalSettings(TargetSettings):
     )
     workers: int = Field(
         1, ge=1, le=64, title="Worker processes", description="Server processes to run."
+    )
+    api_key: SecretRef | None = Field(
+        None,
+        title="API key (keyring entry)",
+        description="Name of a keyring entry holding an API key that callers must send "
+        "as 'Authorization: Bearer KEY'. Empty: no key needed.",
     )
     start_timeout: float = Field(
         60.0,
@@ -226,7 +233,7 @@ import json, os, subprocess, sys
 spec = json.loads(sys.argv[1])
 log = open(spec["log"], "ab")
 p = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                     start_new_session=True, env=spec["env"], cwd=spec["cwd"], close_fds=True)
+                     start_new_session=True, cwd=spec["cwd"], close_fds=True)
 print(p.pid, flush=True)
 """
 
@@ -238,7 +245,9 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
     init: it outlives us, and a long-running caller (the wizard) never collects zombies
     or gets ResourceWarnings about a child it no longer waits for.
     """
-    spec = json.dumps({"argv": argv, "log": str(log), "env": env, "cwd": str(cwd)})
+    # The environment (it may hold the API key) goes through the environment, never
+    # through argv, which any user can read with `ps`.
+    spec = json.dumps({"argv": argv, "log": str(log), "cwd": str(cwd)})
     python = sys.executable
     if getattr(sys, "frozen", False):  # the bundle has no interpreter: start directly
         with open(log, "ab") as fh:
@@ -248,7 +257,7 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
             )  # fmt: skip
         return proc.pid
     out = subprocess.run(
-        [python, "-c", _LAUNCHER, spec], capture_output=True, text=True, timeout=60
+        [python, "-c", _LAUNCHER, spec], capture_output=True, text=True, timeout=60, env=env
     )
     if out.returncode != 0 or not out.stdout.strip().isdigit():
         raise TargetError(
@@ -292,6 +301,14 @@ class LocalTarget(Target):
                     "Check [model] path in the profile.",
                 )
             )
+        if settings.api_key:
+            from app.errors import CredentialError
+            from app.secrets import get_secret
+
+            try:
+                get_secret(settings.api_key)
+            except CredentialError as exc:
+                problems.append(Problem(exc.message, exc.hint or ""))
         port = settings.port
         if not port_free(port) and not self._ours_on_port(profile, port):
             problems.append(

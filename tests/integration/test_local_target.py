@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -342,3 +343,41 @@ def test_rollback_goes_back_one_version(iris_model: Path, cleanup: list[str]) ->
     assert len(serving_pids()) == 1
     teardown("rb")
     assert_nothing_left("rb", port)
+
+
+def test_api_key_from_the_keyring_is_required_and_never_written(
+    iris_model: Path, cleanup: list[str]
+) -> None:
+    from app import secrets
+
+    port = free_port()
+    cleanup.append("locked")
+    secret = "k3y-" + "x" * 20
+    profile = new_profile(
+        iris_model, name="locked", settings={"port": port, "api_key": "locked-key"}
+    )
+    # no secret stored yet: preflight says so before anything is created
+    with pytest.raises(TargetError, match="no secret named 'locked-key'"):
+        run_deploy(profile)
+    secrets.set_secret("locked-key", secret)
+    record = run_deploy(profile)  # the smoke test sends the key
+    assert record.smoke["passed"]
+    proof = json.loads(record.version().proof_path.read_text())
+    with pytest.raises(urllib.error.HTTPError) as err:
+        predict(record.url, proof["rows"][:1])
+    assert err.value.code == 401
+    req = urllib.request.Request(
+        record.url + "/predict",
+        data=json.dumps(proof["rows"][:1]).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    # the key is in no file we wrote (record, journal, log, profile)
+    for path in Path(os.environ["MODELSHIP_HOME"]).rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".jsonl", ".log", ".toml"}:
+            assert secret not in path.read_text(errors="replace"), path
+    pid = record.resources()[0].data["pid"]
+    assert secret not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    teardown("locked")
+    assert_nothing_left("locked", port)
