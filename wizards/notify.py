@@ -161,6 +161,7 @@ class ErrorDialog(QDialog):
         self.hint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         texts.addWidget(self.cause_label)
         texts.addWidget(self.hint_label)
+        texts.addStretch(1)
         head.addLayout(texts, 1)
 
         self.details_button = QToolButton()
@@ -168,7 +169,8 @@ class ErrorDialog(QDialog):
         self.details_button.setCheckable(True)
         self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.details_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.details = QPlainTextEdit(redact(details or "No further details."))
+        # no details from the error: show the diagnostics report (what Copy copies)
+        self.details = QPlainTextEdit(redact(details) if details else diagnostics(exc, context))
         self.details.setReadOnly(True)
         self.details.setVisible(False)
         self.details.setMinimumHeight(160)

@@ -72,6 +72,8 @@ class WizardWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("steps")
         self.sidebar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # shows where you are; moving happens with Back/Next (one decision per page)
+        self.sidebar.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.sidebar.setFixedWidth(210)
         self.sidebar.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
         self.sidebar.setStyleSheet(
@@ -91,7 +93,7 @@ class WizardWindow(QMainWindow):
             page.busyChanged.connect(lambda _b: self._update_buttons())
             page.go.connect(self.go)
             item = QListWidgetItem(icon(cls.icon_name), _step_name(cls))
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             self.sidebar.addItem(item)
 
         self.back_button = QPushButton("&Back")
@@ -189,7 +191,12 @@ class WizardWindow(QMainWindow):
         self.next_button.setText(page.next_text)
         self.next_button.setEnabled(page.is_complete() and not busy)
         self.next_button.setVisible(page.next_text != "")
-        self.cancel_button.setText("&Cancel" if busy or page.page_id != "result" else "&Close")
+        closing = page.page_id in {"start", "result"} and not busy
+        self.cancel_button.setText("&Close" if closing else "&Cancel")
+        for row in range(self.sidebar.count()):
+            font = self.sidebar.item(row).font()
+            font.setBold(ORDER[row] == self.current_id)
+            self.sidebar.item(row).setFont(font)
 
     # ---- closing ----------------------------------------------------------------
     def stop_all_workers(self) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -28,10 +30,12 @@ from wizards.state import WizardState
 # report fields shown in the details table, in words
 ROWS = [
     ("rows", "Sample rows compared"),
+    ("rows_from", "Where the rows came from"),
     ("labels_agreeing", "Rows with the same answer"),
     ("label_agreement", "Share of same answers"),
     ("max_abs_diff", "Largest difference"),
     ("max_abs_diff_probabilities", "Largest difference in probabilities"),
+    ("rows_over_tolerance", "Rows differing by more than that"),
     ("tolerance", "Accepted difference (tolerance)"),
     ("passed", "Proof passed"),
     ("original_ms", "Original model, time per batch (ms)"),
@@ -47,6 +51,10 @@ def _fmt(key: str, value: Any) -> str:
         return "yes" if value else "no"
     if key == "onnx_size_bytes":
         return f"{value / 1024:.1f} KiB" if value < 1024**2 else f"{value / 1024**2:.1f} MiB"
+    if key == "rows_from":
+        return {"generated": "made up by ModelShip from the model's inputs", "csv": "your CSV"}.get(
+            str(value), str(value)
+        )
     if key == "label_agreement":
         return f"{value * 100:.1f} %"
     if isinstance(value, float):
@@ -66,8 +74,30 @@ def report_table(report: Any) -> QTableWidget:
     for row, (key, label) in enumerate(keys):
         table.setItem(row, 0, QTableWidgetItem(label))
         table.setItem(row, 1, QTableWidgetItem(_fmt(key, data[key])))
-    table.setMaximumHeight(36 + 26 * len(keys))
+    table.verticalHeader().setDefaultSectionSize(24)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 24 * len(keys) + 4)
     return table
+
+
+class ToleranceEdit(QLineEdit):
+    """A number like 0.0001 or 1e-6, shown as typed (a spin box would show 0.00010000)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        validator = QDoubleValidator(0.0, 1.0, 12, self)
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        self.setValidator(validator)
+        self.setValue(value)
+
+    def value(self) -> float:
+        try:
+            return max(0.0, float(self.text()))
+        except ValueError:
+            return 1e-4
+
+    def setValue(self, value: float) -> None:
+        self.setText(f"{value:g}")
 
 
 class ConvertPage(Page):
@@ -83,13 +113,13 @@ class ConvertPage(Page):
         super().__init__(state, parent)
         options = QGroupBox("Options")
         form = QFormLayout(options)
-        self.tolerance = QDoubleSpinBox()
+        self.tolerance = ToleranceEdit(state.tolerance)
         self.tolerance.setObjectName("tolerance")
-        self.tolerance.setDecimals(8)
-        self.tolerance.setRange(0.0, 1.0)
-        self.tolerance.setSingleStep(0.0001)
-        self.tolerance.setValue(state.tolerance)
-        self.tolerance.setToolTip("The largest difference between the two models you accept.")
+        self.tolerance.setToolTip(
+            "The largest difference between the answers of the two models that you accept "
+            "(e.g. 0.0001)."
+        )
+        self.tolerance.setMaximumWidth(160)
         form.addRow("Accepted difference:", self.tolerance)
         self.quantize = QCheckBox(
             "Also make a smaller, faster int8 version (quantized) and prove it too"
@@ -151,7 +181,7 @@ class ConvertPage(Page):
     def start(self) -> None:
         if self.is_busy() or self.state.model_path is None:
             return
-        self.state.tolerance = self.tolerance.value() or 0.0
+        self.state.tolerance = self.tolerance.value()
         self.state.quantize = self.quantize.isChecked()
         self.state.conversion = None
         self.failed_report = None

@@ -77,6 +77,7 @@ class DeployPage(Page):
         self.worker: Any = None
         self.cancelling = False
         self.removed: list[str] = []
+        self._last_message = ""
 
     def enter(self) -> None:
         if not self.is_busy():
@@ -152,6 +153,9 @@ class DeployPage(Page):
                 self.bar.setValue(int(fraction * 100))
             if message:
                 self.status.setText(message)
+                if message != self._last_message:
+                    self.log.appendPlainText(f"   {message}")
+                    self._last_message = message
         elif ek == "log":
             self.log.appendPlainText(notify.redact(message))
             notify.remember_line(message)

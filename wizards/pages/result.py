@@ -220,7 +220,7 @@ class ResultPage(Page):
             self.try_form.removeRow(0)
         self.inputs.clear()
         for column, value in row.items():
-            edit = QLineEdit("" if value is None else str(value))
+            edit = QLineEdit(_shown(value))
             edit.setObjectName(f"try-{column}")
             self.try_form.addRow(f"{column}:", edit)
             self.inputs[column] = (edit, value)
@@ -235,7 +235,9 @@ class ResultPage(Page):
         out = {}
         for column, (edit, original) in self.inputs.items():
             text = edit.text().strip()
-            if isinstance(original, bool):
+            if text == _shown(original):
+                out[column] = original  # unchanged: send exactly the proof's value
+            elif isinstance(original, bool):
                 out[column] = text.lower() in {"1", "true", "yes"}
             elif isinstance(original, int | float):
                 try:
@@ -337,6 +339,15 @@ class ResultPage(Page):
 
     def next_page(self) -> str | None:
         return "start"
+
+
+def _shown(value: Any) -> str:
+    """A sample value as an analyst reads it (46.066 rather than 46.066001892089844)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def smoke_words(smoke: Any) -> str:

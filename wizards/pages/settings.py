@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -277,7 +278,7 @@ class SettingsPage(Page):
             self.form.removeRow(0)
         self.editors.clear()
         cls = REGISTRY[name]
-        self.form_box.setTitle(f"Settings for: {cls.title}")
+        self.form_box.setTitle("Settings")
         self.title_label.setText(f"<h2 style='margin:0'>Settings for: {cls.title}</h2>")
         previous: QWidget | None = None
         for field_name, info in cls.Settings.model_fields.items():
@@ -289,6 +290,8 @@ class SettingsPage(Page):
             if info.description and editor.kind != "bool":
                 hint = QLabel(info.description)
                 hint.setWordWrap(True)
+                hint.setMinimumWidth(420)
+                hint.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
                 hint.setStyleSheet("color: #57606a;")
                 self.form.addRow("", hint)
             first = editor.secret_value or editor.widget

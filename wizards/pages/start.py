@@ -55,6 +55,8 @@ class StartPage(Page):
         pl = QVBoxLayout(profiles_box)
         self.profiles = QListWidget()
         self.profiles.setObjectName("profiles")
+        self.profiles.setWordWrap(True)
+        self.profiles.setSpacing(2)
         self.profiles.itemDoubleClicked.connect(lambda _i: self.open_profile())
         self.profiles.currentItemChanged.connect(lambda *_: self._update())
         pl.addWidget(self.profiles, 1)
@@ -80,6 +82,8 @@ class StartPage(Page):
         dl = QVBoxLayout(deployments_box)
         self.deployments = QListWidget()
         self.deployments.setObjectName("deployments")
+        self.deployments.setWordWrap(True)
+        self.deployments.setSpacing(2)
         self.deployments.currentItemChanged.connect(lambda *_: self._update())
         dl.addWidget(self.deployments, 1)
         self.status_bar = busy_bar()
@@ -120,11 +124,10 @@ class StartPage(Page):
 
         self.profiles.clear()
         for info in list_profiles():
-            text = f"{info.name}   —   {Path(info.model).name if info.model else '?'} → " + (
-                info.target or "?"
-            )
+            model = Path(info.model).name if info.model else "?"
+            text = f"{info.name}\n{model} → {info.target or '?'}"
             if info.error:
-                text = f"{info.name}   —   cannot be read: {info.error}"
+                text = f"{info.name}\ncannot be read: {info.error}"
             item = QListWidgetItem(icon("fail" if info.error else "review"), text)
             item.setData(ROLE, info)
             self.profiles.addItem(item)
@@ -135,7 +138,7 @@ class StartPage(Page):
         self.deployments.clear()
         self.records = {r.name: r for r in list_records()}
         for name, record in self.records.items():
-            item = QListWidgetItem(icon("pending"), f"{name}   —   {record.target}, checking…")
+            item = QListWidgetItem(icon("pending"), f"{name}\n{record.target}: checking…")
             item.setData(ROLE, name)
             self.deployments.addItem(item)
         if not self.records:
@@ -163,7 +166,7 @@ class StartPage(Page):
             if status is None:
                 continue
             where = f" at {status.url}" if status.url and status.running else ""
-            item.setText(f"{name}   —   {status.target}: {status.words()}{where}")
+            item.setText(f"{name}\n{status.target}: {status.words()}{where}")
             item.setIcon(
                 icon("ok" if status.answering else "warning" if status.running else "fail")
             )
