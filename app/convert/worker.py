@@ -512,6 +512,35 @@ def register_boosters() -> None:
         pass
 
 
+SUPPORTED_HINT = (
+    "Supported: scikit-learn estimators that skl2onnx knows (linear models, trees, forests, "
+    "boosting, SVM, k-NN, naive Bayes, MLP, pipelines, ColumnTransformer, common "
+    "preprocessing), XGBoost, LightGBM, PyTorch. Retrain with one of those, or export to "
+    "ONNX yourself and give ModelShip the .onnx file."
+)
+
+
+def check_supported(model: object) -> None:
+    """Name every estimator in the model that skl2onnx has no converter for."""
+    need("skl2onnx", "skl2onnx")
+    register_boosters()
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    missing = sorted(
+        {
+            f"{type(e).__module__.split('.')[0]} {type(e).__name__}"
+            for e in walk(model)
+            if not isinstance(e, str) and e is not None and type(e) not in sklearn_operator_name_map
+        }
+    )
+    if missing:
+        raise WorkerError(
+            "unsupported",
+            f"The model contains {', '.join(missing)}, which cannot be converted to ONNX.",
+            SUPPORTED_HINT,
+        )
+
+
 def strip_xgb_feature_names(model: object) -> object:
     """onnxmltools only understands XGBoost feature names f0, f1, ...: drop real ones."""
     if not any(hasattr(e, "get_booster") for e in walk(model)):
@@ -582,9 +611,7 @@ def convert_tabular(model: object, desc: dict) -> object:
             raise WorkerError(
                 "unsupported",
                 f"skl2onnx cannot convert this model ({', '.join(names)}): {text.splitlines()[0]}",
-                "Supported: scikit-learn estimators that skl2onnx knows (linear models, trees, "
-                "forests, boosting, SVM, k-NN, naive Bayes, MLP, pipelines, ColumnTransformer, "
-                "common preprocessing), XGBoost, LightGBM, PyTorch.",
+                SUPPORTED_HINT,
                 details=traceback.format_exc(),
             ) from None
         raise
@@ -653,6 +680,8 @@ def run_tabular(job: dict, model: object, result: dict) -> None:
     import numpy as np
 
     progress(0.2, "Reading what the model expects")
+    if not is_booster(model):
+        check_supported(model)
     desc = describe(model, job["kind"])
     ranges = value_ranges(model, desc["names"])
     progress(0.35, "Converting to ONNX")
