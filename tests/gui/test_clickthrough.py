@@ -34,6 +34,9 @@ def _through_review(qtbot, window, model, target: str, settings: dict) -> None:
     wait_idle(qtbot, page, 60_000)
     for key, value in settings.items():
         page.editors[key].set(value)
+    secret = getattr(page, "stage_secret", None)
+    if secret:
+        page.editors["api_key"].secret_value.setText(secret)
     page.check_button.click()
     wait_idle(qtbot, page, 60_000)
     assert page.checked_ok, page.problems.label.text()
@@ -90,8 +93,14 @@ def _deploy_try_teardown(qtbot, window) -> None:
 
 
 def test_deploy_sample_model_to_local_and_tear_down(window, qtbot, sample_model, free_port):
+    """With an API key: stored in the keyring, sent by Try it, named in the snippets."""
+    window.pages["settings"].stage_secret = "api-key-for-the-test-789"
     _through_review(qtbot, window, sample_model, "local", {"port": free_port})
+    assert window.state.settings["api_key"]
     _deploy_try_teardown(qtbot, window)
+    result = window.pages["result"]
+    assert "MODELSHIP_API_KEY" in result.curl_text.toPlainText()
+    assert "api-key-for-the-test-789" not in result.curl_text.toPlainText()
 
 
 @pytest.mark.integration

@@ -219,3 +219,60 @@ def test_worker_reports_result_error_and_stops(qtbot):
     stopped = Worker(slow).start()
     assert started.wait(10)
     assert stopped.stop(10) and not stopped.running
+
+
+def test_secrets_go_to_the_keyring_never_to_the_profile(
+    window, qtbot, tmp_path, free_port, memory_keyring
+):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    page = _settings_page(window, qtbot, model, free_port)
+    assert "api_key" in page.editors and page.editors["api_key"].secret
+    assert page.secret_note.isVisible() and "keyring" in page.secret_note.label.text()
+    assert not page.no_keyring.isVisible()
+    page.editors["api_key"].secret_value.setText("s3cret-value-123")
+    page.check_button.click()
+    wait_idle(qtbot, page, 30_000)
+    window.next()
+    assert window.current_id == "review"
+    ref = window.state.settings["api_key"]
+    assert ref and ref != "s3cret-value-123"
+    assert memory_keyring.store[("modelship", ref)] == "s3cret-value-123"
+    review = window.pages["review"]
+    qtbot.waitUntil(lambda: review.plan_ok, timeout=30_000)
+    from app.profile import save_profile
+
+    text = save_profile(window.state.profile, tmp_path / "p.toml").read_text()
+    assert ref in text and "s3cret-value-123" not in text
+
+
+def test_without_a_secure_keyring_the_wizard_asks_and_never_writes_the_secret(
+    window, qtbot, tmp_path, free_port
+):
+    import keyring
+    import keyring.backends.fail
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # the fixture restores it
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    page = _settings_page(window, qtbot, model, free_port)
+    assert page.no_keyring.isVisible()
+    assert "never writes secrets into files" in page.no_keyring_text.text()
+    page.editors["api_key"].secret_value.setText("typed-each-run-456")
+    page.check_button.click()
+    wait_idle(qtbot, page, 30_000)
+    assert not window.next_button.isEnabled()  # a choice is needed first
+    page.each_run.setChecked(True)
+    page.check_button.click()
+    wait_idle(qtbot, page, 30_000)
+    window.next()
+    assert window.current_id == "review"
+    from app.secrets import get_secret
+    from wizards.session_keyring import SessionKeyring
+
+    assert isinstance(keyring.get_keyring(), SessionKeyring)
+    assert get_secret(window.state.settings["api_key"]) == "typed-each-run-456"
+    home = Path(__import__("os").environ["MODELSHIP_HOME"])
+    for f in home.rglob("*"):
+        if f.is_file():
+            assert b"typed-each-run-456" not in f.read_bytes(), f

@@ -44,21 +44,56 @@ def load_proof(record: Any, conversion: Any = None) -> dict[str, Any]:
     return {}
 
 
-def curl_snippet(url: str, row: dict[str, Any]) -> str:
-    body = json.dumps([row])
-    return (
-        f"curl -s -X POST {url}/predict \\\n  -H 'Content-Type: application/json' \\\n  -d '{body}'"
-    )
+def api_key_ref(profile: Any) -> str | None:
+    """The keyring entry of the deployment's API key, if it has one (never the key)."""
+    if profile is None:
+        return None
+    from wizards.pages.settings import is_secret_field
+
+    settings = profile.target.settings
+    for name, info in type(settings).model_fields.items():
+        if name == "api_key" and is_secret_field(info):
+            return getattr(settings, name, None) or None
+    return None
 
 
-def python_snippet(url: str, row: dict[str, Any]) -> str:
+def auth_headers(profile: Any) -> dict[str, str]:
+    """Authorization header with the API key read from the keyring (worker thread only)."""
+    ref = api_key_ref(profile)
+    if not ref:
+        return {}
+    from app.secrets import get_secret
+    from wizards import notify
+
+    key = get_secret(ref)
+    notify.register_secret(key)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def curl_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
+    lines = [f"curl -s -X POST {url}/predict", "-H 'Content-Type: application/json'"]
+    if api_key:
+        lines.append('-H "Authorization: Bearer $MODELSHIP_API_KEY"')
+    lines.append(f"-d '{json.dumps([row])}'")
+    return " \\\n  ".join(lines)
+
+
+def python_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
+    headers = '{"Content-Type": "application/json"}'
+    imports = "import json, urllib.request"
+    if api_key:
+        imports = "import json, os, urllib.request"
+        headers = (
+            '{\n        "Content-Type": "application/json",\n'
+            '        "Authorization": "Bearer " + os.environ["MODELSHIP_API_KEY"],\n    }'
+        )
     return (
-        "import json, urllib.request\n\n"
+        f"{imports}\n\n"
         f"rows = [{json.dumps(row)}]\n"
         "request = urllib.request.Request(\n"
         f'    "{url}/predict",\n'
         "    data=json.dumps(rows).encode(),\n"
-        '    headers={"Content-Type": "application/json"},\n'
+        f"    headers={headers},\n"
         ")\n"
         "with urllib.request.urlopen(request) as response:\n"
         '    print(json.load(response)["predictions"])\n'
@@ -214,8 +249,9 @@ class ResultPage(Page):
         self.proof = load_proof(record, self.state.conversion)
         rows = self.proof.get("rows") or []
         row = dict(rows[0]) if rows else {}
-        self.curl_text.setPlainText(curl_snippet(url, row))
-        self.python_text.setPlainText(python_snippet(url, row))
+        keyed = api_key_ref(self.state.profile) is not None
+        self.curl_text.setPlainText(curl_snippet(url, row, keyed))
+        self.python_text.setPlainText(python_snippet(url, row, keyed))
         while self.try_form.rowCount():
             self.try_form.removeRow(0)
         self.inputs.clear()
@@ -255,11 +291,12 @@ class ResultPage(Page):
         url = self.state.record.url
         row = self.row()
         headers = dict((self.state.record.endpoint or {}).get("headers") or {})
+        profile = self.state.profile
         self.try_bar.setVisible(True)
         self.answer.setText("Asking the model…")
 
         def work(progress: Any, cancel: Any) -> Any:
-            return post_rows(url, [row], headers)
+            return post_rows(url, [row], {**headers, **auth_headers(profile)})
 
         self.start_worker(
             work,
