@@ -260,6 +260,34 @@ def _fail(run: _Run, exc: BaseException, removed: list[str], restored: str) -> B
     return exc  # a bug: the CLI reports it; the rollback still happened
 
 
+@contextlib.contextmanager
+def deployment_lock(name: str):
+    """One command at a time per deployment name (CLI and wizard may both try).
+
+    An advisory lock on a file in the data dir; the OS drops it if the process dies,
+    so a crash never leaves a stale lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; carry on unlocked
+        yield
+        return
+    lock_dir = data_dir() / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{name}.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise TargetError(
+                f"Another ModelShip command is working on {name!r} right now.",
+                "Wait for it to finish (or cancel it), then try again.",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_deploy(
     profile: Profile,
     *,
@@ -272,6 +300,16 @@ def run_deploy(
     Raises a :class:`~app.errors.ModelShipError` (``Cancelled`` on cancel) after rolling
     back everything this run created; the message lists what was removed.
     """
+    with deployment_lock(profile.name):
+        return _run_deploy(profile, on_event, cancel, keep_on_failure)
+
+
+def _run_deploy(
+    profile: Profile,
+    on_event: OnEvent | None,
+    cancel: CancelToken | None,
+    keep_on_failure: bool,
+) -> DeploymentRecord:
     keep = keep_on_failure or profile.smoke.keep_on_failure
     target = get_target(profile.target.kind)
     _check_ready(target, profile)
@@ -553,6 +591,13 @@ def run_rollback(
     name: str, *, on_event: OnEvent | None = None, cancel: CancelToken | None = None
 ) -> DeploymentRecord:
     """Serve the version before the current one again (its model files / image)."""
+    with deployment_lock(name):
+        return _run_rollback(name, on_event, cancel)
+
+
+def _run_rollback(
+    name: str, on_event: OnEvent | None, cancel: CancelToken | None
+) -> DeploymentRecord:
     record = load_record(name)
     older = record.previous_version()
     if older is None:
@@ -654,6 +699,11 @@ def teardown(name: str, *, on_event: OnEvent | None = None) -> list[str]:
 
     Returns what was removed, in words. Unknown name with no leftovers -> UsageError.
     """
+    with deployment_lock(name):
+        return _teardown(name, on_event)
+
+
+def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
     record = find_record(name)
     leftovers = open_journals(name)
     if record is None and not leftovers:
@@ -682,6 +732,7 @@ def teardown(name: str, *, on_event: OnEvent | None = None) -> list[str]:
     shutil.rmtree(run_dir(name), ignore_errors=True)
     delete_record(name)
     remove_journals(name)
+    (data_dir() / "locks" / f"{name}.lock").unlink(missing_ok=True)
     emit(Event("step_finished", "teardown", message=f"Removed {len(removed)} thing(s)."))
     return removed
 

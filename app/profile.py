@@ -38,6 +38,7 @@ from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
 from app.errors import ProfileError
 from app.paths import profiles_dir
+from targets.base import SECRET_REF_PATTERN
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMAS = (1,)
@@ -244,7 +245,16 @@ def _describe(err: dict[str, Any], lines: dict[tuple[str, ...], int], where: str
         return f"missing key {key.split('.')[-1]!r}{section} ({at})"
     msg = err.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        msg = _PATTERN_WORDS.get((err.get("ctx") or {}).get("pattern", ""), msg)
     return f"key {key!r}: {msg} ({at})"
+
+
+_PATTERN_WORDS = {
+    NAME_PATTERN: "must be lower-case letters, digits, - and _ (starting with a letter or digit)",
+    SECRET_REF_PATTERN: "must be the NAME of a keyring entry (letters, digits, . _ - : @ /), "
+    "not the secret itself",
+}
 
 
 def parse_profile(text: str, *, source: Path | None = None) -> Profile:

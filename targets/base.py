@@ -48,10 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover - import cycles only matter for type check
 
 # The name of a keyring entry (never the secret itself). The wizard shows such fields
 # as "stored in your keyring" with a button to set the value.
+SECRET_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$"
 SecretRef = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$",
+        pattern=SECRET_REF_PATTERN,
         json_schema_extra={"secret_ref": True},
         description="Name of a keyring entry that holds the secret (not the secret itself).",
     ),

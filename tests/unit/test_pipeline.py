@@ -185,3 +185,13 @@ def test_events_become_console_lines() -> None:
         "    | uvicorn running",
         "    Removed process p1",
     ]
+
+
+def test_one_command_at_a_time_per_deployment(onnx_model: Path, scratch: Path) -> None:
+    from app.pipeline import deployment_lock
+
+    profile = profile_for(onnx_model, scratch)
+    with deployment_lock("scratchy"), pytest.raises(TargetError, match="Another ModelShip"):
+        run_deploy(profile)
+    assert ScratchTarget.destroyed == []  # refused before anything started
+    assert not (data_dir() / "journals" / "scratchy").exists()

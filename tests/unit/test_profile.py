@@ -115,17 +115,27 @@ def test_bad_toml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_bad_name_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match=r"'name'.*line 2"):
+    with pytest.raises(ProfileError, match=r"'name': must be lower-case letters.*line 2"):
         load_profile(write(tmp_path, GOOD.replace('"iris"', '"Iris Model!"')))
 
 
 def test_a_secret_cannot_be_put_in_a_profile(tmp_path: Path) -> None:
-    """There is no key that takes a secret value: a token pasted in is an unknown key."""
-    text = GOOD.replace("port = 8123", 'port = 8123\napi_key = "sk-live-123"')
-    with pytest.raises(ProfileError, match=r"unknown key 'target\.settings\.api_key'"):
+    """No key takes a secret value: a pasted password is an unknown key, and a
+    keyring-entry field (SecretRef) only takes a name, not a token."""
+    text = GOOD.replace("port = 8123", 'port = 8123\npassword = "hunter2"')
+    with pytest.raises(ProfileError, match=r"unknown key 'target\.settings\.password'"):
         load_profile(write(tmp_path, text))
-    saved = save_profile(load_profile(write(tmp_path, GOOD)))
-    assert "sk-" not in saved.read_text()
+    text = GOOD.replace("port = 8123", 'port = 8123\napi_key = "dG9rZW4gdmFsdWU+Lw=="')
+    with pytest.raises(
+        ProfileError,
+        match=r"'target\.settings\.api_key': must be the NAME of a keyring entry.*line 13",
+    ):
+        load_profile(write(tmp_path, text))
+    text = GOOD.replace("port = 8123", 'port = 8123\napi_key = "iris-api-key"')
+    p = load_profile(write(tmp_path, text))
+    assert p.target.settings.api_key == "iris-api-key"  # the NAME of a keyring entry
+    saved = save_profile(p).read_text()
+    assert 'api_key = "iris-api-key"' in saved
 
 
 def test_save_load_round_trip_and_list(tmp_path: Path) -> None:
