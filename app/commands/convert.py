@@ -81,7 +81,7 @@ def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_shape(text: str) -> list[int]:
     try:
-        dims = [int(x) for x in text.replace("x", ",").split(",") if x.strip()]
+        dims = [int(x) for x in text.replace("x", ",").split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a shape; give whole numbers separated by commas, e.g. 1,3,32,32"

@@ -369,7 +369,8 @@ def _run_worker(
 
 
 def _raise_worker_error(res: dict, art: ModelArtifact) -> None:
-    kind, message, hint = res.get("error"), res.get("message", ""), res.get("hint") or None
+    kind, hint = res.get("error"), res.get("hint") or None
+    message = " ".join(str(res.get("message", "")).split())  # always one line
     details = res.get("details") or None
     cls: type = ConversionError
     if kind == "version_mismatch":

@@ -739,7 +739,7 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
     except Exception as exc:
         raise WorkerError(
             "input_shape",
-            f"The model does not accept an input of shape {list(shape)} ({exc}).",
+            f"The model does not accept an input of shape {list(shape)} ({short_error(exc)}).",
             "Give the shape the model was trained on with --input-shape, batch first.",
             details=traceback.format_exc(),
         ) from None
@@ -782,6 +782,14 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
 def first_line(exc: BaseException) -> str:
     text = str(exc)
     return text.splitlines()[0][:300] if text else ""
+
+
+def short_error(exc: BaseException) -> str:
+    """One line for an exception whose text may span many (TorchScript's do)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    return (lines[-1] if len(lines) > 1 else lines[0])[:300]
 
 
 def main(argv: list[str]) -> int:
