@@ -67,6 +67,7 @@ class ServingApp:
             max_batch=self.config.max_batch,
             max_wait_s=self.config.max_wait_ms / 1000.0,
             on_batch=self.metrics.observe_batch,
+            inline_below_s=self.config.inline_below_ms / 1000.0,
         )
         self._openapi = _json(openapi.build(rt, version=VERSION, api_key=self._api_key is not None))
         self.runtime = rt

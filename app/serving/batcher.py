@@ -48,6 +48,7 @@ class Batcher:
         max_wait_s: float = 0.002,
         slots: int = 1,
         on_batch: Callable[[int], None] | None = None,
+        inline_below_s: float = 0.0,
     ) -> None:
         self._run = run
         self.enabled = enabled
@@ -61,6 +62,10 @@ class Batcher:
         self._executor = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="ort-run")
         self._on_batch = on_batch or (lambda n: None)
         self._closed = False
+        # runs expected to take less than this run on the event loop itself (0 = never)
+        self.inline_below_s = inline_below_s
+        self._per_row_s = 1.0  # pessimistic until the first run is measured
+        self._runs = 0
 
     @property
     def busy(self) -> int:
@@ -112,6 +117,12 @@ class Batcher:
         return items
 
     def _start(self, loop: asyncio.AbstractEventLoop, items: list[_Item]) -> None:
+        rows = sum(it.rows for it in items)
+        if self.inline_below_s > 0 and self._per_row_s * rows < self.inline_below_s:
+            # Cheap enough to run right here: a thread hand-off costs more than the run
+            # (tens of microseconds) and the loop is blocked only that long.
+            self._deliver(items, self._run_items(items))
+            return
         self._inflight += 1
         fut = loop.run_in_executor(self._executor, self._run_items, items)
         fut.add_done_callback(lambda f: self._finished(loop, items, f))
@@ -122,6 +133,11 @@ class Batcher:
             results = f.result()
         except BaseException as exc:  # the executor itself failed (e.g. shut down)
             results = [exc] * len(items)
+        self._deliver(items, results)
+        self._dispatch(loop)
+
+    @staticmethod
+    def _deliver(items: list[_Item], results: list[Any]) -> None:
         for item, res in zip(items, results, strict=True):
             if item.future.done():  # the caller went away
                 continue
@@ -129,10 +145,22 @@ class Batcher:
                 item.future.set_exception(res)
             else:
                 item.future.set_result(res)
-        self._dispatch(loop)
 
     # ---- the run (worker thread) ---------------------------------------------
     def _run_items(self, items: list[_Item]) -> list[Any]:
+        t0 = time.perf_counter()
+        try:
+            return self._run_items_timed(items)
+        finally:
+            rows = sum(it.rows for it in items)
+            per_row = (time.perf_counter() - t0) / max(1, rows)
+            if self._runs == 0:
+                self._per_row_s = per_row
+            else:
+                self._per_row_s = 0.8 * self._per_row_s + 0.2 * per_row
+            self._runs += 1
+
+    def _run_items_timed(self, items: list[_Item]) -> list[Any]:
         if len(items) == 1:
             try:
                 self._on_batch(items[0].rows)

@@ -88,6 +88,7 @@ class ServeConfig:
     max_batch: int = 64  # rows one micro-batch may hold
     max_wait_ms: float = 2.0  # how long a batch may wait for company while another runs
     max_body_bytes: int = DEFAULT_MAX_BODY
+    inline_below_ms: float = 0.0  # runs expected shorter than this skip the thread (0 = never)
     max_rows: int = 100_000  # rows one request may carry
     batching: bool = True
     graceful_timeout_s: float = 30.0
@@ -131,6 +132,7 @@ def from_env(
         max_batch=_env_int("MODELSHIP_MAX_BATCH", 64, 1),
         max_wait_ms=max_wait_ms,
         max_body_bytes=_env_int("MODELSHIP_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1),
+        inline_below_ms=_env_float("MODELSHIP_INLINE_BELOW_MS", 0.0),
         max_rows=_env_int("MODELSHIP_MAX_ROWS", 100_000, 1),
         batching=os.environ.get("MODELSHIP_BATCHING", "1").strip().lower()
         not in {"0", "false", "no", "off"},
@@ -152,6 +154,7 @@ def to_env(cfg: ServeConfig) -> dict[str, str]:
         "MODELSHIP_MAX_BATCH": str(cfg.max_batch),
         "MODELSHIP_MAX_WAIT_MS": str(cfg.max_wait_ms),
         "MODELSHIP_MAX_BODY_BYTES": str(cfg.max_body_bytes),
+        "MODELSHIP_INLINE_BELOW_MS": str(cfg.inline_below_ms),
         "MODELSHIP_MAX_ROWS": str(cfg.max_rows),
         "MODELSHIP_BATCHING": "1" if cfg.batching else "0",
     }

@@ -200,3 +200,13 @@ def test_metrics_are_prometheus_text() -> None:
     assert 'kind="client"} 1' in text
     for line in text.splitlines():
         assert line.startswith("#") or " " in line
+
+
+def test_cheap_runs_can_skip_the_thread() -> None:
+    """With inline_below_s set, a measured-cheap model runs on the loop; answers are the same."""
+    rec = Recorder()
+    batcher = Batcher(rec, enabled=True, inline_below_s=0.5)
+    payloads = [np.full((1, 3), i, dtype=float) for i in range(20)]
+    results = _run_concurrently(batcher, payloads)
+    assert [r[0].tolist() for r in results] == [[i * 6.0] for i in range(20)]
+    assert batcher._per_row_s < 0.5  # measured, so later runs were cheap enough to inline
