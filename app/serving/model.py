@@ -120,6 +120,7 @@ class ModelRuntime:
                 raise ModelLoadError(f"The signature file {sig_path} is invalid: {exc}") from exc
         else:
             self.signature = Signature.from_onnx(path)
+            _guess_classifier(self.signature)
         self.path = path
         self.name = self.signature.model_name or path.stem
         self._check_signature_matches_session()
@@ -523,6 +524,25 @@ class ModelRuntime:
                 else:
                     w.writerow([_csv_value(p)])
         return buf.getvalue().encode("utf-8")
+
+
+def _guess_classifier(sig: Signature) -> None:
+    """No signature file: a (labels [N], probabilities [N, k] float) pair is a classifier.
+
+    Converters name them differently (label/probabilities, output_label/output_probability);
+    the shapes are what they share. Class names are then unknown: columns are 0..k-1.
+    """
+    outs = sig.outputs
+    if (
+        sig.label_output is None
+        and len(outs) == 2
+        and len(outs[0].shape) in (1, 2)
+        and outs[1].dtype in _FLOAT
+        and len(outs[1].shape) == 2
+    ):
+        sig.label_output = outs[0].name
+        sig.probability_output = outs[1].name
+        sig.task = "classification"
 
 
 def _csv_value(v: Any) -> str:

@@ -210,3 +210,17 @@ def test_cheap_runs_can_skip_the_thread() -> None:
     results = _run_concurrently(batcher, payloads)
     assert [r[0].tolist() for r in results] == [[i * 6.0] for i in range(20)]
     assert batcher._per_row_s < 0.5  # measured, so later runs were cheap enough to inline
+
+
+def test_model_without_signature_file_is_described_from_the_graph(tmp_path: Path) -> None:
+    from app.serving.signature import Signature
+    from tests.integration.test_serving_fixtures import make_classifier
+
+    path, model, x = make_classifier(tmp_path)
+    Signature.path_for(path).unlink()
+    rt = ModelRuntime(path)
+    assert rt.column_names == ["f0", "f1", "f2", "f3"]
+    feeds, _ = rt.feeds_from_json([{f"f{i}": float(v) for i, v in enumerate(x[0])}], 5)
+    answer = rt.answer_json(rt.run(feeds))
+    assert answer["predictions"] == list(model.predict(x[:1]))
+    assert list(answer["probabilities"][0]) == ["0", "1", "2"]
