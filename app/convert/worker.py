@@ -523,7 +523,8 @@ SUPPORTED_HINT = (
 def check_supported(model: object) -> None:
     """Name every estimator in the model that skl2onnx has no converter for."""
     need("skl2onnx", "skl2onnx")
-    register_boosters()
+    if uses_boosters(model):
+        register_boosters()
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
     missing = sorted(
@@ -553,13 +554,17 @@ def strip_xgb_feature_names(model: object) -> object:
     return model
 
 
-def convert_tabular(model: object, desc: dict) -> object:
-    from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
+def uses_boosters(model: object) -> bool:
+    return any(type(e).__module__.split(".")[0] in ("xgboost", "lightgbm") for e in walk(model))
 
+
+def convert_tabular(model: object, desc: dict) -> object:
     booster = is_booster(model)
     n = len(desc["names"])
-    if booster == "xgboost":
+    if booster:
         import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
+    if booster == "xgboost":
 
         b = model.copy()
         b.feature_names = None
@@ -568,8 +573,6 @@ def convert_tabular(model: object, desc: dict) -> object:
             b, initial_types=[("input", MLFloat([None, n]))], target_opset=ONNXMLTOOLS_OPSET
         )
     if booster == "lightgbm":
-        import onnxmltools
-
         return onnxmltools.convert_lightgbm(
             model,
             initial_types=[("input", MLFloat([None, n]))],
@@ -580,7 +583,8 @@ def convert_tabular(model: object, desc: dict) -> object:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    register_boosters()
+    if uses_boosters(model):
+        register_boosters()
     if desc["per_column"]:
         types = [
             (

@@ -255,3 +255,33 @@ def test_timeout(files, tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="longer than"):
         convert_model(files["forest"], tmp_path / "t.onnx", ConvertOptions(timeout_s=0.2))
     assert not (tmp_path / "t.onnx").exists()
+
+
+def test_worker_needs_nothing_from_app(files, tmp_path: Path) -> None:
+    """The worker runs under other Pythons (and from the frozen app): it must stand alone.
+
+    A wrapper interpreter that makes ``import app`` fail runs a whole conversion.
+    """
+    import ast
+
+    from app.convert import WORKER
+
+    tree = ast.parse(WORKER.read_text(encoding="utf-8"))
+    imported = {
+        (n.module or "") if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    }
+    assert not {m for m in imported if m == "app" or m.startswith("app.")}
+    wrapper = tmp_path / "python-without-app"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'exec "{sys.executable}" -c "import runpy, sys; sys.modules[\'app\'] = None; '
+        'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name=\'__main__\')" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    result = convert_model(
+        files["forest"], tmp_path / "w.onnx", ConvertOptions(python=str(wrapper), generated_rows=30)
+    )
+    assert result.report.passed and result.report.rows == 30
