@@ -127,7 +127,7 @@ def diagnostics(exc: BaseException | None = None, context: str = "") -> str:
             lines += ["", "Details:", details]
         trace = getattr(exc, "__traceback_text__", "")
         if trace and trace != details:
-            lines += ["", "Traceback:", trace]
+            lines += ["", "Where it happened (for developers):", trace]
     if _RECENT:
         lines += ["", "Recent log:", *list(_RECENT)[-200:]]
     return redact("\n".join(lines))

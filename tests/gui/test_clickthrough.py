@@ -205,3 +205,54 @@ def test_app_module_opens_and_closes_cleanly(qtbot, monkeypatch):
     QTimer.singleShot(200, QApplication.closeAllWindows)
     assert wizard_app.run() == 0
     assert sys.excepthook is not sys.__excepthook__  # errors go to the notification path
+
+
+def test_redeploy_roll_back_and_tear_down_from_the_start_page(
+    window, qtbot, sample_model, free_port
+):
+    from app.records import find_record, list_records
+
+    _through_review(qtbot, window, sample_model, "local", {"port": free_port})
+    next_page(qtbot, window, "deploy")
+    qtbot.waitUntil(lambda: window.state.record is not None or bool(notify.shown), timeout=SLOW)
+    assert not notify.shown, notify.last().diagnostics_text()
+    name = window.state.record.name
+    wait_idle(qtbot, window.pages["deploy"])
+    # home: the deployment is listed with its live status
+    window.go("start")
+    start = window.pages["start"]
+    wait_idle(qtbot, start, 60_000)
+    assert "running and answering" in start.deployments.item(0).text()
+    # redeploy: straight to Review with the same choices, then a second version
+    start.deployments.setCurrentRow(0)
+    start.redeploy_button.click()
+    assert window.current_id == "review"
+    next_page(qtbot, window, "deploy", timeout=60_000)
+    deploy = window.pages["deploy"]
+    qtbot.waitUntil(lambda: window.state.record is not None or bool(notify.shown), timeout=SLOW)
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, deploy)
+    assert find_record(name).current_version == 2
+    # roll back to version 1 from the start page
+    window.go("start")
+    wait_idle(qtbot, start, 60_000)
+    start.deployments.setCurrentRow(0)
+    assert start.rollback_button.isEnabled()
+    start.rollback_button.click()
+    qtbot.waitUntil(
+        lambda: "Rolled back" in start.message.label.text() or bool(notify.shown), timeout=SLOW
+    )
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, start, 60_000)
+    assert find_record(name).current_version == 1
+    assert "running and answering" in start.deployments.item(0).text()
+    # tear down from the start page
+    start.deployments.setCurrentRow(0)
+    start.teardown_button.click()
+    qtbot.waitUntil(
+        lambda: "Removed" in start.message.label.text() or bool(notify.shown), timeout=SLOW
+    )
+    assert not notify.shown, notify.last().diagnostics_text()
+    wait_idle(qtbot, start, 60_000)
+    assert list_records() == []
+    assert start.deployments.item(0).text() == "Nothing deployed yet."
