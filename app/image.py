@@ -14,6 +14,7 @@ prunes, because other work on the machine may own dangling images.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -56,6 +57,12 @@ class Image:
     @property
     def size_over_base(self) -> int | None:
         return None if self.base_size is None else self.size - self.base_size
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Image:
+        """An Image from its ``to_dict()`` (as kept in deployment records)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +171,8 @@ def build_image(
 
     progress = progress or NullProgress()
     cancel = cancel or CancelToken()
+    # MODELSHIP_BUILD_NOCACHE=1 forces a clean build (benchmarks, a suspected bad cache).
+    nocache = nocache or os.environ.get("MODELSHIP_BUILD_NOCACHE", "") in {"1", "true", "yes"}
     api = docker_client.api
     before = _image_id(api, context.tag)
     tail: deque[str] = deque(maxlen=40)
@@ -210,7 +219,8 @@ def build_image(
                 progress.log(line)
                 if m := _STEP.match(line):
                     step, total = int(m.group(1)), int(m.group(2))
-                    progress.update((step - 1) / total, line)
+                    short = line if len(line) <= 90 else line[:89] + "…"
+                    progress.update((step - 1) / total, short)
                 elif "Using cache" in line:
                     cached += 1
                 elif m := _BUILT.match(line):

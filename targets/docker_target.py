@@ -324,7 +324,7 @@ class DockerTarget(Target):
                     details=_logs_tail(container),
                 )
             ctx.cancel.wait(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.2)
 
     # ---- later ----------------------------------------------------------------------
     def status(self, record: DeploymentRecord) -> TargetStatus:

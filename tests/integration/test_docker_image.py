@@ -226,3 +226,49 @@ def test_cancel_mid_build_stops_it_and_leaves_no_image(
             break
         time.sleep(0.5)
     assert not building, "the cancelled build kept running"
+
+
+def test_build_command_prints_tag_and_size_over_base(
+    rf_model, base_image, docker_client, capsys, tmp_path
+) -> None:
+    """`modelship build MODEL` end to end (convert, context, image), then remove it."""
+    from app.cli import main
+    from app.image import remove_image
+
+    name = deployment_name("cli")
+    rc = main(
+        [
+            "build",
+            str(rf_model.source),
+            "--name",
+            name,
+            "--base-image",
+            base_image,
+            "--context",
+            str(tmp_path / "ctx"),
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    result = json.loads(out)
+    try:
+        assert result["tag"].startswith(f"modelship/{name}:")
+        assert 0 < result["size_over_base"] < 120_000_000
+        assert result["base_image"] == base_image
+        assert (tmp_path / "ctx" / "Dockerfile").is_file()
+        assert docker_client.api.inspect_image(result["tag"])["Id"] == result["id"]
+    finally:
+        remove_image(docker_client, result["id"])
+    assert leftovers(docker_client, name) == []
+
+
+def test_build_command_without_docker_is_one_clear_line(rf_model, monkeypatch, capsys) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    rc = main(["build", str(rf_model.source), "--name", deployment_name("nodocker")])
+    err = capsys.readouterr().err
+    assert rc == 7
+    assert "error: The Docker Engine is not reachable." in err
+    assert "Traceback" not in err and "docker group" in err

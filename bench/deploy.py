@@ -1,0 +1,241 @@
+"""Deploy-time benchmark: `deploy` to a smoke-tested Docker endpoint, cold and warm.
+
+Reference model: a scikit-learn pipeline (StandardScaler + 100-tree random forest)
+on 20 float features. Measures, through the real pipeline (``app.pipeline.run_deploy``
+with the ``docker`` target):
+
+* cold: first deploy on a fresh ModelShip home: the wheelhouse is downloaded and the
+  image is built with no layer cache (``MODELSHIP_BUILD_NOCACHE=1``);
+* warm: the same deployment again after only the model changed (retrained with
+  another seed): the new version replaces the old container in place;
+* the image's size over its base image.
+
+Targets (issue 4): warm redeploy under 10 s on 2 cores; under 120 MB over the base.
+
+    .venv/bin/python bench/deploy.py [--base-image IMAGE] [--runs N]
+
+Writes bench/results/deploy.json and bench/results/deploy.md. Needs a running Docker
+Engine and the base image on this machine (tests use $MODELSHIP_TEST_BASE_IMAGE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RESULTS = REPO / "bench" / "results"
+TARGET_WARM_S = 10.0
+TARGET_OVER_BASE_MB = 120.0
+
+
+def train(path: Path, seed: int) -> None:
+    import joblib
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2000, 20)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] - X[:, 3] > 0).astype(int)
+    model = make_pipeline(
+        StandardScaler(),
+        # min_samples_leaf: leaves with fractional probabilities, so the forest's average
+        # is rarely an exact 0.5 tie (where float32 ONNX and float64 sklearn may pick
+        # different labels and the conversion proof rightly refuses).
+        RandomForestClassifier(n_estimators=100, min_samples_leaf=3, random_state=seed),
+    ).fit(X, y)
+    joblib.dump(model, path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class StepTimer:
+    """Collects each pipeline step's duration from the event stream."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "step_started":
+            self.started[event.step] = time.perf_counter()
+        elif event.kind in {"step_finished", "step_failed"} and event.step in self.started:
+            self.seconds[event.step] = round(time.perf_counter() - self.started[event.step], 2)
+
+
+def deploy_once(profile: Any) -> tuple[float, dict[str, float], Any]:
+    from app.pipeline import run_deploy
+
+    timer = StepTimer()
+    start = time.perf_counter()
+    record = run_deploy(profile, on_event=timer)
+    total = time.perf_counter() - start
+    return total, timer.seconds, record
+
+
+def machine() -> dict[str, Any]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        version = client.version()
+    finally:
+        client.close()
+    return {
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "docker_engine": version.get("Version"),
+        "docker_api": version.get("ApiVersion"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--base-image",
+        default=os.environ.get("MODELSHIP_TEST_BASE_IMAGE", "python:3.11-slim"),
+        help="base image (default: $MODELSHIP_TEST_BASE_IMAGE, else python:3.11-slim)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="warm redeploys to time")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
+    from app.pipeline import teardown
+    from app.profile import Profile
+
+    name = f"bench-{os.getpid()}"
+    model = work / "rf.joblib"
+    train(model, seed=0)
+    profile = Profile.model_validate(
+        {
+            "schema": 1,
+            "name": name,
+            "model": {"path": str(model)},
+            "target": {"kind": "docker", "settings": {"port": free_port()}},
+            "image": {"base_image": args.base_image},
+        }
+    )
+    results: dict[str, Any] = {
+        "model": "sklearn Pipeline(StandardScaler, RandomForestClassifier(100 trees)), "
+        "20 float features",
+        "base_image": args.base_image,
+        "machine": machine(),
+        "targets": {"warm_redeploy_s": TARGET_WARM_S, "over_base_mb": TARGET_OVER_BASE_MB},
+    }
+    try:
+        print(f"cold deploy of {name} on {args.base_image} ...", file=sys.stderr)
+        os.environ["MODELSHIP_BUILD_NOCACHE"] = "1"
+        cold, cold_steps, record = deploy_once(profile)
+        os.environ.pop("MODELSHIP_BUILD_NOCACHE")
+        image = record.version().image
+        results["cold"] = {"seconds": round(cold, 2), "steps": cold_steps}
+        results["image"] = {
+            "tag": image["tag"],
+            "size_mb": round(image["size"] / 1e6, 1),
+            "base_mb": round(image["base_size"] / 1e6, 1),
+            "over_base_mb": round(image["size_over_base"] / 1e6, 1),
+        }
+        print(f"  {cold:.1f} s {cold_steps}", file=sys.stderr)
+        warm_runs = []
+        for i in range(args.runs):
+            train(model, seed=i + 1)  # only the model changes
+            seconds, steps, record = deploy_once(profile)
+            assert record.smoke and record.smoke["passed"], record.smoke
+            warm_runs.append({"seconds": round(seconds, 2), "steps": steps})
+            print(f"warm redeploy {i + 1}: {seconds:.1f} s {steps}", file=sys.stderr)
+        times = [r["seconds"] for r in warm_runs]
+        results["warm"] = {
+            "median_seconds": round(statistics.median(times), 2),
+            "best_seconds": min(times),
+            "runs": warm_runs,
+        }
+        smoke = record.smoke or {}
+        results["smoke_latency_ms_p50"] = smoke.get("latency_ms_p50")
+    finally:
+        from app.errors import UsageError
+
+        try:
+            removed = teardown(name)
+            print(f"teardown: {len(removed)} thing(s) removed", file=sys.stderr)
+        except UsageError:  # nothing was deployed
+            pass
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["met"] = {
+        "warm_redeploy": results["warm"]["median_seconds"] < TARGET_WARM_S,
+        "over_base": results["image"]["over_base_mb"] < TARGET_OVER_BASE_MB,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "deploy.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "deploy.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    steps = sorted({s for run in [r["cold"], *r["warm"]["runs"]] for s in run["steps"]})
+    order = [s for s in ("intake", "convert", "build", "deploy", "smoke") if s in steps]
+    lines = [
+        "# Deploy benchmark (docker target)",
+        "",
+        f"Model: {r['model']}. Base image: `{r['base_image']}`. "
+        f"Machine: {m['cpus']} CPUs, Python {m['python']}, Docker Engine "
+        f"{m['docker_engine']} (API {m['docker_api']}), legacy builder. Load average "
+        f"(1 min) {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at "
+        "end: the cores are shared with other work, so times vary from run to run.",
+        "",
+        "Time from `run_deploy` (what `modelship deploy` runs) to a smoke-tested endpoint:",
+        "",
+        "| run | total s | " + " | ".join(order) + " |",
+        "|---|---:|" + "---:|" * len(order),
+        f"| cold (fresh home, no layer cache) | {r['cold']['seconds']} | "
+        + " | ".join(str(r["cold"]["steps"].get(s, "")) for s in order)
+        + " |",
+    ]
+    for i, run in enumerate(r["warm"]["runs"], 1):
+        lines.append(
+            f"| warm {i} (only the model changed) | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in order)
+            + " |"
+        )
+    img = r["image"]
+    met = r["met"]
+    lines += [
+        "",
+        f"Warm redeploy, median: **{r['warm']['median_seconds']} s** "
+        f"(target < {r['targets']['warm_redeploy_s']:.0f} s: "
+        f"{'met' if met['warm_redeploy'] else 'NOT met'}).",
+        "",
+        f"Image: {img['size_mb']} MB, base {img['base_mb']} MB: **{img['over_base_mb']} MB over "
+        f"the base** (target < {r['targets']['over_base_mb']:.0f} MB: "
+        f"{'met' if met['over_base'] else 'NOT met'}).",
+        "",
+        f"Smoke-test latency (p50 per request): {r.get('smoke_latency_ms_p50')} ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
