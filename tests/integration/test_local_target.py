@@ -381,3 +381,45 @@ def test_api_key_from_the_keyring_is_required_and_never_written(
     assert secret not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
     teardown("locked")
     assert_nothing_left("locked", port)
+
+
+def _tensor_onnx(path: Path) -> Path:
+    """A tiny tensor model (input [batch, 1, 2, 2]) built directly with onnx."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(4, 2) / 10, "W")
+    shape = numpy_helper.from_array(np.array([-1, 4], dtype=np.int64), "shape")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["y"]),
+        ],
+        "tensor",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        [w, shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["tabular", "tensor"])
+def test_onnx_input_without_expected_answers_is_checked_for_answers(
+    kind: str, iris_onnx: Path, tmp_path: Path, cleanup: list[str]
+) -> None:
+    """An ONNX file has no original to compare with: the smoke test checks it answers."""
+    model = iris_onnx if kind == "tabular" else _tensor_onnx(tmp_path / "tensor.onnx")
+    port = free_port()
+    name = f"onnx-{kind}"
+    cleanup.append(name)
+    record = run_deploy(new_profile(model, name=name, settings={"port": port}))
+    smoke = record.smoke
+    assert smoke["passed"] and smoke["compared"] is False
+    assert smoke["matching"] == smoke["rows"] == 2
+    assert "no expected answers to compare with" in smoke["summary"]
+    teardown(name)
+    assert_nothing_left(name, port)
