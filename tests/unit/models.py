@@ -83,6 +83,18 @@ def xgboost_classifier_frame(path: Path) -> Path:
     return path
 
 
+def xgboost_in_pipeline(path: Path) -> Path:
+    """StandardScaler + XGBRegressor: XGBoost inside a scikit-learn pipeline."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from xgboost import XGBRegressor
+
+    X, _, y = numeric_data()
+    model = make_pipeline(StandardScaler(), XGBRegressor(n_estimators=5, max_depth=3))
+    _save(model.fit(X, y), path, "joblib")
+    return path
+
+
 def xgboost_native(path: Path) -> Path:
     """A native XGBoost regressor booster (.json or .ubj by the suffix)."""
     import xgboost as xgb

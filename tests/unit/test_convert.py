@@ -37,6 +37,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "forest": models.sklearn_forest_regressor(d / "forest.pkl"),
         "xgb_pickle": models.xgboost_classifier_frame(d / "xgb.pkl"),
         "xgb_json": models.xgboost_native(d / "xgb.json"),
+        "xgb_pipeline": models.xgboost_in_pipeline(d / "xgb-pipe.joblib"),
         "xgb_ubj": models.xgboost_native(d / "xgb.ubj"),
         "lgbm_joblib": models.lightgbm_classifier(d / "lgbm.joblib"),
         "lgbm_pipeline": models.lightgbm_classifier(d / "lgbm-pipe.joblib", in_pipeline=True),
@@ -115,10 +116,11 @@ def test_boosted_classifiers(files, tmp_path: Path, key: str) -> None:
         assert [c.name for c in result.signature.columns] == ["alpha", "beta", "gamma", "delta"]
 
 
-@pytest.mark.parametrize("key", ["xgb_json", "xgb_ubj"])
-def test_native_xgboost(files, tmp_path: Path, key: str) -> None:
+@pytest.mark.parametrize("key", ["xgb_json", "xgb_ubj", "xgb_pipeline"])
+def test_xgboost_regressors(files, tmp_path: Path, key: str) -> None:
     result = convert_model(files[key], tmp_path / f"{key}.onnx", FAST)
-    assert result.report.passed and result.signature.framework == "xgboost"
+    assert result.report.passed, result.report.summary()
+    assert result.signature.framework == ("sklearn" if key == "xgb_pipeline" else "xgboost")
     assert result.signature.task == "regression"
     _files_written(result)
 
