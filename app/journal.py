@@ -37,7 +37,10 @@ class Journal:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, name: str, *, operation: str = "deploy") -> Journal:
+    def create(cls, name: str, *, operation: str = "deploy", target: str | None = None) -> Journal:
+        """A new journal for one run; the target is written down so that ``teardown``
+        knows whom to ask to remove things after a crash."""
+        _prune_closed(name)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         base = journals_dir(name)
         path = base / f"{stamp}-{os.getpid()}-{operation}.jsonl"
@@ -46,7 +49,7 @@ class Journal:
             n += 1
             path = base / f"{stamp}-{os.getpid()}-{operation}-{n}.jsonl"
         journal = cls(path)
-        journal._append({"op": "opened", "name": name, "operation": operation})
+        journal._append({"op": "opened", "name": name, "operation": operation, "target": target})
         return journal
 
     # ---- writing --------------------------------------------------------------------
@@ -111,12 +114,31 @@ class Journal:
         return None
 
     @property
+    def target(self) -> str | None:
+        for entry in self.entries():
+            if entry.get("op") == "opened":
+                return entry.get("target")
+        return None
+
+    @property
     def name(self) -> str:
         return self.path.parent.name
 
     @property
     def closed(self) -> bool:
         return self.outcome is not None
+
+
+KEEP_CLOSED = 20  # finished runs' journals kept per deployment (history for debugging)
+
+
+def _prune_closed(name: str) -> None:
+    base = data_dir() / "journals" / name
+    if not base.is_dir():
+        return
+    closed = [p for p in sorted(base.glob("*.jsonl")) if Journal(p).closed]
+    for path in closed[:-KEEP_CLOSED]:
+        path.unlink(missing_ok=True)
 
 
 def open_journals(name: str | None = None) -> list[Journal]:

@@ -177,12 +177,17 @@ class _Run:
     """State of one deploy/rollback run: events, journal, what to undo."""
 
     def __init__(
-        self, name: str, on_event: OnEvent | None, cancel: CancelToken | None, operation: str
+        self,
+        name: str,
+        on_event: OnEvent | None,
+        cancel: CancelToken | None,
+        operation: str,
+        target: str,
     ) -> None:
         self.name = name
         self._on_event = on_event
         self.cancel = cancel or CancelToken()
-        self.journal = Journal.create(name, operation=operation)
+        self.journal = Journal.create(name, operation=operation, target=target)
         self.step = ""
 
     def emit(self, event: Event) -> None:
@@ -314,7 +319,7 @@ def _run_deploy(
     target = get_target(profile.target.kind)
     _check_ready(target, profile)
     previous = find_record(profile.name)
-    run = _Run(profile.name, on_event, cancel, "deploy")
+    run = _Run(profile.name, on_event, cancel, "deploy", target.name)
     version = previous.next_version_number() if previous else 1
     conversion: Any = None
     image: Any = None
@@ -616,7 +621,7 @@ def _run_rollback(
 
     profile = _Profile.model_validate(record.profile)
     target = get_target(record.target)
-    run = _Run(name, on_event, cancel, "rollback")
+    run = _Run(name, on_event, cancel, "rollback", target.name)
     endpoint: Endpoint | None = None
     suspended = False
     report: Any = None
@@ -717,7 +722,8 @@ def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
         removed += _teardown_record(target, record, progress)
     for journal in leftovers:  # crashed runs: remove what they wrote down
         for r in reversed(journal.resources()):
-            kind_target = get_target(record.target if record else _journal_target(journal))
+            kind = journal.target or (record.target if record else _journal_target(journal))
+            kind_target = get_target(kind)
             try:
                 _destroy(kind_target, r, progress)
             except Exception as exc:
@@ -738,7 +744,9 @@ def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
 
 
 def _journal_target(journal: Journal) -> str:
-    """Which target a crashed run used: guessed from its resource kinds."""
+    """Which target a crashed run used (journals before 'target' was recorded: a guess)."""
+    if journal.target:
+        return journal.target
     kinds = {r.kind for r in journal.resources()}
     if "process" in kinds or not kinds - {"files"}:
         return "local"
