@@ -145,7 +145,8 @@ def test_two_workers_share_the_port_and_stop_cleanly(forest) -> None:
     try:
         pids = set()
         body = json.dumps(x[:3].tolist()).encode()
-        for _ in range(40):
+        deadline = time.monotonic() + 60  # the second worker may still be loading its model
+        while len(pids) < 2 and time.monotonic() < deadline:
             status, _ = _post(server.port, body)
             assert status == 200
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
