@@ -256,3 +256,21 @@ def test_redeploy_roll_back_and_tear_down_from_the_start_page(
     wait_idle(qtbot, start, 60_000)
     assert list_records() == []
     assert start.deployments.item(0).text() == "Nothing deployed yet."
+
+
+def test_quantized_version_gets_its_own_proof(window, qtbot, sample_model):
+    next_page(qtbot, window, "model")
+    choose_model(qtbot, window, sample_model)
+    window.state.quantize = True
+    next_page(qtbot, window, "convert")
+    wait_converted(qtbot, window)
+    page = window.pages["convert"]
+    assert window.state.conversion.quantized is not None
+    assert page.tables.count() == 2
+    assert "int8" in page.verdict.label.text()
+    assert page.choice_box.isVisible()
+    if page.use_quant.isEnabled():
+        page.use_quant.setChecked(True)
+        page.accept()
+        assert window.state.quantize
+        assert window.state.build_profile().model.quantize

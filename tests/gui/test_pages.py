@@ -276,3 +276,61 @@ def test_without_a_secure_keyring_the_wizard_asks_and_never_writes_the_secret(
     for f in home.rglob("*"):
         if f.is_file():
             assert b"typed-each-run-456" not in f.read_bytes(), f
+
+
+def test_dropping_a_file_on_the_model_page_inspects_it(window, qtbot, sample_model):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window.go("model")
+    page = window.pages["model"]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_model))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    page.drop.dropEvent(event)
+    qtbot.waitUntil(lambda: window.state.artifact is not None, timeout=30_000)
+    assert window.state.model_path == sample_model
+    assert page.path_edit.text() == str(sample_model)
+    assert page.found.isVisible()
+
+
+def test_window_size_is_remembered(qtbot):
+    from wizards.window import WizardWindow
+
+    first = WizardWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(960, 660)
+    qtbot.waitUntil(lambda: first.width() == 960)
+    first.close()
+    second = WizardWindow()
+    qtbot.addWidget(second)
+    second.show()
+    # the offscreen screen is narrower than the window's minimum width, so only the
+    # height can come back exactly here
+    assert second.height() == 660
+    from wizards.window import settings_store
+
+    assert settings_store().value("window/geometry") is not None
+    second.close()
+
+
+def test_tab_order_reaches_the_page_and_then_the_buttons(window, qtbot):
+    window.go("model")
+    page = window.pages["model"]
+    chain = []
+    widget = page.path_edit
+    for _ in range(60):
+        chain.append(widget)
+        widget = widget.nextInFocusChain()
+    names = [w.objectName() for w in chain]
+    assert names.index("modelPath") < names.index("nextButton")
+    assert chain.index(page.browse_button) < chain.index(window.next_button)
+    assert names.index("backButton") < names.index("nextButton") < names.index("cancelButton")
+    assert window.next_button.isDefault()
