@@ -379,6 +379,9 @@ def _run_deploy(
             )
             raise
         removed = run.rollback(target)
+        if previous is None:
+            with contextlib.suppress(OSError):
+                versions_dir(profile.name).rmdir()  # only if empty: nothing else of it
         restored = ""
         if suspended is not None:
             restored = _restore(run, *suspended)

@@ -211,3 +211,93 @@ def test_deploy_flags_that_do_not_fit_are_usage_errors(iris_model: Path) -> None
     assert res.returncode == 2 and "name" in res.stderr
     res = modelship("deploy", "no-such-profile")
     assert res.returncode == 2 and "No profile named 'no-such-profile'" in res.stderr
+
+
+# ---- the same with real Docker ----------------------------------------------------------
+
+
+def ours_in_docker(client, name: str) -> tuple[list[str], list[str]]:
+    """Containers and images that carry this deployment's label."""
+    label = f"modelship.deployment={name}"
+    containers = [c.name for c in client.containers.list(all=True, filters={"label": label})]
+    images = [i.id for i in client.images.list(filters={"label": label})]
+    return containers, images
+
+
+@pytest.mark.integration
+def test_docker_deploy_redeploy_rollback_teardown(
+    iris_model: Path,  # noqa: F811
+    base_image: str,
+    docker_client,
+) -> None:
+    name = f"clidock-{os.getpid()}"
+    port = free_port()
+    try:
+        res = modelship(
+            "deploy", str(iris_model), "--target", "docker", "--name", name,
+            "--base-image", base_image, "--port", str(port), "--json",
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        record = json.loads(res.stdout)
+        assert record["target"] == "docker" and record["smoke"]["passed"] is True
+        assert "==> Building the serving image" in res.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as resp:
+            assert resp.status == 200
+
+        again = modelship("deploy", name, "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["current_version"] == 2
+        containers, _ = ours_in_docker(docker_client, name)
+        assert containers == [f"modelship-{name}-v2"]  # the old container was replaced
+
+        back = modelship("rollback", name, "--json")
+        assert back.returncode == 0, back.stderr
+        assert json.loads(back.stdout)["current_version"] == 1
+        info = json.loads(modelship("status", name, "--json").stdout)
+        assert info["answering"] is True and info["version"] == 1
+    finally:
+        gone = modelship("teardown", name)
+    assert gone.returncode == 0, gone.stderr
+    assert ours_in_docker(docker_client, name) == ([], [])
+    assert port_is_free(port)
+
+
+def port_is_free(port: int) -> bool:
+    from targets.local import port_free
+
+    return port_free(port)  # SO_REUSEADDR like a server: our own TIME_WAITs do not count
+
+
+@pytest.mark.integration
+def test_docker_ctrl_c_mid_build_leaves_nothing(
+    iris_model: Path,  # noqa: F811
+    base_image: str,
+    docker_client,
+) -> None:
+    name = f"clicancel-{os.getpid()}"
+    port = free_port()
+    env_before = os.environ.get("MODELSHIP_BUILD_NOCACHE")
+    os.environ["MODELSHIP_BUILD_NOCACHE"] = "1"  # a real build to interrupt, not a cache hit
+    try:
+        proc = start(
+            "deploy", str(iris_model), "--target", "docker", "--name", name,
+            "--base-image", base_image, "--port", str(port), "-v",
+        )  # fmt: skip
+        try:
+            wait_for_line(proc, "==> Building the serving image", timeout=300)
+            wait_for_line(proc, "Step ", timeout=300)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        if env_before is None:
+            os.environ.pop("MODELSHIP_BUILD_NOCACHE", None)
+        else:
+            os.environ["MODELSHIP_BUILD_NOCACHE"] = env_before
+    assert proc.returncode == 130, err
+    assert "Cancelled while building the serving image" in err
+    assert ours_in_docker(docker_client, name) == ([], [])
+    assert not (data_dir() / "models" / name).exists()
+    assert port_is_free(port)
