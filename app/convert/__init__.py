@@ -301,7 +301,8 @@ def _run_worker(
 ) -> None:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.pop("PYTHONPATH", None) if python != sys.executable else None
+    if python != sys.executable:  # another environment: keep ours out of its imports
+        env.pop("PYTHONPATH", None)
     stderr_path = job_dir / "stderr.txt"
     with open(stderr_path, "wb") as err:
         try:
@@ -627,13 +628,15 @@ def _finish(
     proof_path.write_text(json.dumps(proof, default=_json_default) + "\n", encoding="utf-8")
     result = ConversionResult(out, sig_path, proof_path, sig, report)
     if not report.passed and not allow_mismatch:
+        # an unproven model must not look like a usable one: remove what was written
+        for p in (out, sig_path, proof_path):
+            p.unlink(missing_ok=True)
         err = ParityError(
             f"The ONNX model does not predict what the original predicts: {report.summary()}",
             "Check the model and sample rows; to keep it anyway, run again with "
             "--accept-mismatch (or raise --tolerance).",
         )
         err.report = report  # type: ignore[attr-defined]
-        err.result = result  # type: ignore[attr-defined]
         raise err
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pickle
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,9 @@ def torch_models(folder: Path) -> tuple[Path, Path]:
         torch.manual_seed(0)
         net = mod.TinyNet().eval()
         script = folder / "tiny.torchscript.pt"
-        torch.jit.script(net).save(str(script))
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.script; files still load
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.script(net).save(str(script))
         whole = folder / "tiny.module.pt"
         torch.save(net, str(whole))
     finally:

@@ -186,6 +186,7 @@ def test_parity_failure_and_override(files, tmp_path: Path) -> None:
         convert_model(files["xgb_json"], tmp_path / "s.onnx", strict)
     assert err.value.report.passed is False and err.value.report.rows_over_tolerance > 0
     assert "--accept-mismatch" in err.value.hint
+    assert not (tmp_path / "s.onnx").exists()  # nothing unproven is left behind
     result = convert_model(
         files["xgb_json"], tmp_path / "s.onnx", ConvertOptions(tolerance=1e-12, allow_mismatch=True)
     )
