@@ -28,7 +28,8 @@ def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
         "--sample",
         metavar="CSV",
         type=Path,
-        help="rows to prove the conversion on (default: generated rows)",
+        help="rows to prove the conversion on: a CSV with a header row, or for PyTorch a "
+        ".npy array (batch first); default: generated rows",
     )
     parser.add_argument(
         "--input-shape",

@@ -72,7 +72,7 @@ class ConversionReport:
     original_ms: float
     onnx_ms: float
     onnx_size_bytes: int
-    rows_from: str = "generated"  # "generated" | "csv"
+    rows_from: str = "generated"  # "generated" | "csv" | "npy" (the user's own rows/inputs)
     rows_over_tolerance: int = 0
     task: str = "other"
     model: str = ""
@@ -91,7 +91,9 @@ class ConversionReport:
                 f"original to compare it with. ONNX file {_size(self.onnx_size_bytes)}."
             )
         what = "quantized model" if self.quantized else "converted model"
-        src = "your sample CSV" if self.rows_from == "csv" else "generated sample"
+        src = {"csv": "your sample CSV", "npy": "your sample"}.get(
+            self.rows_from, "generated sample"
+        )
         if self.labels_agreeing is not None:
             first = (
                 f"The {what} gives the same answer on {self.labels_agreeing} of {self.rows} "
@@ -184,6 +186,15 @@ def convert_model(
         raise UsageError(
             f"The sample CSV {options.sample_csv} does not exist.", "Check the path to --sample."
         )
+    if art.kind == "pytorch" and options.sample_csv and Path(options.sample_csv).suffix == ".npy":
+        options = replace(
+            options, input_shape=options.input_shape or _npy_shape(options.sample_csv)
+        )
+    elif art.kind == "pytorch" and options.sample_csv:
+        raise UsageError(
+            "A PyTorch model takes a sample as a NumPy .npy file (batch first), not a CSV.",
+            "Save sample inputs with numpy.save('sample.npy', x), or use --input-shape.",
+        )
     if art.kind == "pytorch" and not options.input_shape:
         raise UsageError(
             f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
@@ -215,6 +226,23 @@ def _resolve_python(python: str | None) -> str:
             "e.g. --python ~/envs/train/bin/python.",
         )
     return str(Path(found).absolute())
+
+
+def _npy_shape(path: Path) -> list[int]:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception:
+        raise UsageError(
+            f"The sample {Path(path).name} is not a readable NumPy array file.",
+            "Save sample inputs with numpy.save('sample.npy', x) (batch first).",
+        ) from None
+    if arr.ndim < 2 or arr.shape[0] < 1:
+        raise UsageError(
+            f"The sample {Path(path).name} has shape {list(arr.shape)}; it needs a batch "
+            "dimension first and at least one sample.",
+            "Save e.g. an array of shape (N, 3, 32, 32).",
+        )
+    return [1, *[int(d) for d in arr.shape[1:]]]
 
 
 def _check_versions_here(art: ModelArtifact) -> None:
@@ -522,7 +550,7 @@ def _prove(
             original_ms=float(res.get("original_ms", 0.0)),
             onnx_ms=onnx_ms,
             onnx_size_bytes=onnx_path.stat().st_size,
-            rows_from="generated",
+            rows_from=res.get("rows_from", "generated"),
             rows_over_tolerance=over,
             task="other",
             quantized=quantized,

@@ -565,7 +565,6 @@ def convert_tabular(model: object, desc: dict) -> object:
         import onnxmltools
         from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
     if booster == "xgboost":
-
         b = model.copy()
         b.feature_names = None
         b.feature_types = None
@@ -762,7 +761,13 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
     progress(0.7, "Running the original model on sample inputs")
     n = int(job.get("rows", 200))
     rng = np.random.default_rng(int(job.get("seed", 0)))
-    x = rng.standard_normal(size=(n, *shape[1:])).astype(np.float32)
+    sample = job.get("sample_csv")
+    if sample and sample.endswith(".npy"):  # the user's own inputs
+        x = np.load(sample, allow_pickle=False).astype(np.float32)
+        result["rows_from"] = "npy"
+    else:
+        x = rng.standard_normal(size=(n, *shape[1:])).astype(np.float32)
+        result["rows_from"] = "generated"
     with torch.no_grad():
         t0 = time.perf_counter()
         y = model(torch.from_numpy(x))
@@ -778,7 +783,7 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
         class_labels=None,
         columns=[],
         original_ms=ms,
-        n_rows=n,
+        n_rows=len(x),
         estimator=f"{type(model).__module__}.{type(model).__name__}",
     )
 

@@ -288,3 +288,22 @@ def test_worker_needs_nothing_from_app(files, tmp_path: Path) -> None:
         files["forest"], tmp_path / "w.onnx", ConvertOptions(python=str(wrapper), generated_rows=30)
     )
     assert result.report.passed and result.report.rows == 30
+
+
+def test_pytorch_sample_npy_gives_shape_and_rows(files, tmp_path: Path) -> None:
+    sample = tmp_path / "inputs.npy"
+    np.save(sample, np.random.default_rng(3).normal(size=(12, 3, 10, 10)).astype(np.float32))
+    result = convert_model(
+        files["torch_module"], tmp_path / "n.onnx", ConvertOptions(sample_csv=sample)
+    )
+    assert result.report.rows == 12 and result.report.rows_from == "npy" and result.report.passed
+    assert result.signature.inputs[0].shape == [None, 3, 10, 10]
+    assert "your sample" in result.report.summary()
+    with pytest.raises(UsageError, match=r"\.npy file"):
+        convert_model(
+            files["torch_module"],
+            tmp_path / "m.onnx",
+            ConvertOptions(
+                sample_csv=models.sklearn_forest_regressor(tmp_path / "not-a-sample.csv")
+            ),
+        )
