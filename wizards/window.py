@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -204,6 +205,18 @@ class WizardWindow(QMainWindow):
             page.stop_workers()
 
     def closeEvent(self, event: Any) -> None:
+        deploy = self.pages["deploy"]
+        if deploy.is_busy():
+            answer = QMessageBox.question(
+                self,
+                "A deployment is running",
+                "ModelShip is deploying right now. Stop it and remove what it created so far?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         settings_store().setValue("window/geometry", self.saveGeometry())
         self.stop_all_workers()
         super().closeEvent(event)

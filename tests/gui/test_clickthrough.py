@@ -259,11 +259,25 @@ def test_redeploy_roll_back_and_tear_down_from_the_start_page(
 
 
 def test_quantized_version_gets_its_own_proof(window, qtbot, sample_model):
+    """Also checks that the window stays responsive while converting (work off-thread)."""
+    import itertools
+    import time
+
+    from PySide6.QtCore import QTimer
+
     next_page(qtbot, window, "model")
     choose_model(qtbot, window, sample_model)
     window.state.quantize = True
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
     next_page(qtbot, window, "convert")
     wait_converted(qtbot, window)
+    timer.stop()
+    longest = max(b - a for a, b in itertools.pairwise(ticks))
+    print(f"longest GUI-thread pause while converting: {longest * 1000:.0f} ms")
+    assert longest < 1.0, f"the window froze for {longest:.2f} s"
     page = window.pages["convert"]
     assert window.state.conversion.quantized is not None
     assert page.tables.count() == 2

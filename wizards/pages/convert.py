@@ -192,11 +192,12 @@ class ConvertPage(Page):
         self.run_button.setEnabled(False)
         model = self.state.model_path
         out = self.state.conversion_dir() / "model.onnx"
-        options = self.state.convert_options()
+        state = self.state
 
         def work(progress: Any, cancel: Any) -> Any:
-            from app.convert import convert_model
+            from app.convert import convert_model  # heavy import: off the GUI thread
 
+            options = state.convert_options()
             return convert_model(model, out, options, progress=progress, cancel=cancel)
 
         self.start_worker(
