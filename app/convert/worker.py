@@ -540,6 +540,13 @@ def check_supported(model: object) -> None:
             f"The model contains {', '.join(missing)}, which cannot be converted to ONNX.",
             SUPPORTED_HINT,
         )
+    final = final_estimator(model)
+    if not hasattr(final, "predict"):
+        raise WorkerError(
+            "unsupported",
+            f"{type(final).__name__} only transforms data; it is not a model that predicts.",
+            "Save the whole fitted pipeline that ends in a classifier or regressor.",
+        )
 
 
 def strip_xgb_feature_names(model: object) -> object:

@@ -222,6 +222,35 @@ def test_chosen_python_is_used_and_missing_converter_is_named(files, tmp_path: P
     assert "pip install" in err.value.hint and python in err.value.hint
 
 
+def test_version_mismatch_found_by_the_chosen_python(files, tmp_path: Path) -> None:
+    """With --python the check runs in that interpreter, before the pickle is loaded."""
+    import sklearn
+
+    data = files["forest"].read_bytes()
+    fake = "1.0.0"[: len(sklearn.__version__)].ljust(len(sklearn.__version__), "0")
+    old = tmp_path / "old.pkl"
+    old.write_bytes(data.replace(sklearn.__version__.encode(), fake.encode()))
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    with pytest.raises(EnvironmentMismatchError) as err:
+        convert_model(old, tmp_path / "o.onnx", ConvertOptions(python=str(wrapper)))
+    assert fake in err.value.message and sklearn.__version__ in err.value.message
+    assert f"scikit-learn=={fake}" in err.value.hint
+
+
+def test_transformer_alone_is_not_a_model(tmp_path: Path) -> None:
+    import pickle
+
+    from sklearn.preprocessing import StandardScaler
+
+    X, _, _ = models.numeric_data()
+    path = tmp_path / "scaler.pkl"
+    path.write_bytes(pickle.dumps(StandardScaler().fit(X)))
+    with pytest.raises(UnsupportedModelError, match="only transforms data"):
+        convert_model(path, tmp_path / "s.onnx", FAST)
+
+
 def test_python_that_does_not_exist(files, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not found"):
         convert_model(files["forest"], tmp_path / "x.onnx", ConvertOptions(python="/no/python"))
