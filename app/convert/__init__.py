@@ -216,7 +216,19 @@ def convert_model(
 
 
 def _resolve_python(python: str | None) -> str:
+    """The interpreter that runs the worker: --python, $MODELSHIP_PYTHON, else our own.
+
+    A frozen (PyInstaller) app has no Python of its own to run a script with, so there
+    the user must name one.
+    """
+    python = python or os.environ.get("MODELSHIP_PYTHON")
     if not python:
+        if getattr(sys, "frozen", False):
+            raise UsageError(
+                "The packaged ModelShip needs a Python with the model's libraries to convert it.",
+                "Choose the python of the environment the model was trained in (--python PATH "
+                "or MODELSHIP_PYTHON).",
+            )
         return sys.executable
     found = shutil.which(python) or (python if Path(python).is_file() else None)
     if not found:
