@@ -219,6 +219,8 @@ class DockerTarget(Target):
         host, port = settings.bind_host, settings.port
         url = f"http://{_url_host(host)}:{port}"
         ctx.cancel.raise_if_cancelled()
+        for warning in self.warnings(ctx.profile):
+            ctx.progress.update(None, f"Warning: {warning}")
         client = connect()
         try:
             _remove_stale(client, name, ctx.progress)
