@@ -198,8 +198,11 @@ def _run_pip(args: list[str], progress: Progress, cancel: CancelToken | None) ->
                 continue
             tail.append(line)
             progress.log(line)
-            if line.startswith(("Collecting ", "Saved ", "Downloading ", "File was already")):
-                progress.update(None, line)
+            if line.startswith(("Collecting ", "Saved ")):
+                # "Collecting numpy>=1.26 (from -r /long/path...)" -> "Collecting numpy>=1.26"
+                word, _, rest = line.partition(" ")
+                rest = rest.split(" (from ")[0]
+                progress.update(None, f"{word} {Path(rest).name if word == 'Saved' else rest}")
         rc = proc.wait()
     except BaseException:
         proc.kill()

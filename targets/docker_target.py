@@ -349,7 +349,7 @@ class DockerTarget(Target):
             health = (state.get("Health") or {}).get("Status")
             detail = f"container {c.name} {state.get('Status')}"
             if health:
-                detail += f" ({health})"
+                detail += f" (health check: {health})"
             since = state.get("StartedAt", "")[:19].replace("T", " ")
             if since and state.get("Status") == "running":
                 detail += f" since {since} UTC"
