@@ -342,3 +342,17 @@ def test_tab_order_reaches_the_page_and_then_the_buttons(window, qtbot):
     assert chain.index(page.python_combo) < chain.index(window.back_button)
     assert chain.index(window.back_button) < chain.index(window.cancel_button)
     assert window.next_button.isDefault()
+
+
+def test_a_new_deployment_starts_from_clean_pages(window, qtbot, sample_model):
+    window.go("model")
+    page = window.pages["model"]
+    choose_model(qtbot, window, sample_model)
+    assert page.found.isVisible()
+    window.go("start")
+    window.pages["start"].new_button.click()
+    assert window.current_id == "model"
+    assert window.state.model_path is None
+    assert page.path_edit.text() == ""
+    assert not page.found.isVisible() and not page.pickle_box.isVisible()
+    assert not window.next_button.isEnabled()

@@ -170,8 +170,14 @@ class ConvertPage(Page):
         self.log.setPlaceholderText("Converter messages appear here.")
         self.body.addWidget(self.log, 1)
         self.failed_report: Any = None
+        self._for_model: Any = None
 
     def enter(self) -> None:
+        if self._for_model != self.state.model_path:  # another model: forget the last run
+            self._for_model = self.state.model_path
+            self.failed_report = None
+            self._clear_results()
+            self.log.clear()
         self.tolerance.setValue(self.state.tolerance)
         self.quantize.setChecked(self.state.quantize)
         if self.state.conversion is None and not self.is_busy() and self.failed_report is None:

@@ -78,9 +78,11 @@ class DeployPage(Page):
         self.cancelling = False
         self.removed: list[str] = []
         self._last_message = ""
+        self._ran_for: Any = None
 
     def enter(self) -> None:
-        if not self.is_busy():
+        """Deploy once per reviewed profile: coming Back here does not deploy again."""
+        if not self.is_busy() and self._ran_for is not self.state.profile:
             self.start()
 
     # ---- running ---------------------------------------------------------------
@@ -109,6 +111,7 @@ class DeployPage(Page):
         if profile is None:
             return
         self.state.record = None
+        self._ran_for = profile
         self.cancelling = False
         self.removed = []
         self.outcome.setVisible(False)

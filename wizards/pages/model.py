@@ -173,10 +173,15 @@ class ModelPage(Page):
 
     # ---- choosing ----------------------------------------------------------------
     def enter(self) -> None:
-        if self.state.model_path and self.path_edit.text() != str(self.state.model_path):
+        if self.state.model_path is None:  # a new deployment: start from a clean page
+            self.path_edit.clear()
+            for box in (self.found, self.problem, self.warnings, self.pickle_box):
+                box.setVisible(False)
+            self.trust.setChecked(False)
+        elif self.path_edit.text() != str(self.state.model_path) or self.state.artifact is None:
             self.set_model_path(self.state.model_path)
-        if self.state.sample_csv:
-            self.csv_edit.setText(str(self.state.sample_csv))
+        self.csv_edit.setText(str(self.state.sample_csv) if self.state.sample_csv else "")
+        self.set_python(self.state.python)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose your model file", "", MODEL_FILTER)

@@ -264,7 +264,7 @@ class SettingsPage(Page):
     # ---- the form ----------------------------------------------------------------
     def enter(self) -> None:
         name = self.state.target_name or "local"
-        if self.built_for != name:
+        if self.built_for != name or not self.state.settings:  # new: start from defaults
             self._build_form(name)
         for key, editor in self.editors.items():
             if key in self.state.settings:
