@@ -62,6 +62,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="ort-run")
         self._on_batch = on_batch or (lambda n: None)
         self._closed = False
+        self._scheduled = False
         # runs expected to take less than this run on the event loop itself (0 = never)
         self.inline_below_s = inline_below_s
         self._per_row_s = 1.0  # pessimistic until the first run is measured
@@ -79,8 +80,17 @@ class Batcher:
         item = _Item(feeds, rows, loop.create_future())
         self._queue.append(item)
         self._queued_rows += rows
-        self._dispatch(loop)
+        if not self._scheduled:
+            # Dispatch after the callbacks already due in this loop iteration: requests that
+            # arrived together are parsed first and share the run. At concurrency 1 this
+            # costs one loop turn (microseconds), not a timed wait.
+            self._scheduled = True
+            loop.call_soon(self._dispatch_soon, loop)
         return await item.future
+
+    def _dispatch_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        self._dispatch(loop)
 
     # ---- scheduling (event loop thread only) --------------------------------
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -118,9 +128,15 @@ class Batcher:
 
     def _start(self, loop: asyncio.AbstractEventLoop, items: list[_Item]) -> None:
         rows = sum(it.rows for it in items)
-        if self.inline_below_s > 0 and self._per_row_s * rows < self.inline_below_s:
-            # Cheap enough to run right here: a thread hand-off costs more than the run
-            # (tens of microseconds) and the loop is blocked only that long.
+        if (
+            len(items) == 1
+            and self._inflight == 0
+            and self.inline_below_s > 0
+            and self._per_row_s * rows < self.inline_below_s
+        ):
+            # A lone request on a cheap model (the concurrency-1 case): the thread hand-off
+            # costs more than the run, and the loop is blocked only that long. Under load
+            # batches hold several requests and go to the thread, so the loop keeps parsing.
             self._deliver(items, self._run_items(items))
             return
         self._inflight += 1

@@ -88,7 +88,8 @@ class ServeConfig:
     max_batch: int = 64  # rows one micro-batch may hold
     max_wait_ms: float = 2.0  # how long a batch may wait for company while another runs
     max_body_bytes: int = DEFAULT_MAX_BODY
-    inline_below_ms: float = 0.0  # runs expected shorter than this skip the thread (0 = never)
+    switch_interval_ms: float = 1.0  # Python's GIL switch interval in the workers
+    inline_below_ms: float = 0.3  # a lone cheaper run skips the thread (0 = never)
     max_rows: int = 100_000  # rows one request may carry
     batching: bool = True
     graceful_timeout_s: float = 30.0
@@ -132,7 +133,8 @@ def from_env(
         max_batch=_env_int("MODELSHIP_MAX_BATCH", 64, 1),
         max_wait_ms=max_wait_ms,
         max_body_bytes=_env_int("MODELSHIP_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1),
-        inline_below_ms=_env_float("MODELSHIP_INLINE_BELOW_MS", 0.0),
+        inline_below_ms=_env_float("MODELSHIP_INLINE_BELOW_MS", 0.3),
+        switch_interval_ms=max(0.05, _env_float("MODELSHIP_SWITCH_INTERVAL_MS", 1.0)),
         max_rows=_env_int("MODELSHIP_MAX_ROWS", 100_000, 1),
         batching=os.environ.get("MODELSHIP_BATCHING", "1").strip().lower()
         not in {"0", "false", "no", "off"},

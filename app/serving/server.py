@@ -65,6 +65,9 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
     from app.serving.app import ServingApp
 
     assert isinstance(app, ServingApp)
+    # The model runs in a thread; when it finishes, it needs the GIL back from a busy event
+    # loop, which by default lets go only every 5 ms. A shorter interval bounds that wait.
+    sys.setswitchinterval(config.switch_interval_ms / 1000)
     uv = uvicorn.Config(
         app,
         host=config.host,

@@ -126,12 +126,20 @@ def test_one_bad_request_does_not_fail_its_batch_mates() -> None:
 
 
 def test_a_partial_batch_waits_for_company_only_while_another_runs() -> None:
-    rec = Recorder(delay=0.02)
-    batcher = Batcher(rec, enabled=True, max_batch=64, max_wait_s=0.05, slots=2)
-    payloads = [np.ones((1, 3)) for _ in range(10)]
-    _run_concurrently(batcher, payloads)
-    assert rec.batches[0] == 1  # the first ran at once
-    assert sum(rec.batches) == 10 and len(rec.batches) < 10
+    rec = Recorder(delay=0.6)
+    batcher = Batcher(rec, enabled=True, max_batch=64, max_wait_s=0.3, slots=2)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 3))}, 1))
+        await asyncio.sleep(0.01)  # first is running; a slot is free
+        second = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 3))}, 1))
+        await asyncio.sleep(0.01)
+        third = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 3))}, 1))
+        await asyncio.gather(first, second, third)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert rec.batches == [1, 2]  # the first ran at once; the others waited and ran together
 
 
 # ---- decoding against a real model --------------------------------------------------------------
