@@ -160,7 +160,25 @@ def main(out_dir: Path) -> int:
         wait(idle("start"), "checking deployments")
         window.pages["start"].deployments.setCurrentRow(0)
         shot("start-with-deployment")
-        # an error as the analyst sees it: a file that is not a model
+        # an image target: its settings form and the generated Dockerfile on Review
+        from targets import REGISTRY
+
+        if "docker" in REGISTRY:
+            window.state.name = "churn-docker"
+            window.go("target")
+            window.pages["target"].choose("docker")
+            window.go("settings")
+            docker_settings = window.pages["settings"]
+            wait(idle("settings"), "checking docker")
+            base = os.environ.get("MODELSHIP_TEST_BASE_IMAGE", "modelship-test-base:bookworm")
+            docker_settings.base_image.setText(base)  # no image can be pulled here
+            docker_settings.check_button.click()
+            wait(idle("settings"), "checking docker")
+            shot("settings-docker")
+            window.go("review")
+            wait(lambda: window.pages["review"].plan_ok, "planning for docker")
+            shot("review-docker")
+            # an error as the analyst sees it: a file that is not a model
         bad = tmp / "not-a-model.pkl"
         bad.write_bytes(b"just some text, not a model")
         window.go("model")

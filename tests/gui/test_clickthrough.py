@@ -122,8 +122,9 @@ def test_deploy_sample_model_to_docker_and_tear_down(
     wait_idle(qtbot, page, 60_000)
     if "port" in page.editors:
         page.editors["port"].set(free_port)
-    # the base image is a profile setting ([image]); tests cannot pull one
-    window.state.base_image = base_image
+    # image targets ask for the base image ([image] base_image); tests cannot pull one
+    assert page.image_box.isVisible()
+    page.base_image.setText(base_image)
     page.check_button.click()
     wait_idle(qtbot, page, 60_000)
     assert page.checked_ok, page.problems.label.text()

@@ -212,6 +212,21 @@ class SettingsPage(Page):
         self.form = QFormLayout(self.form_box)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         self.body.addWidget(self.form_box)
+        self.image_box = QGroupBox("Container image")
+        image_form = QFormLayout(self.image_box)
+        self.base_image = QLineEdit()
+        self.base_image.setObjectName("baseImage")
+        self.base_image.textChanged.connect(self.changed)
+        image_form.addRow("Base image:", self.base_image)
+        image_hint = QLabel(
+            "The image the serving image is built on (it needs Python 3). "
+            "Keep the default unless your organisation provides its own."
+        )
+        image_hint.setWordWrap(True)
+        image_hint.setStyleSheet("color: #57606a;")
+        image_form.addRow("", image_hint)
+        self.image_box.setVisible(False)
+        self.body.addWidget(self.image_box)
         self.secret_note = note(
             "Passwords and keys you type here are kept in your system's keyring "
             "(the secure password store of your computer), never in the profile file.",
@@ -269,6 +284,11 @@ class SettingsPage(Page):
         for key, editor in self.editors.items():
             if key in self.state.settings:
                 editor.set(self.state.settings[key])
+        from app.profile import DEFAULT_BASE_IMAGE
+        from targets import REGISTRY
+
+        self.image_box.setVisible(bool(getattr(REGISTRY[name], "needs_image", False)))
+        self.base_image.setText(self.state.base_image or DEFAULT_BASE_IMAGE)
         self.run_check()
 
     def _build_form(self, name: str) -> None:
@@ -325,6 +345,7 @@ class SettingsPage(Page):
         if self.is_busy():
             return
         self.state.settings = self.values()
+        self._store_base_image()
         try:
             profile = self.state.build_profile()
         except Exception as exc:
@@ -382,8 +403,13 @@ class SettingsPage(Page):
             return False
         return self.checked_ok
 
+    def _store_base_image(self) -> None:
+        if self.image_box.isVisible() or self.image_box.isVisibleTo(self):
+            self.state.base_image = self.base_image.text().strip() or None
+
     def accept(self) -> bool:
         self.state.settings = self.values()
+        self._store_base_image()
         ok, _backend = secure_keyring()
         for name, editor in self.editors.items():
             if not editor.secret or editor.secret_value is None:
