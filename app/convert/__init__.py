@@ -35,6 +35,7 @@ from app.errors import (
 )
 from app.intake import ModelArtifact, inspect_model, installed_versions
 from app.progress import CancelToken, NullProgress, Progress
+from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -200,7 +201,7 @@ def convert_model(
             f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
             "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
         )
-    python = _resolve_python(options.python)
+    python = _resolve_python(options.python, art.kind)
     if python == sys.executable:
         _check_versions_here(art)
     cancel.raise_if_cancelled()
@@ -215,19 +216,21 @@ def convert_model(
     return result
 
 
-def _resolve_python(python: str | None) -> str:
+def _resolve_python(python: str | None, kind: str) -> str:
     """The interpreter that runs the worker: --python, $MODELSHIP_PYTHON, else our own.
 
-    A frozen (PyInstaller) app has no Python of its own to run a script with, so there
-    the user must name one.
+    The packaged app runs the worker with its own bundled libraries (it re-invokes
+    itself, see app/runtime.py), except for PyTorch, which is too big to bundle: there
+    the user names the Python of the environment the model was made in.
     """
     python = python or os.environ.get("MODELSHIP_PYTHON")
     if not python:
-        if getattr(sys, "frozen", False):
+        if kind == "pytorch" and is_frozen():
             raise UsageError(
-                "The packaged ModelShip needs a Python with the model's libraries to convert it.",
+                "The packaged ModelShip converts PyTorch models with a Python that has torch "
+                "installed.",
                 "Choose the python of the environment the model was trained in (--python PATH "
-                "or MODELSHIP_PYTHON).",
+                "or MODELSHIP_PYTHON), e.g. --python ~/envs/train/bin/python.",
             )
         return sys.executable
     found = shutil.which(python) or (python if Path(python).is_file() else None)
@@ -347,7 +350,9 @@ def _run_worker(
     with open(stderr_path, "wb") as err:
         try:
             proc = subprocess.Popen(
-                [python, str(WORKER), str(job_dir)],
+                script_command(
+                    WORKER, str(job_dir), python=None if python == sys.executable else python
+                ),
                 stdout=subprocess.PIPE,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
