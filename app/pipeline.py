@@ -112,9 +112,11 @@ class ProgressEvents:
 
 @dataclass
 class StoredConversion:
-    """A converted model already on disk (what a rollback redeploys)."""
+    """A converted model already on disk (what a rollback, or a redeploy of an
+    unchanged model, serves again)."""
 
     onnx_path: Path
+    summary_text: str = ""
 
     @property
     def signature_path(self) -> Path:
@@ -322,6 +324,7 @@ def _run_deploy(
     run = _Run(profile.name, on_event, cancel, "deploy", target.name)
     version = previous.next_version_number() if previous else 1
     conversion: Any = None
+    conversion_key: str | None = None
     image: Any = None
     endpoint: Endpoint | None = None
     suspended: tuple[Target, DeploymentRecord] | None = None
@@ -336,7 +339,8 @@ def _run_deploy(
                 progress.log(f"warning: {warning}")
 
         with run.step_("convert") as progress:
-            conversion = _convert(profile, version, run, progress)
+            conversion_key = _conversion_key(profile)
+            conversion = _convert(profile, version, run, progress, previous, conversion_key)
 
         if target.needs_image:
             with run.step_("build") as progress:
@@ -368,7 +372,9 @@ def _run_deploy(
     except BaseException as exc:
         if keep and endpoint is not None and isinstance(exc, SmokeTestError):
             report = getattr(exc, "report", report)
-            record = _save(profile, previous, endpoint, version, conversion, image, report, run)
+            record = _save(
+                profile, previous, endpoint, version, conversion, image, report, run, conversion_key
+            )
             record.state = "failed"
             record.message = "Kept after a failed smoke test (--keep-on-failure)."
             save_record(record)
@@ -399,7 +405,9 @@ def _run_deploy(
             if previous.target == target.name
             else _teardown_record(old_target, previous, progress, keep_files=True)
         )
-    record = _save(profile, previous, endpoint, version, conversion, image, report, run)
+    record = _save(
+        profile, previous, endpoint, version, conversion, image, report, run, conversion_key
+    )
     record.message = (
         f"Version {version} deployed"
         + (f"; replaced version {previous.current_version}" if previous else "")
@@ -419,7 +427,51 @@ def _run_deploy(
     return record
 
 
-def _convert(profile: Profile, version: int, run: _Run, progress: Progress) -> Any:
+def _file_sha256(path: Path | None) -> str | None:
+    return _sha256(Path(path)) if path is not None else None
+
+
+def _conversion_key(profile: Profile) -> str:
+    """What decides the conversion's outcome: same key, same ONNX file and proof."""
+    import hashlib
+    import json
+
+    from app import __version__
+
+    m = profile.model
+    data = {
+        "model": _file_sha256(m.path),
+        "sample_csv": _file_sha256(m.sample_csv),
+        "python": m.python,
+        "input_shape": m.input_shape,
+        "tolerance": m.tolerance,
+        "quantize": m.quantize,
+        "accept_mismatch": m.accept_mismatch,
+        "modelship": __version__,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _reusable(previous: DeploymentRecord | None, key: str) -> ModelVersion | None:
+    """A kept version converted from the very same input, with its files intact."""
+    if previous is None:
+        return None
+    for v in sorted(previous.version_objects(), key=lambda v: -v.version):
+        model = Path(v.model_path)
+        sig = model.with_name(model.stem + ".signature.json")
+        if v.conversion_key == key and model.is_file() and sig.is_file() and v.proof_path.is_file():
+            return v
+    return None
+
+
+def _convert(
+    profile: Profile,
+    version: int,
+    run: _Run,
+    progress: Progress,
+    previous: DeploymentRecord | None = None,
+    key: str | None = None,
+) -> Any:
     from app.convert import ConvertOptions, convert_model
 
     vdir = versions_dir(profile.name) / f"v{version}"
@@ -427,6 +479,17 @@ def _convert(profile: Profile, version: int, run: _Run, progress: Progress) -> A
     if vdir.exists():  # left over from a crashed run with the same number
         shutil.rmtree(vdir)
     vdir.mkdir(parents=True)
+    same = _reusable(previous, key) if key else None
+    if same is not None:
+        # Converting again would give the same file and proof: copy them (seconds saved
+        # on every redeploy of an unchanged model, e.g. after a settings change).
+        src = Path(same.model_path)
+        for f in (src, src.with_name(src.stem + ".signature.json"), same.proof_path):
+            shutil.copy2(f, vdir / f.name)
+        progress.update(
+            None, f"The model is unchanged since version {same.version}: reusing its conversion"
+        )
+        return StoredConversion(vdir / src.name, summary_text=same.conversion)
     m = profile.model
     options = ConvertOptions(
         python=m.python,
@@ -516,6 +579,7 @@ def _save(
     image: Any,
     report: Any,
     run: _Run,
+    conversion_key: str | None = None,
 ) -> DeploymentRecord:
     """Make (or update) the record: the new endpoint becomes current."""
     record = previous or DeploymentRecord(
@@ -536,7 +600,10 @@ def _save(
         model_sha256=_sha256(Path(conversion.onnx_path)),
         image=_image_dict(image),
         resources=version_resources,
-        conversion=rpt.summary() if rpt is not None and hasattr(rpt, "summary") else "",
+        conversion=rpt.summary()
+        if rpt is not None and hasattr(rpt, "summary")
+        else getattr(conversion, "summary_text", ""),
+        conversion_key=conversion_key,
         smoke=report.to_dict() if report is not None else None,
     )
     record.versions = [*(v.__dict__ for v in existing), mv.__dict__]

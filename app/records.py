@@ -42,6 +42,9 @@ class ModelVersion:
     resources: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=now_iso)
     conversion: str = ""  # the conversion report's summary, in words
+    # Hash of the source model, sample CSV, conversion options and ModelShip version:
+    # a redeploy with the same key reuses this version's converted files and proof.
+    conversion_key: str | None = None
     smoke: dict[str, Any] | None = None
 
     @property

@@ -206,8 +206,13 @@ def test_deploy_redeploy_and_teardown_in_process(iris_model: Path, cleanup: list
     assert answer["predictions"] == proof["predictions"][:3]
     first_pid = record.resources()[0].data["pid"]
 
-    record2 = run_deploy(profile)
+    events2: list[Event] = []
+    record2 = run_deploy(profile, on_event=events2.append)
     assert record2.current_version == 2
+    # the model did not change: its conversion and proof are reused, not redone
+    assert any("unchanged since version 1" in e.message for e in events2)
+    assert record2.version().conversion == record.version().conversion
+    assert record2.version().model_path != record.version().model_path
     new_pid = record2.resources()[0].data["pid"]
     assert new_pid != first_pid
     assert _proc_start_time(first_pid) is None, "the replaced server still runs"
