@@ -152,8 +152,10 @@ def print_result(record: Any, *, as_json: bool, verb: str = "Deployed") -> None:
         print(f"Smoke test: {smoke['summary']}")
     example = _example_rows(record)
     if example is not None:
+        key = ((record.profile.get("target") or {}).get("settings") or {}).get("api_key")
+        auth = f' -H "Authorization: Bearer $(keyring get modelship {key})"' if key else ""
         print(
-            f"Try it:     curl -s -X POST {url}/predict "
+            f"Try it:     curl -s -X POST {url}/predict{auth} "
             f"-H 'Content-Type: application/json' -d '{example}'"
         )
     print(f"Status:     modelship status {record.name}")
