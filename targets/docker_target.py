@@ -426,8 +426,11 @@ class DockerTarget(Target):
                     continue
                 seen.add(ident)
                 progress.update(None, f"Removing image {ref}")
-                if remove_image(client, ident):
-                    removed.append(f"image {ref}")
+                try:
+                    if remove_image(client, ident):
+                        removed.append(f"image {ref}")
+                except TargetError as exc:  # e.g. a container not ours still uses it
+                    progress.update(None, f"Kept image {ref}: {exc.message}")
         finally:
             client.close()
         return removed
