@@ -148,11 +148,20 @@ class Profile(_Strict):
         """Plain data as written to TOML (None values left out: TOML has no null)."""
         return _drop_none(self.model_dump(mode="json", by_alias=True))
 
-    def to_toml(self) -> str:
+    def to_toml(self, relative_to: Path | None = None) -> str:
+        """TOML text. With ``relative_to`` (the folder the file goes to), paths under
+        that folder are written relative to it, so a profile shared together with its
+        model keeps working elsewhere."""
         doc = tomlkit.document()
         doc.add(tomlkit.comment("ModelShip deployment profile. No secrets in here: a"))
         doc.add(tomlkit.comment("setting ending in a keyring entry name holds only the name."))
         data = self.to_dict()
+        if relative_to is not None:
+            base = Path(relative_to).resolve()
+            for key in ("path", "sample_csv"):
+                value = data["model"].get(key)
+                if value and Path(value).is_absolute() and Path(value).is_relative_to(base):
+                    data["model"][key] = Path(value).relative_to(base).as_posix()
         for key in ("schema", "name"):
             doc.add(key, data.pop(key))
         for key, value in data.items():
@@ -336,7 +345,10 @@ def save_profile(profile: Profile, path: str | Path | None = None) -> Path:
     target = Path(path) if path is not None else profile_path(profile.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(profile.to_toml(), encoding="utf-8")
+    # Saved profiles keep absolute paths; a file saved elsewhere (export) gets paths
+    # relative to its folder where the model lies under it.
+    relative = None if path is None else target.parent
+    tmp.write_text(profile.to_toml(relative_to=relative), encoding="utf-8")
     tmp.replace(target)
     if path is None:
         profile._source = target

@@ -184,3 +184,16 @@ def test_key_lines_handles_dotted_keys_and_inline_tables() -> None:
 def test_profile_model_is_strict_in_code_too() -> None:
     with pytest.raises(Exception, match="Extra inputs"):
         Profile.model_validate({"schema": 1, "name": "a", "model": {"path": "x"}, "oops": 1})
+
+
+def test_export_next_to_the_model_writes_relative_paths(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    (share / "models").mkdir(parents=True)
+    p = load_profile(write(share, GOOD))
+    out = save_profile(p, share / "exported.toml")
+    assert 'path = "models/iris.joblib"' in out.read_text()
+    moved = tmp_path / "elsewhere"
+    share.rename(moved)
+    again = load_profile(moved / "exported.toml")
+    assert again.model.path == (moved / "models" / "iris.joblib").resolve()
+    assert str(save_profile(again).read_text()).count(str(moved)) == 1  # saved: absolute
