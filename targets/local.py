@@ -159,12 +159,13 @@ def _stop(data: dict, progress: Progress) -> bool:
     pid = int(data["pid"])
     progress.update(message=f"Stopping server process {pid}")
     try:
-        pgid = os.getpgid(pid)
+        pgid = os.getpgid(pid) if hasattr(os, "getpgid") else -1
     except OSError:
         return False
     # The server leads its own session (start_new_session), so its group holds the
     # workers too; never signal a group that is not its own.
     send = (lambda sig: os.killpg(pgid, sig)) if pgid == pid else (lambda sig: os.kill(pid, sig))
+    kill = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
     with contextlib.suppress(ProcessLookupError):
         send(signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
@@ -174,7 +175,7 @@ def _stop(data: dict, progress: Progress) -> bool:
             return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
-        send(signal.SIGKILL)
+        send(kill)
     for _ in range(100):
         _reap(pid)
         if _proc_start_time(pid) is None:
