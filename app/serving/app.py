@@ -302,7 +302,8 @@ class ServingApp:
             raise RequestError(
                 415,
                 f"Content type {ctype.decode('latin-1')!r} is not supported: send "
-                "application/json (a list of rows or records) or text/csv.",
+                "application/json (a list of rows or records) or text/csv "
+                "(with curl: -H 'Content-Type: application/json').",
             )
         body = await self._read_body(scope, receive)
         header = True

@@ -76,7 +76,9 @@ class Batcher:
     async def submit(self, feeds: Feeds, rows: int) -> list[Any]:
         loop = asyncio.get_running_loop()
         if self._closed:
-            raise RuntimeError("batcher is closed")
+            from app.serving.model import RequestError
+
+            raise RequestError(503, "The server is shutting down; send the request again.")
         item = _Item(feeds, rows, loop.create_future())
         self._queue.append(item)
         self._queued_rows += rows
