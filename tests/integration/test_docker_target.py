@@ -104,15 +104,6 @@ def test_missing_base_image_is_found_by_check(rf_model, docker_client) -> None:
     assert any(base in p.message and "--base-image" in p.fix for p in problems)
 
 
-def test_wide_exposure_is_an_explicit_choice_with_a_warning(base_image, rf_model) -> None:
-    target = DockerTarget()
-    local = docker_profile(deployment_name("w"), base_image, rf_model.source)
-    assert target.warnings(local) == []
-    wide = docker_profile(deployment_name("w"), base_image, rf_model.source, bind_host="0.0.0.0")
-    assert "other computers" in target.warnings(wide)[0]
-    assert "EXPOSED" in str(target.plan(wide)[0])
-
-
 def test_container_that_crashes_on_start_is_a_clean_error(
     builder, docker_client, base_image, tmp_path: Path, rf_model
 ) -> None:
