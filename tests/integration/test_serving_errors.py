@@ -35,10 +35,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
             p.start()
         yield procs
     finally:
-        outputs = {}
-        for k, p in procs.items():
-            assert p.stop() == 0
-            outputs[k] = p.output()
+        codes = {k: p.stop() for k, p in procs.items()}  # stop all before judging any
+        outputs = {k: p.output() for k, p in procs.items()}
+    assert all(c == 0 for c in codes.values()), codes
     # the key is never logged
     assert KEY not in outputs["auth"]
     assert "Traceback" not in "".join(outputs.values())
