@@ -171,8 +171,18 @@ class ModelRuntime:
     def warm_up(self) -> None:
         """Run the model once, so the first caller does not pay for lazy initialisation."""
         if self.proof_rows:
-            feeds, _ = self.feeds_from_rows(self.proof_rows)
-            self.session.run(None, feeds)
+            try:
+                feeds, _ = self.feeds_from_rows(self.proof_rows)
+                self.session.run(None, feeds)
+            except RequestError as exc:
+                raise ModelLoadError(
+                    f"The first sample row of the conversion proof does not fit the model's "
+                    f"signature ({exc.message}). Convert the model again."
+                ) from None
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"The model fails on the first sample row of its conversion proof: {exc}"
+                ) from None
             return
         feeds = {}
         for t in self.signature.inputs:

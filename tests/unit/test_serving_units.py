@@ -13,7 +13,7 @@ import pytest
 from app.serving.batcher import Batcher
 from app.serving.config import ConfigError, available_cpus, from_env
 from app.serving.metrics import Metrics
-from app.serving.model import ModelRuntime, RequestError
+from app.serving.model import ModelLoadError, ModelRuntime, RequestError
 
 
 # ---- settings --------------------------------------------------------------------------------
@@ -232,3 +232,20 @@ def test_model_without_signature_file_is_described_from_the_graph(tmp_path: Path
     answer = rt.answer_json(rt.run(feeds))
     assert answer["predictions"] == list(model.predict(x[:1]))
     assert list(answer["probabilities"][0]) == ["0", "1", "2"]
+
+
+def test_warm_up_uses_the_conversion_proof_rows(tmp_path: Path) -> None:
+    """Warm-up runs a real sample row when convert left a proof; a broken one stops the start."""
+    import json
+
+    from tests.integration.test_serving_fixtures import make_mixed
+
+    path, _, _ = make_mixed(tmp_path)
+    proof = path.with_name(path.stem + ".proof.json")
+    proof.write_text(json.dumps({"schema": 1, "rows": [{"age": 30, "city": "Ulm", "visits": 2}]}))
+    rt = ModelRuntime(path)
+    assert rt.proof_rows == [{"age": 30, "city": "Ulm", "visits": 2}]
+    rt.warm_up()
+    proof.write_text(json.dumps({"schema": 1, "rows": [{"age": "old", "city": "Ulm"}]}))
+    with pytest.raises(ModelLoadError, match="Convert the model again"):
+        ModelRuntime(path).warm_up()
