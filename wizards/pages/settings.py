@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -211,7 +213,16 @@ class SettingsPage(Page):
         self.form_box = QGroupBox("Settings")
         self.form = QFormLayout(self.form_box)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        self.body.addWidget(self.form_box)
+        # long forms (cloud targets) scroll instead of squeezing the page
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        holder = QWidget()
+        holder_lay = QVBoxLayout(holder)
+        holder_lay.setContentsMargins(0, 0, 0, 0)
+        holder_lay.addWidget(self.form_box)
+        self.scroll.setWidget(holder)
+        self.body.addWidget(self.scroll, 1)
         self.image_box = QGroupBox("Container image")
         image_form = QFormLayout(self.image_box)
         self.base_image = QLineEdit()
@@ -226,13 +237,13 @@ class SettingsPage(Page):
         image_hint.setStyleSheet("color: #57606a;")
         image_form.addRow("", image_hint)
         self.image_box.setVisible(False)
-        self.body.addWidget(self.image_box)
+        holder_lay.addWidget(self.image_box)
         self.secret_note = note(
             "Passwords and keys you type here are kept in your system's keyring "
             "(the secure password store of your computer), never in the profile file.",
             "info",
         )
-        self.body.addWidget(self.secret_note)
+        holder_lay.addWidget(self.secret_note)
         self.no_keyring = QGroupBox("No secure password store found")
         nk = QVBoxLayout(self.no_keyring)
         self.no_keyring_text = QLabel()
@@ -250,7 +261,7 @@ class SettingsPage(Page):
         nk.addWidget(self.each_run)
         nk.addWidget(self.give_up)
         self.no_keyring.setVisible(False)
-        self.body.addWidget(self.no_keyring)
+        holder_lay.addWidget(self.no_keyring)
 
         check_row = QHBoxLayout()
         self.check_button = QPushButton("Check &again")
@@ -260,17 +271,17 @@ class SettingsPage(Page):
         self.check_state.setWordWrap(True)
         check_row.addWidget(self.check_button)
         check_row.addWidget(self.check_state, 1)
-        self.body.addLayout(check_row)
+        holder_lay.addLayout(check_row)
         self.bar = busy_bar()
-        self.body.addWidget(self.bar)
+        holder_lay.addWidget(self.bar)
         self.problems = note("", "fail")
         self.problems.setVisible(False)
         self.problems.setObjectName("problems")
-        self.body.addWidget(self.problems)
+        holder_lay.addWidget(self.problems)
         self.ready = note("Everything needed is in place.", "ok")
         self.ready.setVisible(False)
-        self.body.addWidget(self.ready)
-        self.body.addStretch(1)
+        holder_lay.addWidget(self.ready)
+        holder_lay.addStretch(1)
         self.editors: dict[str, FieldEditor] = {}
         self.built_for: str | None = None
         self.checked_ok = False
