@@ -2,14 +2,13 @@
 
 Profiles: save/open are ``app.profile``'s; export, import and duplicate are a load and
 a save under another path or name. Status, rollback and teardown are
-``Target.status`` and ``app.pipeline``'s ``run_rollback``/``teardown``, the same
-functions the ``status``, ``rollback`` and ``teardown`` commands call.
+``app.commands.status.deployment_status`` and ``app.pipeline``'s
+``run_rollback``/``teardown``, the functions the ``status``, ``rollback`` and
+``teardown`` commands call.
 """
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,26 +69,14 @@ def duplicate_profile(name: str) -> tuple[Any, Path]:
     return copy, save_profile(copy)
 
 
-def ping(url: str | None, timeout: float = 2.0) -> bool:
-    if not url:
-        return False
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/ping", timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 def live_status(record: Any) -> LiveStatus:
-    from targets import get_target
+    """The same live check as ``modelship status`` (target status + ``GET /ping``)."""
+    from app.commands.status import deployment_status
 
-    try:
-        status = get_target(record.target).status(record)
-        running, detail = bool(status.running), status.detail
-    except Exception as exc:  # a status probe must not break the list
-        running, detail = False, f"status unknown ({exc})"
-    answering = running and ping(record.url)
-    return LiveStatus(record.name, record.target, record.url, running, answering, detail)
+    d = deployment_status(record)
+    return LiveStatus(
+        d["name"], d["target"], d["url"], bool(d["running"]), bool(d["answering"]), d["detail"]
+    )
 
 
 def all_statuses(progress: Any = None, cancel: CancelToken | None = None) -> list[LiveStatus]:

@@ -356,3 +356,30 @@ def test_a_new_deployment_starts_from_clean_pages(window, qtbot, sample_model):
     assert page.path_edit.text() == ""
     assert not page.found.isVisible() and not page.pickle_box.isVisible()
     assert not window.next_button.isEnabled()
+
+
+def test_uncaught_exceptions_reach_the_notification(qtbot, monkeypatch):
+    import sys
+
+    from wizards import app as wizard_app
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setattr(wizard_app, "_router", None)
+    wizard_app.install_excepthooks()
+    try:
+        raise ValueError("slot blew up")
+    except ValueError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    qtbot.waitUntil(lambda: bool(notify.shown))
+    dialog = notify.last()  # closed (and deleted) by notify.close_all below
+    assert "slot blew up" in dialog.cause_label.text()
+    assert "slot blew up" in dialog.diagnostics_text()
+    # from a plain Python thread as well
+    notify.close_all()
+    worker = threading.Thread(target=lambda: 1 / 0)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(notify.shown))
+    assert "ZeroDivisionError" in notify.last().cause_label.text()
+    notify.close_all()
