@@ -289,3 +289,36 @@ def test_quantized_version_gets_its_own_proof(window, qtbot, sample_model):
         page.accept()
         assert window.state.quantize
         assert window.state.build_profile().model.quantize
+
+
+def test_closing_the_window_mid_deploy_asks_then_rolls_back(
+    window, qtbot, sample_model, free_port, monkeypatch
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    _through_review(qtbot, window, sample_model, "local", {"port": free_port})
+    next_page(qtbot, window, "deploy")
+    deploy = window.pages["deploy"]
+    steps = []
+    deploy.worker.progress.connect(
+        lambda kind, e: steps.append(e.step) if kind == "event" and e.kind == "step_started" else 0
+    )
+    qtbot.waitUntil(lambda: "convert" in steps, timeout=SLOW)
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[1])
+        return QMessageBox.StandardButton.No if len(asked) == 1 else QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    window.close()  # "No": keep deploying
+    assert window.isVisible() and deploy.is_busy()
+    window.close()  # "Yes": cancel, roll back, wait for the worker
+    assert not window.isVisible()
+    assert asked == ["A deployment is running"] * 2
+    assert not deploy.busy_workers()
+    from app.records import list_records
+
+    assert list_records() == []
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{free_port}/ping", timeout=3)
