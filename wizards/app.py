@@ -14,8 +14,8 @@ import threading
 import traceback
 from types import TracebackType
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QWidget
 
 from wizards import notify
 
@@ -99,7 +99,17 @@ def run() -> int:
     window = WizardWindow()
     window.show()
     app.aboutToQuit.connect(window.stop_all_workers)
+    if os.environ.get("MODELSHIP_EXIT_AFTER_FIRST_PAGE") == "1":
+        # Used by the packaged-app tests and bench/package.py: prove the first page
+        # shows, then close the way a person would.
+        QTimer.singleShot(0, lambda: _first_page_shown(window))
     return int(app.exec())
+
+
+def _first_page_shown(window: QWidget) -> None:
+    QApplication.processEvents()
+    print(f"modelship: first page shown ({window.windowTitle()})", file=sys.stderr, flush=True)
+    window.close()
 
 
 if __name__ == "__main__":
