@@ -194,13 +194,15 @@ def main(out_dir: Path) -> int:
             shot("error-details", dialog)
             notify.close_all()
     finally:
+        from app.records import list_records
         from wizards import actions
 
-        if window.state.record is not None:
+        # Everything deployed in this run's private home, whatever page the run ended on.
+        for record in list_records():
             try:
-                actions.teardown(window.state.record.name)
+                actions.teardown(record.name)
             except Exception as exc:  # report, but still close cleanly
-                print(f"teardown failed: {exc}", file=sys.stderr)
+                print(f"teardown of {record.name} failed: {exc}", file=sys.stderr)
         window.close()
         QApplication.processEvents()
         shutil.rmtree(tmp, ignore_errors=True)
