@@ -358,8 +358,10 @@ def push_image(
             "Check the registry address and your login for it.",
         ) from exc
     finally:
-        with contextlib.suppress(docker.errors.APIError):
+        try:
             api.remove_image(ref, noprune=True)
+        except docker.errors.APIError as exc:  # the push result matters more than the tag
+            progress.log(f"Could not remove the local tag {ref}: {exc.explanation or exc}")
     if digest is None:
         raise TargetError(
             f"The registry {repository} did not confirm the push.",

@@ -148,7 +148,8 @@ def test_push_to_registry_gives_a_docker_v2_manifest(docker_client, built, regis
 
     _, image, _ = built
     repository = f"{registry}/modelship-test/{NAME}"
-    digest = push_image(docker_client, image.id, repository, "v1")
+    progress = RecordingProgress()
+    digest = push_image(docker_client, image.id, repository, "v1", progress=progress)
     assert digest.startswith("sha256:")
     status, headers, body = http(
         "GET",
@@ -167,7 +168,8 @@ def test_push_to_registry_gives_a_docker_v2_manifest(docker_client, built, regis
     assert "manifests" not in manifest  # not an index: no attestation manifests
     assert headers["Docker-Content-Digest"] == digest
     # the registry tag was only for the push: nothing extra stays on this machine
-    assert not any(t.startswith(registry) for t in docker_client.images.get(image.id).tags)
+    tags = docker_client.images.get(image.id).tags
+    assert not any(t.startswith(registry) for t in tags), (tags, progress.events[-3:])
     # clean the registry too
     http(
         "DELETE",
