@@ -1,42 +1,56 @@
-"""`modelship demo`: convert the bundled sample model and show the proof."""
+"""`modelship demo`: deploy the bundled sample model and show that it works.
+
+The sample is a churn classifier trained on first use from the bundled CSV (see
+app/samples.py). The demo runs the same pipeline as `modelship deploy`: convert, prove
+the conversion on the CSV's rows, start the endpoint (the `local` target unless
+--target says otherwise), smoke-test it, and print how to try and remove it. The
+profile is saved as NAME (default "demo") so `modelship deploy demo` re-runs it.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from app.commands._console import ConsoleProgress
-from app.commands.convert import add_conversion_arguments, options_from, print_result
+from app.commands.deploy import cancel_on_interrupt, print_result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT.onnx",
-        type=Path,
-        help="where to write the ONNX model (default: in ModelShip's data folder)",
+        "--target", default="local", help="where to deploy: local (default) or docker"
     )
-    add_conversion_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument("--name", default="demo", help="deployment name (default: demo)")
+    parser.add_argument("--port", type=int, help="port on 127.0.0.1 to answer on")
+    parser.add_argument("--base-image", help="base image for targets that build one")
+    parser.add_argument("--json", action="store_true", help="print the deployment record as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show build and server logs")
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.convert import convert_model
-    from app.paths import data_dir
+    from app.pipeline import ProgressEvents, run_deploy
+    from app.profile import new_profile, save_profile
+    from app.progress import CancelToken
     from app.samples import sample_csv_path, sample_model_path
 
-    progress = ConsoleProgress()
+    progress = ConsoleProgress(verbose=args.verbose)
     progress.step("Preparing the sample model (a churn classifier trained on the bundled CSV)")
-    model = sample_model_path()
-    if args.sample is None:
-        args.sample = sample_csv_path()
-    out = args.output or data_dir() / "demo" / "churn.onnx"
-    result = convert_model(model, out, options_from(args), progress)
+    settings = {"port": args.port} if args.port is not None else {}
+    profile = new_profile(
+        sample_model_path(),
+        name=args.name,
+        target=args.target,
+        settings=settings,
+        base_image=args.base_image,
+    )
+    profile.model.sample_csv = sample_csv_path()
+    saved = save_profile(profile)
+    progress.update(None, f"Saved profile {profile.name!r} ({saved})")
+    cancel = CancelToken()
+    with cancel_on_interrupt(cancel, progress):
+        record = run_deploy(profile, on_event=ProgressEvents(progress), cancel=cancel)
     if not args.json:
-        print(f"Sample model: {model}")
-        print(f"Sample rows:  {args.sample}")
-    print_result(result, as_json=args.json)
-    if not args.json:
-        print(f"Next: serve it with `modelship serve {result.onnx_path}`.")
+        version = record.version()
+        if version is not None and version.conversion:
+            print(f"Conversion: {version.conversion}")
+    print_result(record, as_json=args.json)
     return 0
