@@ -273,6 +273,27 @@ def _remove_partial(api: Any, tag: str, before: str | None) -> None:
         api.remove_image(now, force=True)
 
 
+def _untag(api: Any, ref: str, progress: Progress) -> None:
+    """Drop a temporary tag. ``force`` on a tag only untags while other tags remain; it
+    is needed when a container runs the image (the Engine then refuses a plain delete)."""
+    import docker.errors
+
+    for force in (False, True):
+        try:
+            api.remove_image(ref, force=force, noprune=True)
+            return
+        except docker.errors.ImageNotFound:
+            return
+        except docker.errors.APIError as exc:  # the push result matters more than the tag
+            try:
+                tags = [] if force else list(api.inspect_image(ref).get("RepoTags") or [])
+            except docker.errors.APIError:
+                return  # gone already
+            if force or len(tags) < 2:  # never force away an image's only name
+                progress.log(f"Could not remove the local tag {ref}: {exc.explanation or exc}")
+                return
+
+
 def remove_image(docker_client: Any, ref: str) -> bool:
     """Remove one image by id or tag (idempotent). True if something was removed.
 
@@ -358,10 +379,7 @@ def push_image(
             "Check the registry address and your login for it.",
         ) from exc
     finally:
-        try:
-            api.remove_image(ref, noprune=True)
-        except docker.errors.APIError as exc:  # the push result matters more than the tag
-            progress.log(f"Could not remove the local tag {ref}: {exc.explanation or exc}")
+        _untag(api, ref, progress)
     if digest is None:
         raise TargetError(
             f"The registry {repository} did not confirm the push.",
