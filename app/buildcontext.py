@@ -209,6 +209,36 @@ def profile_base_image(profile: Any) -> str:
     )
 
 
+def image_labels(profile: Any, model_sha256: str | None) -> dict[str, str]:
+    """The labels an image of ``profile`` gets (the profile's own + ModelShip's)."""
+    labels = {str(k): str(v) for k, v in (_get(profile, "image.labels") or {}).items()}
+    reserved = sorted(k for k in labels if k.startswith("modelship."))
+    if reserved:
+        raise UsageError(
+            f"Image labels starting with 'modelship.' are ModelShip's own: {', '.join(reserved)}.",
+            "Rename these labels in [image] labels of the profile.",
+        )
+    deployment = deployment_name(profile)
+    labels["modelship.deployment"] = deployment
+    labels["modelship.profile"] = str(_get(profile, "name") or deployment)
+    if model_sha256:
+        labels["modelship.model.sha256"] = model_sha256
+    return labels
+
+
+def preview_dockerfile(profile: Any, model_path: str | Path | None = None) -> str:
+    """The Dockerfile a build of ``profile`` renders (for the wizard's review page).
+
+    Same template and parameters as :func:`prepare_build_context`; the model's sha256
+    label only when the converted model exists yet.
+    """
+    sha = None
+    if model_path is not None and Path(model_path).is_file():
+        sha = sha256_file(Path(model_path))
+    base = check_image_reference(profile_base_image(profile))
+    return render_dockerfile(DockerfileParams(base_image=base, labels=image_labels(profile, sha)))
+
+
 # ---- the build folder --------------------------------------------------------
 
 
@@ -304,6 +334,7 @@ def prepare_build_context(
     model_files = _model_files(conversion)
     model_sha = sha256_file(model_files["model.onnx"])
     tag = image_tag(deployment, model_sha)
+    labels = image_labels(profile, model_sha)  # a bad label fails before any work
 
     progress.update(None, "Preparing the serving runtime's packages")
     wheelhouse = ensure_wheelhouse(
@@ -322,20 +353,6 @@ def prepare_build_context(
         shutil.copyfile(src, dest / "model" / name)
     cancel.raise_if_cancelled()
 
-    labels = {str(k): str(v) for k, v in (_get(profile, "image.labels") or {}).items()}
-    reserved = sorted(k for k in labels if k.startswith("modelship."))
-    if reserved:
-        raise UsageError(
-            f"Image labels starting with 'modelship.' are ModelShip's own: {', '.join(reserved)}.",
-            "Rename these labels in [image] labels of the profile.",
-        )
-    labels.update(
-        {
-            "modelship.deployment": deployment,
-            "modelship.profile": str(_get(profile, "name") or deployment),
-            "modelship.model.sha256": model_sha,
-        }
-    )
     params = DockerfileParams(base_image=base, labels=labels)
     dockerfile = dest / "Dockerfile"
     dockerfile.write_text(render_dockerfile(params), encoding="utf-8")

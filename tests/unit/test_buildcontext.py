@@ -237,3 +237,15 @@ def test_a_converted_model_path_is_enough(tmp_path: Path, modelship_home: Path) 
     conv = _converted(tmp_path)
     ctx = prepare_build_context(_profile(), conv.onnx_path, tmp_path / "ctx")
     assert (ctx.path / "model" / "model.proof.json").is_file()
+
+
+def test_preview_is_what_the_build_renders(tmp_path: Path, modelship_home: Path) -> None:
+    """The wizard's review page shows exactly the Dockerfile the build writes."""
+    from app.buildcontext import preview_dockerfile
+
+    _seed_wheelhouse(modelship_home)
+    conv = _converted(tmp_path)
+    profile = _profile(labels={"org.example.team": "ds"})
+    ctx = prepare_build_context(profile, conv, tmp_path / "ctx")
+    assert preview_dockerfile(profile, conv.onnx_path) == (ctx.path / "Dockerfile").read_text()
+    assert "modelship.model.sha256" not in preview_dockerfile(profile, None)
