@@ -11,7 +11,7 @@ APT_PACKAGES=(
   docker.io docker-registry apache2-utils debootstrap
   xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-xinerama0
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
-  libfontconfig1 libdbus-1-3 imagemagick wrk binutils
+  libfontconfig1 libdbus-1-3 imagemagick wrk binutils curl
 )
 
 log() { printf '[services] %s\n' "$*" >&2; }
