@@ -206,18 +206,10 @@ class ReviewPage(Page):
 
 
 def render_dockerfile(profile: Any, conversion: Any) -> str:
-    """The Dockerfile the image step will generate (same template, same parameters)."""
-    from app import buildcontext as bc
+    """The Dockerfile the image step will generate: the core renders it, not the page."""
+    from app.buildcontext import preview_dockerfile
 
-    labels = {
-        "modelship.deployment": bc.deployment_name(profile),
-        "modelship.profile": profile.name,
-    }
-    onnx = getattr(conversion, "onnx_path", None)
-    if onnx is not None and Path(onnx).is_file():
-        labels["modelship.model.sha256"] = bc.sha256_file(Path(onnx))
-    params = bc.DockerfileParams(base_image=bc.profile_base_image(profile), labels=labels)
-    return bc.render_dockerfile(params)
+    return preview_dockerfile(profile, getattr(conversion, "onnx_path", None))
 
 
 if __name__ == "__main__":
