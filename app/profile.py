@@ -396,10 +396,22 @@ def delete_profile(name: str) -> bool:
     return False
 
 
+_MODEL_SUFFIXES = {
+    ".joblib", ".pkl", ".pickle", ".onnx", ".json", ".ubj", ".txt", ".model", ".bst",
+    ".pt", ".pth", ".torchscript", ".module", ".gz", ".bz2", ".xz", ".lzma", ".z",
+}  # fmt: skip
+
+
 def default_name(model_path: str | Path) -> str:
-    """A valid deployment name from a model file name (``Iris RF.joblib`` -> ``iris-rf``)."""
-    stem = Path(model_path).name.split(".")[0].lower()
-    name = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_") or "model"
+    """A valid deployment name from a model file name (``Iris RF.joblib`` -> ``iris-rf``).
+
+    Only model-file suffixes are dropped, so a version in the name stays part of it
+    (``churn-1.8.0.joblib`` -> ``churn-1-8-0``, not ``churn-1``).
+    """
+    stem = Path(model_path).name
+    while Path(stem).suffix.lower() in _MODEL_SUFFIXES:
+        stem = Path(stem).stem
+    name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_") or "model"
     if not name[0].isalnum():
         name = "m" + name
     return name[:63]

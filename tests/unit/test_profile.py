@@ -161,7 +161,7 @@ def test_new_profile_from_a_model_file(tmp_path: Path) -> None:
     model = tmp_path / "Iris RF.v2.joblib"
     model.write_bytes(b"x")
     p = new_profile(model, settings={"port": 9001})
-    assert p.name == "iris-rf"
+    assert p.name == "iris-rf-v2"  # the version stays part of the name
     assert p.target.settings.port == 9001
     assert p.model.path == model.resolve()
     with pytest.raises(ProfileError, match="name"):
@@ -197,3 +197,19 @@ def test_export_next_to_the_model_writes_relative_paths(tmp_path: Path) -> None:
     again = load_profile(moved / "exported.toml")
     assert again.model.path == (moved / "models" / "iris.joblib").resolve()
     assert str(save_profile(again).read_text()).count(str(moved)) == 1  # saved: absolute
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("Iris RF.joblib", "iris-rf"),
+        ("churn-sklearn-1.8.0.joblib", "churn-sklearn-1-8-0"),
+        ("tiny.torchscript.pt", "tiny"),
+        ("model.joblib.gz", "model"),
+        ("my.model.v2.onnx", "my-model-v2"),
+    ],
+)
+def test_default_name_drops_only_model_suffixes(file: str, name: str) -> None:
+    from app.profile import default_name
+
+    assert default_name(file) == name
