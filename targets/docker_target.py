@@ -163,7 +163,8 @@ class DockerTarget(Target):
                 problems.append(
                     Problem(
                         f"Port {port} on {settings.bind_host} is already in use.",
-                        "Choose a free port with --port, or stop what uses it.",
+                        "Choose a free port (the Port setting; --port on the command line), "
+                        "or stop what uses it.",
                     )
                 )
             problems += _base_image_problems(client, profile.image.base_image)
@@ -273,7 +274,7 @@ class DockerTarget(Target):
                 _remove_by_name(client, name)
                 text = str(exc.explanation or exc)
                 hint = (
-                    "Choose a free port with --port."
+                    "Choose a free port (the Port setting; --port on the command line)."
                     if "port is already allocated" in text or "address already in use" in text
                     else "See the details with --debug."
                 )
@@ -504,8 +505,8 @@ def _base_image_problems(client: Any, base: str) -> list[Problem]:
             Problem(
                 f"The base image {base} is not on this computer and its registry does not "
                 f"offer it ({exc.explanation or exc}).",
-                f"Pull or build it first (docker pull {base}), or choose another with "
-                "--base-image.",
+                f"Pull or build it first (docker pull {base}), or choose another base image "
+                "(the Base image setting; --base-image on the command line).",
             )
         ]
 

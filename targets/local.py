@@ -315,7 +315,8 @@ class LocalTarget(Target):
             problems.append(
                 Problem(
                     f"Port {port} on {HOST} is already in use by another program.",
-                    f"Choose a free port with --port (e.g. --port {_suggest_port(port)}).",
+                    f"Choose a free port, e.g. {_suggest_port(port)} "
+                    "(the Port setting; --port on the command line).",
                 )
             )
         return problems
@@ -342,7 +343,8 @@ class LocalTarget(Target):
         if not port_free(port):
             raise TargetError(
                 f"Port {port} on {HOST} is already in use.",
-                f"Choose a free port with --port (e.g. --port {_suggest_port(port)}).",
+                f"Choose a free port, e.g. {_suggest_port(port)} "
+                "(the Port setting; --port on the command line).",
             )
         rdir = run_dir(ctx.name)
         rdir.mkdir(parents=True, exist_ok=True)
