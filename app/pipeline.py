@@ -472,7 +472,6 @@ def _convert(
     previous: DeploymentRecord | None = None,
     key: str | None = None,
 ) -> Any:
-    from app.convert import ConvertOptions, convert_model
 
     vdir = versions_dir(profile.name) / f"v{version}"
     run.journal.record(Resource("files", str(vdir), name=f"files of version {version} ({vdir})"))
@@ -490,6 +489,19 @@ def _convert(
             None, f"The model is unchanged since version {same.version}: reusing its conversion"
         )
         return StoredConversion(vdir / src.name, summary_text=same.conversion)
+    return convert_for_profile(profile, vdir / "model.onnx", progress, run.cancel)
+
+
+def convert_for_profile(
+    profile: Profile, out: Path, progress: Progress, cancel: CancelToken
+) -> Any:
+    """Convert and prove the profile's model into ``out``; the result to serve.
+
+    With ``quantize`` set that is the int8 version (proven on its own). Shared by
+    the pipeline and ``modelship build`` so both convert a profile the same way.
+    """
+    from app.convert import ConvertOptions, convert_model
+
     m = profile.model
     options = ConvertOptions(
         python=m.python,
@@ -499,7 +511,7 @@ def _convert(
         allow_mismatch=m.accept_mismatch,
         quantize=m.quantize,
     )
-    result = convert_model(m.path, vdir / "model.onnx", options, progress, run.cancel)
+    result = convert_model(m.path, out, options, progress, cancel)
     report = getattr(result, "report", None)
     if report is not None and hasattr(report, "summary"):
         progress.update(None, report.summary())

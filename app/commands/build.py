@@ -62,29 +62,15 @@ def build(profile: Any, *, context: Path | None, progress: Any, cancel: CancelTo
     """Convert, prepare the context and build; returns (BuildContext, Image)."""
     from app import paths
     from app.buildcontext import docker_name, prepare_build_context
-    from app.convert import ConvertOptions, convert_model
     from app.image import build_image, connect
+    from app.pipeline import convert_for_profile
 
     client = connect()  # fail fast, before converting, when Docker is not there
     try:
         progress.step("Converting to ONNX and proving the conversion")
         out = paths.cache_dir() / "converted" / docker_name(profile.name) / "model.onnx"
         out.parent.mkdir(parents=True, exist_ok=True)
-        m = profile.model
-        options = ConvertOptions(
-            python=m.python,
-            sample_csv=m.sample_csv,
-            input_shape=m.input_shape,
-            tolerance=m.tolerance,
-            allow_mismatch=m.accept_mismatch,
-            quantize=m.quantize,
-        )
-        conversion = convert_model(m.path, out, options, progress, cancel)
-        if m.quantize and getattr(conversion, "quantized", None) is not None:
-            conversion = conversion.quantized
-        report = getattr(conversion, "report", None)
-        if report is not None and hasattr(report, "summary"):
-            progress.update(None, report.summary())
+        conversion = convert_for_profile(profile, out, progress, cancel)
         cancel.raise_if_cancelled()
         progress.step("Preparing the build folder")
         ctx = prepare_build_context(profile, conversion, context, progress=progress, cancel=cancel)
