@@ -216,6 +216,21 @@ def convert_model(
     return result
 
 
+def empty_proof(tolerance: float) -> dict[str, Any]:
+    """The proof file's fields (see the contract in README/DESIGN), all still empty."""
+    return {
+        "schema": 1,
+        "columns": None,
+        "rows": None,
+        "inputs": None,
+        "predictions": None,
+        "probabilities": None,
+        "class_labels": None,
+        "outputs": None,
+        "tolerance": tolerance,
+    }
+
+
 def _resolve_python(python: str | None, kind: str) -> str:
     """The interpreter that runs the worker: --python, $MODELSHIP_PYTHON, else our own.
 
@@ -522,17 +537,7 @@ def _prove(
 ) -> tuple[ConversionReport, dict]:
     sess = _session(onnx_path)
     out_names = [o.name for o in sess.get_outputs()]
-    proof: dict[str, Any] = {
-        "schema": 1,
-        "columns": None,
-        "rows": None,
-        "inputs": None,
-        "predictions": None,
-        "probabilities": None,
-        "class_labels": None,
-        "outputs": None,
-        "tolerance": tolerance,
-    }
+    proof = empty_proof(tolerance)
     if res.get("tensor"):
         x = original["input__input"]
         t0 = time.perf_counter()
@@ -728,17 +733,7 @@ def _adopt_onnx(
         model=art.path.name,
         warnings=["The model is already ONNX: there is no original to compare it with."],
     )
-    proof = {
-        "schema": 1,
-        "columns": None,
-        "rows": None,
-        "inputs": None,
-        "predictions": None,
-        "probabilities": None,
-        "class_labels": None,
-        "outputs": None,
-        "tolerance": options.tolerance,
-    }
+    proof = empty_proof(options.tolerance)
     return _finish(out, sig, report, proof, True)
 
 
