@@ -38,7 +38,9 @@ def sample_model_path() -> Path:
     """The sample model (a scikit-learn Pipeline in joblib), trained on first use."""
     import sklearn
 
-    out = cache_dir() / "samples" / f"churn-sklearn-{sklearn.__version__}.joblib"
+    # One folder per scikit-learn version (a pickle loads only with the version that
+    # saved it); the file keeps a plain name, which becomes the deployment's name.
+    out = cache_dir() / "samples" / f"sklearn-{sklearn.__version__}" / "churn.joblib"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
