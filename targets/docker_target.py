@@ -514,6 +514,7 @@ def _base_image_problems(client: Any, base: str) -> list[Problem]:
 def _containers_of(client: Any, deployment: str) -> list[Any]:
     return list(
         client.containers.list(
+            ignore_removed=True,
             all=True,
             filters={"label": [f"{MANAGED_LABEL}=true", f"{DEPLOYMENT_LABEL}={deployment}"]},
         )
@@ -593,7 +594,7 @@ def _remove_image_if_unused(client: Any, resource: Resource, progress: Progress)
     ident = _image_id(client, str(resource.data.get("id") or resource.id))
     if ident is None:
         return
-    users = client.containers.list(all=True, filters={"ancestor": ident})
+    users = client.containers.list(ignore_removed=True, all=True, filters={"ancestor": ident})
     if users:
         progress.log(f"Keeping image {resource.id}: used by container {users[0].name}")
         return

@@ -70,16 +70,9 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 
 @pytest.fixture(autouse=True)
 def modelship_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
-    """Profiles, records and caches of each test live in a fresh folder.
-
-    The wheelhouse cache is shared across tests (it is downloaded, not made).
-    """
+    """Profiles, records and caches of each test live in a fresh folder."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("MODELSHIP_HOME", str(home))
-    shared_cache = os.environ.get("MODELSHIP_TEST_CACHE")
-    if shared_cache:
-        (home / "cache").parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(shared_cache, home / "cache")
     return home
 
 

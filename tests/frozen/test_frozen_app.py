@@ -138,6 +138,6 @@ def test_headless_deploy_of_the_sample_to_docker_then_teardown(
     torn = run(exe, "teardown", "frozen-docker")
     assert torn.returncode == 0, torn.stderr
     ours = docker_client.containers.list(
-        all=True, filters={"label": "modelship.deployment=frozen-docker"}
+        ignore_removed=True, all=True, filters={"label": "modelship.deployment=frozen-docker"}
     )
     assert ours == []

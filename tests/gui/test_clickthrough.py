@@ -135,7 +135,7 @@ def test_deploy_sample_model_to_docker_and_tear_down(
     assert "FROM" in review.dockerfile.toPlainText()
     _deploy_try_teardown(qtbot, window)
     mine = {"label": "modelship.deployment=wizard-docker"}
-    assert not docker_client.containers.list(all=True, filters=mine)
+    assert not docker_client.containers.list(ignore_removed=True, all=True, filters=mine)
 
 
 def test_failed_proof_blocks_and_can_be_overridden(window, qtbot, sample_model):

@@ -155,12 +155,12 @@ def builder(docker_client, base_image, isolated_home, tmp_path_factory) -> Itera
 def leftovers(docker_client, deployment: str) -> list[str]:
     """Containers and images of ours still on the Engine for this deployment name."""
     label = ["modelship.managed=true", f"modelship.deployment={deployment}"]
-    out = [f"container {c.name}" for c in docker_client.containers.list(
+    out = [f"container {c.name}" for c in docker_client.containers.list(ignore_removed=True,
         all=True, filters={"label": label})]  # fmt: skip
     out += [f"image {i}" for i in docker_client.api.images(filters={"label": label}, quiet=True)]
     out += [
         f"container {c.name}"
-        for c in docker_client.containers.list(all=True)
+        for c in docker_client.containers.list(ignore_removed=True, all=True)
         if c.name.startswith(f"modelship-{deployment}")
     ]
     return out

@@ -219,7 +219,10 @@ def test_deploy_flags_that_do_not_fit_are_usage_errors(iris_model: Path) -> None
 def ours_in_docker(client, name: str) -> tuple[list[str], list[str]]:
     """Containers and images that carry this deployment's label."""
     label = f"modelship.deployment={name}"
-    containers = [c.name for c in client.containers.list(all=True, filters={"label": label})]
+    containers = [
+        c.name
+        for c in client.containers.list(ignore_removed=True, all=True, filters={"label": label})
+    ]
     images = [i.id for i in client.images.list(filters={"label": label})]
     return containers, images
 

@@ -217,7 +217,7 @@ def test_cancel_mid_build_stops_it_and_leaves_no_image(
             if "pip install" in line:
                 cancel.cancel()
 
-    before = {c.id for c in docker_client.containers.list(all=True)}
+    before = {c.id for c in docker_client.containers.list(ignore_removed=True, all=True)}
     cache_before = {i["Id"] for i in docker_client.api.images(
         all=True, filters={"label": "modelship.cache=deps"})}  # fmt: skip
     with pytest.raises(Cancelled):
@@ -226,7 +226,11 @@ def test_cancel_mid_build_stops_it_and_leaves_no_image(
     # the Engine abandons the build: its intermediate container goes away
     deadline = time.monotonic() + 30
     while True:
-        extra = [c for c in docker_client.containers.list(all=True) if c.id not in before]
+        extra = [
+            c
+            for c in docker_client.containers.list(ignore_removed=True, all=True)
+            if c.id not in before
+        ]
         building = [c for c in extra if "pip install" in " ".join(c.attrs["Config"]["Cmd"] or [])]
         if not building or time.monotonic() > deadline:
             break

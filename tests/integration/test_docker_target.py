@@ -62,7 +62,9 @@ def test_deploy_status_redeploy_teardown_leaves_nothing(
         record = run_deploy(profile)
         assert record.current_version == 2 and record.smoke["passed"]
         assert record.version().image["id"] != first_image
-        running = docker_client.containers.list(filters={"label": f"modelship.deployment={name}"})
+        running = docker_client.containers.list(
+            ignore_removed=True, filters={"label": f"modelship.deployment={name}"}
+        )
         assert [c.name for c in running] == [f"modelship-{name}-v2"]
         # the old version's image stays for a rollback
         assert docker_client.api.inspect_image(first_image)

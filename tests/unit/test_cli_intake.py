@@ -61,11 +61,14 @@ def test_convert_plain_words(files, tmp_path: Path, capsys) -> None:
     assert f"ONNX model: {out}" in text
 
 
-def test_demo_converts_the_bundled_sample(tmp_path: Path, capsys) -> None:
+def test_the_bundled_sample_converts_and_proves_on_its_csv(tmp_path: Path, capsys) -> None:
+    """What `modelship demo` converts (its deploy is tested in tests/integration)."""
     from app.samples import sample_csv_path, sample_model_path
 
     assert sample_csv_path().read_text().startswith("tenure_months,")
-    assert main(["demo", "-o", str(tmp_path / "demo.onnx")]) == 0
+    out = tmp_path / "demo.onnx"
+    args = ["convert", str(sample_model_path()), "--sample", str(sample_csv_path()), "-o", str(out)]
+    assert main(args) == 0
     text = capsys.readouterr().out
     assert "gives the same answer on 300 of 300 rows (your sample CSV)" in text
     assert (tmp_path / "demo.proof.json").exists()
