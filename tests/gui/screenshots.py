@@ -130,6 +130,9 @@ def main(out_dir: Path) -> int:
         wait(lambda: window.state.artifact is not None, "reading the model")
         if window.state.artifact.runs_code_on_load:
             model_page.trust.setChecked(True)
+        from app.samples import sample_csv_path
+
+        model_page.csv_edit.setText(str(sample_csv_path()))  # as an analyst picks their CSV
         shot("model")
         window.next_button.click()
         wait(lambda: window.state.conversion is not None and idle("convert")(), "converting")
