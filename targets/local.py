@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import psutil
 from pydantic import Field
 
 from app.errors import TargetError
@@ -88,43 +88,38 @@ def port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-# ---- process identity (Linux /proc; `ps` elsewhere) ------------------------------------
+# ---- process identity and stopping (psutil: Linux, Windows, macOS) ---------------------
+
+
+def _process(pid: int) -> psutil.Process | None:
+    """The live process with this pid, or None (gone, or a zombie: dead for our purposes)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.Error, ValueError):
+        return None
 
 
 def _proc_start_time(pid: int) -> str | None:
     """An opaque start-time token for pid (None if no such process)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        # the command name may hold spaces and parentheses: split after the last ')'
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            return None  # a zombie is dead for our purposes
-        return fields[19]  # field 22: starttime in clock ticks since boot
-    except (OSError, ValueError, IndexError):
-        pass
-    if Path("/proc").is_dir():
+    proc = _process(pid)
+    if proc is None:
         return None
-    try:  # macOS and friends
-        out = subprocess.run(
-            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        return out or None
-    except (OSError, subprocess.SubprocessError):
+    try:
+        return f"{proc.create_time():.2f}"
+    except psutil.Error:
         return None
 
 
 def _proc_cmdline(pid: int) -> list[str]:
+    proc = _process(pid)
+    if proc is None:
+        return []
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        return out.split()
-    except (OSError, subprocess.SubprocessError):
+        return proc.cmdline()
+    except psutil.Error:
         return []
 
 
@@ -145,42 +140,38 @@ def is_our_process(data: dict) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the server is our own child (avoids a zombie)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    if hasattr(os, "WNOHANG"):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def _stop(data: dict, progress: Progress) -> bool:
-    """SIGTERM the server's process group, SIGKILL after a grace period.
+    """Stop the server and its worker processes: terminate, then kill after a grace period.
 
-    Returns True if a process was stopped. Only signals a process proven to be ours.
+    Returns True if a process was stopped. Only touches a process proven to be ours.
+    On POSIX, terminate is SIGTERM, so in-flight requests finish; on Windows it ends
+    the process at once (there is no graceful signal to send a detached process).
     """
     if not is_our_process(data):
         return False
     pid = int(data["pid"])
+    proc = _process(pid)
+    if proc is None:
+        return False
     progress.update(message=f"Stopping server process {pid}")
     try:
-        pgid = os.getpgid(pid) if hasattr(os, "getpgid") else -1
-    except OSError:
-        return False
-    # The server leads its own session (start_new_session), so its group holds the
-    # workers too; never signal a group that is not its own.
-    send = (lambda sig: os.killpg(pgid, sig)) if pgid == pid else (lambda sig: os.kill(pid, sig))
-    kill = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
-    with contextlib.suppress(ProcessLookupError):
-        send(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if _proc_start_time(pid) is None:
-            return True
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        send(kill)
-    for _ in range(100):
-        _reap(pid)
-        if _proc_start_time(pid) is None:
-            break
-        time.sleep(0.05)
+        family = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        family = [proc]
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=STOP_TIMEOUT)
+    for member in alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5)
+    _reap(pid)
     return True
 
 
@@ -233,10 +224,19 @@ _LAUNCHER = """
 import json, os, subprocess, sys
 spec = json.loads(sys.argv[1])
 log = open(spec["log"], "ab")
+# Windows: DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP; POSIX: a session of its own.
+kw = {"creationflags": 0x08 | 0x200} if os.name == "nt" else {"start_new_session": True}
 p = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                     start_new_session=True, cwd=spec["cwd"], close_fds=True)
+                     cwd=spec["cwd"], close_fds=True, **kw)
 print(p.pid, flush=True)
 """
+
+
+def _detached() -> dict:
+    """Popen arguments that let the server outlive us, on every platform."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) -> int:
@@ -254,7 +254,7 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
-                start_new_session=True, env=env, cwd=cwd,
+                env=env, cwd=cwd, **_detached(),
             )  # fmt: skip
         return proc.pid
     out = subprocess.run(
