@@ -24,6 +24,42 @@ from tests.conftest import require
 SESSION_TAG = secrets.token_hex(3)
 
 
+def _deps_cache_images(client) -> set[str]:
+    return {i["Id"] for i in client.api.images(filters={"label": "modelship.cache=deps"})}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_new_build_cache_left() -> Iterator[None]:
+    """Remove dependency-stage images that this session's no-cache builds left behind.
+
+    A normal build keeps its stage-1 image as the shared layer cache (on purpose); the
+    cancel tests build with no cache, and the Engine may finish a step after the build
+    was abandoned. Those images are never reused, so they must not pile up run after run.
+    """
+    from tests.conftest import docker_available
+
+    if not docker_available():
+        yield
+        return
+    import docker
+    import docker.errors
+
+    client = docker.from_env()
+    before = _deps_cache_images(client)
+    yield
+    for image_id in _deps_cache_images(client) - before:
+        try:
+            tags = [t for t in client.images.get(image_id).tags if t != "<none>:<none>"]
+        except docker.errors.ImageNotFound:
+            continue
+        used = client.containers.list(ignore_removed=True, all=True, filters={"ancestor": image_id})
+        if not tags and not used:
+            from app.image import remove_image
+
+            remove_image(client, image_id)
+    client.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
