@@ -15,7 +15,6 @@ The folder holds::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import jinja2
 
 from app import __version__, paths
 from app.errors import BuildError, UsageError
+from app.hashing import sha256_file
 from app.progress import CancelToken, NullProgress, Progress
 from app.wheelhouse import Wheelhouse, ensure_wheelhouse
 
@@ -173,14 +173,6 @@ def docker_name(name: str) -> str:
 
 def image_tag(deployment: str, model_sha256: str) -> str:
     return f"modelship/{docker_name(deployment)}:{model_sha256[:12]}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---- profile access ----------------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Cancelled, ModelShipError, SmokeTestError, TargetError
+from app.hashing import sha256_file
 from app.journal import Journal, open_journals, remove_journals
 from app.paths import data_dir
 from app.profile import Profile
@@ -428,7 +429,13 @@ def _run_deploy(
 
 
 def _file_sha256(path: Path | None) -> str | None:
-    return _sha256(Path(path)) if path is not None else None
+    """The file's hash, or None when there is no file (or it can no longer be read)."""
+    if path is None:
+        return None
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _conversion_key(profile: Profile) -> str:
@@ -609,7 +616,7 @@ def _save(
         version=version,
         model_path=str(Path(conversion.onnx_path)),
         source_model=str(profile.model.path),
-        model_sha256=_sha256(Path(conversion.onnx_path)),
+        model_sha256=_file_sha256(Path(conversion.onnx_path)),
         image=_image_dict(image),
         resources=version_resources,
         conversion=rpt.summary()
@@ -623,19 +630,6 @@ def _save(
     record.state = "running"
     record.smoke = report.to_dict() if report is not None else None
     return record
-
-
-def _sha256(path: Path) -> str | None:
-    import hashlib
-
-    try:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    except OSError:
-        return None
 
 
 def _prune(record: DeploymentRecord, target: Target, progress: Progress) -> list[str]:

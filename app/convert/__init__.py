@@ -9,7 +9,6 @@ and compares: that comparison is the proof (:class:`ConversionReport`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -33,6 +32,7 @@ from app.errors import (
     UnsupportedModelError,
     UsageError,
 )
+from app.hashing import sha256_file
 from app.intake import ModelArtifact, inspect_model, installed_versions
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
@@ -462,19 +462,11 @@ def _check_onnx(path: Path) -> None:
 # ---------------------------------------------------------------------------
 # signature and proof
 # ---------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _signature(onnx_path: Path, art: ModelArtifact, res: dict) -> Signature:
     sig = Signature.from_onnx(onnx_path)
     sig.framework = art.kind
     sig.model_name = Path(art.path).stem
-    sig.model_sha256 = _sha256(onnx_path)
+    sig.model_sha256 = sha256_file(onnx_path)
     import onnx
 
     m = onnx.load(str(onnx_path), load_external_data=False)
@@ -717,7 +709,7 @@ def _adopt_onnx(
             f"onnxruntime cannot load {art.path.name} ({str(exc).splitlines()[0][:200]}).",
             "Export it again with an opset this onnxruntime supports.",
         ) from None
-    sig.framework, sig.model_sha256 = "onnx", _sha256(out)
+    sig.framework, sig.model_sha256 = "onnx", sha256_file(out)
     sig.model_name = Path(art.path).stem
     report = ConversionReport(
         rows=0,
@@ -766,7 +758,7 @@ def _quantize(
     finally:
         root.setLevel(level)
     sig = Signature.from_dict(base.signature.to_dict())
-    sig.model_sha256 = _sha256(q_path)
+    sig.model_sha256 = sha256_file(q_path)
     tol = options.quantize_tolerance
     if res is None:  # ONNX in: nothing to compare with
         report = replace(base.report, onnx_size_bytes=q_path.stat().st_size, quantized=True)
