@@ -584,22 +584,26 @@ class Emulator:
                     state.status = "InService" if update else "Failed"
                     state.failure_reason = f"emulator: {type(exc).__name__}: {exc}"
             return
-        old: Deployment | None = None
+        # Shift all traffic to the new containers, then terminate the old ones; like
+        # SageMaker, the endpoint reports InService only once the old fleet is gone.
         with self._lock:
-            if state.pending is not deployment or deployment.cancel.is_set():
-                stale = True
-            else:
-                stale = False
-                old, state.active, state.pending = state.active, deployment, None
+            stale = state.pending is not deployment or deployment.cancel.is_set()
+            old = None
+            if not stale:
+                old, state.active = state.active, deployment
                 deployment.healthy = True
                 state.config_name = deployment.config_name
+        if stale:
+            self._remove(deployment)
+            return
+        if old is not None:
+            self._remove(old)
+        with self._lock:
+            if state.pending is deployment:
+                state.pending = None
                 state.status = "InService"
                 state.failure_reason = None
                 state.last_modified = wire.now()
-        if stale:
-            self._remove(deployment)
-        elif old is not None:
-            self._remove(old)
 
     def _bring_up(self, state: EndpointState, deployment: Deployment) -> None:
         variants = self._resolve(state.region, deployment.config_name)

@@ -149,8 +149,9 @@ ECHO_SERVE = r"""#!/usr/bin/env python3
 import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-if sys.argv[1:] != ["serve"]:
-    sys.exit(f"usage: serve (got {sys.argv[1:]})")
+# SageMaker runs `docker run IMAGE serve`: this file is `serve` on the PATH.
+if os.path.basename(sys.argv[0]) != "serve" or sys.argv[1:]:
+    sys.exit(f"usage: serve (got {sys.argv})")
 MODE = os.environ.get("ECHO_MODE", "ok")
 if MODE == "crash":
     print("echo: crashing on purpose", flush=True)

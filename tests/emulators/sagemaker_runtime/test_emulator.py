@@ -309,7 +309,7 @@ def test_endpoint_runs_its_image_as_sagemaker_does(
     make_endpoint(sagemaker_echo_image.uri, "echo", env={"ECHO_VERSION": "v1"})
     assert sm().describe_endpoint(EndpointName="echo")["EndpointStatus"] == "Creating"
     described = wait_status("echo", {"InService", "Failed"})
-    assert described["EndpointStatus"] == "InService", described
+    assert described["EndpointStatus"] == "InService", str(sagemaker_emulator.endpoints())
     image = described["ProductionVariants"][0]["DeployedImages"][0]
     assert image["SpecifiedImage"] == sagemaker_echo_image.uri
     assert "@sha256:" in image["ResolvedImage"]
