@@ -5,9 +5,10 @@ unpickles with the standard machinery. Files are identified by their bytes (magi
 numbers, zip structure, protobuf, text headers); pickles are read twice without
 executing them:
 
-1. :mod:`pickletools` walks the opcodes and lists every ``GLOBAL`` /
-   ``STACK_GLOBAL`` reference (the classes and functions the file would import), and
-   tells a truncated file from a complete one.
+1. :func:`app.picklescan.scan_stream` walks the opcodes (protocols 0 to 5, memo and
+   ``STACK_GLOBAL`` resolved) and lists every global the file would import, and tells
+   a truncated file from a complete one; :func:`app.picklescan.judge` turns the list
+   into the safety verdict (``ModelArtifact.safety``) that conversion acts on.
 2. A restricted unpickler rebuilds the object tree with *stand-ins* for every class:
    only numpy's array constructors (and joblib's array wrapper) are real. That gives
    the estimator type, the scikit-learn version recorded in the file, the fitted
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
+from app.picklescan import SAFE, Verdict, judge, py3_name, scan_stream
 
 SUPPORTED_TEXT = (
     "ModelShip converts scikit-learn estimators and pipelines (pickle or joblib), XGBoost "
@@ -63,10 +65,13 @@ class ModelArtifact:
     task: str | None = None  # "classification" | "regression" | None (unknown)
     classes: list[Any] | None = None
     size_bytes: int = 0
+    # what loading it would import, judged (None: not a pickle, loading runs no Python)
+    safety: Verdict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["path"] = str(self.path)
+        d["safety"] = self.safety.to_dict() if self.safety else None
         return d
 
 
@@ -96,6 +101,8 @@ def _identify(p: Path, data: bytes) -> ModelArtifact:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _inspect_zip(p, data)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return _inspect_pickle(p, data, "pickle")
+    if _is_old_pickle(data):  # protocols 0 and 1 have no header
         return _inspect_pickle(p, data, "pickle")
     for magic, name in _COMPRESSED:
         if head.startswith(magic):
@@ -160,6 +167,21 @@ def _decompress(p: Path, data: bytes, name: str) -> bytes:
     )
 
 
+def _is_old_pickle(data: bytes) -> bool:
+    """A protocol 0/1 pickle: parses to STOP, imports something, nothing but space after."""
+    if data[:1] not in (b"c", b"(", b"]", b"}", b"\x80"):
+        return False
+    scan = scan_stream(data, multiple=False)
+    if not scan.complete or not scan.imports:
+        return False
+    # where the first STOP ended: re-walk cheaply with pickletools
+    try:
+        end = max(pos for _, _, pos in pickletools.genops(data)) + 1
+    except Exception:
+        return False
+    return not data[end:].strip()
+
+
 def _describe_other(data: bytes) -> str:
     if data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8\xff"):
         return "it is an image"
@@ -195,45 +217,11 @@ def scan_pickle(data: bytes) -> tuple[list[str], bool]:
     """List the module.name references in a pickle stream, in order, without loading it.
 
     Returns (imports, complete). ``complete`` is False when the stream ends before
-    STOP (truncated). joblib interleaves raw array bytes with the pickle opcodes;
-    the scan stops at the first such block, and the restricted unpickler covers the
-    rest.
+    STOP (truncated). joblib interleaves raw array bytes with the pickle opcodes; the
+    walk stops at the first such block, and the restricted unpickler covers the rest.
     """
-    imports: list[str] = []
-    pushed: list[str | None] = []  # recent stack pushes: the string, or None
-    memo: dict[int, str | None] = {}
-    complete = False
-    try:
-        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
-            name = op.name
-            last = pushed[-1] if pushed else None
-            if name in _STRING_OPS:
-                pushed.append(str(arg))
-            elif name == "MEMOIZE":
-                memo[len(memo)] = last
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = last
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                pushed.append(memo.get(int(arg)))
-            elif name in ("GLOBAL", "INST"):
-                imports.append(str(arg).replace(" ", "."))
-                pushed.append(None)
-            elif name == "STACK_GLOBAL":
-                if len(pushed) >= 2 and pushed[-2] and pushed[-1]:
-                    imports.append(f"{pushed[-2]}.{pushed[-1]}")
-                pushed.append(None)
-            elif name not in ("FRAME", "PROTO"):
-                pushed.append(None)
-            del pushed[:-4]
-            if name == "STOP":
-                complete = True
-                break
-    except Exception:
-        complete = False
-    seen: dict[str, None] = {}
-    for i in imports:
-        seen.setdefault(i, None)
-    return list(seen), complete
+    scan = scan_stream(data)
+    return scan.imports, scan.complete
 
 
 class _Stub:
@@ -328,6 +316,7 @@ class _SafeMixin:
     found: list[str]
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = py3_name(module, name)  # Python 2 names, as pickle.Unpickler maps them
         full = f"{module}.{name}"
         if full not in self.found:
             self.found.append(full)
@@ -394,13 +383,19 @@ def _inspect_pickle(p: Path, data: bytes, fmt: str) -> ModelArtifact:
     if joblib_stream:
         fmt = "joblib"
     if not complete and not joblib_stream:
+        if judge(imports).verdict != SAFE:
+            _refuse_non_model(p, judge(imports))
         raise ModelError(
             f"{p.name} is a truncated or corrupt pickle (it ends before its last instruction).",
             "Copy or save the model again; the file did not arrive whole.",
         )
     try:
+        # the restricted unpickler: every global becomes an inert stand-in (see _SafeMixin),
+        # so this lists the globals past joblib's array blocks without running any of them
         root, found = safe_load(data, fmt)
     except Exception as exc:
+        if judge(imports).verdict != SAFE:
+            _refuse_non_model(p, judge(imports))
         raise ModelError(
             f"{p.name} is a truncated or corrupt {fmt} file ({type(exc).__name__}).",
             "Copy or save the model again; the file did not arrive whole.",
@@ -408,7 +403,30 @@ def _inspect_pickle(p: Path, data: bytes, fmt: str) -> ModelArtifact:
     for f in found:
         if f not in imports:
             imports.append(f)
-    return _describe_pickled(p, fmt, root, imports)
+    verdict = judge(imports)
+    try:
+        art = _describe_pickled(p, fmt, root, imports)
+    except ModelError:
+        if verdict.verdict != SAFE:
+            _refuse_non_model(p, verdict)
+        raise
+    art.safety = verdict
+    if verdict.verdict != SAFE:
+        art.warnings.insert(0, verdict.summary())
+    return art
+
+
+def _refuse_non_model(p: Path, verdict: Verdict) -> None:
+    """Not a usable model and not safe: say what it would run, never load it."""
+    from app.picklescan import UntrustedModelError
+
+    what = list(verdict.dangerous) or verdict.unknown
+    raise UntrustedModelError(
+        f"{p.name} is not a model ModelShip can use, and loading it would call "
+        f"{', '.join(what[:6])}.",
+        "Do not load this file; ask whoever sent it for the trained model itself.",
+        verdict,
+    )
 
 
 def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> ModelArtifact:
@@ -436,11 +454,6 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
         "Loading this file runs code (it is a pickle): convert it only if you trust "
         "where it came from."
     )
-    others = sorted({i for i in imports if i.split(".")[0] not in _TRUSTED_MODULES and "." in i})
-    if others:
-        art.warnings.append(
-            "It also refers to code outside the usual libraries: " + ", ".join(others[:8])
-        )
     # library versions recorded in the file
     versions = {v for v in _walk_values(root, "_sklearn_version") if isinstance(v, str)}
     libs_used = {i.split(".")[0] for i in imports}
@@ -469,23 +482,6 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
     art.task = desc.get("task")
     art.classes = desc.get("classes")
     return art
-
-
-_TRUSTED_MODULES = {
-    "sklearn",
-    "numpy",
-    "scipy",
-    "joblib",
-    "xgboost",
-    "lightgbm",
-    "builtins",
-    "copyreg",
-    "collections",
-    "_codecs",
-    "torch",
-    "pandas",
-    "functools",
-}
 
 
 def installed_versions(libraries: dict[str, str]) -> dict[str, str]:
@@ -706,6 +702,24 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
             f"{p.name} is a PyTorch file that is truncated or corrupt.",
             "Copy or save the model again; the file did not arrive whole.",
         )
+    # every pickle in the archive counts, not only data.pkl (constants.pkl, extra files)
+    all_imports = list(imports)
+    for other in names:
+        if other.endswith(".pkl") and other != pkl[0]:
+            try:
+                more = scan_stream(zf.read(other)).imports
+            except Exception:
+                more = ["?.unreadable_pickle_in_archive"]
+            all_imports.extend(i for i in more if i not in all_imports)
+    if is_script:
+        # TorchScript's own (C++) unpickler resolves only TorchScript classes (__torch__.*),
+        # its list builders (torch.jit._pickle.*) and tensor rebuilders, never Python
+        # imports: those names are data here.
+        verdict = judge(
+            [i for i in all_imports if not i.startswith(("__torch__.", "torch.jit._pickle."))]
+        )
+    else:
+        verdict = judge(all_imports)
     art = ModelArtifact(
         path=p,
         kind="pytorch",
@@ -713,7 +727,10 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
         pickle_imports=imports,
         runs_code_on_load=not is_script,
         libraries={"torch": ""},
+        safety=verdict,
     )
+    if verdict.verdict != SAFE:
+        art.warnings.append(verdict.summary())
     if is_script:
         art.estimator = imports[0] if imports else "TorchScript module"
         art.warnings.append(

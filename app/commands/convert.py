@@ -78,6 +78,17 @@ def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         help="stop a conversion that takes longer (seconds, default: 600)",
     )
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """--trust: the command-line twin of the wizard's "I trust this file"."""
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="load a pickle even if it refers to dangerous or unknown code (only for files "
+        "you made yourself or got from someone you trust: loading a pickle runs its code)",
+    )
 
 
 def parse_shape(text: str) -> list[int]:
@@ -111,6 +122,7 @@ def options_from(args: argparse.Namespace):
         generated_rows=args.rows,
         quantize_tolerance=args.quantize_tolerance,
         timeout_s=args.timeout,
+        trust=bool(getattr(args, "trust", False)),
     )
 
 

@@ -1,11 +1,20 @@
-"""`modelship inspect MODEL`: what a model file is, read without running it."""
+"""`modelship inspect MODEL`: what a model file is, read without running it.
+
+Exit codes: 0 when the file is safe to load (or not a pickle), or is only unknown, or
+the user passed --trust; 3 (the README's "unreadable model") when loading it would call
+dangerous code, so that scripts stop there.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from app.commands._console import print_json
+from app.errors import ModelError
 from app.intake import ModelArtifact, inspect_model
+from app.picklescan import DANGEROUS, UNKNOWN, UntrustedModelError
+
+EXIT_DANGEROUS = ModelError.exit_code  # 3
 
 _KIND = {
     "sklearn": "a scikit-learn model",
@@ -31,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model", help="the model file (pickle, joblib, .json/.ubj, .txt, .pt, .onnx)"
     )
     parser.add_argument("--json", action="store_true", help="print everything found as JSON")
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="exit 0 even when the file refers to dangerous code (you trust it)",
+    )
 
 
 def describe(art: ModelArtifact) -> list[str]:
@@ -73,14 +87,37 @@ def describe(art: ModelArtifact) -> list[str]:
         shown = ", ".join(art.pickle_imports[:12])
         more = f" (+{len(art.pickle_imports) - 12} more)" if len(art.pickle_imports) > 12 else ""
         lines.append(f"Code it refers to: {shown}{more}.")
-    lines.extend(f"Note: {w}" for w in art.warnings)
+    if art.safety is not None:
+        lines.append(f"Safety: {art.safety.summary()}")
+        for ref, why in art.safety.dangerous.items():
+            lines.append(f"  dangerous: {ref} ({why})")
+        if art.safety.verdict == DANGEROUS:
+            lines.append(
+                "convert and deploy refuse this file; only if you made it yourself and trust it, "
+                "pass --trust."
+            )
+        elif art.safety.verdict == UNKNOWN:
+            lines.append(
+                "convert and deploy load it only with --trust: do so if you made this file or "
+                "trust where it came from."
+            )
+    summary = art.safety.summary() if art.safety else ""
+    lines.extend(f"Note: {w}" for w in art.warnings if w != summary)
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
-    art = inspect_model(args.model)
+    try:
+        art = inspect_model(args.model)
+    except UntrustedModelError as exc:  # not a usable model, and dangerous or unknown
+        if args.json:
+            print_json({"error": exc.message, "safety": exc.verdict.to_dict()})
+            return exc.exit_code
+        raise
     if args.json:
         print_json(art.to_dict())
     else:
         print("\n".join(describe(art)))
+    if art.safety is not None and art.safety.verdict == DANGEROUS and not args.trust:
+        return EXIT_DANGEROUS
     return 0

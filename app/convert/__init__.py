@@ -34,6 +34,7 @@ from app.errors import (
 )
 from app.hashing import sha256_file
 from app.intake import ModelArtifact, inspect_model, installed_versions
+from app.picklescan import require_trust
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
@@ -57,6 +58,10 @@ class ConvertOptions:
     quantize_tolerance: float = QUANTIZED_TOLERANCE
     timeout_s: float = DEFAULT_TIMEOUT_S
     seed: int = 0
+    # The user said they trust this file (CLI --trust, the wizard's "I trust this file"):
+    # load a pickle even when it names dangerous or unknown code. Without it, such a
+    # file is refused before anything loads it (app.picklescan.require_trust).
+    trust: bool = False
 
 
 @dataclass
@@ -179,6 +184,8 @@ def convert_model(
     cancel = cancel or CancelToken()
     progress.step("Inspecting the model")
     art = inspect_model(model_path)
+    # the decision, before any process loads the file
+    require_trust(Path(art.path).name, art.safety, options.trust)
     out = Path(out_path) if out_path else Path(art.path).with_suffix(".onnx")
     if out.resolve() == Path(art.path).resolve():
         out = out.with_name(out.stem + ".converted.onnx")
@@ -317,6 +324,9 @@ def _convert_in_worker(
             "seed": options.seed,
             "expected_versions": expected,
             "extra_paths": [os.getcwd()],
+            # the globals that were scanned and approved: the worker's unpickler admits
+            # these and nothing else (a file changed after the scan cannot slip through)
+            "allowed_globals": list(art.safety.imports) if art.safety else None,
         }
         (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         _run_worker(python, job_dir, options.timeout_s, progress, cancel)
@@ -343,6 +353,7 @@ def _convert_in_worker(
             else None
         )
     signature = _signature(out, art, res)
+    _mark_missing(out, signature, res, original, options.tolerance)
     progress.step("Proving the conversion")
     report, proof = _prove(out, signature, res, original, rows_doc, options.tolerance)
     report.model = art.path.name
@@ -440,7 +451,7 @@ def _raise_worker_error(res: dict, art: ModelArtifact) -> None:
         cls = UnsupportedModelError
     elif kind in ("missing_library", "missing_converter"):
         cls = EnvironmentMismatchError
-    elif kind in ("missing_class", "load_failed"):
+    elif kind in ("missing_class", "load_failed", "refused_global"):
         cls = ModelError
     elif kind in ("csv_columns", "input_shape"):
         cls = UsageError
@@ -491,6 +502,52 @@ def _signature(onnx_path: Path, art: ModelArtifact, res: dict) -> Signature:
     elif floats:
         sig.label_output = floats[0].name
     return sig
+
+
+def _mark_missing(
+    onnx_path: Path, sig: Signature, res: dict, original: dict[str, np.ndarray], tolerance: float
+) -> None:
+    """Set ``ColumnSpec.missing`` where a missing value is proven safe to serve.
+
+    The worker found the columns in which the original model takes NaN; a column is
+    marked only if the ONNX model also answers that row as the original did (an
+    imputer or a NaN-aware tree that the converter carried over). Everywhere else the
+    server refuses missing values with a 422 naming the column.
+    """
+    probe = res.get("missing_probe") or {}
+    cols, rows = probe.get("columns") or [], probe.get("rows") or []
+    if not cols or not sig.columns:
+        return
+    names = [c["name"] for c in res.get("columns", [])]
+    try:
+        sess = _session(onnx_path)
+        out_names = [o.name for o in sess.get_outputs()]
+        got = dict(zip(out_names, sess.run(None, _feeds(sig, names, rows)), strict=True))
+    except Exception:  # the ONNX model does not take NaN there: leave every column refused
+        return
+    ok = np.ones(len(rows), dtype=bool)
+    if sig.task == "classification":
+        want = original.get("missing__labels")
+        labels = got.get(sig.label_output) if sig.label_output else None
+        if want is None or labels is None:
+            return
+        pairs = zip(want.ravel(), np.ravel(labels), strict=True)
+        ok &= np.asarray([str(a) == str(b) for a, b in pairs])
+        want_p = original.get("missing__probabilities")
+        got_p = got.get(sig.probability_output) if sig.probability_output else None
+        if want_p is not None and got_p is not None:
+            d = np.abs(np.asarray(got_p, dtype=np.float64).reshape(want_p.shape) - want_p)
+            ok &= ~(d > tolerance).any(axis=1)
+    else:
+        want = original.get("missing__values")
+        if want is None or sig.label_output not in got:
+            return
+        want = want.reshape(len(rows), -1)
+        g = np.asarray(got[sig.label_output], dtype=np.float64).reshape(len(rows), -1)
+        ok &= ~(np.abs(g - want) > tolerance * np.maximum(1.0, np.abs(want))).any(axis=1)
+    proven = {c for c, good in zip(cols, ok, strict=True) if good}
+    for c in sig.columns:
+        c.missing = c.name in proven
 
 
 def _feeds(sig: Signature, columns: list[str], rows: list[list]) -> dict[str, np.ndarray]:

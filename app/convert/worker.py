@@ -89,24 +89,102 @@ def need(module: str, dist: str) -> object:
 # ---------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------
+def _py3_name(module: str, name: str) -> tuple[str, str]:
+    import _compat_pickle
+
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def guard(allowed: list[str]) -> object:
+    """A ``find_class`` that admits only the globals the parent scanned and approved.
+
+    The parent refuses dangerous or unknown files before starting this process (unless
+    the user trusts them); this is the second lock: whatever the file says now, it
+    can import nothing that was not on the list the decision was made on.
+    """
+    ok = set(allowed)
+    for ref in allowed:
+        mod, _, nm = ref.rpartition(".")
+        ok.add(".".join(_py3_name(mod, nm)))
+
+    def check(module: str, name: str) -> None:
+        if f"{module}.{name}" in ok or ".".join(_py3_name(module, name)) in ok:
+            return
+        raise WorkerError(
+            "refused_global",
+            f"The model file wants to import {module}.{name}, which was not in it when it "
+            "was checked; nothing was loaded.",
+            "Inspect the file again (modelship inspect MODEL); do not use it if it changed.",
+        )
+
+    return check
+
+
+def _guarded_pickle(check: object) -> object:
+    """A stand-in for the pickle module whose Unpickler and load are guarded."""
+    import pickle
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            check(module, name)
+            return super().find_class(module, name)
+
+    class Module:
+        def __getattr__(self, attr: str) -> object:
+            return getattr(pickle, attr)
+
+    mod = Module()
+    mod.Unpickler = Unpickler  # type: ignore[attr-defined]
+    mod.load = lambda fh, **kw: Unpickler(fh, **kw).load()  # type: ignore[attr-defined]
+    mod.loads = lambda data, **kw: Unpickler(__import__("io").BytesIO(data), **kw).load()  # type: ignore[attr-defined]
+    return mod
+
+
+def _guarded_joblib_load(path: str, check: object) -> object:
+    """joblib.load, with every global (also inside object arrays) through ``check``."""
+    import joblib
+    from joblib import numpy_pickle
+
+    base = numpy_pickle.NumpyUnpickler
+
+    class Guarded(base):  # type: ignore[misc, valid-type]
+        def find_class(self, module: str, name: str) -> object:
+            check(module, name)
+            return super().find_class(module, name)
+
+    numpy_pickle.NumpyUnpickler = Guarded
+    # joblib before 1.5 reads object arrays with a bare pickle.load: guard that too
+    numpy_pickle.pickle = _guarded_pickle(check)
+    try:
+        return joblib.load(path)
+    finally:
+        numpy_pickle.NumpyUnpickler = base
+
+
 def load_model(job: dict) -> object:
     path, fmt = job["model_path"], job["format"]
     for extra in [os.path.dirname(os.path.abspath(path)), *job.get("extra_paths", [])]:
         if extra not in sys.path:
             sys.path.insert(0, extra)
+    allowed = job.get("allowed_globals")
+    check = guard(allowed) if allowed is not None else None
     try:
         if fmt in ("pickle", "joblib"):
+            if check is None:
+                raise WorkerError(
+                    "refused_global",
+                    "The model was not checked before loading; nothing was loaded.",
+                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                )
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 if fmt == "joblib":
-                    import joblib
-
-                    model = joblib.load(path)
+                    model = _guarded_joblib_load(path, check)
                 else:
-                    import pickle
-
                     with open(path, "rb") as fh:
-                        model = pickle.load(fh)
+                        model = _guarded_pickle(check).Unpickler(fh).load()
             for w in caught:
                 if type(w.message).__name__ == "InconsistentVersionWarning":
                     m = w.message
@@ -130,7 +208,15 @@ def load_model(job: dict) -> object:
             torch = need("torch", "torch")
             if fmt == "torchscript":
                 return torch.jit.load(path, map_location="cpu").eval()
-            model = torch.load(path, map_location="cpu", weights_only=False)
+            if check is None:
+                raise WorkerError(
+                    "refused_global",
+                    "The model was not checked before loading; nothing was loaded.",
+                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                )
+            model = torch.load(
+                path, map_location="cpu", weights_only=False, pickle_module=_guarded_pickle(check)
+            )
             if not isinstance(model, torch.nn.Module):
                 raise WorkerError(
                     "unsupported",
@@ -686,6 +772,40 @@ def predict_original(model: object, desc: dict, rows: list[list]) -> dict:
     return {"arrays": out, "ms": ms}
 
 
+MAX_MISSING_PROBES = 256
+
+
+def probe_missing(model: object, desc: dict, row: list) -> tuple[list[str], list[list], dict]:
+    """Numeric columns in which the original model takes a missing value (NaN), by trying.
+
+    A model without an imputer (or a NaN-aware tree) raises on NaN; one that copes
+    answers. Returns the columns that were taken, one probe row per column (the first
+    sample row with that column missing) and the original's predictions on those rows,
+    so the parent can check that the ONNX model answers the same before the signature
+    says the column may be missing.
+    """
+    columns: list[str] = []
+    rows: list[list] = []
+    numeric = [c for c in desc["names"] if c not in desc["str_cols"]][:MAX_MISSING_PROBES]
+    for name in numeric:
+        probe = list(row)
+        probe[desc["names"].index(name)] = float("nan")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                predict_original(model, desc, [probe])
+        except Exception:
+            continue
+        columns.append(name)
+        rows.append(probe)
+    arrays: dict = {}
+    if rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arrays = predict_original(model, desc, rows)["arrays"]
+    return columns, rows, arrays
+
+
 def run_tabular(job: dict, model: object, result: dict) -> None:
     import numpy as np
 
@@ -707,7 +827,14 @@ def run_tabular(job: dict, model: object, result: dict) -> None:
         rows = generate_rows(desc, ranges, int(job.get("rows", 200)), int(job.get("seed", 0)))
         result["rows_from"] = "generated"
     pred = predict_original(model, desc, rows)
-    np.savez(os.path.join(job["job_dir"], "original.npz"), **pred["arrays"])
+    progress(0.85, "Trying the original model with missing values")
+    m_cols, m_rows, m_arrays = probe_missing(model, desc, rows[0])
+    result["missing_probe"] = {"columns": m_cols, "rows": m_rows}
+    np.savez(
+        os.path.join(job["job_dir"], "original.npz"),
+        **pred["arrays"],
+        **{f"missing__{k}": v for k, v in m_arrays.items()},
+    )
     with open(os.path.join(job["job_dir"], "rows.json"), "w", encoding="utf-8") as fh:
         json.dump({"columns": desc["names"], "rows": rows}, fh)
     columns = []

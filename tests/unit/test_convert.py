@@ -21,6 +21,7 @@ from app.errors import (
     UnsupportedModelError,
     UsageError,
 )
+from app.picklescan import UntrustedModelError
 from app.progress import CancelToken, RecordingProgress
 from app.serving.signature import Signature
 from tests.unit import models
@@ -128,6 +129,11 @@ def test_xgboost_regressors(files, tmp_path: Path, key: str) -> None:
 @pytest.mark.parametrize("key", ["torchscript", "torch_module"])
 def test_pytorch(files, tmp_path: Path, key: str) -> None:
     opts = ConvertOptions(input_shape=[1, 3, 16, 16], generated_rows=200)
+    if key == "torch_module":
+        # a whole module pickles the user's own class: unknown code, loaded only on trust
+        with pytest.raises(UntrustedModelError, match=r"tinynet\.TinyNet"):
+            convert_model(files[key], tmp_path / f"{key}.onnx", opts)
+        opts = ConvertOptions(input_shape=[1, 3, 16, 16], generated_rows=200, trust=True)
     result = convert_model(files[key], tmp_path / f"{key}.onnx", opts)
     r = result.report
     assert r.passed and r.rows == 200 and r.max_abs_diff < 1e-4
@@ -323,7 +329,7 @@ def test_pytorch_sample_npy_gives_shape_and_rows(files, tmp_path: Path) -> None:
     sample = tmp_path / "inputs.npy"
     np.save(sample, np.random.default_rng(3).normal(size=(12, 3, 10, 10)).astype(np.float32))
     result = convert_model(
-        files["torch_module"], tmp_path / "n.onnx", ConvertOptions(sample_csv=sample)
+        files["torch_module"], tmp_path / "n.onnx", ConvertOptions(sample_csv=sample, trust=True)
     )
     assert result.report.rows == 12 and result.report.rows_from == "npy" and result.report.passed
     assert result.signature.inputs[0].shape == [None, 3, 10, 10]
@@ -333,6 +339,7 @@ def test_pytorch_sample_npy_gives_shape_and_rows(files, tmp_path: Path) -> None:
             files["torch_module"],
             tmp_path / "m.onnx",
             ConvertOptions(
-                sample_csv=models.sklearn_forest_regressor(tmp_path / "not-a-sample.csv")
+                sample_csv=models.sklearn_forest_regressor(tmp_path / "not-a-sample.csv"),
+                trust=True,
             ),
         )
