@@ -229,6 +229,8 @@ class Emulator:
                 return docker.from_env()
 
         self.moto_url = moto_url.rstrip("/")
+        #: Where the emulator is served (set by EmulatorServer users such as the fixtures).
+        self.url: str | None = None
         self.run_id = uuid.uuid4().hex
         self.startup_timeout_s = startup_timeout_s
         self.invocation_timeout_s = invocation_timeout_s

@@ -112,7 +112,7 @@ def sagemaker_emulator(
     """
     server = _sagemaker_emulator_session
     emulator = server.emulator
-    emulator.url = server.url  # type: ignore[attr-defined]
+    emulator.url = server.url
     saved = (
         emulator.startup_timeout_s,
         emulator.invocation_timeout_s,
