@@ -232,7 +232,9 @@ class HerokuEmulator:
     ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
         config = uvicorn.Config(
             app,
-            log_level="warning",
+            # "error": Docker Engine tries HTTPS first on a 127.0.0.1 registry, and each
+            # TLS hello would log "Invalid HTTP request received".
+            log_level="error",
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
@@ -859,7 +861,7 @@ class HerokuEmulator:
                 app.log("heroku", "web.1", text)
                 say(text)
                 app.log("heroku", "web.1", "Stopping process with SIGKILL")
-                await self._stop_dyno(app, dyno, quiet=True)
+                await self._stop_dyno(app, dyno, quiet=True, grace=0)
                 app.log("heroku", "web.1", "Process exited with status 137")
                 dyno.set_state("crashed")
                 release.finish("failed")
@@ -877,12 +879,13 @@ class HerokuEmulator:
             release.finish("succeeded")
 
     async def _stop_dyno(
-        self, app: App, dyno: Dyno, exited: int | None = None, quiet: bool = False
+        self, app: App, dyno: Dyno, exited: int | None = None, quiet: bool = False, grace: int = 3
     ) -> None:
+        """SIGTERM, then SIGKILL after GRACE seconds (Heroku: 30 s; R10: SIGKILL at once)."""
         assert self.dynos is not None
         if exited is None and not quiet:
             app.log("heroku", dyno.name, "Stopping all processes with SIGTERM")
-        code, lines = await asyncio.to_thread(self.dynos.stop, dyno.container_id, 3)
+        code, lines = await asyncio.to_thread(self.dynos.stop, dyno.container_id, grace)
         for stamp, text in lines:
             app.logs.append(LogLine(stamp, "app", dyno.name, text))
         app.logs.sort(key=lambda line: line.timestamp)
