@@ -18,7 +18,7 @@ from app.serving import openapi, v2
 from app.serving.batcher import Batcher
 from app.serving.config import ServeConfig
 from app.serving.metrics import Metrics
-from app.serving.model import ModelRuntime, RequestError
+from app.serving.model import ModelRuntime, RequestError, check_json_depth
 
 log = logging.getLogger("modelship.serving")
 VERSION = "1"
@@ -42,6 +42,7 @@ class ServingApp:
         self.metrics = Metrics(config.model.stem)
         self._api_key = (config.api_key or "").encode("utf-8") or None
         self._openapi: bytes | None = None
+        self._depth = config.max_json_depth
         self._routes = {
             ("GET", "/ping"): self.ping,
             ("GET", "/v2/health/ready"): self.ping,
@@ -112,11 +113,14 @@ class ServingApp:
         method = scope["method"]
         path = scope["path"]
         route = path
+        # HEAD is GET without the body (load balancers and monitors probe health with it)
+        head = method == "HEAD"
+        lookup = "GET" if head else method
         self.metrics.in_flight += 1
         try:
-            handler = self._routes.get((method, path))
+            handler = self._routes.get((lookup, path))
             if handler is None:
-                handler, route, args = self._dynamic_route(method, path)
+                handler, route, args = self._dynamic_route(lookup, path)
             else:
                 args = ()
             if route not in PUBLIC:
@@ -144,7 +148,7 @@ class ServingApp:
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": b"" if head else body})
         self.metrics.observe(route, status, time.perf_counter() - t0)
 
     def _dynamic_route(self, method: str, path: str) -> tuple[Any, str, tuple]:
@@ -152,7 +156,7 @@ class ServingApp:
         known = {p for _, p in self._routes}
         if path in known:
             err = RequestError(405, f"{method} is not allowed on {path}.")
-            err.allow = b"POST" if path in {"/predict", "/invocations"} else b"GET"  # type: ignore[attr-defined]
+            err.allow = b"POST" if path in {"/predict", "/invocations"} else b"GET, HEAD"  # type: ignore[attr-defined]
             raise err
         if len(parts) >= 3 and parts[0] == "v2" and parts[1] == "models":
             name = parts[2]
@@ -275,6 +279,7 @@ class ServingApp:
             if k == b"inference-header-content-length":
                 header_len = v.decode("latin-1")
         body = await self._read_body(scope, receive)
+        check_json_depth(body[: int(header_len)] if _is_int(header_len) else body, self._depth)
         feeds, n, wanted, _, binary_out, req_id = v2.parse_request(
             rt, body, header_len, self.config.max_rows
         )
@@ -310,6 +315,7 @@ class ServingApp:
         if is_csv:
             feeds, n, header = rt.feeds_from_csv(body, self.config.max_rows)
         else:
+            check_json_depth(body, self._depth)
             try:
                 payload = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
@@ -331,6 +337,10 @@ class ServingApp:
             # what an encoder was fitted on): the caller's data, so a 422 with the reason.
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RequestError(422, f"The model could not run on this input: {msg[:300]}") from None
+
+
+def _is_int(text: str | None) -> bool:
+    return text is not None and text.strip().isdigit()
 
 
 def _too_large(size: int, limit: int, more: bool = False) -> str:

@@ -95,13 +95,47 @@ class ServeConfig:
     graceful_timeout_s: float = 30.0
     log_level: str = "info"
     access_log: bool = False
+    # hostile and slow clients (see app/serving/protocol.py)
+    head_timeout_s: float = 10.0  # a request's head must arrive within this
+    body_timeout_s: float = 30.0  # ... and its body within this after the head
+    keep_alive_s: float = 30.0  # idle kept-alive connections close after this (uvicorn)
+    max_connections: int = 1000  # open connections per worker; beyond: 503
+    max_json_depth: int = 32  # nesting of JSON bodies; deeper: 400
+    log_interval_s: float = 10.0  # one log line per kind of client error per interval
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_key(self) -> str | None:
-        """Read on use and never stored on the object, so it cannot end up in a repr or log."""
-        key = os.environ.get("MODELSHIP_API_KEY", "")
-        return key or None
+        """Read on use and never stored on the object, so it cannot end up in a repr or log.
+
+        ``$MODELSHIP_API_KEY_FILE`` (a read-only secret file mounted into a container, so
+        the key is not in the container's environment) wins over ``$MODELSHIP_API_KEY``.
+        """
+        return read_api_key()
+
+
+def read_api_key() -> str | None:
+    """The API key from the file named by MODELSHIP_API_KEY_FILE, else MODELSHIP_API_KEY.
+
+    A named file that cannot be read, or is empty, is an error rather than "no key":
+    a server that silently dropped its key would be open to anyone.
+    """
+    path = os.environ.get("MODELSHIP_API_KEY_FILE", "").strip()
+    if path:
+        try:
+            key = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"MODELSHIP_API_KEY_FILE={path} cannot be read "
+                f"({getattr(exc, 'strerror', None) or exc})"
+            ) from None
+        if not key:
+            raise ConfigError(f"MODELSHIP_API_KEY_FILE={path} is empty")
+        if "\n" in key:
+            raise ConfigError(f"MODELSHIP_API_KEY_FILE={path} holds more than one line")
+        return key
+    key = os.environ.get("MODELSHIP_API_KEY", "")
+    return key or None
 
 
 def from_env(
@@ -141,7 +175,14 @@ def from_env(
         graceful_timeout_s=_env_float("MODELSHIP_GRACEFUL_TIMEOUT_S", 30.0),
         log_level=os.environ.get("MODELSHIP_LOG_LEVEL", "info").lower(),
         access_log=os.environ.get("MODELSHIP_ACCESS_LOG", "0") in {"1", "true", "yes"},
+        head_timeout_s=_env_float("MODELSHIP_HEAD_TIMEOUT_S", 10.0),
+        body_timeout_s=_env_float("MODELSHIP_BODY_TIMEOUT_S", 30.0),
+        keep_alive_s=_env_float("MODELSHIP_KEEP_ALIVE_S", 30.0),
+        max_connections=_env_int("MODELSHIP_MAX_CONNECTIONS", 1000, 1),
+        max_json_depth=_env_int("MODELSHIP_MAX_JSON_DEPTH", 32, 2),
+        log_interval_s=_env_float("MODELSHIP_LOG_INTERVAL_S", 10.0),
     )
+    read_api_key()  # a key file that cannot be read stops the server before it starts
     return cfg
 
 
@@ -159,7 +200,20 @@ def to_env(cfg: ServeConfig) -> dict[str, str]:
         "MODELSHIP_INLINE_BELOW_MS": str(cfg.inline_below_ms),
         "MODELSHIP_MAX_ROWS": str(cfg.max_rows),
         "MODELSHIP_BATCHING": "1" if cfg.batching else "0",
+        "MODELSHIP_HEAD_TIMEOUT_S": str(cfg.head_timeout_s),
+        "MODELSHIP_BODY_TIMEOUT_S": str(cfg.body_timeout_s),
+        "MODELSHIP_KEEP_ALIVE_S": str(cfg.keep_alive_s),
+        "MODELSHIP_MAX_CONNECTIONS": str(cfg.max_connections),
+        "MODELSHIP_MAX_JSON_DEPTH": str(cfg.max_json_depth),
     }
 
 
-__all__ = ["ConfigError", "ServeConfig", "available_cpus", "from_env", "replace", "to_env"]
+__all__ = [
+    "ConfigError",
+    "ServeConfig",
+    "available_cpus",
+    "from_env",
+    "read_api_key",
+    "replace",
+    "to_env",
+]

@@ -64,7 +64,10 @@ def _np_dtype(name: str) -> Any:
 
 
 def _describe(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    if isinstance(value, list | dict):  # never serialise a (possibly deep) container
+        text = "[...]" if isinstance(value, list) else "{...}"
+    else:
+        text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
     kind = {
@@ -87,6 +90,32 @@ def _expected(dtype: str) -> str:
     if dtype == "bool":
         return "true or false"
     return "text"
+
+
+def check_json_depth(body: bytes, limit: int) -> None:
+    """400 when a JSON body nests deeper than ``limit`` (before it is parsed).
+
+    orjson parses up to 1024 levels, but ~1000 levels then break anything recursive
+    (RecursionError, a 500). Counting brackets outside strings needs no parse and no
+    recursion: escapes are dropped first, so every remaining quote opens or closes a
+    string, and numpy does the counting (a 6 MB body takes milliseconds).
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return
+    import re
+
+    clean = re.sub(rb"\\.", b"", body, flags=re.DOTALL) if b"\\" in body else body
+    a = np.frombuffer(clean, dtype=np.uint8)
+    outside = (np.cumsum(a == 34, dtype=np.int64) & 1) == 0
+    step = ((a == 91) | (a == 123)).astype(np.int32) - ((a == 93) | (a == 125)).astype(np.int32)
+    step[~outside] = 0
+    depth = int(np.cumsum(step).max(initial=0))
+    if depth > limit:
+        raise RequestError(
+            400,
+            f"The JSON is nested {depth} levels deep; the limit is {limit} "
+            "(MODELSHIP_MAX_JSON_DEPTH). Send rows as lists or records of plain values.",
+        )
 
 
 class ModelRuntime:
@@ -137,6 +166,11 @@ class ModelRuntime:
                 c.input == t.name and c.dtype in _FLOAT | _INT for c in self.columns
             ):
                 self._fast_input = t
+        # columns that must not be missing, per input tensor (checked on v2 tensors too)
+        self.no_missing: dict[str, list[ColumnSpec]] = {}
+        for c in self.columns:
+            if not c.missing and c.dtype in _FLOAT:
+                self.no_missing.setdefault(c.input, []).append(c)
         self.batchable = sig.has_dynamic_batch and all(
             o.shape and o.shape[0] is None for o in sig.outputs
         )
@@ -313,7 +347,9 @@ class ModelRuntime:
             ):
                 if t.dtype in _INT and arr.dtype.kind == "f" and not np.all(arr == np.floor(arr)):
                     raise RequestError(422, "This model expects whole numbers; got fractions.")
-                return {t.name: arr.astype(t.dtype, copy=False)}
+                feeds = {t.name: arr.astype(t.dtype, copy=False)}
+                self.check_missing(feeds)
+                return feeds
         # general, column by column (also finds the exact bad cell for the message)
         cols = [
             self._convert_column(c, [row[j] for row in rows]) for j, c in enumerate(self.columns)
@@ -370,8 +406,10 @@ class ModelRuntime:
                         raise self._cell_error(i, col, v)
                     v = int(v)
                 out.append(v)
-            elif v is None and is_float:
-                out.append(math.nan)  # missing value: the model's imputer decides
+            elif v is None and is_float and col.missing:
+                out.append(math.nan)  # missing value: the model was shown to handle it
+            elif v is None:
+                raise self._missing_error(f"Row {i + 1}", col, "null")
             else:
                 raise self._cell_error(i, col, v)
         try:
@@ -382,9 +420,31 @@ class ModelRuntime:
             ) from None
 
     @staticmethod
+    def _missing_error(where: str, col: ColumnSpec, what: str) -> RequestError:
+        return RequestError(
+            422,
+            f"{where}, column {col.name!r}: the value is missing ({what}), and this model "
+            "cannot take missing values there. Send a value for every column.",
+        )
+
+    def check_missing(self, feeds: dict[str, np.ndarray]) -> None:
+        """422 naming the column when a NaN reaches a column that must not be missing."""
+        for name, cols in self.no_missing.items():
+            arr = feeds.get(name)
+            if arr is None or arr.dtype.kind != "f" or arr.ndim != 2:
+                continue
+            bad = np.isnan(arr)
+            if not bad.any():
+                continue
+            for c in cols:
+                if c.index < arr.shape[1] and bad[:, c.index].any():
+                    row = int(np.argmax(bad[:, c.index]))
+                    raise self._missing_error(f"Row {row + 1}", c, "NaN")
+
+    @staticmethod
     def _cell_error(i: int, col: ColumnSpec, v: Any) -> RequestError:
         extra = ""
-        if col.dtype in _FLOAT:
+        if col.dtype in _FLOAT and col.missing:
             extra = " (null means a missing value)"
         return RequestError(
             422,
@@ -458,6 +518,10 @@ class ModelRuntime:
 
     def _csv_column(self, col: ColumnSpec, cells: list[str]) -> np.ndarray:
         if col.dtype == "str":
+            if not col.missing:
+                for i, c in enumerate(cells):
+                    if not c.strip():
+                        raise self._missing_error(f"CSV data row {i + 1}", col, "an empty cell")
             return np.array(cells, dtype=object)
         if col.dtype == "bool":
             table = {"true": True, "1": True, "false": False, "0": False}
@@ -471,9 +535,14 @@ class ModelRuntime:
         vals: list[float | int] = []
         for i, c in enumerate(cells):
             s = c.strip()
+            if not s and not col.missing:
+                raise self._missing_error(f"CSV data row {i + 1}", col, "an empty cell")
             try:
                 if col.dtype in _FLOAT:
-                    vals.append(float(s) if s else math.nan)
+                    v = float(s) if s else math.nan
+                    if v != v and not col.missing:  # "nan" spelt out
+                        raise self._missing_error(f"CSV data row {i + 1}", col, "NaN")
+                    vals.append(v)
                 else:
                     vals.append(int(s))
             except ValueError:

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 
 from app.serving.config import ServeConfig
 
@@ -62,9 +63,13 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
     """Run uvicorn in this process until SIGTERM/SIGINT; 0 after a graceful stop."""
     import uvicorn
 
+    from app.serving import logs
     from app.serving.app import ServingApp
+    from app.serving.protocol import GuardedHttpToolsProtocol
 
     assert isinstance(app, ServingApp)
+    logs.install(config.log_interval_s)
+    max_connections = _fit_connections(config.max_connections)
     # The model runs in a thread; when it finishes, it needs the GIL back from a busy event
     # loop, which by default lets go only every 5 ms. A shorter interval bounds that wait.
     sys.setswitchinterval(config.switch_interval_ms / 1000)
@@ -72,16 +77,20 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
         app,
         host=config.host,
         port=config.port,
-        http="httptools",
+        # httptools, with read deadlines, a head size limit and a connection cap that
+        # uvicorn lacks (see app/serving/protocol.py for each gap)
+        http=GuardedHttpToolsProtocol,
         loop="asyncio",
         lifespan="on",
         access_log=config.access_log,
         log_level=config.log_level,
         timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
-        timeout_keep_alive=30,
+        # uvicorn's own: idle kept-alive connections (it also arms this after a response)
+        timeout_keep_alive=max(1, int(config.keep_alive_s)),
         server_header=False,
         backlog=2048,
     )
+    uv.modelship = replace(config, max_connections=max_connections)  # type: ignore[attr-defined]
     server = uvicorn.Server(uv)
     # uvicorn re-raises the signal it caught after shutting down; with the default
     # handler that kills the process with -15. A no-op handler makes a clean exit 0.
@@ -94,6 +103,33 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
     if not server.started:
         return EXIT_CANNOT_SERVE
     return 0
+
+
+def _fit_connections(wanted: int) -> int:
+    """Raise the open-file limit to its hard limit and keep the cap below it.
+
+    When accept() runs out of file descriptors, asyncio logs a traceback per attempt
+    and stops accepting for a second, /ping included; the cap must bite first.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no RLIMIT_NOFILE
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    room = max(16, int(soft) - 64)  # the model, the log, the listening socket, ...
+    if wanted > room:
+        log.info(
+            "MODELSHIP_MAX_CONNECTIONS=%d is above what the open-file limit allows; using %d",
+            wanted,
+            room,
+        )
+    return min(wanted, room)
 
 
 def _load(config: ServeConfig) -> object:

@@ -14,6 +14,13 @@ which position of that tensor's last dimension. Two layouts occur:
   each column maps to its own input with ``index`` 0.
 
 ``columns`` is empty for tensor models (e.g. a CNN); those accept tensors only.
+
+``ColumnSpec.missing`` says whether a column may be missing (JSON ``null``, an empty
+CSV cell, NaN). ``modelship convert`` sets it only where it tried: the original model
+took a missing value in that column *and* the ONNX model answered the same. Everywhere
+else (older signatures, bare ONNX files) it is False and the server refuses missing
+values with a 422 naming the column, rather than let a model that never saw one
+return a confident wrong answer.
 Standard library only: this file ships in every image.
 """
 
@@ -56,6 +63,7 @@ class ColumnSpec:
     dtype: str  # float32, float64, int64, str, bool
     input: str  # the ONNX input tensor it feeds
     index: int = 0  # position in that tensor's last dimension
+    missing: bool = False  # may be missing (null / empty / NaN): the model was shown to cope
 
 
 @dataclass

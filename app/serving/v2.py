@@ -119,6 +119,7 @@ def parse_request(
     missing = [n for n in specs if n not in feeds]
     if missing:
         raise RequestError(400, f"Missing input(s) {missing}; this model takes {sorted(specs)}.")
+    rt.check_missing(feeds)  # NaN (binary data) where a column must not be missing: 422
     rows = {a.shape[0] for a in feeds.values() if a.ndim}
     if len(rows) > 1:
         raise RequestError(400, f"The inputs disagree on the batch size: {sorted(rows)}.")

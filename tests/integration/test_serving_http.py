@@ -174,9 +174,18 @@ def test_sagemaker_csv_without_header(models, servers) -> None:
     assert json.loads(body)["predictions"] == list(model.predict(x[:3]))
 
 
-def test_null_is_a_missing_value_for_numbers(servers) -> None:
+def test_null_is_refused_where_the_model_cannot_take_missing_values(servers) -> None:
+    # the signature does not say x0 may be missing: no confident answer on a made-up value
     status, out = post_json(servers["clf"], "/predict", [[None, 0.1, 0.2, 0.3]])
-    assert status == 200 and len(out["predictions"]) == 1
+    assert status == 422 and "column 'x0'" in out["error"] and "missing" in out["error"]
+    status, _, body = request(
+        servers["clf"],
+        "POST",
+        "/predict",
+        b"x0,x1,x2,x3\n,0.1,0.2,0.3\n",
+        {"Content-Type": "text/csv"},
+    )
+    assert status == 422 and b"column 'x0'" in body
 
 
 def test_tensor_model_points_to_v2(servers) -> None:

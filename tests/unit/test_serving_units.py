@@ -153,13 +153,42 @@ def runtime(tmp_path_factory) -> ModelRuntime:
 
 def test_records_become_per_column_tensors(runtime: ModelRuntime) -> None:
     feeds, n = runtime.feeds_from_json(
-        [{"visits": 3, "city": "Ulm", "age": 30.5}, {"age": None, "city": "Kiel", "visits": 0}],
+        [{"visits": 3, "city": "Ulm", "age": 30.5}, {"age": 41, "city": "Kiel", "visits": 0}],
         max_rows=10,
     )
     assert n == 2
     assert feeds["city"].tolist() == [["Ulm"], ["Kiel"]]
     assert feeds["visits"].dtype == np.int64 and feeds["visits"].shape == (2, 1)
-    assert feeds["age"][0, 0] == np.float32(30.5) and np.isnan(feeds["age"][1, 0])
+    assert feeds["age"][0, 0] == np.float32(30.5) and feeds["age"][1, 0] == np.float32(41)
+
+
+def test_missing_values_only_where_the_signature_allows(runtime: ModelRuntime, tmp_path) -> None:
+    rows = [{"visits": 3, "city": "Ulm", "age": 30.5}, {"age": None, "city": "Kiel", "visits": 0}]
+    with pytest.raises(RequestError, match="Row 2, column 'age': the value is missing") as err:
+        runtime.feeds_from_json(rows, max_rows=10)
+    assert err.value.status == 422
+    with pytest.raises(RequestError, match=r"CSV data row 1, column 'age'.*empty cell"):
+        runtime.feeds_from_csv(b"age,city,visits\n,Ulm,3\n", max_rows=10)
+    with pytest.raises(RequestError, match=r"column 'age'.*NaN"):
+        runtime.feeds_from_csv(b"age,city,visits\nnan,Ulm,3\n", max_rows=10)
+    # the same model, its signature saying that age may be missing: NaN goes through
+    import shutil
+
+    from app.serving.signature import Signature
+
+    model = tmp_path / runtime.path.name
+    shutil.copyfile(runtime.path, model)
+    sig = Signature.load(Signature.path_for(runtime.path))
+    for c in sig.columns:
+        c.missing = c.name == "age"
+    sig.save(Signature.path_for(model))
+    lenient = ModelRuntime(model)
+    feeds, n = lenient.feeds_from_json(rows, max_rows=10)
+    assert n == 2 and np.isnan(feeds["age"][1, 0])
+    feeds, _, _ = lenient.feeds_from_csv(b"age,city,visits\n,Ulm,3\n", max_rows=10)
+    assert np.isnan(feeds["age"][0, 0])
+    with pytest.raises(RequestError, match=r"column 'city'.*empty cell"):
+        lenient.feeds_from_csv(b"age,city,visits\n3,,3\n", max_rows=10)
 
 
 @pytest.mark.parametrize(
