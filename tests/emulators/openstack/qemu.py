@@ -23,9 +23,13 @@ emulator's event loop needs; backend.delete(id) stops a VM behind, backend.close
 No qemu outlives the Python process that started it: delete() for each server, an
 atexit hook for the ones left, the kernel's parent-death signal (setpriv --pdeathsig) if
 the process dies without running atexit, and a sweep of dead owners' VMs whenever a
-backend is made. Measured under TCG on a 2-core machine: sshd answers ~60-90 s after
-start, the host keys are on the console ~50 s later, `cloud-init status --wait` is done
-after about 2-2.5 min; qemu takes 1.1-1.45 GB RSS at -m 1024. Boot at most two at once.
+backend is made. Measured under TCG on a 2-core machine (one VM, quiet machine; about
+twice as long with a second VM or other load): sshd answers after ~56 s, the host keys
+are on the console after ~100 s, `cloud-init status --wait` is done after ~105 s, delete
+takes ~3 s; qemu takes 1.1-1.45 GB RSS at -m 1024. Boot at most two at once.
+
+A fixed `ssh_port` (QemuBackend(ssh_port=2222)) lets a deployment profile name the SSH
+port before the server exists; Nova's address for the server must then be 127.0.0.1.
 """
 
 from __future__ import annotations
