@@ -32,6 +32,9 @@ from app.hashing import sha256_file
 from app.progress import CancelToken, NullProgress, Progress
 from app.wheelhouse import Wheelhouse, ensure_wheelhouse
 
+# Image platform -> the machine architecture its wheels are built for.
+PLATFORM_ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 IMAGE_UID = 10001
 # The PATH the base images need: the tests' base image (a debootstrap import) has an
@@ -82,6 +85,7 @@ class BuildContext:
     python_version: str
     wheelhouse: Wheelhouse | None = None
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    platform: str = "linux/amd64"  # the image's platform (its wheelhouse was made for it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -312,12 +316,20 @@ def prepare_build_context(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     requirements_text: str | None = None,
+    platform: str = "linux/amd64",
 ) -> BuildContext:
     """Write the build folder for ``profile``'s image of ``conversion``'s model.
 
-    ``conversion`` is a ConversionResult (anything with ``onnx_path`` and, ideally,
-    ``signature_path`` and ``proof_path``).
+    ``conversion`` is a ConvertedModel (anything with ``onnx_path`` and, ideally,
+    ``signature_path`` and ``proof_path``). ``platform`` is the image's platform
+    (``linux/amd64`` or ``linux/arm64``): the wheelhouse is downloaded for it.
     """
+    arch = PLATFORM_ARCH.get(platform)
+    if arch is None:
+        raise UsageError(
+            f"ModelShip cannot build images for {platform!r}.",
+            f"Choose one of: {', '.join(PLATFORM_ARCH)}.",
+        )
     progress = progress or NullProgress()
     cancel = cancel or CancelToken()
     deployment = deployment_name(profile)
@@ -330,7 +342,11 @@ def prepare_build_context(
 
     progress.update(None, "Preparing the serving runtime's packages")
     wheelhouse = ensure_wheelhouse(
-        requirements_text, python_version=python_version, progress=progress, cancel=cancel
+        requirements_text,
+        arch=arch,
+        python_version=python_version,
+        progress=progress,
+        cancel=cancel,
     )
     cancel.raise_if_cancelled()
 
@@ -378,4 +394,5 @@ def prepare_build_context(
         python_version=python_version,
         wheelhouse=wheelhouse,
         files=files,
+        platform=platform,
     )

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("app.commands.build", "build the serving image for a profile"),
     "deploy": ("app.commands.deploy", "deploy a profile (or a model) and smoke-test it"),
     "status": ("app.commands.status", "show deployments and whether they answer"),
+    "invoke": ("app.commands.invoke", "get predictions from a deployment for a CSV/JSON file"),
+    "logs": ("app.commands.logs", "show a deployment's last log lines"),
     "teardown": ("app.commands.teardown", "remove a deployment and everything it created"),
     "rollback": ("app.commands.rollback", "go back to a deployment's previous image"),
     "profiles": ("app.commands.profiles", "list, show, export and import saved profiles"),

@@ -18,9 +18,9 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app.domain import BuiltImage
 from app.errors import BuildError, Cancelled, TargetError
 from app.progress import CancelToken, NullProgress, Progress
 
@@ -42,39 +42,8 @@ ENGINE_HINT = (
 )
 
 
-@dataclass
-class Image:
-    """A built image: what later steps need to run, push or remove it."""
-
-    tag: str
-    id: str
-    size: int  # bytes, as the Engine reports it
-    labels: dict[str, str] = field(default_factory=dict)
-    base_size: int | None = None  # the base image's size, when known
-    cached_steps: int = 0  # build steps served from the layer cache
-    total_steps: int = 0
-
-    @property
-    def size_over_base(self) -> int | None:
-        return None if self.base_size is None else self.size - self.base_size
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Image:
-        """An Image from its ``to_dict()`` (as kept in deployment records)."""
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tag": self.tag,
-            "id": self.id,
-            "size": self.size,
-            "base_size": self.base_size,
-            "size_over_base": self.size_over_base,
-            "labels": self.labels,
-            "cached_steps": self.cached_steps,
-            "total_steps": self.total_steps,
-        }
+# The built image type lives in app.domain (every layer speaks it); the old name stays.
+Image = BuiltImage
 
 
 def connect(timeout: int = 300) -> Any:
@@ -98,6 +67,17 @@ def connect(timeout: int = 300) -> Any:
                 details=text,
             ) from exc
         raise TargetError("The Docker Engine is not reachable.", ENGINE_HINT, details=text) from exc
+
+
+def engine_platform(docker_client: Any) -> str:
+    """The Engine's own platform, e.g. ``linux/amd64``."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}
+    try:
+        info = docker_client.version()
+    except Exception:
+        return "linux/amd64"
+    machine = str(info.get("Arch") or "amd64")
+    return f"{info.get('Os') or 'linux'}/{arch.get(machine, machine)}"
 
 
 def _close_stream(stream: Iterator[Any]) -> None:
@@ -160,7 +140,7 @@ def build_image(
     cancel: CancelToken | None = None,
     *,
     nocache: bool = False,
-) -> Image:
+) -> BuiltImage:
     """Build ``context`` into an image tagged ``context.tag``.
 
     Streams every build line to ``progress.log``; a cancel between lines stops the
@@ -180,6 +160,10 @@ def build_image(
     error: str | None = None
     cached = total = 0
     progress.update(0.0, f"Building {context.tag}")
+    platform = getattr(context, "platform", "linux/amd64")
+    extra: dict[str, Any] = {}
+    if platform != engine_platform(docker_client):
+        extra["platform"] = platform  # the Engine's own platform needs no flag
     try:
         stream = api.build(
             path=str(context.path),
@@ -190,6 +174,7 @@ def build_image(
             nocache=nocache,
             decode=True,
             use_config_proxy=False,
+            **extra,
         )
     except docker.errors.APIError as exc:
         raise BuildError(
@@ -251,11 +236,12 @@ def build_image(
     info = api.inspect_image(context.tag)
     base_size = image_size(docker_client, context.base_image)
     progress.update(1.0, f"Built {context.tag}")
-    return Image(
+    return BuiltImage(
         tag=context.tag,
         id=str(info["Id"]),
         size=int(info["Size"]),
         labels=dict((info.get("Config") or {}).get("Labels") or {}),
+        platform=platform,  # type: ignore[arg-type]
         base_size=base_size,
         cached_steps=cached,
         total_steps=total,
@@ -334,11 +320,14 @@ def push_image(
     auth_config: dict[str, str] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    stats: dict[str, int] | None = None,
 ) -> str:
     """Push ``image`` as ``repository:tag``; returns the pushed manifest's digest.
 
     ``images.push`` never raises on a failed push: the error comes as a streamed line,
-    so every line is checked. The extra local tag is removed afterwards.
+    so every line is checked. The extra local tag is removed afterwards. ``stats``, if
+    given, receives ``bytes`` (layer bytes uploaded), ``layers_pushed`` and
+    ``layers_skipped`` (already in the registry).
     """
     import docker.errors
 
@@ -349,6 +338,9 @@ def push_image(
     api.tag(image, repository, tag)
     digest: str | None = None
     tail: deque[str] = deque(maxlen=20)
+    sizes: dict[str, int] = {}
+    pushed: set[str] = set()
+    skipped: set[str] = set()
     try:
         stream = api.push(repository, tag, stream=True, decode=True, auth_config=auth_config)
         try:
@@ -366,8 +358,16 @@ def push_image(
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest = str(aux["Digest"])
                 status = chunk.get("status")
-                if status:
-                    line = f"{chunk.get('id', '')} {status}".strip()
+                layer = str(chunk.get("id", ""))
+                total = (chunk.get("progressDetail") or {}).get("total")
+                if status == "Pushing" and total:
+                    sizes[layer] = max(sizes.get(layer, 0), int(total))
+                elif status == "Pushed":
+                    pushed.add(layer)
+                elif status == "Layer already exists":
+                    skipped.add(layer)
+                if status and status != "Pushing":
+                    line = f"{layer} {status}".strip()
                     tail.append(line)
                     progress.log(line)
         except BaseException:
@@ -386,5 +386,9 @@ def push_image(
             "Try again; if it persists, check the registry's logs.",
             details="\n".join(tail),
         )
+    if stats is not None:
+        stats["bytes"] = sum(sizes.get(layer, 0) for layer in pushed)
+        stats["layers_pushed"] = len(pushed)
+        stats["layers_skipped"] = len(skipped)
     progress.update(1.0, f"Pushed {ref}")
     return digest

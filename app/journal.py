@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.domain import Resource
 from app.paths import data_dir
-from targets.base import Resource
 
 
 def journals_dir(name: str | None = None) -> Path:
@@ -37,9 +37,17 @@ class Journal:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, name: str, *, operation: str = "deploy", target: str | None = None) -> Journal:
-        """A new journal for one run; the target is written down so that ``teardown``
-        knows whom to ask to remove things after a crash."""
+    def create(
+        cls,
+        name: str,
+        *,
+        operation: str = "deploy",
+        target: str | None = None,
+        profile: dict[str, Any] | None = None,
+    ) -> Journal:
+        """A new journal for one run. The target and the profile (no secrets in it) are
+        written down so that ``teardown`` knows whom to ask to remove things after a
+        crash, and how to reach a registry an image was pushed to."""
         _prune_closed(name)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         base = journals_dir(name)
@@ -49,7 +57,15 @@ class Journal:
             n += 1
             path = base / f"{stamp}-{os.getpid()}-{operation}-{n}.jsonl"
         journal = cls(path)
-        journal._append({"op": "opened", "name": name, "operation": operation, "target": target})
+        journal._append(
+            {
+                "op": "opened",
+                "name": name,
+                "operation": operation,
+                "target": target,
+                "profile": profile,
+            }
+        )
         return journal
 
     # ---- writing --------------------------------------------------------------------
@@ -118,6 +134,13 @@ class Journal:
         for entry in self.entries():
             if entry.get("op") == "opened":
                 return entry.get("target")
+        return None
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        for entry in self.entries():
+            if entry.get("op") == "opened":
+                return entry.get("profile")
         return None
 
     @property

@@ -1,10 +1,11 @@
 """Deployment profiles: every choice of a deployment, in one TOML file that re-runs.
 
-A profile holds no secrets (a :data:`targets.base.SecretRef` names a keyring entry),
+A profile holds no secrets (a :data:`app.domain.SecretRef` names a keyring entry),
 is versioned (``schema = 1``) and is validated strictly: an unknown key, a missing
 one or a wrong type is an error that names the key and its line in the file, because
 people edit these files by hand. The target's ``[target.settings]`` are validated by
-that target's own ``Settings`` class.
+that target's own ``Settings`` class, found in the catalog of kinds
+(:mod:`targets.catalog`), which loads no target implementation and no SDK.
 
 Example::
 
@@ -36,9 +37,9 @@ import tomlkit
 import tomlkit.exceptions
 from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
+from app.domain import SECRET_REF_PATTERN
 from app.errors import ProfileError
 from app.paths import profiles_dir
-from targets.base import SECRET_REF_PATTERN
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMAS = (1,)
@@ -65,28 +66,28 @@ class ModelSection(_Strict):
 
 
 class TargetSection(_Strict):
-    kind: str = Field("local", description="Where to deploy: a name from targets.REGISTRY.")
+    kind: str = Field("local", description="Where to deploy: a name from targets.CATALOG.")
     # Typed per target: validated by the target's own Settings class (see below).
     settings: SerializeAsAny[Any] = Field(None, validate_default=True)
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from targets import REGISTRY  # late: targets import this module for typing
+        from targets.catalog import CATALOG  # settings only: no target code, no SDK
 
-        if kind not in REGISTRY:
-            raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(REGISTRY)})")
+        if kind not in CATALOG:
+            raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(CATALOG)})")
         return kind
 
     @field_validator("settings", mode="before")
     @classmethod
     def _settings_of_kind(cls, raw: Any, info: pydantic.ValidationInfo) -> Any:
-        from targets import REGISTRY
+        from targets.catalog import CATALOG
 
         kind = info.data.get("kind")
-        if kind not in REGISTRY:
+        if kind not in CATALOG:
             return raw  # the kind's own error says what is wrong
-        settings_cls = REGISTRY[kind].Settings
+        settings_cls = CATALOG[kind].Settings
         if isinstance(raw, settings_cls):
             return raw
         if raw is None:

@@ -66,7 +66,7 @@ def _require_backend() -> None:
 def _check_name(name: str) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    from targets.base import SecretRef
+    from app.domain import SecretRef
 
     try:
         TypeAdapter(SecretRef).validate_python(name)

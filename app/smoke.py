@@ -8,8 +8,9 @@
    ORIGINAL model predicted when the model was converted.
 3. Measure latency: one batch request and a few single-row requests.
 
-Standard library only (urllib): no new dependency, and it works the same against
-every target (local process, container, cloud endpoint).
+It calls the endpoint through the :class:`app.endpoint.EndpointClient` the endpoint's
+target hands out, so it works the same against every target (a local process, a
+container, a VM behind a pinned certificate, SageMaker's signed InvokeEndpoint).
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ import json
 import math
 import statistics
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.endpoint import EndpointClient, EndpointError, EndpointUnreachable
 from app.errors import SmokeTestError
 from app.progress import CancelToken, NullProgress, Progress
-from targets.base import Endpoint
+from app.waiting import WaitFailed, WaitTimeout
 
-RETRY_STATUSES = {502, 503, 504}
 _V2 = {
     "float32": "FP32",
     "float64": "FP64",
@@ -112,74 +111,6 @@ class SmokeReport:
             m = self.mismatches[0]
             text += f" Row {m['row']}: expected {m['expected']!r}, got {m['got']!r}."
         return text
-
-
-class _HTTPError(Exception):
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"HTTP {status}: {body[:300]}")
-        self.status = status
-        self.body = body
-
-
-def _request(
-    url: str,
-    *,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 30.0,
-) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=data, headers=dict(headers or {}))
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", errors="replace")
-        raise _HTTPError(exc.code, body) from None
-
-
-def wait_for_health(
-    url: str,
-    *,
-    timeout: float = 60.0,
-    headers: dict[str, str] | None = None,
-    cancel: CancelToken | None = None,
-    progress: Progress | None = None,
-) -> tuple[bool, int, float, str]:
-    """Poll ``url/ping`` until 200. Retries on refused connections and 502/503/504.
-
-    Returns (healthy, attempts, seconds, last error). Any other 4xx/5xx stops at once:
-    a server that answers "no" will not change its mind.
-    """
-    cancel = cancel or CancelToken()
-    progress = progress or NullProgress()
-    start = time.monotonic()
-    attempts = 0
-    delay = 0.1
-    last = ""
-    while True:
-        cancel.raise_if_cancelled()
-        attempts += 1
-        try:
-            status, _ = _request(url + "/ping", headers=headers, timeout=5.0)
-            if status == 200:
-                return True, attempts, time.monotonic() - start, ""
-            last = f"/ping answered {status}"
-        except _HTTPError as exc:
-            last = f"/ping answered {exc.status}"
-            if exc.status not in RETRY_STATUSES:
-                return False, attempts, time.monotonic() - start, last
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last = f"no answer ({reason})"
-        elapsed = time.monotonic() - start
-        if elapsed >= timeout:
-            return False, attempts, elapsed, last
-        if attempts == 1 or attempts % 10 == 0:
-            progress.update(None, f"Waiting for {url} to become healthy ({last})")
-        cancel.wait(min(delay, max(0.0, timeout - elapsed)))
-        delay = min(delay * 1.5, 2.0)
 
 
 def load_proof(path: str | Path) -> dict[str, Any]:
@@ -285,9 +216,7 @@ def _compare_probabilities(
     return diff <= tol, diff
 
 
-def _tensor_check(
-    url: str, proof: dict[str, Any], headers: dict[str, str], report: SmokeReport
-) -> None:
+def _tensor_check(client: EndpointClient, proof: dict[str, Any], report: SmokeReport) -> None:
     """Tensor models: the v2 infer route with the proof's inputs, outputs compared."""
     sig_path = proof.get("_signature_path")
     from app.serving.signature import Signature
@@ -306,11 +235,9 @@ def _tensor_check(
                 "data": _flat(value),
             }
         )
-    body = json.dumps({"inputs": inputs}).encode()
     t0 = time.perf_counter()
-    _, raw = _request(f"{url}/v2/models/{model}/infer", data=body, headers=headers)
+    answer = client.infer(inputs, model)
     report.batch_ms = (time.perf_counter() - t0) * 1000
-    answer = json.loads(raw)
     outs = {o["name"]: o.get("data") for o in answer.get("outputs", [])}
     tol = float(proof.get("tolerance") or report.tolerance)
     expected_outputs = proof.get("outputs") or {}
@@ -346,9 +273,7 @@ def _tensor_check(
 _ZERO = {"str": "", "bool": False}
 
 
-def _answer_check(
-    url: str, proof: dict[str, Any], headers: dict[str, str], report: SmokeReport
-) -> None:
+def _answer_check(client: EndpointClient, proof: dict[str, Any], report: SmokeReport) -> None:
     """No expected answers (an ONNX input): send generated rows, expect one answer each."""
     from app.serving.signature import Signature
 
@@ -361,8 +286,7 @@ def _answer_check(
     t0 = time.perf_counter()
     if sig.columns:
         rows = [{c.name: _ZERO.get(c.dtype, 0.0) for c in sig.columns} for _ in range(n)]
-        _, raw = _request(url + "/predict", data=json.dumps(rows).encode(), headers=headers)
-        got = json.loads(raw).get("predictions") or []
+        got = client.predict(rows).get("predictions") or []
     else:
         inputs = []
         for t in sig.inputs:
@@ -375,9 +299,7 @@ def _answer_check(
             inputs.append(
                 {"name": t.name, "shape": shape, "datatype": dtype, "data": [value] * size}
             )
-        body = json.dumps({"inputs": inputs}).encode()
-        _, raw = _request(f"{url}/v2/models/{sig.model_name}/infer", data=body, headers=headers)
-        outputs = json.loads(raw).get("outputs") or []
+        outputs = client.infer(inputs, sig.model_name).get("outputs") or []
         got = [None] * (outputs[0]["shape"][0] if outputs and outputs[0].get("shape") else 0)
     report.batch_ms = (time.perf_counter() - t0) * 1000
     report.rows = n
@@ -395,11 +317,10 @@ def _shape(value: Any) -> list[int]:
 
 
 def run_smoke_test(
-    endpoint: Endpoint | str,
+    client: EndpointClient,
     proof_path: str | Path,
     *,
     timeout: float = 60.0,
-    headers: dict[str, str] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> SmokeReport:
@@ -408,9 +329,7 @@ def run_smoke_test(
     SmokeTestError only when the proof itself is unreadable, Cancelled on cancel."""
     progress = progress or NullProgress()
     cancel = cancel or CancelToken()
-    url = (endpoint if isinstance(endpoint, str) else endpoint.url).rstrip("/")
-    hdrs = dict(getattr(endpoint, "headers", {}) or {})
-    hdrs.update(headers or {})
+    url = client.url
     proof = load_proof(proof_path)
     p = Path(proof_path)
     if p.name.endswith(".proof.json"):
@@ -419,13 +338,14 @@ def run_smoke_test(
         )
     report = SmokeReport(url=url, tolerance=float(proof.get("tolerance") or 1e-4))
 
-    progress.update(None, f"Waiting for {url}/ping")
-    healthy, attempts, seconds, last = wait_for_health(
-        url, timeout=timeout, headers=hdrs, cancel=cancel, progress=progress
-    )
-    report.healthy, report.health_attempts, report.health_seconds = healthy, attempts, seconds
-    if not healthy:
-        report.errors.append(last)
+    progress.update(None, f"Waiting for {url} to answer")
+    start = time.monotonic()
+    try:
+        attempts, seconds = client.wait_healthy(timeout=timeout, cancel=cancel, progress=progress)
+        report.healthy, report.health_attempts, report.health_seconds = True, attempts, seconds
+    except (WaitTimeout, WaitFailed) as exc:
+        report.health_seconds = time.monotonic() - start
+        report.errors.append(exc.message)
         return report
     cancel.raise_if_cancelled()
 
@@ -433,36 +353,32 @@ def run_smoke_test(
         if proof.get("rows"):
             rows = proof["rows"]
             report.rows = len(rows)
-            progress.update(None, f"Sending {len(rows)} sample rows to {url}/predict")
-            body = json.dumps(rows).encode()
+            progress.update(None, f"Sending {len(rows)} sample rows to {url}")
             t0 = time.perf_counter()
-            _, raw = _request(url + "/predict", data=body, headers=hdrs)
+            answer = client.predict(rows)
             report.batch_ms = (time.perf_counter() - t0) * 1000
-            _compare_rows(proof, json.loads(raw), report)
+            _compare_rows(proof, answer, report)
             cancel.raise_if_cancelled()
             times = []
             for row in rows[:LATENCY_SAMPLES]:
-                one = json.dumps([row]).encode()
-                t0 = time.perf_counter()
-                _request(url + "/predict", data=one, headers=hdrs)
-                times.append((time.perf_counter() - t0) * 1000)
+                times += client.latency_ms([row], samples=1)
                 cancel.raise_if_cancelled()
             if times:
                 report.latency_ms_p50 = statistics.median(times)
                 report.latency_ms_max = max(times)
         elif proof.get("inputs"):
             progress.update(None, "Sending the proof's input tensors to the v2 infer route")
-            _tensor_check(url, proof, hdrs, report)
+            _tensor_check(client, proof, report)
             if report.batch_ms is not None:
                 report.latency_ms_p50 = report.latency_ms_max = report.batch_ms
         else:
             report.compared = False
-            _answer_check(url, proof, hdrs, report)
+            _answer_check(client, proof, report)
             report.latency_ms_p50 = report.latency_ms_max = report.batch_ms
-    except _HTTPError as exc:
+    except EndpointError as exc:
         report.errors.append(f"The endpoint answered {exc.status}: {exc.body[:200]}")
-    except (urllib.error.URLError, OSError) as exc:
-        report.errors.append(f"The endpoint stopped answering: {getattr(exc, 'reason', exc)}")
+    except EndpointUnreachable as exc:
+        report.errors.append(f"The endpoint stopped answering: {exc}")
     except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
         report.errors.append(f"The endpoint's answer was not what the proof expects: {exc}")
     return report

@@ -1,7 +1,7 @@
 """Deploy-time benchmark: `deploy` to a smoke-tested Docker endpoint, cold and warm.
 
 Reference model: a scikit-learn pipeline (StandardScaler + 100-tree random forest)
-on 20 float features. Measures, through the real pipeline (``app.pipeline.run_deploy``
+on 20 float features. Measures, through the real pipeline (``app.run.run_deploy``
 with the ``docker`` target):
 
 * cold: first deploy on a fresh ModelShip home: the wheelhouse is downloaded and the
@@ -81,7 +81,7 @@ class StepTimer:
 
 
 def deploy_once(profile: Any) -> tuple[float, dict[str, float], Any]:
-    from app.pipeline import run_deploy
+    from app.run import run_deploy
 
     timer = StepTimer()
     start = time.perf_counter()
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
-    from app.pipeline import teardown
     from app.profile import Profile
+    from app.run import teardown
 
     name = f"bench-{os.getpid()}"
     model = work / "rf.joblib"

@@ -1,7 +1,7 @@
 """What goes into the PyInstaller bundle, in one place.
 
 The spec, the build script and the frozen-app tests all read this, so the list of
-hidden imports cannot drift from the app: targets come from the same REGISTRY the
+hidden imports cannot drift from the app: targets come from the same CATALOG the
 app uses, and CLI commands from the same COMMANDS table (both are imported lazily,
 which PyInstaller cannot see by itself).
 """
@@ -32,11 +32,11 @@ def _submodules(package: str) -> list[str]:
 
 def bundle_plan(root: Path) -> BundlePlan:
     from app.cli import COMMANDS
-    from targets import REGISTRY
+    from targets import CATALOG
 
     hidden: list[str] = []
     hidden += [module for module, _ in COMMANDS.values() if importlib.util.find_spec(module)]
-    hidden += sorted({cls.__module__ for cls in REGISTRY.values()})
+    hidden += sorted({kind.module for kind in CATALOG.values()})
     hidden += _submodules("app") + _submodules("targets") + _submodules("wizards")
 
     datas: list[tuple[str, str]] = []

@@ -1,30 +1,12 @@
-"""Deployment targets, registered explicitly by name (no plugin magic).
+"""Deployment targets: one package per kind, listed explicitly in :mod:`targets.catalog`.
 
-The wizard lists :data:`REGISTRY` in this order; PyInstaller's hidden imports are fed
-from the same dict. Adding a target: one module with a :class:`targets.base.Target`
-subclass, one line here.
+``targets.base`` is the protocol (v2) every target implements; ``targets.settings`` the
+base of their settings. Importing this package loads only the catalog (settings
+classes, no SDK); a target's implementation is imported when it is used.
 """
 
 from __future__ import annotations
 
-from targets.base import Target
-from targets.docker_target import DockerTarget
-from targets.local import LocalTarget
+from targets.catalog import CATALOG, Kind, get_kind, get_target
 
-REGISTRY: dict[str, type[Target]] = {
-    "local": LocalTarget,
-    "docker": DockerTarget,
-}
-
-
-def get_target(name: str) -> Target:
-    """The target called ``name``; an unknown name is a UsageError naming the known ones."""
-    from app.errors import UsageError
-
-    try:
-        return REGISTRY[name]()
-    except KeyError:
-        known = ", ".join(REGISTRY)
-        raise UsageError(
-            f"Unknown target {name!r}.", f"Choose one of: {known} (--target NAME)."
-        ) from None
+__all__ = ["CATALOG", "Kind", "get_kind", "get_target"]

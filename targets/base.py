@@ -1,30 +1,40 @@
-"""The Target protocol: what every deployment target (local, docker, cloud...) implements.
+"""The Target protocol (v2): what every deployment target implements.
 
-A target is a small class registered by name in :data:`targets.REGISTRY`. The pipeline
-(:mod:`app.pipeline`) drives it; the wizard reads its ``title``, ``summary`` and
-``Settings`` to draw its page. Neither the CLI nor the wizard holds deployment logic.
+A target is a package ``targets/<kind>/`` (settings, a thin client layer over its SDK or
+HTTP API, and the target class) listed in :mod:`targets.catalog`. The pipeline
+(:mod:`app.run`) drives it; the wizard reads the catalog to draw its pages. Neither the
+CLI nor the wizard holds deployment logic. This module imports ``app.domain`` and small
+core helpers, never the record store or the pipeline: targets get what they need
+(the previous deployment's record) passed in.
 
-Lifecycle, and who does what:
+What a target declares, and what the pipeline derives from it:
 
-* ``check(profile)`` -- preflight. Returns the problems that would make the deploy fail
-  (a missing tool, a port in use, a missing credential) each with the fix, so the user
-  learns them before anything is created. ``[]`` means ready.
-* ``plan(profile)`` -- what will be created, in words, shown before deploying.
+* ``ships``: ``"files"`` (the converted model, served by a local process) or
+  ``"image"``; :meth:`Target.platforms` the image platform(s) it needs. The pipeline
+  builds the image for that platform (wheelhouse included) and journals it.
+* :meth:`Target.registry`: None (the local Engine is enough) or a :class:`Registry`
+  that can log in, push and remove what it pushed. The pipeline adds a journaled push
+  step; rollback and teardown remove pushed tags.
+* ``replacement``: how a running deployment of the same name is replaced
+  (:data:`app.domain.Replacement`).
+
+Lifecycle:
+
+* ``check(profile, previous)`` -- preflight: the problems that would make the deploy
+  fail, each with its fix, before anything is created. ``[]`` means ready.
+* ``plan(profile, previous)`` -- what will be created, in words, with the cost for
+  billing targets.
 * ``deploy(ctx)`` -- create what is needed and return the :class:`Endpoint`. Every
   external resource is written to ``ctx.journal`` **before** it is created
-  (``ctx.journal.record(resource)``), and updated once its id is known
-  (``ctx.journal.update(resource)``), so that a failure, a cancel or a crash can be
-  rolled back and ``teardown`` finds it later. Check ``ctx.cancel`` between units of
-  work.
-* ``destroy(resource)`` -- remove one journaled resource; idempotent (already gone is
-  fine). The pipeline calls it in reverse order to roll back.
-* ``status(record)`` / ``teardown(record)`` -- later commands, from the saved record.
-* Replacing a deployment in place (same name): when the target cannot run the new one
-  next to the old (``side_by_side = False``, e.g. both want the same port), the
-  pipeline calls ``suspend(old)`` before ``deploy`` and, if the new one fails,
-  ``destroy`` on the new resources and ``resume(old)``. After the new one passed its
-  smoke test it calls ``retire(old)``: remove what the old one ran but keep what a
-  rollback needs (e.g. its image).
+  (``ctx.journal.record(resource)``) and updated once its id is known, so a failure, a
+  cancel or a crash can be rolled back and ``teardown`` finds it later. Check
+  ``ctx.cancel`` between units of work; wait with :func:`app.waiting.wait_until`.
+* ``destroy(resource, progress) -> bool`` -- remove one resource it created; True if
+  something was removed, False if it was already gone. Idempotent.
+* ``client(endpoint, profile)`` -- how the smoke test, ``status`` and the wizard's
+  Try-it call the endpoint (HTTP + bearer key by default).
+* ``status`` / ``logs`` / ``teardown`` -- later commands, given the record.
+* Replacing in place: see ``suspend``/``resume``/``retire`` below.
 
 Secrets never go into settings: a :data:`SecretRef` field holds the *name* of a keyring
 entry (see :mod:`app.secrets`); the value is read at deploy time and never logged.
@@ -34,47 +44,45 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import pydantic
-from pydantic import ConfigDict, Field
-
+from app.domain import (
+    PIPELINE_KINDS,
+    BuiltImage,
+    ConvertedModel,
+    DeploymentRecord,
+    Endpoint,
+    Platform,
+    PushedImage,
+    Replacement,
+    Resource,
+    SecretRef,
+    Ships,
+)
 from app.progress import CancelToken, NullProgress, Progress
+from targets.settings import SECRET_REF_PATTERN, TargetSettings
 
-if TYPE_CHECKING:  # pragma: no cover - import cycles only matter for type checkers
+if TYPE_CHECKING:  # pragma: no cover
+    from app.endpoint import EndpointClient
     from app.journal import Journal
     from app.profile import Profile
-    from app.records import DeploymentRecord
+    from targets.catalog import Kind
 
-# The name of a keyring entry (never the secret itself). The wizard shows such fields
-# as "stored in your keyring" with a button to set the value.
-SECRET_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$"
-SecretRef = Annotated[
-    str,
-    Field(
-        pattern=SECRET_REF_PATTERN,
-        json_schema_extra={"secret_ref": True},
-        description="Name of a keyring entry that holds the secret (not the secret itself).",
-    ),
-]
-
-
-class TargetSettings(pydantic.BaseModel):
-    """Base of every target's settings (``[target.settings]`` in a profile).
-
-    ``extra="forbid"``: a misspelt setting is an error, not silently ignored. Field
-    ``title``/``description`` drive the wizard's settings form.
-    """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+ProblemKind = Literal["credential", "setting", "environment", "quota", "other"]
 
 
 @dataclass
 class Problem:
-    """A preflight finding: what is wrong and how to fix it, in plain words."""
+    """A preflight finding: what is wrong and how to fix it, in plain words.
+
+    ``kind`` lets the CLI pick the exit code (a missing credential is 6) and the wizard
+    offer the right fix; ``setting`` names the profile key to change, if any.
+    """
 
     message: str
     fix: str
+    kind: ProblemKind = "other"
+    setting: str | None = None
 
     def __str__(self) -> str:
         return f"{self.message} ({self.fix})" if self.fix else self.message
@@ -82,75 +90,25 @@ class Problem:
 
 @dataclass
 class PlanItem:
-    """One line of a plan: ``create process modelship-iris on 127.0.0.1:8080``."""
+    """One line of a plan: ``create process modelship-iris on 127.0.0.1:8080``.
 
-    action: str  # "create" | "replace" | "reuse" | "remove"
+    ``cost`` is what it costs while it runs, in words ("$0.115 per hour"), for billing
+    targets; empty otherwise.
+    """
+
+    action: str  # "create" | "replace" | "reuse" | "remove" | "build" | "push" | ...
     kind: str  # "process", "container", "image", "server", ...
     name: str
     detail: str = ""
+    cost: str = ""
 
     def __str__(self) -> str:
         text = f"{self.action} {self.kind} {self.name}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-
-@dataclass
-class Resource:
-    """An external thing a deployment created, as journaled and recorded.
-
-    ``kind`` is the target's own word ("process", "container", "image", ...) except
-    ``files``, which the pipeline owns (a folder of converted model files). ``data``
-    holds what is needed to find and remove it again (pid, port, labels...): never a
-    secret.
-    """
-
-    kind: str
-    id: str
-    name: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Resource:
-        return cls(
-            kind=d["kind"], id=d["id"], name=d.get("name", ""), data=dict(d.get("data") or {})
-        )
-
-    def describe(self) -> str:
-        """Plain words for messages: the name when it says what it is, else kind + id."""
-        if self.name and self.name.split()[0].lower() in {self.kind, *self.kind.split("_")}:
-            return self.name
-        return f"{self.kind} {self.name or self.id}"
-
-
-@dataclass
-class Endpoint:
-    """Where a deployment answers. ``headers`` are sent with every request (no secrets:
-    an API key is added by the caller from the keyring)."""
-
-    url: str
-    target: str
-    resources: list[Resource] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "target": self.target,
-            "resources": [r.to_dict() for r in self.resources],
-            "headers": dict(self.headers),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Endpoint:
-        return cls(
-            url=d["url"],
-            target=d["target"],
-            resources=[Resource.from_dict(r) for r in d.get("resources", [])],
-            headers=dict(d.get("headers") or {}),
-        )
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.cost:
+            text += f" [{self.cost}]"
+        return text
 
 
 @dataclass
@@ -160,6 +118,7 @@ class TargetStatus:
     running: bool  # the process/container/server exists and runs
     detail: str = ""  # plain words: "process 1234 since 22:31", "container exited (1)"
     data: dict[str, Any] = field(default_factory=dict)
+    cost: str = ""  # billing targets: what it has cost / costs per hour so far
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,81 +128,125 @@ class TargetStatus:
 class DeployContext:
     """Everything ``Target.deploy`` gets.
 
-    ``model_path`` is the converted ONNX file (its ``.signature.json`` and
-    ``.proof.json`` sit next to it) in the deployment's version folder, kept until
-    teardown. ``conversion`` is the :class:`app.convert.ConversionResult` when this run
-    converted the model (None on a rollback, which reuses an earlier version).
-    ``image`` is the built :class:`app.image.Image` for targets with ``needs_image``.
-    ``previous`` is the record being replaced (same name), or None.
+    ``model`` is the converted model in the deployment's version folder (kept until
+    teardown). ``image`` is the built image and ``pushed`` where the pipeline pushed it
+    (targets with ``ships = "image"`` / a registry). ``previous`` is the record being
+    replaced (same name), or None.
     """
 
     profile: Profile
     name: str
-    model_path: Any  # pathlib.Path
+    model: ConvertedModel
     journal: Journal
     version: int = 1
-    conversion: Any = None
-    image: Any = None
+    image: BuiltImage | None = None
+    pushed: PushedImage | None = None
     previous: DeploymentRecord | None = None
     progress: Progress = field(default_factory=NullProgress)
     cancel: CancelToken = field(default_factory=CancelToken)
 
     @property
-    def settings(self) -> TargetSettings:
+    def settings(self) -> Any:
         return self.profile.target.settings
+
+    @property
+    def model_path(self) -> Any:  # pathlib.Path of model.onnx
+        return self.model.onnx_path
+
+
+class Registry(ABC):
+    """Where a target's platform pulls images from (ECR, Heroku's registry, ...).
+
+    The pipeline calls :meth:`push` in a journaled step and :meth:`remove` on rollback
+    and teardown. ``describe`` names it in plain words for plans and messages.
+    """
+
+    repository: str  # host[:port]/path, without a tag
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Plain words: "Heroku's registry for app iris", "ECR repository modelship/iris"."""
+
+    @abstractmethod
+    def push(
+        self, image: BuiltImage, tag: str, progress: Progress, cancel: CancelToken
+    ) -> PushedImage:
+        """Log in and push ``image`` as ``repository:tag``; the pushed manifest must be
+        Docker manifest v2 schema 2 for ``image.platform``."""
+
+    @abstractmethod
+    def remove(self, pushed: PushedImage, progress: Progress) -> bool:
+        """Remove what :meth:`push` put there; False when it was already gone."""
 
 
 class Target(ABC):
     """Base class of every deployment target. Instances are cheap and stateless."""
 
     name: ClassVar[str]
-    title: ClassVar[str]
-    summary: ClassVar[str]  # one line: when to choose this target
     Settings: ClassVar[type[TargetSettings]]
-    needs_image: ClassVar[bool] = False
-    # False when a new deployment cannot run while the old one (same name) still runs.
-    side_by_side: ClassVar[bool] = False
+    ships: ClassVar[Ships] = "files"
+    replacement: ClassVar[Replacement] = "stop_old_first"
 
+    # ---- what the catalog says -----------------------------------------------------
+    @property
+    def kind(self) -> Kind:
+        from targets.catalog import get_kind
+
+        return get_kind(self.name)
+
+    @property
+    def title(self) -> str:
+        return self.kind.title
+
+    @property
+    def summary(self) -> str:
+        return self.kind.summary
+
+    # ---- what the pipeline derives its steps from ------------------------------------
+    def platforms(self, profile: Profile) -> tuple[Platform, ...]:
+        """Image platforms the target runs (the first is built). Only for images."""
+        return ("linux/amd64",)
+
+    def registry(self, profile: Profile) -> Registry | None:
+        """The registry to push to, or None when the local Engine is enough."""
+        return None
+
+    # ---- before --------------------------------------------------------------------
     @abstractmethod
-    def check(self, profile: Profile) -> list[Problem]:
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         """Preflight: what would make a deploy fail, each with its fix. [] = ready."""
 
     @abstractmethod
-    def plan(self, profile: Profile) -> list[PlanItem]:
-        """What a deploy would create, in words."""
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
+        """What a deploy would create, in words (with the cost for billing targets)."""
 
+    def warnings(self, profile: Profile) -> list[str]:
+        """Choices that work but deserve a second look (shown by the CLI and wizard)."""
+        return []
+
+    # ---- deploy --------------------------------------------------------------------
     @abstractmethod
     def deploy(self, ctx: DeployContext) -> Endpoint:
         """Create the deployment (journal each resource first) and return its endpoint."""
 
     @abstractmethod
-    def status(self, record: DeploymentRecord) -> TargetStatus:
-        """Is it running? (Whether it *answers* is checked over HTTP by the caller.)"""
+    def destroy(self, resource: Resource, progress: Progress) -> bool:
+        """Remove one resource this target created: True if removed, False if it was
+        already gone. Never raises for "not found"."""
 
-    @abstractmethod
-    def destroy(self, resource: Resource, progress: Progress) -> None:
-        """Remove one resource this target created. Already gone is not an error."""
+    def client(self, endpoint: Endpoint, profile: Profile | None = None) -> EndpointClient:
+        """How to call the endpoint: HTTP with ``Authorization: Bearer`` from the
+        ``api_key`` setting (read from the keyring now, never stored), and the pinned
+        certificate if the endpoint has one."""
+        from app.endpoint import EndpointClient
 
-    def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
-        """Remove everything of a deployment; returns what was removed, in words.
-
-        Covers the running resources and every version's (e.g. images); the pipeline
-        removes ``files`` resources itself.
-        """
-        removed = []
-        for resource in reversed(record.all_resources()):
-            if resource.kind == "files":
-                continue  # the pipeline's own
-            self.destroy(resource, progress)
-            removed.append(resource.describe())
-        return removed
+        headers = dict(endpoint.headers)
+        headers.update(self.secret_headers(profile) if profile is not None else {})
+        return EndpointClient(endpoint.url, headers=headers, tls_sha256=endpoint.tls_sha256)
 
     def secret_headers(self, profile: Profile) -> dict[str, str]:
-        """Headers with credentials for calling the endpoint (smoke test, status).
-
-        Read from the keyring when needed and never stored or logged. Default: a
-        bearer token from an ``api_key`` setting, if the target's settings have one.
-        """
+        """Credential headers for calling the endpoint (default: a bearer token from an
+        ``api_key`` setting, if the settings have one)."""
         name = getattr(profile.target.settings, "api_key", None)
         if not name:
             return {}
@@ -251,9 +254,33 @@ class Target(ABC):
 
         return {"Authorization": f"Bearer {get_secret(name)}"}
 
-    # ---- replacing in place (defaults: nothing to do) ---------------------------
+    # ---- later ---------------------------------------------------------------------
+    @abstractmethod
+    def status(self, record: DeploymentRecord) -> TargetStatus:
+        """Is it running? (Whether it *answers* is checked through ``client``.)"""
+
+    def logs(self, record: DeploymentRecord, lines: int = 100) -> str:
+        """The deployment's last log lines ("" when the target keeps none)."""
+        return ""
+
+    def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
+        """Remove everything of a deployment on this target; returns what was removed.
+
+        Covers the live resources and every version's that ran here; the pipeline
+        removes its own kinds (files, images, pushed images) itself.
+        """
+        removed = []
+        for resource in reversed(record.all_resources(self.name)):
+            if resource.kind in PIPELINE_KINDS:
+                continue
+            if self.destroy(resource, progress):
+                removed.append(resource.describe())
+        return removed
+
+    # ---- replacing in place (defaults: nothing to do) -------------------------------
     def suspend(self, record: DeploymentRecord, progress: Progress) -> None:  # noqa: B027
-        """Make room for a replacement (stop the old one, keep it restorable)."""
+        """``stop_old_first``: make room for a replacement (stop the old one, keep it
+        restorable)."""
 
     def resume(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         """Bring a suspended deployment back (the replacement failed).
@@ -265,14 +292,28 @@ class Target(ABC):
     def retire(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Remove what a replaced deployment ran, keeping what a rollback needs.
 
-        Default: the running resources of the record (``record.resources()``), not the
-        per-version ones (model files, images) that a rollback reuses; the pipeline
-        prunes old versions itself.
+        Default: the live resources of the record, not the per-version ones (model
+        files, images) that a rollback reuses; the pipeline prunes old versions itself.
         """
         removed = []
         for resource in reversed(record.resources()):
-            if resource.kind == "files":
+            if resource.kind in PIPELINE_KINDS:
                 continue
-            self.destroy(resource, progress)
-            removed.append(resource.describe())
+            if self.destroy(resource, progress):
+                removed.append(resource.describe())
         return removed
+
+
+__all__ = [
+    "SECRET_REF_PATTERN",
+    "DeployContext",
+    "Endpoint",
+    "PlanItem",
+    "Problem",
+    "Registry",
+    "Resource",
+    "SecretRef",
+    "Target",
+    "TargetSettings",
+    "TargetStatus",
+]

@@ -2,7 +2,7 @@
 
 Profiles: save/open are ``app.profile``'s; export, import and duplicate are a load and
 a save under another path or name. Status, rollback and teardown are
-``app.commands.status.deployment_status`` and ``app.pipeline``'s
+``app.commands.status.deployment_status`` and ``app.run``'s
 ``run_rollback``/``teardown``, the functions the ``status``, ``rollback`` and
 ``teardown`` commands call.
 """
@@ -91,14 +91,14 @@ def all_statuses(progress: Any = None, cancel: CancelToken | None = None) -> lis
 
 
 def teardown(name: str, progress: Any = None) -> list[str]:
-    from app.pipeline import teardown as core_teardown
+    from app.run import teardown as core_teardown
 
     event = getattr(progress, "event", None)
     return core_teardown(name, on_event=event)
 
 
 def rollback(name: str, progress: Any = None, cancel: CancelToken | None = None) -> Any:
-    from app.pipeline import run_rollback
+    from app.run import run_rollback
 
     event = getattr(progress or NullProgress(), "event", None)
     return run_rollback(name, on_event=event, cancel=cancel)

@@ -25,6 +25,10 @@ class WizardState:
     quantize: bool = False
     allow_mismatch: bool = False
     conversion: Any = None  # app.convert.ConversionResult
+    # what the conversion was made from (app.run.conversion_key): the deploy reuses the
+    # proven files while the profile still describes the same input, instead of
+    # converting again
+    conversion_key: str | None = None
     # Target pages
     target_name: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +39,7 @@ class WizardState:
     name: str = ""
     profile: Any = None  # app.profile.Profile
     profile_path: Path | None = None
+    save_to: Path | None = None  # where to save the profile once the deploy succeeded
     loaded_from_profile: bool = False
     record: Any = None  # app.records.DeploymentRecord
 
@@ -65,6 +70,26 @@ class WizardState:
             tolerance=self.tolerance,
             allow_mismatch=self.allow_mismatch,
             quantize=self.quantize,
+        )
+
+    def converted(self, profile: Any) -> Any:
+        """The proven conversion for ``profile``'s deploy (an app.domain.ConvertedModel),
+        or None when there is none that fits (the pipeline then converts)."""
+        result = self.conversion
+        if result is None or self.conversion_key is None:
+            return None
+        served = result
+        if profile.model.quantize:
+            served = getattr(result, "quantized", None)
+            if served is None:
+                return None
+        from app.domain import ConvertedModel
+
+        return ConvertedModel(
+            served.onnx_path,
+            summary=served.report.summary(),
+            conversion_key=self.conversion_key,
+            quantized=served is not result,
         )
 
     # ---- the profile ---------------------------------------------------------------

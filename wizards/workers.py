@@ -45,7 +45,7 @@ class QtProgress:
         self._emit("log", line)
 
     def event(self, event: Any) -> None:
-        """A pipeline event (``app.pipeline.Event``), passed through unchanged."""
+        """A pipeline event (``app.run.Event``), passed through unchanged."""
         self._emit("event", event)
 
 

@@ -63,7 +63,7 @@ def build(profile: Any, *, context: Path | None, progress: Any, cancel: CancelTo
     from app import paths
     from app.buildcontext import docker_name, prepare_build_context
     from app.image import build_image, connect
-    from app.pipeline import convert_for_profile
+    from app.run import convert_for_profile
 
     client = connect()  # fail fast, before converting, when Docker is not there
     try:
@@ -73,7 +73,13 @@ def build(profile: Any, *, context: Path | None, progress: Any, cancel: CancelTo
         conversion = convert_for_profile(profile, out, progress, cancel)
         cancel.raise_if_cancelled()
         progress.step("Preparing the build folder")
-        ctx = prepare_build_context(profile, conversion, context, progress=progress, cancel=cancel)
+        from targets import get_target
+
+        target = get_target(profile.target.kind)
+        platform = target.platforms(profile)[0] if target.ships == "image" else "linux/amd64"
+        ctx = prepare_build_context(
+            profile, conversion, context, progress=progress, cancel=cancel, platform=platform
+        )
         progress.step(f"Building {ctx.tag} on {ctx.base_image}")
         image = build_image(ctx, client, progress, cancel)
         return ctx, image

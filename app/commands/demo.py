@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import ProgressEvents, run_deploy
     from app.profile import new_profile, save_profile
     from app.progress import CancelToken
+    from app.run import ProgressEvents, run_deploy
     from app.samples import sample_csv_path, sample_model_path
 
     progress = ConsoleProgress(verbose=args.verbose)

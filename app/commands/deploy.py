@@ -19,7 +19,7 @@ from typing import Any
 
 from app.commands._console import ConsoleProgress, print_json
 from app.errors import ProfileError, UsageError
-from app.profile import Profile, load_profile, new_profile, profile_path, save_profile
+from app.profile import Profile, load_profile, new_profile, profile_path
 from app.progress import CancelToken
 
 
@@ -55,8 +55,10 @@ def _is_profile_file(path: Path) -> bool:
     return "schema" in head and "[model]" in head
 
 
-def resolve_profile(args: argparse.Namespace) -> tuple[Profile, Path | None]:
-    """The profile to deploy and where it was saved (None if not saved by this run)."""
+def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
+    """The profile to deploy, and whether a successful deploy should save it (a new or
+    changed profile). Nothing is written here: a failed or refused deploy leaves the
+    saved profiles as they were."""
     what = str(args.what)
     path = Path(what).expanduser()
     settings: dict[str, Any] = {}
@@ -70,13 +72,11 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, Path | None]:
             settings=settings,
             base_image=args.base_image,
         )
-        return profile, save_profile(profile)
+        return profile, True
     profile = load_profile(what)
     from_saved = profile.source is not None and profile.source == profile_path(profile.name)
     changed = _apply_overrides(profile, args)
-    if changed or not from_saved:
-        return profile, save_profile(profile)
-    return profile, None
+    return profile, bool(changed or not from_saved)
 
 
 def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | None:
@@ -178,15 +178,10 @@ def _example_rows(record: Any) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import ProgressEvents, run_deploy
+    from app.run import ProgressEvents, run_deploy
 
     progress = ConsoleProgress(verbose=args.verbose)
-    profile, saved = resolve_profile(args)
-    if saved is not None:
-        progress.update(
-            None,
-            f"Saved profile {profile.name!r} ({saved}); re-run: modelship deploy {profile.name}",
-        )
+    profile, save = resolve_profile(args)
     if args.port is not None and not (1 <= args.port <= 65535):
         raise UsageError(f"--port {args.port} is not a port.", "Use a number from 1 to 65535.")
     cancel = CancelToken()
@@ -196,6 +191,13 @@ def run(args: argparse.Namespace) -> int:
             on_event=ProgressEvents(progress),
             cancel=cancel,
             keep_on_failure=args.keep_on_failure,
+            save=save,
+        )
+    if save:
+        progress.update(
+            None,
+            f"Saved profile {profile.name!r} ({profile_path(profile.name)}); "
+            f"re-run: modelship deploy {profile.name}",
         )
     print_result(record, as_json=args.json)
     sys.stdout.flush()

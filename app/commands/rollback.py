@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import ProgressEvents, run_rollback
+    from app.run import ProgressEvents, run_rollback
 
     progress = ConsoleProgress(verbose=args.verbose)
     cancel = CancelToken()

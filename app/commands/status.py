@@ -1,7 +1,8 @@
 """`modelship status [NAME]`: deployments, and whether each one answers right now.
 
-"Answers" is checked live (``GET /ping``), not read from the record. With a NAME the
-exit code says it: 0 when it answers, 1 when it does not.
+"Answers" is checked live through the target's own client (``GET /ping``, a pinned
+certificate, SageMaker's signed call), not read from the record. With a NAME the exit
+code says it: 0 when it answers, 1 when it does not.
 """
 
 from __future__ import annotations
@@ -19,18 +20,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def deployment_status(record: Any) -> dict[str, Any]:
     """A record plus its live state: is it running, does it answer /ping."""
+    from app.endpoint import EndpointError, EndpointUnreachable
     from app.errors import ModelShipError
-    from app.smoke import wait_for_health
     from targets import get_target
 
+    cost = ""
     try:
-        ts = get_target(record.target).status(record)
-        running, detail = ts.running, ts.detail
+        target = get_target(record.target)
+        ts = target.status(record)
+        running, detail, cost = ts.running, ts.detail, ts.cost
     except ModelShipError as exc:
         running, detail = False, exc.message
     answering = False
-    if record.url:
-        answering = wait_for_health(record.url, timeout=0.0)[0]
+    endpoint = record.endpoint_obj()
+    if endpoint is not None:
+        try:
+            from app.profile import Profile
+
+            profile = Profile.model_validate(record.profile)
+            answering = target.client(endpoint, profile).ping(timeout=5.0)
+        except (EndpointError, EndpointUnreachable, ModelShipError, ValueError):
+            answering = False
     if answering:
         state = "answering"
     elif running:
@@ -50,6 +60,7 @@ def deployment_status(record: Any) -> dict[str, Any]:
         "state": state,
         "detail": detail,
         "smoke": (record.smoke or {}).get("summary"),
+        "cost": cost,
         "created": record.created,
         "updated": record.updated,
         "message": record.message,
@@ -74,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"    detail: {row['detail']}")
             if row["smoke"]:
                 print(f"    smoke:  {row['smoke']}")
+            if row["cost"]:
+                print(f"    cost:   {row['cost']}")
     for name in leftovers:
         print(
             f"note: an interrupted deploy of {name!r} may have left resources behind; "

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import ProgressEvents, teardown
+    from app.run import ProgressEvents, teardown
 
     removed = teardown(args.name, on_event=ProgressEvents(ConsoleProgress()))
     if args.json:

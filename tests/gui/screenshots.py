@@ -164,9 +164,9 @@ def main(out_dir: Path) -> int:
         window.pages["start"].deployments.setCurrentRow(0)
         shot("start-with-deployment")
         # an image target: its settings form and the generated Dockerfile on Review
-        from targets import REGISTRY
+        from targets import CATALOG
 
-        if "docker" in REGISTRY:
+        if "docker" in CATALOG:
             window.state.name = "churn-docker"
             window.go("target")
             window.pages["target"].choose("docker")

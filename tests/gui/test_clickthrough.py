@@ -107,9 +107,9 @@ def test_deploy_sample_model_to_local_and_tear_down(window, qtbot, sample_model,
 def test_deploy_sample_model_to_docker_and_tear_down(
     window, qtbot, sample_model, free_port, docker_client, base_image
 ):
-    from targets import REGISTRY
+    from targets import CATALOG
 
-    require("docker" in REGISTRY, "the docker target")
+    require("docker" in CATALOG, "the docker target")
     window.state.name = "wizard-docker"
     next_page(qtbot, window, "model")
     choose_model(qtbot, window, sample_model)

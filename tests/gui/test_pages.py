@@ -75,14 +75,14 @@ def test_pickle_needs_explicit_trust(window, qtbot, tmp_path):
 
 
 def test_target_cards_come_from_the_registry(window):
-    from targets import REGISTRY
+    from targets import CATALOG
 
     window.go("target")
     page = window.pages["target"]
-    assert list(page.cards) == list(REGISTRY)
+    assert list(page.cards) == list(CATALOG)
     for name, card in page.cards.items():
-        assert card.radio.text() == REGISTRY[name].title
-        assert card.summary.text() == REGISTRY[name].summary
+        assert card.radio.text() == CATALOG[name].title
+        assert card.summary.text() == CATALOG[name].summary
     page.choose("local")
     assert window.state.target_name == "local"
     assert window.next_button.isEnabled()
@@ -99,7 +99,7 @@ def _settings_page(window, qtbot, model: Path, port: int):
 
 
 def test_settings_form_is_generated_from_the_target_settings(window, qtbot, tmp_path, free_port):
-    from targets.local import LocalSettings
+    from targets.local.settings import LocalSettings
 
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")

@@ -266,7 +266,7 @@ def test_docker_deploy_redeploy_rollback_teardown(
 
 
 def port_is_free(port: int) -> bool:
-    from targets.local import port_free
+    from targets.local.target import port_free
 
     return port_free(port)  # SO_REUSEADDR like a server: our own TIME_WAITs do not count
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from app.domain import ConvertedModel
 from app.errors import TargetError, UsageError
 from app.journal import Journal
 from app.progress import RecordingProgress
 from targets.base import DeployContext
-from targets.docker_target import DockerTarget
+from targets.docker.target import DockerTarget
 from tests.integration.conftest import (
     deployment_name,
     docker_profile,
@@ -32,8 +33,8 @@ pytestmark = pytest.mark.integration
 def test_deploy_status_redeploy_teardown_leaves_nothing(
     docker_client, base_image, rf_model, rf_model_b, tmp_path: Path
 ) -> None:
-    from app.pipeline import run_deploy, teardown
     from app.records import find_record
+    from app.run import run_deploy, teardown
 
     name = deployment_name("e2e")
     port = free_port()
@@ -41,7 +42,7 @@ def test_deploy_status_redeploy_teardown_leaves_nothing(
     model.write_bytes(rf_model.source.read_bytes())
     profile = docker_profile(name, base_image, model, port=port)
     target = DockerTarget()
-    assert target.check(profile) == []
+    assert target.check(profile, None) == []
     try:
         record = run_deploy(profile)
         assert record.url == f"http://127.0.0.1:{port}"
@@ -94,7 +95,7 @@ def test_port_in_use_is_found_before_anything_is_built(base_image, rf_model) -> 
         s.listen(1)
         port = s.getsockname()[1]
         profile = docker_profile(deployment_name("port"), base_image, rf_model.source, port=port)
-        problems = DockerTarget().check(profile)
+        problems = DockerTarget().check(profile, None)
     assert len(problems) == 1
     assert f"Port {port}" in problems[0].message and "--port" in problems[0].fix
 
@@ -102,7 +103,7 @@ def test_port_in_use_is_found_before_anything_is_built(base_image, rf_model) -> 
 def test_missing_base_image_is_found_by_check(rf_model, docker_client) -> None:
     base = f"127.0.0.1:{free_port()}/modelship-test/absent:1"
     profile = docker_profile(deployment_name("nobase"), base, rf_model.source, port=free_port())
-    problems = DockerTarget().check(profile)
+    problems = DockerTarget().check(profile, None)
     assert any(base in p.message and "--base-image" in p.fix for p in problems)
 
 
@@ -120,7 +121,7 @@ def test_container_that_crashes_on_start_is_a_clean_error(
     ctx = DeployContext(
         profile=profile,
         name=name,
-        model_path=bad,
+        model=ConvertedModel(bad),
         journal=journal,
         image=image,
         progress=RecordingProgress(),
@@ -145,8 +146,8 @@ def test_build_error_through_the_pipeline_rolls_back(
 ) -> None:
     """A base image the registry does not have: check() stops it before anything is made."""
     from app.errors import ModelShipError
-    from app.pipeline import run_deploy
     from app.records import find_record
+    from app.run import run_deploy
 
     name = deployment_name("pipefail")
     base = f"{registry}/modelship-test/not-pushed:1"
@@ -159,8 +160,8 @@ def test_build_error_through_the_pipeline_rolls_back(
 
 
 def test_status_of_a_removed_container_says_so(base_image, rf_model) -> None:
+    from app.domain import Endpoint, Resource
     from app.records import DeploymentRecord
-    from targets.base import Endpoint, Resource
 
     name = deployment_name("gone")
     ep = Endpoint(

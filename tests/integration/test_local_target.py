@@ -22,15 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import Cancelled, SmokeTestError, TargetError
+from app.domain import ConvertedModel
+from app.errors import Cancelled, CredentialError, SmokeTestError, TargetError
 from app.journal import Journal, open_journals
 from app.paths import data_dir
-from app.pipeline import Event, run_deploy, teardown
 from app.profile import new_profile
 from app.progress import CancelToken
 from app.records import find_record
+from app.run import Event, run_deploy, teardown
 from targets.base import DeployContext
-from targets.local import LocalTarget, _proc_start_time, is_our_process, port_free
+from targets.local.target import LocalTarget, _proc_start_time, is_our_process, port_free
 
 pytestmark = pytest.mark.slow
 
@@ -123,9 +124,11 @@ def test_local_target_starts_a_detached_server_and_destroys_it(iris_onnx: Path) 
     port = free_port()
     profile = new_profile(iris_onnx, name="direct", settings={"port": port})
     target = LocalTarget()
-    assert target.check(profile) == []
+    assert target.check(profile, None) == []
     journal = Journal.create("direct")
-    ctx = DeployContext(profile=profile, name="direct", model_path=iris_onnx, journal=journal)
+    ctx = DeployContext(
+        profile=profile, name="direct", model=ConvertedModel(iris_onnx), journal=journal
+    )
     endpoint = target.deploy(ctx)
     [resource] = endpoint.resources
     try:
@@ -145,7 +148,7 @@ def test_local_target_starts_a_detached_server_and_destroys_it(iris_onnx: Path) 
         assert not port_free(port)
         # the port is now taken: a second deploy is refused with the port named
         problems = LocalTarget().check(
-            new_profile(iris_onnx, name="other", settings={"port": port})
+            new_profile(iris_onnx, name="other", settings={"port": port}), None
         )
         assert len(problems) == 1
         assert str(port) in problems[0].message and "--port" in problems[0].fix
@@ -163,7 +166,7 @@ def test_a_reused_pid_is_never_killed(iris_onnx: Path) -> None:
     try:
         data = {"pid": other.pid, "port": 8080, "model": str(iris_onnx), "log": "/nonexistent"}
         assert not is_our_process(data)
-        from targets.base import Resource
+        from app.domain import Resource
 
         LocalTarget().destroy(Resource("process", "x", data=data), None)
         time.sleep(0.2)
@@ -179,7 +182,7 @@ def test_a_model_that_does_not_load_says_why(tmp_path: Path) -> None:
     port = free_port()
     profile = new_profile(bad, name="broken", settings={"port": port, "start_timeout": 30})
     journal = Journal.create("broken")
-    ctx = DeployContext(profile=profile, name="broken", model_path=bad, journal=journal)
+    ctx = DeployContext(profile=profile, name="broken", model=ConvertedModel(bad), journal=journal)
     with pytest.raises(TargetError, match="exited while starting") as err:
         LocalTarget().deploy(ctx)
     assert err.value.details  # the server's log tail, for --debug
@@ -330,7 +333,7 @@ def test_cancel_during_conversion(iris_model: Path, cleanup: list[str]) -> None:
 
 
 def test_rollback_goes_back_one_version(iris_model: Path, cleanup: list[str]) -> None:
-    from app.pipeline import run_rollback
+    from app.run import run_rollback
 
     port = free_port()
     cleanup.append("rb")
@@ -359,9 +362,11 @@ def test_api_key_from_the_keyring_is_required_and_never_written(
     profile = new_profile(
         iris_model, name="locked", settings={"port": port, "api_key": "locked-key"}
     )
-    # no secret stored yet: preflight says so before anything is created
-    with pytest.raises(TargetError, match="no secret named 'locked-key'"):
+    # no secret stored yet: preflight says so before anything is created, as a missing
+    # credential (exit code 6), not a target failure
+    with pytest.raises(CredentialError, match="no secret named 'locked-key'") as missing:
         run_deploy(profile)
+    assert missing.value.exit_code == 6
     secrets.set_secret("locked-key", secret)
     record = run_deploy(profile)  # the smoke test sends the key
     assert record.smoke["passed"]

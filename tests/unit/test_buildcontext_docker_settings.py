@@ -5,14 +5,15 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from targets import REGISTRY, get_target
-from targets.docker_target import DockerSettings, DockerTarget, _url_host, container_name
+from targets import CATALOG, get_target
+from targets.docker.settings import DockerSettings
+from targets.docker.target import DockerTarget, _url_host, container_name
 
 
 def test_docker_is_registered_and_needs_an_image() -> None:
-    assert REGISTRY["docker"] is DockerTarget
+    assert CATALOG["docker"].load() is DockerTarget
     target = get_target("docker")
-    assert target.needs_image and target.Settings is DockerSettings
+    assert target.ships == "image" and target.Settings is DockerSettings
 
 
 def test_defaults_keep_the_endpoint_on_this_computer() -> None:
@@ -71,12 +72,12 @@ def _profile(**settings):
 def test_plan_and_warnings_name_the_exposure() -> None:
     target = DockerTarget()
     local = _profile(port=9000, memory_limit="1g")
-    (item,) = target.plan(local)
+    (item,) = target.plan(local, None)
     assert item.kind == "container" and "http://127.0.0.1:9000" in item.detail
     assert "memory limit 1g" in item.detail
     assert target.warnings(local) == []
     wide = _profile(bind_host="0.0.0.0")
-    assert "EXPOSED on 0.0.0.0" in str(target.plan(wide)[0])
+    assert "EXPOSED on 0.0.0.0" in str(target.plan(wide, None)[0])
     (warning,) = target.warnings(wide)
     assert "other computers" in warning and "api_key" in warning
 

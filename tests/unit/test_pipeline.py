@@ -17,15 +17,16 @@ from app.commands._console import ConsoleProgress
 from app.errors import SmokeTestError, TargetError
 from app.journal import Journal, open_journals
 from app.paths import data_dir
-from app.pipeline import Event, ProgressEvents, plan, run_deploy, steps_for
 from app.profile import new_profile
 from app.records import find_record
-from targets import REGISTRY
+from app.run import Event, ProgressEvents, plan, run_deploy, steps_for
+from targets import CATALOG, Kind
 from targets.base import (
     DeployContext,
     Endpoint,
     PlanItem,
     Problem,
+    Registry,
     Resource,
     Target,
     TargetSettings,
@@ -42,16 +43,14 @@ class ScratchSettings(TargetSettings):
 
 class ScratchTarget(Target):
     name: ClassVar[str] = "scratch"
-    title: ClassVar[str] = "Scratch folder"
-    summary: ClassVar[str] = "Creates files; for tests."
     Settings: ClassVar[type[TargetSettings]] = ScratchSettings
     destroyed: ClassVar[list[str]] = []
 
-    def check(self, profile) -> list[Problem]:
+    def check(self, profile, previous) -> list[Problem]:
         s = profile.target.settings
         return [Problem(s.problem, "fix it like this")] if s.problem else []
 
-    def plan(self, profile) -> list[PlanItem]:
+    def plan(self, profile, previous) -> list[PlanItem]:
         return [PlanItem("create", "file", f"f{i}") for i in range(profile.target.settings.files)]
 
     def deploy(self, ctx: DeployContext) -> Endpoint:
@@ -70,14 +69,23 @@ class ScratchTarget(Target):
     def status(self, record) -> TargetStatus:
         return TargetStatus(all(Path(r.id).exists() for r in record.resources()))
 
-    def destroy(self, resource: Resource, progress) -> None:
+    def destroy(self, resource: Resource, progress) -> bool:
         type(self).destroyed.append(Path(resource.id).name)
+        existed = Path(resource.id).exists()
         Path(resource.id).unlink(missing_ok=True)
+        return existed
 
 
 @pytest.fixture
 def scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setitem(REGISTRY, "scratch", ScratchTarget)
+    kind = Kind(
+        name="scratch",
+        title="Scratch folder",
+        summary="Creates files; for tests.",
+        Settings=ScratchSettings,
+        implementation=f"{__name__}:ScratchTarget",
+    )
+    monkeypatch.setitem(CATALOG, "scratch", kind)
     ScratchTarget.destroyed = []
     folder = tmp_path / "scratch"
     folder.mkdir()
@@ -164,9 +172,27 @@ def test_preflight_problem_stops_before_anything_is_created(
 def test_steps_and_plan(onnx_model: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     profile = profile_for(onnx_model, scratch, files=2)
     assert steps_for(profile) == ["intake", "convert", "deploy", "smoke"]
-    monkeypatch.setattr(ScratchTarget, "needs_image", True)
+    monkeypatch.setattr(ScratchTarget, "ships", "image")
     assert steps_for(profile) == ["intake", "convert", "build", "deploy", "smoke"]
     words = [str(i) for i in plan(profile)]
+    assert any(w.startswith("build image modelship/scratchy (linux/amd64, from ") for w in words)
+
+    class Shelf(Registry):
+        repository = "127.0.0.1:9/scratch/scratchy"
+
+        def describe(self) -> str:
+            return "the scratch shelf"
+
+        def push(self, image, tag, progress, cancel):  # never called by a plan
+            raise AssertionError("a plan pushes nothing")
+
+        def remove(self, pushed, progress) -> bool:
+            raise AssertionError("a plan removes nothing")
+
+    monkeypatch.setattr(ScratchTarget, "registry", lambda self, profile: Shelf())
+    assert steps_for(profile) == ["intake", "convert", "build", "push", "deploy", "smoke"]
+    words = [str(i) for i in plan(profile)]
+    assert "push image 127.0.0.1:9/scratch/scratchy (the scratch shelf)" in words
     assert words[0].startswith("convert model ")
     assert "create file f0" in words and "create file f1" in words
     assert words[-1] == "run smoke test scratchy (predictions vs the proof)"
@@ -188,7 +214,7 @@ def test_events_become_console_lines() -> None:
 
 
 def test_one_command_at_a_time_per_deployment(onnx_model: Path, scratch: Path) -> None:
-    from app.pipeline import deployment_lock
+    from app.run import deployment_lock
 
     profile = profile_for(onnx_model, scratch)
     with deployment_lock("scratchy"), pytest.raises(TargetError, match="Another ModelShip"):

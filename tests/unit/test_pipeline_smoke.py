@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from app.endpoint import EndpointClient
 from app.errors import Cancelled, SmokeTestError
 from app.progress import CancelToken
-from app.smoke import run_smoke_test, wait_for_health
+from app.smoke import run_smoke_test
+from app.waiting import WaitFailed, WaitTimeout
 
 
 class FakeModelServer:
@@ -92,7 +94,7 @@ def test_waits_through_503_then_passes(server: FakeModelServer, tmp_path: Path) 
         "predictions": ["x", "y"],
         "probabilities": [{"x": 0.90001, "y": 0.09999}, {"x": 0.2, "y": 0.8}],
     }
-    report = run_smoke_test(server.url, write_proof(tmp_path), timeout=10)
+    report = run_smoke_test(EndpointClient(server.url), write_proof(tmp_path), timeout=10)
     assert report.passed, report.summary()
     assert report.health_attempts == 4
     assert report.rows == 2 and report.matching == 2
@@ -111,7 +113,7 @@ def test_probability_beyond_tolerance_fails(server: FakeModelServer, tmp_path: P
         "predictions": ["x", "y"],
         "probabilities": [{"x": 0.8, "y": 0.2}, {"x": 0.2, "y": 0.8}],
     }
-    report = run_smoke_test(server.url, write_proof(tmp_path), timeout=5)
+    report = run_smoke_test(EndpointClient(server.url), write_proof(tmp_path), timeout=5)
     assert not report.passed
     assert report.matching == 1
     assert "1 of 2" in report.summary() and "Row 0" in report.summary()
@@ -121,32 +123,40 @@ def test_wrong_labels_fail_and_regression_uses_tolerance(
     server: FakeModelServer, tmp_path: Path
 ) -> None:
     server.answer = {"predictions": ["y", "y"], "probabilities": None}
-    report = run_smoke_test(server.url, write_proof(tmp_path, probabilities=None), timeout=5)
+    report = run_smoke_test(
+        EndpointClient(server.url), write_proof(tmp_path, probabilities=None), timeout=5
+    )
     assert not report.passed and report.mismatches[0]["expected"] == "x"
 
     server.answer = {"predictions": [1.00001, 2.5]}
     proof = write_proof(tmp_path, predictions=[1.0, 2.5], probabilities=None, class_labels=None)
-    report = run_smoke_test(server.url, proof, timeout=5)
+    report = run_smoke_test(EndpointClient(server.url), proof, timeout=5)
     assert report.passed, report.summary()
     server.answer = {"predictions": [1.1, 2.5]}
-    assert not run_smoke_test(server.url, proof, timeout=5).passed
+    assert not run_smoke_test(EndpointClient(server.url), proof, timeout=5).passed
 
 
 def test_a_client_error_from_predict_is_reported(server: FakeModelServer, tmp_path: Path) -> None:
     server.predict_status = 422
     server.answer = {"error": "column 'a' is missing"}
-    report = run_smoke_test(server.url, write_proof(tmp_path), timeout=5)
+    report = run_smoke_test(EndpointClient(server.url), write_proof(tmp_path), timeout=5)
     assert not report.passed
     assert "answered 422" in report.summary() and "column 'a' is missing" in report.summary()
 
 
 def test_health_gives_up_at_once_on_404_and_after_timeout(server: FakeModelServer) -> None:
+    import time
+
     server.ping_statuses = [404]
-    healthy, attempts, _, last = wait_for_health(server.url, timeout=10)
-    assert (healthy, attempts, last) == (False, 1, "/ping answered 404")
+    start = time.monotonic()
+    with pytest.raises(WaitFailed, match="/ping answered 404"):
+        EndpointClient(server.url).wait_healthy(timeout=10)
+    assert time.monotonic() - start < 5
+    assert [r[0] for r in server.requests] == ["/ping"]  # asked once: a "no" is final
     server.ping_statuses = [503] * 100
-    healthy, attempts, seconds, last = wait_for_health(server.url, timeout=0.5)
-    assert not healthy and attempts > 1 and seconds < 10 and "503" in last
+    with pytest.raises(WaitTimeout, match="answered 503"):
+        EndpointClient(server.url).wait_healthy(timeout=0.5)
+    assert len(server.requests) > 2
 
 
 def test_nothing_listening_and_cancel(tmp_path: Path) -> None:
@@ -155,27 +165,30 @@ def test_nothing_listening_and_cancel(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    report = run_smoke_test(f"http://127.0.0.1:{port}", write_proof(tmp_path), timeout=0.3)
+    report = run_smoke_test(
+        EndpointClient(f"http://127.0.0.1:{port}"), write_proof(tmp_path), timeout=0.3
+    )
     assert not report.healthy and "never became healthy" in report.summary()
     cancel = CancelToken()
     cancel.cancel()
     with pytest.raises(Cancelled):
-        run_smoke_test(f"http://127.0.0.1:{port}", write_proof(tmp_path), cancel=cancel)
+        run_smoke_test(
+            EndpointClient(f"http://127.0.0.1:{port}"), write_proof(tmp_path), cancel=cancel
+        )
 
 
 def test_unreadable_proof_is_a_smoke_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.proof.json"
     bad.write_text("{")
     with pytest.raises(SmokeTestError, match="Cannot read the conversion proof"):
-        run_smoke_test("http://127.0.0.1:9", bad)
+        run_smoke_test(EndpointClient("http://127.0.0.1:9"), bad)
 
 
 def test_headers_are_sent(server: FakeModelServer, tmp_path: Path) -> None:
     server.answer = {"predictions": ["x", "y"], "probabilities": None}
     run_smoke_test(
-        server.url,
+        EndpointClient(server.url, headers={"Authorization": "Bearer abc"}),
         write_proof(tmp_path, probabilities=None),
-        headers={"Authorization": "Bearer abc"},
         timeout=5,
     )
     assert all(h.get("Authorization") == "Bearer abc" for _, h, _ in server.requests)

@@ -16,7 +16,7 @@ from app.profile import (
     new_profile,
     save_profile,
 )
-from targets.local import LocalSettings
+from targets.local.settings import LocalSettings
 
 GOOD = """\
 schema = 1

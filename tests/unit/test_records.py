@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from app.domain import Endpoint, Resource
 from app.errors import UsageError
 from app.journal import Journal, open_journals, remove_journals
 from app.records import (
@@ -18,7 +19,6 @@ from app.records import (
     record_path,
     save_record,
 )
-from targets.base import Endpoint, Resource
 
 
 def make_record(name: str = "iris") -> DeploymentRecord:

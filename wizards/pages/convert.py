@@ -253,6 +253,13 @@ class ConvertPage(Page):
 
     def _converted(self, result: Any) -> None:
         self.state.conversion = result
+        self.state.conversion_key = None
+        try:
+            from app.run import conversion_key
+
+            self.state.conversion_key = conversion_key(self.state.build_profile())
+        except Exception:  # no valid profile yet: the deploy will convert on its own
+            pass
         report = result.report
         self.status.setText("")
         self._show_verdict(report, "ok" if report.passed else "warning")

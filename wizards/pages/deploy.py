@@ -1,6 +1,6 @@
 """Deploy: the pipeline's steps with live progress and the log; Cancel rolls back.
 
-The page runs ``app.pipeline.run_deploy`` (the same call as ``modelship deploy``) on a
+The page runs ``app.run.run_deploy`` (the same call as ``modelship deploy``) on a
 worker and draws its events. Cancelling sets the pipeline's cancel token; the pipeline
 removes what it created and says what it removed, which the page shows.
 """
@@ -31,6 +31,7 @@ STEP_WORDS = {
     "intake": "Read the model file",
     "convert": "Convert and prove",
     "build": "Build the container image",
+    "push": "Upload the image",
     "deploy": "Start the service",
     "smoke": "Test the running service",
 }
@@ -87,14 +88,11 @@ class DeployPage(Page):
 
     # ---- running ---------------------------------------------------------------
     def _reset_steps(self) -> None:
-        from targets import REGISTRY
+        from app.run import steps_for
 
         self.steps.clear()
         self.items.clear()
-        needs_image = bool(getattr(REGISTRY.get(self.state.target_name or ""), "needs_image", 0))
-        for step in ("intake", "convert", "build", "deploy", "smoke"):
-            if step == "build" and not needs_image:
-                continue
+        for step in steps_for(self.state.profile):
             self._item(step)
 
     def _item(self, step: str) -> QListWidgetItem:
@@ -122,10 +120,14 @@ class DeployPage(Page):
         self.title_label.setText(f"<h2 style='margin:0'>Deploying {profile.name}</h2>")
         self.status.setText("Starting…")
 
-        def work(progress: Any, cancel: Any) -> Any:
-            from app.pipeline import run_deploy
+        converted = self.state.converted(profile)
 
-            return run_deploy(profile, on_event=progress.event, cancel=cancel)
+        def work(progress: Any, cancel: Any) -> Any:
+            from app.run import run_deploy
+
+            return run_deploy(
+                profile, on_event=progress.event, cancel=cancel, converted=converted
+            )
 
         self.worker = self.start_worker(
             work,
@@ -182,6 +184,13 @@ class DeployPage(Page):
 
     def _deployed(self, record: Any) -> None:
         self.state.record = record
+        if self.state.save_to is not None:
+            from app.profile import save_profile
+
+            try:
+                self.state.profile_path = save_profile(self.state.profile, self.state.save_to)
+            except Exception as exc:  # the deployment stands; only the file failed
+                self.error(exc, "saving the profile")
         self.bar.setRange(0, 100)
         self.bar.setValue(100)
         self.status.setText("")

@@ -57,19 +57,6 @@ def api_key_ref(profile: Any) -> str | None:
     return None
 
 
-def auth_headers(profile: Any) -> dict[str, str]:
-    """Authorization header with the API key read from the keyring (worker thread only)."""
-    ref = api_key_ref(profile)
-    if not ref:
-        return {}
-    from app.secrets import get_secret
-    from wizards import notify
-
-    key = get_secret(ref)
-    notify.register_secret(key)
-    return {"Authorization": f"Bearer {key}"}
-
-
 def curl_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
     lines = [f"curl -s -X POST {url}/predict", "-H 'Content-Type: application/json'"]
     if api_key:
@@ -100,31 +87,30 @@ def python_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
     )
 
 
-def post_rows(url: str, rows: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Any:
-    """Send rows to the endpoint's /predict (what the Try it form does)."""
-    import urllib.error
-    import urllib.request
-
+def post_rows(record: Any, profile: Any, rows: list[dict[str, Any]]) -> Any:
+    """Send rows to the deployment through its target's client (what the Try it form
+    does): the same transport, credentials and pinned certificate as the smoke test.
+    Worker thread only (it reads the keyring)."""
+    from app.endpoint import EndpointError, EndpointUnreachable
     from app.errors import TargetError
+    from targets import get_target
+    from wizards import notify
 
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/predict",
-        data=json.dumps(rows).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-        method="POST",
-    )
+    endpoint = record.endpoint_obj()
+    client = get_target(endpoint.target).client(endpoint, profile)
+    for value in client.headers.values():
+        if value.startswith("Bearer "):
+            notify.register_secret(value.removeprefix("Bearer "))
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")[:500]
+        return client.predict(rows)
+    except EndpointError as exc:
         raise TargetError(
-            f"The endpoint answered {exc.code}: {body}",
+            f"The endpoint answered {exc.status}: {exc.body[:500]}",
             "Check the values you typed: each must fit the column's type.",
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except EndpointUnreachable as exc:
         raise TargetError(
-            f"The endpoint at {url} did not answer ({exc}).",
+            f"The endpoint at {client.url} did not answer ({exc}).",
             "Check on the Start page whether the deployment still runs.",
         ) from None
 
@@ -288,15 +274,14 @@ class ResultPage(Page):
     def send(self) -> None:
         if self.is_busy() or self.state.record is None:
             return
-        url = self.state.record.url
+        record = self.state.record
         row = self.row()
-        headers = dict((self.state.record.endpoint or {}).get("headers") or {})
         profile = self.state.profile
         self.try_bar.setVisible(True)
         self.answer.setText("Asking the model…")
 
         def work(progress: Any, cancel: Any) -> Any:
-            return post_rows(url, [row], {**headers, **auth_headers(profile)})
+            return post_rows(record, profile, [row])
 
         self.start_worker(
             work,

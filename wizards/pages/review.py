@@ -131,7 +131,7 @@ class ReviewPage(Page):
             return
         self.state.profile = profile
         from app.profile import profile_path
-        from targets import REGISTRY
+        from targets import get_kind
 
         if not self.save_path.text() or Path(self.save_path.text()).stem != profile.name:
             current = self.state.profile_path
@@ -142,7 +142,7 @@ class ReviewPage(Page):
                     else profile_path(profile.name)
                 )
             )
-        cls = REGISTRY[profile.target.kind]
+        cls = get_kind(profile.target.kind)
         model = Path(profile.model.path).name
         self.summary.setText(
             f"Deploy <b>{model}</b> to <b>{cls.title}</b>"
@@ -153,10 +153,11 @@ class ReviewPage(Page):
         self.bar.setVisible(True)
 
         def work(progress: Any, cancel: Any) -> Any:
-            from app.pipeline import plan as core_plan
+            from app.run import plan as core_plan
 
             plan = core_plan(profile)
-            dockerfile = render_dockerfile(profile, conversion) if cls.needs_image else None
+            image = cls.ships == "image"
+            dockerfile = render_dockerfile(profile, conversion) if image else None
             return plan, dockerfile
 
         self.start_worker(
@@ -193,15 +194,11 @@ class ReviewPage(Page):
         if self.state.profile is None or self.state.profile.name != self.state.default_name():
             self.refresh()
             return False
-        if self.save_check.isChecked():
-            from app.profile import save_profile
-
-            try:
-                path = Path(self.save_path.text()).expanduser()
-                self.state.profile_path = save_profile(self.state.profile, path)
-            except Exception as exc:
-                self.error(exc, "saving the profile")
-                return False
+        # Saved once the deploy succeeded (the Deploy page): a failed deploy leaves the
+        # saved profile as it was.
+        self.state.save_to = (
+            Path(self.save_path.text()).expanduser() if self.save_check.isChecked() else None
+        )
         return True
 
 

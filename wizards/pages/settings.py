@@ -296,19 +296,19 @@ class SettingsPage(Page):
             if key in self.state.settings:
                 editor.set(self.state.settings[key])
         from app.profile import DEFAULT_BASE_IMAGE
-        from targets import REGISTRY
+        from targets import get_kind
 
-        self.image_box.setVisible(bool(getattr(REGISTRY[name], "needs_image", False)))
+        self.image_box.setVisible(get_kind(name).ships == "image")
         self.base_image.setText(self.state.base_image or DEFAULT_BASE_IMAGE)
         self.run_check()
 
     def _build_form(self, name: str) -> None:
-        from targets import REGISTRY
+        from targets import get_kind
 
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()
-        cls = REGISTRY[name]
+        cls = get_kind(name)
         self.form_box.setTitle("Settings")
         self.title_label.setText(f"<h2 style='margin:0'>Settings for: {cls.title}</h2>")
         previous: QWidget | None = None
@@ -369,7 +369,7 @@ class SettingsPage(Page):
         self.check_button.setEnabled(False)
 
         def work(progress: Any, cancel: Any) -> Any:
-            from app.pipeline import preflight
+            from app.run import preflight
 
             return preflight(profile)
 

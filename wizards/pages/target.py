@@ -1,6 +1,6 @@
 """Target: where the model should run. One card per registered target.
 
-The cards come from ``targets.REGISTRY`` (title + one-line summary), so a new target
+The cards come from ``targets.CATALOG`` (title + one-line summary), so a new target
 appears here without any change to this page.
 """
 
@@ -79,14 +79,14 @@ class TargetPage(Page):
 
     def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
-        from targets import REGISTRY
+        from targets import CATALOG
 
         self.group = QButtonGroup(self)
         self.cards: dict[str, TargetCard] = {}
         inner = QWidget()
         lay = QVBoxLayout(inner)
         lay.setContentsMargins(0, 0, 0, 0)
-        for name, cls in REGISTRY.items():
+        for name, cls in CATALOG.items():
             card = TargetCard(name, cls)
             self.cards[name] = card
             self.group.addButton(card.radio)

@@ -19,57 +19,25 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
-from pydantic import Field
 
+from app.domain import DeploymentRecord, Endpoint, Resource
+from app.endpoint import answers
 from app.errors import TargetError
 from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
-from targets.base import (
-    DeployContext,
-    Endpoint,
-    PlanItem,
-    Problem,
-    Resource,
-    SecretRef,
-    Target,
-    TargetSettings,
-    TargetStatus,
-)
+from app.waiting import wait_until
+from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.local.settings import LocalSettings
 
 if TYPE_CHECKING:
     from app.profile import Profile
-    from app.records import DeploymentRecord
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
-
-
-class LocalSettings(TargetSettings):
-    port: int = Field(
-        8080, ge=1, le=65535, title="Port", description="Port on 127.0.0.1 to answer on."
-    )
-    workers: int = Field(
-        1, ge=1, le=64, title="Worker processes", description="Server processes to run."
-    )
-    api_key: SecretRef | None = Field(
-        None,
-        title="API key (keyring entry)",
-        description="Name of a keyring entry holding an API key that callers must send "
-        "as 'Authorization: Bearer KEY'. Empty: no key needed.",
-    )
-    start_timeout: float = Field(
-        60.0,
-        gt=0,
-        le=3600,
-        title="Start timeout",
-        description="Seconds to wait for the server to load the model and answer.",
-    )
 
 
 def run_dir(name: str) -> Path:
@@ -123,7 +91,17 @@ def _proc_cmdline(pid: int) -> list[str]:
         return []
 
 
-def is_our_process(data: dict) -> bool:
+def _matches(cmd: list[str], data: dict[str, Any]) -> bool:
+    """Does a command line belong to the server this resource describes?
+
+    The model path is the deployment's own version folder and the port is in argv, so
+    the pair identifies our server even without a pid.
+    """
+    model = str(data.get("model", ""))
+    return bool(cmd) and bool(model) and model in cmd and str(data.get("port")) in cmd
+
+
+def is_our_process(data: dict[str, Any]) -> bool:
     """Is the recorded server still the same process (not a reused pid)?"""
     pid = data.get("pid")
     if not pid:
@@ -133,9 +111,36 @@ def is_our_process(data: dict) -> bool:
         return False
     if data.get("started_ticks") and started != data["started_ticks"]:
         return False
-    cmd = _proc_cmdline(int(pid))
-    model = str(data.get("model", ""))
-    return bool(cmd) and model in cmd and str(data.get("port")) in cmd
+    return _matches(_proc_cmdline(int(pid)), data)
+
+
+def find_ours(data: dict[str, Any]) -> list[int]:
+    """Pids of live servers started for this resource, recorded pid or not.
+
+    The journal holds the server's command line before the server starts, so a command
+    killed between starting it and writing its pid down still leaves enough to find it.
+    """
+    if is_our_process(data):
+        return [int(data["pid"])]
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if _matches(proc.info["cmdline"] or [], data) and _is_top(proc, data):
+                found.append(int(proc.info["pid"]))
+        except psutil.Error:
+            continue
+    return found
+
+
+def _is_top(proc: psutil.Process, data: dict[str, Any]) -> bool:
+    """Only the server's main process, not its workers (they die with it)."""
+    try:
+        parent = proc.parent()
+        return parent is None or not _matches(parent.cmdline(), data)
+    except psutil.Error:
+        return True
 
 
 def _reap(pid: int) -> None:
@@ -145,24 +150,26 @@ def _reap(pid: int) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
-def _stop(data: dict, progress: Progress) -> bool:
+def _stop(data: dict[str, Any], progress: Progress) -> bool:
     """Stop the server and its worker processes: terminate, then kill after a grace period.
 
-    Returns True if a process was stopped. Only touches a process proven to be ours.
+    Returns True if a process was stopped. Only touches processes proven to be ours.
     On POSIX, terminate is SIGTERM, so in-flight requests finish; on Windows it ends
     the process at once (there is no graceful signal to send a detached process).
+    Returns only once the processes are gone and the port is free again (or raises).
     """
-    if not is_our_process(data):
+    pids = find_ours(data)
+    if not pids:
         return False
-    pid = int(data["pid"])
-    proc = _process(pid)
-    if proc is None:
-        return False
-    progress.update(message=f"Stopping server process {pid}")
-    try:
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        family = [proc]
+    family: list[psutil.Process] = []
+    for pid in pids:
+        proc = _process(pid)
+        if proc is None:
+            continue
+        progress.update(message=f"Stopping server process {pid}")
+        family.append(proc)
+        with contextlib.suppress(psutil.Error):
+            family.extend(proc.children(recursive=True))
     for member in family:
         with contextlib.suppress(psutil.Error):
             member.terminate()
@@ -170,17 +177,36 @@ def _stop(data: dict, progress: Progress) -> bool:
     for member in alive:
         with contextlib.suppress(psutil.Error):
             member.kill()
-    psutil.wait_procs(alive, timeout=5)
-    _reap(pid)
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    for pid in pids:
+        _reap(pid)
+    if alive:
+        raise TargetError(
+            f"Server process {alive[0].pid} did not stop.",
+            f"Stop it by hand (kill -9 {alive[0].pid}), then run teardown again.",
+        )
+    port = data.get("port")
+    if port:
+        _wait_port_free(int(port))
     return True
 
 
-def _ping(url: str, timeout: float = 2.0) -> bool:
+def _wait_port_free(port: int, timeout: float = 10.0) -> None:
     try:
-        with urllib.request.urlopen(url + "/ping", timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        wait_until(
+            lambda: port_free(port),
+            bool,
+            timeout=timeout,
+            what=f"port {port} to be free",
+            hint=f"Something else holds port {port} now; find it with `ss -ltnp` / "
+            "`netstat -ano` and stop it.",
+            interval=0.05,
+            max_interval=0.5,
+        )
+    except TargetError as exc:
+        raise TargetError(
+            f"The server stopped, but port {port} is still in use.", exc.hint
+        ) from None
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -191,33 +217,41 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 
 def _wait_until_answering(
-    resource: Resource, url: str, timeout: float, cancel: CancelToken
+    resource: Resource, url: str, timeout: float, cancel: CancelToken, progress: Progress
 ) -> None:
     """Wait for /ping; fail early (with its log) if the server exits."""
     pid = int(resource.data["pid"])
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        cancel.raise_if_cancelled()
-        if _ping(url, timeout=1.0):
-            return
+    log = Path(resource.data["log"])
+
+    def probe() -> str:
+        if answers(url, timeout=1.0):
+            return "answering"
         _reap(pid)
-        if _proc_start_time(pid) is None:
-            tail = _log_tail(Path(resource.data["log"]))
-            last = tail.splitlines()[-1] if tail else "no output"
-            raise TargetError(
-                f"The server process exited while starting: {last}",
-                "See the details (--debug) or run `modelship serve MODEL` to try it.",
-                details=tail,
-            )
-        if time.monotonic() > deadline:
-            raise TargetError(
-                f"The server did not answer on {url}/ping within {timeout:.0f} s.",
-                "Raise [target.settings] start_timeout for a large model.",
-                details=_log_tail(Path(resource.data["log"])),
-            )
-        cancel.wait(delay)
-        delay = min(delay * 1.5, 0.5)
+        return "starting" if _proc_start_time(pid) is not None else "exited"
+
+    def exited(state: str) -> str | None:
+        if state != "exited":
+            return None
+        tail = _log_tail(log)
+        return "the server process exited while starting: " + (
+            tail.splitlines()[-1] if tail else "no output"
+        )
+
+    wait_until(
+        probe,
+        lambda state: state == "answering",
+        exited,
+        timeout=timeout,
+        cancel=cancel,
+        progress=progress,
+        what=f"the server on {url}",
+        describe=lambda state: f"Server {state}",
+        hint="Raise the Start timeout setting for a large model.",
+        fail_hint="See the details (--debug) or run `modelship serve MODEL` to try it.",
+        details=lambda: _log_tail(log),
+        interval=0.05,
+        max_interval=0.5,
+    )
 
 
 _LAUNCHER = """
@@ -270,29 +304,12 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
 
 class LocalTarget(Target):
     name: ClassVar[str] = "local"
-    title: ClassVar[str] = "This computer"
-    summary: ClassVar[str] = (
-        "Run the model as a background process on this computer (127.0.0.1); "
-        "no Docker needed. Good for trying it out and for edge devices."
-    )
-    Settings: ClassVar[type[TargetSettings]] = LocalSettings
-    needs_image: ClassVar[bool] = False
-    side_by_side: ClassVar[bool] = False  # the new one wants the old one's port
+    Settings: ClassVar[type[LocalSettings]] = LocalSettings
+    ships: ClassVar = "files"
+    replacement: ClassVar = "stop_old_first"  # the new server wants the old one's port
 
     # ---- preflight ------------------------------------------------------------------
-    def _ours_on_port(self, profile: Profile, port: int) -> bool:
-        """Is the port held by the deployment this profile replaces?"""
-        from app.records import find_record
-
-        record = find_record(profile.name)
-        if record is None:
-            return False
-        return any(
-            r.kind == "process" and r.data.get("port") == port and is_our_process(r.data)
-            for r in record.resources()
-        )
-
-    def check(self, profile: Profile) -> list[Problem]:
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         problems = []
         settings: LocalSettings = profile.target.settings
         if not Path(profile.model.path).is_file():
@@ -300,6 +317,8 @@ class LocalTarget(Target):
                 Problem(
                     f"The model file {profile.model.path} does not exist.",
                     "Check [model] path in the profile.",
+                    kind="setting",
+                    setting="model.path",
                 )
             )
         if settings.api_key:
@@ -309,23 +328,25 @@ class LocalTarget(Target):
             try:
                 get_secret(settings.api_key)
             except CredentialError as exc:
-                problems.append(Problem(exc.message, exc.hint or ""))
+                problems.append(
+                    Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")
+                )
         port = settings.port
-        if not port_free(port) and not self._ours_on_port(profile, port):
+        if not port_free(port) and not _ours_on_port(previous, port):
             problems.append(
                 Problem(
                     f"Port {port} on {HOST} is already in use by another program.",
                     f"Choose a free port, e.g. {_suggest_port(port)} "
                     "(the Port setting; --port on the command line).",
+                    kind="environment",
+                    setting="port",
                 )
             )
         return problems
 
-    def plan(self, profile: Profile) -> list[PlanItem]:
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
         settings: LocalSettings = profile.target.settings
-        from app.records import find_record
-
-        action = "replace" if find_record(profile.name) else "create"
+        action = "replace" if previous is not None else "create"
         return [
             PlanItem(
                 action,
@@ -349,7 +370,7 @@ class LocalTarget(Target):
         rdir = run_dir(ctx.name)
         rdir.mkdir(parents=True, exist_ok=True)
         log = rdir / f"server-v{ctx.version}.log"
-        model = str(Path(ctx.model_path).resolve())
+        model = str(Path(ctx.model.onnx_path).resolve())
         argv = _serving_argv(model, port, settings.workers)
         resource = Resource(
             kind="process",
@@ -357,21 +378,23 @@ class LocalTarget(Target):
             name=f"process modelship-{ctx.name}-v{ctx.version} on {HOST}:{port}",
             data={"port": port, "model": model, "log": str(log), "argv": argv, "pid": None},
         )
+        # Journaled with its command line before it starts: find_ours() can find the
+        # server from this alone if we are killed before its pid is written down.
         ctx.journal.record(resource)
         ctx.progress.update(message=f"Starting the server on {HOST}:{port}")
-        env = dict(os.environ)
-        env.pop("MODELSHIP_HOST", None)
-        env["PYTHONUNBUFFERED"] = "1"
-        secret_env = _secret_env(settings)
-        env.update(secret_env)
-        pid = _spawn_detached(argv, log, env, rdir)
+        pid = _spawn_detached(argv, log, server_env(settings), rdir)
         resource.data.update(
             {"pid": pid, "started_ticks": _proc_start_time(pid), "started": time.time()}
         )
         ctx.journal.update(resource)
         url = f"http://{HOST}:{port}"
-        _wait_until_answering(resource, url, settings.start_timeout, ctx.cancel)
-        return Endpoint(url=url, target=self.name, resources=[resource])
+        _wait_until_answering(resource, url, settings.start_timeout, ctx.cancel, ctx.progress)
+        return Endpoint(
+            url=url,
+            target=self.name,
+            resources=[resource],
+            auth="bearer" if settings.api_key else "none",
+        )
 
     # ---- later ------------------------------------------------------------------------
     def status(self, record: DeploymentRecord) -> TargetStatus:
@@ -394,16 +417,23 @@ class LocalTarget(Target):
                 )
         return TargetStatus(False, "no server process recorded")
 
-    def destroy(self, resource: Resource, progress: Progress | None = None) -> None:
+    def logs(self, record: DeploymentRecord, lines: int = 100) -> str:
+        for r in record.resources():
+            if r.kind == "process" and r.data.get("log"):
+                return _log_tail(Path(r.data["log"]), lines)
+        return ""
+
+    def destroy(self, resource: Resource, progress: Progress | None = None) -> bool:
         progress = progress or NullProgress()
         if resource.kind != "process":
-            return
-        _stop(resource.data, progress)
+            return False
+        stopped = _stop(resource.data, progress)
         log = resource.data.get("log")
         if log:
             Path(log).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 Path(log).parent.rmdir()  # only when empty
+        return stopped
 
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         removed = super().teardown(record, progress)
@@ -421,6 +451,9 @@ class LocalTarget(Target):
         ep = record.endpoint_obj()
         if ep is None:
             return None
+        settings = LocalSettings.model_validate(
+            (record.profile.get("target") or {}).get("settings") or {}
+        )
         for r in ep.resources:
             if r.kind != "process" or is_our_process(r.data):
                 continue
@@ -429,24 +462,30 @@ class LocalTarget(Target):
                 continue
             log = Path(r.data["log"])
             log.parent.mkdir(parents=True, exist_ok=True)
-            env = dict(os.environ)
-            env.pop("MODELSHIP_HOST", None)
-            settings = LocalSettings.model_validate(
-                (record.profile.get("target") or {}).get("settings") or {}
-            )
-            env.update(_secret_env(settings))
-            pid = _spawn_detached(list(r.data["argv"]), log, env, log.parent)
+            pid = _spawn_detached(list(r.data["argv"]), log, server_env(settings), log.parent)
             r.data.update(
                 {"pid": pid, "started_ticks": _proc_start_time(pid), "started": time.time()}
             )
             try:
-                _wait_until_answering(r, f"http://{HOST}:{r.data['port']}", settings.start_timeout,
-                                      CancelToken())  # fmt: skip
+                _wait_until_answering(
+                    r, f"http://{HOST}:{r.data['port']}", settings.start_timeout,
+                    CancelToken(), progress,
+                )  # fmt: skip
             except TargetError as exc:
                 progress.log(f"The previous server did not come back: {exc.message}")
                 continue
             progress.update(message=f"Restarted the previous server (process {pid})")
         return ep
+
+
+def _ours_on_port(previous: DeploymentRecord | None, port: int) -> bool:
+    """Is the port held by the deployment being replaced (same name)?"""
+    if previous is None:
+        return False
+    return any(
+        r.kind == "process" and r.data.get("port") == port and is_our_process(r.data)
+        for r in previous.resources()
+    )
 
 
 def _serving_argv(model: str, port: int, workers: int) -> list[str]:
@@ -455,14 +494,21 @@ def _serving_argv(model: str, port: int, workers: int) -> list[str]:
     return serving_command(model, "--host", HOST, "--port", str(port), "--workers", str(workers))
 
 
-def _secret_env(settings: TargetSettings) -> dict[str, str]:
-    """Environment for secrets the settings name (values from the keyring)."""
-    name = getattr(settings, "api_key", None)
-    if not name:
-        return {}
-    from app.secrets import get_secret
+def server_env(settings: LocalSettings) -> dict[str, str]:
+    """The server's whole environment, made explicitly.
 
-    return {"MODELSHIP_API_KEY": get_secret(name)}
+    Nothing ``MODELSHIP_*`` comes from the user's shell: a key or setting exported
+    there must not change what a deployment does (or make its smoke test fail). The
+    API key comes from the keyring, through the environment (never argv, which any
+    user can read with ps); only the same user can read a process's environment.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHIP_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if settings.api_key:
+        from app.secrets import get_secret
+
+        env["MODELSHIP_API_KEY"] = get_secret(settings.api_key)
+    return env
 
 
 def _suggest_port(port: int) -> int:
@@ -474,4 +520,4 @@ def _suggest_port(port: int) -> int:
         return s.getsockname()[1]
 
 
-__all__ = ["LocalSettings", "LocalTarget", "port_free"]
+__all__ = ["LocalTarget", "find_ours", "port_free", "run_dir", "server_env"]

@@ -14,87 +14,31 @@ remove only what is labelled ours, by id, and never prune.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
+import tarfile
 import time
-import urllib.error
-import urllib.request
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, field_validator
-
+from app.domain import DeploymentRecord, Endpoint, Resource
+from app.endpoint import answers
 from app.errors import TargetError
-from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect, remove_image
+from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
 from app.progress import NullProgress, Progress
-from targets.base import (
-    DeployContext,
-    Endpoint,
-    PlanItem,
-    Problem,
-    Resource,
-    SecretRef,
-    Target,
-    TargetSettings,
-    TargetStatus,
-)
+from app.waiting import wait_until
+from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.docker.settings import DockerSettings
 
 if TYPE_CHECKING:
     from app.profile import Profile
-    from app.records import DeploymentRecord
 
 CONTAINER_PORT = 8080
 VERSION_LABEL = "modelship.version-number"
 STOP_TIMEOUT = 10
-
-
-class DockerSettings(TargetSettings):
-    port: int = Field(
-        8080, ge=1, le=65535, title="Port", description="Port on this computer to answer on."
-    )
-    bind_host: str = Field(
-        "127.0.0.1",
-        title="Listen address",
-        description="Address the port is published on. 127.0.0.1 keeps it to this computer; "
-        "0.0.0.0 exposes it to the network (choose that only on purpose).",
-    )
-    restart_policy: Literal["no", "on-failure", "unless-stopped", "always"] = Field(
-        "unless-stopped",
-        title="Restart policy",
-        description="Whether Docker restarts the container after a crash or a reboot.",
-    )
-    memory_limit: str | None = Field(
-        None,
-        pattern=r"^[0-9]+[bkmgBKMG]?$",
-        title="Memory limit",
-        description="Most memory the container may use, e.g. 512m or 2g (empty: no limit).",
-    )
-    workers: int | None = Field(
-        None,
-        ge=1,
-        le=64,
-        title="Worker processes",
-        description="Server processes in the container (empty: one per CPU it may use).",
-    )
-    api_key: SecretRef | None = Field(
-        None,
-        title="API key",
-        description="Keyring entry holding an API key clients must send (empty: no key).",
-    )
-    start_timeout: float = Field(
-        60.0,
-        gt=0,
-        le=3600,
-        title="Start timeout",
-        description="Seconds to wait for the container to load the model and answer.",
-    )
-
-    @field_validator("bind_host")
-    @classmethod
-    def _an_address(cls, v: str) -> str:
-        try:
-            ipaddress.ip_address(v)
-        except ValueError:
-            raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from None
-        return v
+# The API key reaches the server as this read-only file (MODELSHIP_API_KEY_FILE), copied
+# into the container before it starts: never an environment variable (docker inspect
+# would show it) and never a file on this computer's disk.
+SECRET_PATH = "/run/modelship/api_key"
 
 
 def _is_loopback(host: str) -> bool:
@@ -113,14 +57,6 @@ def container_name(deployment: str, version: int) -> str:
     return f"modelship-{deployment}-v{version}"
 
 
-def _ping(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/ping", timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 def _logs_tail(container: Any, lines: int = 20) -> str:
     try:
         raw = container.logs(tail=lines)
@@ -136,17 +72,14 @@ def _labels_ours(attrs: dict[str, Any]) -> bool:
 
 class DockerTarget(Target):
     name: ClassVar[str] = "docker"
-    title: ClassVar[str] = "Docker on this computer"
-    summary: ClassVar[str] = (
-        "Build a serving image and run it as a container on this computer's Docker "
-        "Engine; the same image can go to any server or cloud that runs containers."
-    )
-    Settings: ClassVar[type[TargetSettings]] = DockerSettings
-    needs_image: ClassVar[bool] = True
-    side_by_side: ClassVar[bool] = False  # the new container wants the old one's port
+    Settings: ClassVar[type[DockerSettings]] = DockerSettings
+    ships: ClassVar = "image"
+    # The new container wants the old one's host port, and a published port cannot move
+    # to another container: the old one stops first and starts again if the new one fails.
+    replacement: ClassVar = "stop_old_first"
 
     # ---- preflight ----------------------------------------------------------------
-    def check(self, profile: Profile) -> list[Problem]:
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         from targets.local import port_free
 
         settings: DockerSettings = profile.target.settings
@@ -154,7 +87,7 @@ class DockerTarget(Target):
         try:
             client = connect(timeout=30)
         except TargetError as exc:
-            return [Problem(exc.message, exc.hint or "")]
+            return [Problem(exc.message, exc.hint or "", kind="environment")]
         try:
             port = settings.port
             if not port_free(port, settings.bind_host) and not self._ours_on_port(
@@ -165,9 +98,13 @@ class DockerTarget(Target):
                         f"Port {port} on {settings.bind_host} is already in use.",
                         "Choose a free port (the Port setting; --port on the command line), "
                         "or stop what uses it.",
+                        kind="environment",
+                        setting="port",
                     )
                 )
             problems += _base_image_problems(client, profile.image.base_image)
+            if settings.api_key:
+                problems += _credential_problems(settings.api_key)
         finally:
             client.close()
         return problems
@@ -190,11 +127,9 @@ class DockerTarget(Target):
                     return True
         return False
 
-    def plan(self, profile: Profile) -> list[PlanItem]:
-        from app.records import find_record
-
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
         settings: DockerSettings = profile.target.settings
-        action = "replace" if find_record(profile.name) else "create"
+        action = "replace" if previous is not None else "create"
         detail = (
             f"http://{_url_host(settings.bind_host)}:{settings.port}, "
             f"restart {settings.restart_policy}"
@@ -215,7 +150,7 @@ class DockerTarget(Target):
             raise TargetError(
                 "There is no image to run.", "Deploy again; the build step makes the image."
             )
-        image_ref = str(getattr(image, "id", None) or image.tag)
+        image_ref = image.id or image.tag
         name = container_name(ctx.name, ctx.version)
         host, port = settings.bind_host, settings.port
         url = f"http://{_url_host(host)}:{port}"
@@ -233,7 +168,7 @@ class DockerTarget(Target):
                     "name": name,
                     "container_id": None,
                     "image": image_ref,
-                    "image_tag": getattr(image, "tag", None),
+                    "image_tag": image.tag,
                     "host": host,
                     "port": port,
                 },
@@ -249,12 +184,14 @@ class DockerTarget(Target):
             kwargs: dict[str, Any] = {}
             if settings.memory_limit:
                 kwargs["mem_limit"] = settings.memory_limit
+            secret = _secret_value(settings)
+            if secret is not None:
+                kwargs["environment"] = {"MODELSHIP_API_KEY_FILE": SECRET_PATH}
             try:
-                container = client.containers.run(
+                container = client.containers.create(
                     image_ref,
                     command=command,
                     name=name,
-                    detach=True,
                     labels={
                         MANAGED_LABEL: "true",
                         DEPLOYMENT_LABEL: ctx.name,
@@ -262,9 +199,13 @@ class DockerTarget(Target):
                     },
                     ports={f"{CONTAINER_PORT}/tcp": (host, port)},
                     restart_policy=restart,
-                    environment=_secret_env(settings),
                     **kwargs,
                 )
+                resource.data["container_id"] = container.id
+                ctx.journal.update(resource)
+                if secret is not None:
+                    _put_secret(container, secret)
+                container.start()
             except docker.errors.ImageNotFound as exc:
                 raise TargetError(
                     f"The image {image_ref} is gone.", "Deploy again to rebuild it."
@@ -281,12 +222,15 @@ class DockerTarget(Target):
                 raise TargetError(
                     f"Docker could not start the container: {text}", hint, details=text
                 ) from exc
-            resource.data["container_id"] = container.id
-            ctx.journal.update(resource)
             self._wait_until_answering(client, container.id, url, settings.start_timeout, ctx)
         finally:
             client.close()
-        return Endpoint(url=url, target=self.name, resources=[resource])
+        return Endpoint(
+            url=url,
+            target=self.name,
+            resources=[resource],
+            auth="bearer" if settings.api_key else "none",
+        )
 
     def _wait_until_answering(
         self, client: Any, container_id: str, url: str, timeout: float, ctx: DeployContext
@@ -294,40 +238,51 @@ class DockerTarget(Target):
         """Wait for the container to run and answer /ping; fail early if it dies."""
         import docker.errors
 
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
-            ctx.cancel.raise_if_cancelled()
+        last: dict[str, Any] = {}
+
+        def probe() -> str:
             try:
                 container = client.containers.get(container_id)
             except docker.errors.NotFound:
-                raise TargetError(
-                    "The container disappeared while starting.",
-                    "Check that nothing else removes containers (docker events).",
-                ) from None
+                return "gone"
+            last["container"] = container
             state = container.attrs.get("State") or {}
-            status = state.get("Status")
+            status = str(state.get("Status"))
             restarts = int(container.attrs.get("RestartCount") or 0)
-            if status in {"exited", "dead"} or restarts > 0 or status == "restarting":
-                tail = _logs_tail(container)
-                last = tail.splitlines()[-1] if tail else "no output"
-                code = state.get("ExitCode")
-                raise TargetError(
-                    f"The container stopped while starting (exit code {code}): {last}",
-                    "Read its log in the details (--debug); `modelship serve MODEL` "
-                    "reproduces it outside Docker.",
-                    details=tail,
+            if status in {"exited", "dead", "restarting"} or restarts > 0:
+                return f"stopped:{state.get('ExitCode')}"
+            if status == "running" and answers(url, timeout=1.0):
+                return "answering"
+            return status
+
+        def failed(state: str) -> str | None:
+            if state == "gone":
+                return "the container disappeared while starting"
+            if state.startswith("stopped:"):
+                tail = _logs_tail(last["container"])
+                last_line = tail.splitlines()[-1] if tail else "no output"
+                return (
+                    f"the container stopped while starting (exit code "
+                    f"{state.split(':', 1)[1]}): {last_line}"
                 )
-            if status == "running" and _ping(url, timeout=1.0):
-                return
-            if time.monotonic() > deadline:
-                raise TargetError(
-                    f"The container did not answer on {url}/ping within {timeout:.0f} s.",
-                    "Raise [target.settings] start_timeout for a large model.",
-                    details=_logs_tail(container),
-                )
-            ctx.cancel.wait(delay)
-            delay = min(delay * 1.5, 0.2)
+            return None
+
+        wait_until(
+            probe,
+            lambda state: state == "answering",
+            failed,
+            timeout=timeout,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+            what=f"the container on {url}",
+            describe=lambda state: f"Container {state}",
+            hint="Raise the Start timeout setting for a large model.",
+            fail_hint="Read its log in the details (--debug); `modelship serve MODEL` "
+            "reproduces it outside Docker.",
+            details=lambda: _logs_tail(last["container"]) if "container" in last else None,
+            interval=0.05,
+            max_interval=0.5,
+        )
 
     # ---- later ----------------------------------------------------------------------
     def status(self, record: DeploymentRecord) -> TargetStatus:
@@ -386,26 +341,23 @@ class DockerTarget(Target):
         finally:
             client.close()
 
-    def destroy(self, resource: Resource, progress: Progress | None = None) -> None:
+    def destroy(self, resource: Resource, progress: Progress | None = None) -> bool:
         progress = progress or NullProgress()
-        if resource.kind not in {"container", "image"}:
-            return
+        if resource.kind != "container":
+            return False
         client = connect()
         try:
-            if resource.kind == "container":
-                _remove_container(client, resource, progress)
-            else:
-                _remove_image_if_unused(client, resource, progress)
+            return _remove_container(client, resource, progress)
         finally:
             client.close()
 
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
-        """Every container and image of the deployment: recorded, and found by label."""
+        """Every container of the deployment: recorded, and found by label (a crashed
+        run's). Images are the pipeline's: it built them."""
         client = connect()
         removed: list[str] = []
         try:
-            resources = [r for r in record.all_resources() if r.kind in {"container", "image"}]
-            for r in resources:
+            for r in record.all_resources(self.name):
                 if r.kind == "container" and _remove_container(client, r, progress):
                     removed.append(r.describe())
             for c in _containers_of(client, record.name):
@@ -413,25 +365,6 @@ class DockerTarget(Target):
                 with contextlib.suppress(Exception):
                     c.remove(force=True)
                     removed.append(f"container {c.name}")
-            image_refs = [str(r.data.get("id") or r.id) for r in resources if r.kind == "image"]
-            for v in record.version_objects():
-                if v.image and v.image.get("id"):
-                    image_refs.append(str(v.image["id"]))
-            from app.image import images_of
-
-            image_refs += images_of(client, record.name)
-            seen: set[str] = set()
-            for ref in image_refs:
-                ident = _image_id(client, ref)
-                if ident is None or ident in seen:
-                    continue
-                seen.add(ident)
-                progress.update(None, f"Removing image {ref}")
-                try:
-                    if remove_image(client, ident):
-                        removed.append(f"image {ref}")
-                except TargetError as exc:  # e.g. a container not ours still uses it
-                    progress.update(None, f"Kept image {ref}: {exc.message}")
         finally:
             client.close()
         return removed
@@ -479,13 +412,46 @@ class DockerTarget(Target):
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def _secret_env(settings: DockerSettings) -> dict[str, str]:
-    """The API key from the keyring, as the container's environment (never logged)."""
+def _secret_value(settings: DockerSettings) -> str | None:
+    """The API key from the keyring (never logged), or None when none is set."""
     if not settings.api_key:
-        return {}
+        return None
     from app.secrets import get_secret
 
-    return {"MODELSHIP_API_KEY": get_secret(settings.api_key)}
+    return get_secret(settings.api_key)
+
+
+def _put_secret(container: Any, value: str) -> None:
+    """Copy the key into the created (not yet started) container as a read-only file
+    owned by the image's user."""
+    user = str((container.attrs.get("Config") or {}).get("User") or "0:0")
+    uid, _, gid = user.partition(":")
+    data = value.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder = tarfile.TarInfo(SECRET_PATH.rsplit("/", 1)[0].lstrip("/"))
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        info = tarfile.TarInfo(SECRET_PATH.lstrip("/"))
+        info.size, info.mode = len(data), 0o400
+        for ti in (folder, info):
+            ti.uid = int(uid) if uid.isdigit() else 0
+            ti.gid = int(gid or uid) if (gid or uid).isdigit() else 0
+            ti.mtime = int(time.time())
+        tar.addfile(folder)
+        tar.addfile(info, io.BytesIO(data))
+    if not container.put_archive("/", buf.getvalue()):
+        raise TargetError("Could not hand the API key to the container.", "Deploy again.")
+
+
+def _credential_problems(name: str) -> list[Problem]:
+    from app.errors import CredentialError
+    from app.secrets import get_secret
+
+    try:
+        get_secret(name)
+    except CredentialError as exc:
+        return [Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")]
+    return []
 
 
 def _base_image_problems(client: Any, base: str) -> list[Problem]:
@@ -519,19 +485,6 @@ def _containers_of(client: Any, deployment: str) -> list[Any]:
             filters={"label": [f"{MANAGED_LABEL}=true", f"{DEPLOYMENT_LABEL}={deployment}"]},
         )
     )
-
-
-def _image_id(client: Any, ref: str) -> str | None:
-    import docker.errors
-
-    try:
-        return str(client.api.inspect_image(ref)["Id"])
-    except docker.errors.ImageNotFound:
-        return None
-    except docker.errors.APIError as exc:
-        if exc.status_code == 404:
-            return None
-        raise
 
 
 def _remove_by_name(client: Any, name: str) -> None:
@@ -583,38 +536,4 @@ def _remove_container(client: Any, resource: Resource, progress: Progress) -> bo
     return True
 
 
-def _remove_image_if_unused(client: Any, resource: Resource, progress: Progress) -> None:
-    """Remove a journaled image unless something still needs it.
-
-    Rebuilding an unchanged model gives the same tag and image as the deployment being
-    replaced; rolling back the new run must not delete the old one's image. So an
-    image still used by any container (even a stopped one kept for ``resume``) or by
-    more than one recorded version is left in place.
-    """
-    ident = _image_id(client, str(resource.data.get("id") or resource.id))
-    if ident is None:
-        return
-    users = client.containers.list(ignore_removed=True, all=True, filters={"ancestor": ident})
-    if users:
-        progress.log(f"Keeping image {resource.id}: used by container {users[0].name}")
-        return
-    if _recorded_uses(ident, str(resource.data.get("tag") or resource.id)) > 1:
-        progress.log(f"Keeping image {resource.id}: another deployed version uses it")
-        return
-    progress.update(None, f"Removing image {resource.id}")
-    remove_image(client, ident)
-
-
-def _recorded_uses(image_id: str, tag: str) -> int:
-    from app.records import list_records
-
-    count = 0
-    for record in list_records():
-        for v in record.version_objects():
-            img = v.image or {}
-            if img.get("id") == image_id or (tag and img.get("tag") == tag):
-                count += 1
-    return count
-
-
-__all__ = ["DockerSettings", "DockerTarget", "container_name"]
+__all__ = ["DockerTarget", "container_name"]

@@ -1,0 +1,65 @@
+"""Before a deploy: what would fail (with fixes), what will be done, which steps run."""
+
+from __future__ import annotations
+
+from app.domain import DeploymentRecord
+from app.errors import CredentialError, TargetError
+from app.profile import Profile
+from app.records import find_record
+from app.run.events import STEPS
+from targets.base import PlanItem, Problem, Target
+from targets.catalog import get_target
+
+
+def steps_for(profile: Profile) -> list[str]:
+    """The steps a deploy of this profile runs (build/push only where the target needs)."""
+    target = get_target(profile.target.kind)
+    skip = set()
+    if target.ships != "image":
+        skip |= {"build", "push"}
+    elif target.registry(profile) is None:
+        skip.add("push")
+    return [s for s in STEPS if s not in skip]
+
+
+def preflight(profile: Profile) -> list[Problem]:
+    """What would make a deploy of ``profile`` fail, before anything is created."""
+    return get_target(profile.target.kind).check(profile, find_record(profile.name))
+
+
+def plan(profile: Profile) -> list[PlanItem]:
+    """What a deploy would do, in words (shown before deploying), cost included."""
+    target = get_target(profile.target.kind)
+    previous = find_record(profile.name)
+    items = [PlanItem("convert", "model", str(profile.model.path), "to ONNX, with a proof")]
+    if target.ships == "image":
+        platform = target.platforms(profile)[0]
+        items.append(
+            PlanItem(
+                "build",
+                "image",
+                f"modelship/{profile.name}",
+                f"{platform}, from {profile.image.base_image}",
+            )
+        )
+        registry = target.registry(profile)
+        if registry is not None:
+            items.append(PlanItem("push", "image", registry.repository, registry.describe()))
+    items.extend(target.plan(profile, previous))
+    items.append(PlanItem("run", "smoke test", profile.name, "predictions vs the proof"))
+    return items
+
+
+def check_ready(target: Target, profile: Profile, previous: DeploymentRecord | None) -> None:
+    """Raise the first preflight problem (a missing credential as CredentialError)."""
+    problems = target.check(profile, previous)
+    if not problems:
+        return
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    error = CredentialError if first.kind == "credential" else TargetError
+    raise error(
+        f"Not ready to deploy to {target.title}: {first.message}{more}",
+        first.fix,
+        details="\n".join(str(p) for p in problems),
+    )

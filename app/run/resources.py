@@ -1,0 +1,112 @@
+"""Removing what a run created: each resource by its owner.
+
+The pipeline owns three kinds itself (``app.domain.PIPELINE_KINDS``): the converted
+model files, images it built on the local Engine, and images it pushed to a target's
+registry. Every other kind belongs to the target that journaled it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from app.domain import PushedImage, Resource
+from app.errors import TargetError
+from app.progress import Progress
+
+
+def remove(
+    resource: Resource,
+    target: str,
+    profile: Any,
+    progress: Progress,
+    *,
+    version: tuple[str, int] | None = None,
+) -> bool:
+    """Remove one resource; True if something was removed, False if it was gone.
+
+    ``target`` is the kind that made it (or whose registry holds it); ``profile`` the
+    profile (object or dict) it was made with, which a registry needs to log in.
+    ``version`` = (deployment, version number) when removing a recorded version's
+    resource: other versions' claims on a shared image are honoured.
+    """
+    if resource.kind == "files":
+        path = Path(resource.id)
+        if not path.exists():
+            return False
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    if resource.kind == "image":
+        return _remove_image(resource, progress, version)
+    if resource.kind == "pushed_image":
+        return _remove_pushed(resource, target, profile, progress)
+    from targets.catalog import get_target
+
+    return get_target(target).destroy(resource, progress)
+
+
+def _remove_image(resource: Resource, progress: Progress, version: tuple[str, int] | None) -> bool:
+    """Remove a built image unless something still needs it.
+
+    Rebuilding an unchanged model gives the same image as the version being replaced,
+    so an image still used by a container (even a stopped one kept for ``resume``) or
+    by another recorded version stays.
+    """
+    from app.image import connect, remove_image
+
+    client = connect()
+    try:
+        import docker.errors
+
+        ref = str(resource.data.get("id") or resource.id)
+        try:
+            ident = str(client.api.inspect_image(ref)["Id"])
+        except docker.errors.ImageNotFound:
+            return False
+        users = client.containers.list(ignore_removed=True, all=True, filters={"ancestor": ident})
+        if users:
+            progress.log(f"Keeping image {resource.id}: container {users[0].name} uses it")
+            return False
+        if recorded_image_uses(ident, except_version=version):
+            progress.log(f"Keeping image {resource.id}: another deployed version uses it")
+            return False
+        progress.update(None, f"Removing image {resource.id}")
+        return remove_image(client, ident)
+    finally:
+        client.close()
+
+
+def recorded_image_uses(image_id: str, *, except_version: tuple[str, int] | None) -> int:
+    """How many recorded versions (of any deployment) run this image."""
+    from app.records import list_records
+
+    count = 0
+    for record in list_records():
+        for v in record.version_objects():
+            if except_version == (record.name, v.version):
+                continue
+            if (v.image or {}).get("id") == image_id:
+                count += 1
+    return count
+
+
+def _remove_pushed(resource: Resource, target: str, profile: Any, progress: Progress) -> bool:
+    from targets.catalog import get_target
+
+    registry = get_target(target).registry(_profile(profile)) if profile is not None else None
+    if registry is None:
+        raise TargetError(
+            f"Cannot reach the registry holding {resource.describe()} (its profile is unknown).",
+            "Remove the image in the registry's own console.",
+        )
+    progress.update(None, f"Removing {resource.describe()}")
+    return registry.remove(PushedImage.from_dict(resource.data), progress)
+
+
+def _profile(profile: Any) -> Any:
+    if isinstance(profile, dict):
+        from app.profile import Profile
+
+        return Profile.model_validate(profile)
+    return profile

@@ -1,0 +1,32 @@
+"""Settings of the ``local`` target (no SDK, no target code: see targets.settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from targets.settings import SecretRef, TargetSettings
+
+
+class LocalSettings(TargetSettings):
+    port: int = Field(
+        8080, ge=1, le=65535, title="Port", description="Port on 127.0.0.1 to answer on."
+    )
+    workers: int = Field(
+        1, ge=1, le=64, title="Worker processes", description="Server processes to run."
+    )
+    api_key: SecretRef | None = Field(
+        None,
+        title="API key (keyring entry)",
+        description="Name of a keyring entry holding an API key that callers must send "
+        "as 'Authorization: Bearer KEY'. Empty: no key needed.",
+    )
+    start_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        title="Start timeout",
+        description="Seconds to wait for the server to load the model and answer.",
+    )
+
+
+__all__ = ["LocalSettings"]
