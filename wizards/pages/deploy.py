@@ -125,9 +125,7 @@ class DeployPage(Page):
         def work(progress: Any, cancel: Any) -> Any:
             from app.run import run_deploy
 
-            return run_deploy(
-                profile, on_event=progress.event, cancel=cancel, converted=converted
-            )
+            return run_deploy(profile, on_event=progress.event, cancel=cancel, converted=converted)
 
         self.worker = self.start_worker(
             work,
