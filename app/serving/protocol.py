@@ -112,11 +112,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._reading_head = True
-        self._head_bytes = 0
-
     # ---- deadlines --------------------------------------------------------------------
     def _arm(self, seconds: float, what: str) -> None:
         self._disarm()
