@@ -43,6 +43,7 @@ entry (see :mod:`app.secrets`); the value is read at deploy time and never logge
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -175,8 +176,9 @@ class Registry(ABC):
         Docker manifest v2 schema 2 for ``image.platform``."""
 
     @abstractmethod
-    def remove(self, pushed: PushedImage, progress: Progress) -> bool:
-        """Remove what :meth:`push` put there; False when it was already gone."""
+    def remove(self, pushed: PushedImage, progress: Progress, keep: Collection[str] = ()) -> bool:
+        """Remove what :meth:`push` put there; False when it was already gone, or kept
+        because one of the tags in ``keep`` (versions still in use) shares its digest."""
 
 
 class Target(ABC):

@@ -72,6 +72,9 @@ def prune(record: DeploymentRecord, progress: Progress) -> list[str]:
     """Drop versions beyond KEEP_VERSIONS (oldest first), removing their resources."""
     versions = sorted(record.version_objects(), key=lambda v: v.version)
     keep = {v.version for v in versions[-KEEP_VERSIONS:]} | {record.current_version}
+    kept = [v for v in versions if v.version in keep]
+    kept_tags = {str(v.pushed.get("tag")) for v in kept if v.pushed}
+    kept_images = {str(v.image.get("id")) for v in kept if v.image}
     removed = []
     for v in versions:
         if v.version in keep:
@@ -80,7 +83,10 @@ def prune(record: DeploymentRecord, progress: Progress) -> list[str]:
             with contextlib.suppress(Exception):
                 target = v.target or record.target
                 profile = v.profile or record.profile
-                if resources.remove(r, target, profile, progress, version=(record.name, v.version)):
+                version = (record.name, v.version)
+                if resources.remove(
+                    r, target, profile, progress, version=version, keep_tags=kept_tags
+                ):
                     removed.append(r.describe())
     record.versions = [v.to_dict() for v in versions if v.version in keep]
     return removed

@@ -8,6 +8,7 @@ registry. Every other kind belongs to the target that journaled it.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,17 @@ def remove(
     progress: Progress,
     *,
     version: tuple[str, int] | None = None,
+    keep_tags: Collection[str] | None = None,
+    keep_images: Collection[str] | None = None,
 ) -> bool:
     """Remove one resource; True if something was removed, False if it was gone.
 
     ``target`` is the kind that made it (or whose registry holds it); ``profile`` the
     profile (object or dict) it was made with, which a registry needs to log in.
     ``version`` = (deployment, version number) when removing a recorded version's
-    resource: other versions' claims on a shared image are honoured.
+    resource: other versions' claims on a shared image are honoured. ``keep_tags`` are
+    the pushed tags still needed and ``keep_images`` the image ids (default: every other
+    recorded version's; a teardown that removes all versions passes none).
     """
     if resource.kind == "files":
         path = Path(resource.id)
@@ -38,15 +43,20 @@ def remove(
         shutil.rmtree(path, ignore_errors=True)
         return True
     if resource.kind == "image":
-        return _remove_image(resource, progress, version)
+        return _remove_image(resource, progress, version, keep_images)
     if resource.kind == "pushed_image":
-        return _remove_pushed(resource, target, profile, progress)
+        return _remove_pushed(resource, target, profile, progress, keep_tags)
     from targets.catalog import get_target
 
     return get_target(target).destroy(resource, progress)
 
 
-def _remove_image(resource: Resource, progress: Progress, version: tuple[str, int] | None) -> bool:
+def _remove_image(
+    resource: Resource,
+    progress: Progress,
+    version: tuple[str, int] | None,
+    keep: Collection[str] | None,
+) -> bool:
     """Remove a built image unless something still needs it.
 
     Rebuilding an unchanged model gives the same image as the version being replaced,
@@ -68,7 +78,8 @@ def _remove_image(resource: Resource, progress: Progress, version: tuple[str, in
         if users:
             progress.log(f"Keeping image {resource.id}: container {users[0].name} uses it")
             return False
-        if recorded_image_uses(ident, except_version=version):
+        needed = ident in keep if keep is not None else recorded_image_uses(ident, version)
+        if needed:
             progress.log(f"Keeping image {resource.id}: another deployed version uses it")
             return False
         progress.update(None, f"Removing image {resource.id}")
@@ -77,7 +88,7 @@ def _remove_image(resource: Resource, progress: Progress, version: tuple[str, in
         client.close()
 
 
-def recorded_image_uses(image_id: str, *, except_version: tuple[str, int] | None) -> int:
+def recorded_image_uses(image_id: str, except_version: tuple[str, int] | None) -> int:
     """How many recorded versions (of any deployment) run this image."""
     from app.records import list_records
 
@@ -91,7 +102,13 @@ def recorded_image_uses(image_id: str, *, except_version: tuple[str, int] | None
     return count
 
 
-def _remove_pushed(resource: Resource, target: str, profile: Any, progress: Progress) -> bool:
+def _remove_pushed(
+    resource: Resource,
+    target: str,
+    profile: Any,
+    progress: Progress,
+    keep_tags: Collection[str] | None,
+) -> bool:
     from targets.catalog import get_target
 
     registry = get_target(target).registry(_profile(profile)) if profile is not None else None
@@ -100,8 +117,27 @@ def _remove_pushed(resource: Resource, target: str, profile: Any, progress: Prog
             f"Cannot reach the registry holding {resource.describe()} (its profile is unknown).",
             "Remove the image in the registry's own console.",
         )
+    pushed = PushedImage.from_dict(resource.data)
+    if keep_tags is None:
+        keep_tags = recorded_pushed_tags(pushed.repository, except_version=None)
     progress.update(None, f"Removing {resource.describe()}")
-    return registry.remove(PushedImage.from_dict(resource.data), progress)
+    return registry.remove(pushed, progress, keep=keep_tags)
+
+
+def recorded_pushed_tags(repository: str, *, except_version: tuple[str, int] | None) -> set[str]:
+    """Tags in ``repository`` that recorded versions (of any deployment) still run."""
+    from app.records import list_records
+
+    tags = set()
+    for record in list_records():
+        for v in record.version_objects():
+            pushed = v.pushed or {}
+            if (
+                except_version != (record.name, v.version)
+                and pushed.get("repository") == repository
+            ):
+                tags.add(str(pushed.get("tag")))
+    return tags
 
 
 def _profile(profile: Any) -> Any:

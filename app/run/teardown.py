@@ -53,7 +53,10 @@ def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
                 try:
                     target = v.target or record.target
                     profile = v.profile or record.profile
-                    if resources.remove(r, target, profile, progress, version=(name, v.version)):
+                    version = (name, v.version)
+                    if resources.remove(
+                        r, target, profile, progress, version=version, keep_tags=()
+                    ):
                         removed.append(r.describe())
                 except Exception as exc:
                     failures.append(f"{r.describe()}: {short(exc)}")
