@@ -85,8 +85,9 @@ def prune(record: DeploymentRecord, progress: Progress) -> list[str]:
                 profile = v.profile or record.profile
                 version = (record.name, v.version)
                 if resources.remove(
-                    r, target, profile, progress, version=version, keep_tags=kept_tags
-                ):
+                    r, target, profile, progress,
+                    version=version, keep_tags=kept_tags, keep_images=kept_images,
+                ):  # fmt: skip
                     removed.append(r.describe())
     record.versions = [v.to_dict() for v in versions if v.version in keep]
     return removed
