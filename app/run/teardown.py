@@ -55,8 +55,9 @@ def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
                     profile = v.profile or record.profile
                     version = (name, v.version)
                     if resources.remove(
-                        r, target, profile, progress, version=version, keep_tags=()
-                    ):
+                        r, target, profile, progress,
+                        version=version, keep_tags=(), keep_images=(),
+                    ):  # fmt: skip
                         removed.append(r.describe())
                 except Exception as exc:
                     failures.append(f"{r.describe()}: {short(exc)}")
