@@ -83,7 +83,7 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# -- configuration --------------------------------------------------------------------------
+# -- configuration -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -450,7 +450,7 @@ class RegionState:
             admin_state_up=True,
             shared=shared,
             subnets=subnets,
-            mtu=1500 if not external else 1500,
+            mtu=1500,
             port_security_enabled=True,
             availability_zones=["nova"],
             availability_zone_hints=[],
@@ -591,7 +591,9 @@ class Ctx:
         try:
             return json.loads(self.raw_body)
         except ValueError:
-            raise ApiError(400, {"badRequest": {"code": 400, "message": "Malformed JSON"}})
+            raise ApiError(
+                400, {"badRequest": {"code": 400, "message": "Malformed JSON"}}
+            ) from None
 
     def q(self, key: str) -> str | None:
         for k, v in self.query:
@@ -1056,7 +1058,7 @@ class OpenStackEmulator:
         if service == "compute":
             ctx.microversion = self._microversion(ctx)
             response = self._route(service, ctx, rest)
-            text = "%d.%d" % ctx.microversion
+            text = f"{ctx.microversion[0]}.{ctx.microversion[1]}"
             response.headers["OpenStack-API-Version"] = f"compute {text}"
             response.headers["X-OpenStack-Nova-API-Version"] = text
             response.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
@@ -1114,7 +1116,7 @@ class OpenStackEmulator:
         try:
             version = _parse_version(wanted)
         except ValueError:
-            raise nova_error(400, f"Invalid API version request string {wanted}")
+            raise nova_error(400, f"Invalid API version request string {wanted}") from None
         if not (2, 1) <= version <= self.compute_max:
             raise nova_error(
                 406,

@@ -234,7 +234,7 @@ def _compute_version_doc(emu: OpenStackEmulator, href: str) -> dict[str, Any]:
     return {
         "id": "v2.1",
         "status": "CURRENT",
-        "version": "%d.%d" % emu.compute_max,
+        "version": f"{emu.compute_max[0]}.{emu.compute_max[1]}",
         "min_version": "2.1",
         "updated": "2013-07-23T11:33:21Z",
         "links": [_link(href)],
@@ -628,7 +628,7 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
             try:
                 user_data = base64.b64decode(user_data_b64, validate=True)
             except (binascii.Error, ValueError):
-                raise nova_error(400, "User data needs to be valid base 64.")
+                raise nova_error(400, "User data needs to be valid base 64.") from None
             if len(user_data_b64) > 65535:
                 raise nova_error(400, "User data too large.")
         # quota
@@ -753,7 +753,7 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
                         f"{server.status().lower()}",
                     )
                 return _empty(202)
-        raise nova_error(400, "There is no such action: %s" % ",".join(body) if body else "")
+        raise nova_error(400, f"There is no such action: {','.join(body or {})}")
 
     # metadata
     def get_metadata(ctx: Ctx, id: str) -> Response:
@@ -986,7 +986,7 @@ def _new_port(
         raise nova_error(403, "Maximum number of ports exceeded")
     subnet_id, address = region.allocate_ip(network_id)
     port = region._neutron_common(name)
-    mac = "fa:16:3e:%02x:%02x:%02x" % tuple(secrets.token_bytes(3))
+    mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
     port.update(
         id=str(uuid.uuid4()),
         network_id=network_id,
@@ -1094,7 +1094,7 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
 
     def list_items(ctx: Ctx, collection: str) -> Response:
         region = ctx.region
-        singular, plural, _, _ = _NEUTRON_KINDS[collection]
+        plural = _NEUTRON_KINDS[collection][1]
         items = [
             fields(ctx, view(region, collection, item))
             for item in store(region, collection).values()
@@ -1185,7 +1185,8 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
             raise neutron_error(
                 400,
                 "HTTPBadRequest",
-                f"Invalid input for direction. Reason: '{direction}' is not in ['ingress', 'egress'].",
+                f"Invalid input for direction. Reason: '{direction}' is not in "
+                "['ingress', 'egress'].",
             )
         ethertype = body.get("ethertype", "IPv4")
         protocol = body.get("protocol")
@@ -1225,8 +1226,9 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
                 raise neutron_error(
                     400,
                     "HTTPBadRequest",
-                    f"Invalid input for remote_ip_prefix. Reason: '{prefix}' is not a valid IP subnet.",
-                )
+                    f"Invalid input for remote_ip_prefix. Reason: '{prefix}' is not a valid "
+                    "IP subnet.",
+                ) from None
             if (network.version == 4) != (ethertype == "IPv4"):
                 raise neutron_error(
                     400,
@@ -1285,8 +1287,9 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
                 raise neutron_error(
                     409,
                     "FloatingIPPortAlreadyAssociated",
-                    f"Cannot associate floating IP {fip['floating_ip_address']} ({fip['id']}) with port {port_id} "
-                    f"using fixed IP {port['fixed_ips'][0]['ip_address']}, as that fixed IP already has a "
+                    f"Cannot associate floating IP {fip['floating_ip_address']} ({fip['id']}) "
+                    f"with port {port_id} using fixed IP "
+                    f"{port['fixed_ips'][0]['ip_address']}, as that fixed IP already has a "
                     f"floating IP on external network {other['floating_network_id']}.",
                 )
         subnet_ids = [f["subnet_id"] for f in port["fixed_ips"]]
@@ -1296,7 +1299,8 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
                 404,
                 "ExternalGatewayForFloatingIPNotFound",
                 f"External network {fip['floating_network_id']} is not reachable from subnet "
-                f"{subnet_ids[0] if subnet_ids else ''}.  Therefore, cannot associate Port {port_id} "
+                f"{subnet_ids[0] if subnet_ids else ''}.  Therefore, cannot associate "
+                f"Port {port_id} "
                 f"with a Floating IP.",
             )
         address = fixed or port["fixed_ips"][0]["ip_address"]
@@ -1392,7 +1396,8 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
             raise neutron_error(
                 409,
                 "PortInUse",
-                f"Port {id} cannot be deleted directly via the port API: has device owner {port['device_owner']}.",
+                f"Port {id} cannot be deleted directly via the port API: has device "
+                f"owner {port['device_owner']}.",
             )
         _delete_port(region, id)
         return _empty(204)
@@ -1487,7 +1492,10 @@ def network_routes(emu: OpenStackEmulator) -> list[Row]:
         )
 
     rows: list[Row] = [("GET", "/extensions", extensions)]
-    coll = r"(?P<collection>networks|subnets|ports|routers|security-groups|security-group-rules|floatingips)"
+    coll = (
+        r"(?P<collection>networks|subnets|ports|routers|security-groups"
+        r"|security-group-rules|floatingips)"
+    )
     rows += [
         ("POST", "/security-groups", create_sg),
         ("PUT", f"/security-groups/{ID}", update_sg),

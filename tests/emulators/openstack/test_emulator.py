@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from tests.emulators.openstack import NullBackend, OpenStackEmulator, SshdBackend
+from tests.emulators.openstack import NullBackend, OpenStackEmulator
 from tests.emulators.openstack.fixtures import APP_CRED_CLOUD, PASSWORD_CLOUD, CloudsYaml
 
 REPO = Path(__file__).resolve().parents[3]
@@ -78,7 +77,7 @@ def create_server(conn, name: str, network: str, **kwargs):
     )
 
 
-# -- Keystone ---------------------------------------------------------------------------------
+# -- Keystone ------------------------------------------------------------------------------
 
 
 def test_password_auth_gives_a_catalog_per_region(clouds_yaml: CloudsYaml, openstack_emulator):
@@ -136,7 +135,7 @@ def test_service_calls_need_a_valid_token(openstack_emulator):
     assert requests.get(f"{openstack_emulator.url}/karlsruhe/network/", timeout=5).ok
 
 
-# -- Nova: keypairs, flavors, limits ----------------------------------------------------------------
+# -- Nova: keypairs, flavors, limits -------------------------------------------------------
 
 
 def test_keypairs_create_get_conflict_delete(clouds_yaml):
@@ -165,7 +164,7 @@ def test_unknown_flavor_image_network_are_not_found(clouds_yaml):
         conn.compute.get_server("00000000-0000-0000-0000-000000000000")
 
 
-# -- Neutron ----------------------------------------------------------------------------------------
+# -- Neutron -------------------------------------------------------------------------------
 
 
 def test_networks_as_on_bwcloud(clouds_yaml):
@@ -221,7 +220,7 @@ def test_security_group_rules_tags_conflicts(clouds_yaml, openstack_emulator):
     assert openstack_emulator.leftovers() == {}
 
 
-# -- servers ----------------------------------------------------------------------------------------
+# -- servers -------------------------------------------------------------------------------
 
 
 def test_server_on_the_provider_network_gets_no_floating_ip(clouds_yaml, openstack_emulator):
@@ -273,9 +272,7 @@ def test_auto_network_is_ambiguous_with_two_networks(clouds_yaml):
 def test_server_tags_and_lookup_by_tag(clouds_yaml):
     conn = connect(region="Freiburg")
     server = create_server(conn, "churn", "public-belwue")
-    conn.compute.add_tag_to_server(server, "modelship:churn") if hasattr(
-        conn.compute, "add_tag_to_server"
-    ) else conn.compute.get_server(server.id).add_tag(conn.compute, "modelship:churn")
+    conn.compute.get_server(server.id).add_tag(conn.compute, "modelship:churn")
     found = list(conn.compute.servers(tags="modelship:churn"))
     assert [s.id for s in found] == [server.id]
     assert conn.compute.get_server(server.id).tags == ["modelship:churn"]
@@ -303,7 +300,6 @@ def test_build_then_active_and_console_after_a_delay():
         time.sleep(0.6)
         assert HOST_KEYS_BEGIN in conn.get_server_console(server.id)
         conn.compute.delete_server(server.id)
-        conn.compute.wait_for_delete(conn.compute.get_server(server.id), wait=5) if False else None
         with pytest.raises(openstack.exceptions.NotFoundException):
             conn.compute.get_server(server.id)
 
@@ -317,7 +313,7 @@ def test_server_error_shows_the_fault(clouds_yaml, openstack_emulator):
     assert server.status == "ERROR" and server.fault["message"] == "No valid host was found."
 
 
-# -- quotas -------------------------------------------------------------------------------------------
+# -- quotas --------------------------------------------------------------------------------
 
 
 def test_quotas_limits_and_over_quota(clouds_yaml, openstack_emulator):
@@ -344,7 +340,7 @@ def test_quotas_limits_and_over_quota(clouds_yaml, openstack_emulator):
         conn.network.create_ip(floating_network_id=ext.id)
 
 
-# -- fault injection ------------------------------------------------------------------------------------
+# -- fault injection -----------------------------------------------------------------------
 
 
 def test_injected_faults_make_the_sdk_raise(clouds_yaml, openstack_emulator):
@@ -391,7 +387,7 @@ def test_control_api_over_http(clouds_yaml, openstack_emulator):
     assert requests.get(f"{base}/requests", timeout=5).json()["calls"]
 
 
-# -- teardown -------------------------------------------------------------------------------------------
+# -- teardown ------------------------------------------------------------------------------
 
 
 def test_teardown_leaves_nothing(clouds_yaml, openstack_emulator):
@@ -420,7 +416,7 @@ def test_teardown_leaves_nothing(clouds_yaml, openstack_emulator):
     assert openstack_emulator.leftovers() == {}
 
 
-# -- out of process ---------------------------------------------------------------------------------------
+# -- out of process ------------------------------------------------------------------------
 
 
 def test_runs_as_a_process(tmp_path, monkeypatch):
@@ -449,7 +445,7 @@ def test_runs_as_a_process(tmp_path, monkeypatch):
         process.stdout.close()
 
 
-# -- SSH into the "VM" (the local sshd) ----------------------------------------------------------------------
+# -- SSH into the "VM" (the local sshd) ----------------------------------------------------
 
 
 def ssh_connect(host_keys: list[tuple[str, str]], port: int, key, user: str = "root"):
