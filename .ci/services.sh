@@ -1,17 +1,23 @@
 # shellcheck shell=bash
 # Installs and starts what the tests need on a Debian machine: Docker Engine, a
-# local image registry, Xvfb; builds the tests' base image locally (no image can be
-# pulled here). Sourced by .ci/test; idempotent, so a second run reuses what runs.
+# local image registry, Xvfb, OpenSSH (its server is started per test by the OpenStack
+# emulator's fixtures), QEMU; builds the tests' base image and the VM image locally (no
+# image can be pulled here). Sourced by .ci/test; idempotent, so a second run reuses what runs.
 # State (logs, pids, registry storage) lives in .ci/.state (git-ignored).
 
 STATE="${MODELSHIP_CI_STATE:-$PWD/.ci/.state}"
 mkdir -p "$STATE"
+
+# The VM image behind the OpenStack emulator's QEMU backend (cached between runs).
+# shellcheck source=.ci/vm.sh
+source "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 APT_PACKAGES=(
   docker.io docker-registry apache2-utils debootstrap
   xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-xinerama0
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
   libfontconfig1 libdbus-1-3 imagemagick wrk binutils curl
+  openssh-server openssh-client
 )
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -105,6 +111,8 @@ start_services() {
   install_system_packages || return 1
   start_dockerd || return 1
   build_base_image || return 1
+  vm_install || return 1
+  vm_build_image || return 1
   start_registry || return 1
   start_xvfb || return 1
   export MODELSHIP_TEST_BASE_IMAGE="${MODELSHIP_TEST_BASE_IMAGE:-modelship-test-base:bookworm}"

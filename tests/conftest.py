@@ -18,6 +18,13 @@ import keyring.backend
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# The cloud emulators' fixtures (tests/emulators/*/fixtures.py), for every test folder.
+pytest_plugins = [
+    "tests.emulators.heroku.fixtures",
+    "tests.emulators.openstack.fixtures",
+    "tests.emulators.sagemaker_runtime.fixtures",
+]
 REPO = Path(__file__).resolve().parent.parent
 
 

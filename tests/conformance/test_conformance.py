@@ -1,0 +1,197 @@
+"""The target conformance suite: every registered target passes the same tests.
+
+Run against each kind in ``targets.CATALOG`` through its harness (real processes,
+containers, registries, or the cloud emulators in ``tests/emulators``):
+
+* every resource is journaled before it is created;
+* ``destroy`` is idempotent (True, then False);
+* a failure injected after each step, and a cancel at the start of each step, leave
+  nothing behind (checked on the platform, not in ModelShip's own records);
+* a platform that fails inside the target's deploy step leaves nothing behind;
+* teardown leaves nothing;
+* redeploy and rollback keep the endpoint answering (with no gap for targets that
+  replace side by side or through the platform).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.errors import Cancelled, ModelShipError
+from app.journal import Journal, journals_dir, open_journals
+from app.records import find_record
+from app.run import Event, run_deploy, run_rollback, steps_for, teardown
+from targets import get_target
+from tests.conformance.harnesses.base import Harness
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class InjectedFailure(Exception):
+    """Raised from the event stream right after a step: a failure the pipeline did not
+    expect (a bug, a crash-like error), which must still be rolled back."""
+
+
+def _train(path: Path, seed: int) -> Path:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] + (seed + 1) * X[:, 1] > 0).astype(int)
+    joblib.dump(LogisticRegression().fit(X, y), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("conformance-models")
+    return _train(folder / "clf.joblib", 0), _train(folder / "clf-b.joblib", 1)
+
+
+def _name(harness: Harness, what: str) -> str:
+    return f"conf-{harness.kind}-{what}-{secrets.token_hex(2)}"
+
+
+def _nothing_left(harness: Harness, name: str) -> None:
+    assert harness.leftovers(name) == [], f"{harness.kind} left resources behind"
+    assert find_record(name) is None
+    assert open_journals(name) == []
+
+
+def _journals(name: str) -> list[Journal]:
+    return [Journal(p) for p in sorted(journals_dir(name).glob("*.jsonl"))]
+
+
+def _client(record):
+    from app.profile import Profile
+
+    endpoint = record.endpoint_obj()
+    return get_target(endpoint.target).client(endpoint, Profile.model_validate(record.profile))
+
+
+def _predictions(record, rows: list) -> list:
+    return _client(record).predict(rows)["predictions"]
+
+
+def test_deploy_journals_first_destroy_is_idempotent_teardown_leaves_nothing(
+    harness: Harness, models: tuple[Path, Path]
+) -> None:
+    name = _name(harness, "life")
+    profile = harness.profile(models[0], name)
+    try:
+        record = run_deploy(profile)
+        assert record.smoke and record.smoke["passed"]
+        assert _client(record).ping()
+        # every live resource was written down (create) before anything else was known
+        [journal] = [j for j in _journals(name) if j.outcome == "deployed"]
+        ops = [(e["op"], (e["resource"]["kind"], e["resource"]["id"]))
+               for e in journal.entries() if "resource" in e]  # fmt: skip
+        for resource in record.all_resources():
+            seen = [op for op, key in ops if key == resource.key]
+            assert seen and seen[0] == "create", f"{resource.describe()} was not journaled first"
+        # destroy is idempotent: removed once, then "already gone"
+        target = get_target(record.target)
+        from app.progress import NullProgress
+
+        for resource in reversed(record.resources()):
+            assert target.destroy(resource, NullProgress()) is True
+            assert target.destroy(resource, NullProgress()) is False
+    finally:
+        teardown(name)
+    _nothing_left(harness, name)
+
+
+def test_a_failure_after_each_step_leaves_nothing(
+    harness: Harness, models: tuple[Path, Path]
+) -> None:
+    name = _name(harness, "fail")
+    profile = harness.profile(models[0], name)
+    steps = steps_for(profile)
+    for step in steps:
+
+        def fail_after(event: Event, step: str = step) -> None:
+            if event.kind == "step_finished" and event.step == step:
+                raise InjectedFailure(f"injected after {step}")
+
+        with pytest.raises(InjectedFailure):
+            run_deploy(profile, on_event=fail_after)
+        _nothing_left(harness, name)
+
+
+def test_a_cancel_at_each_step_leaves_nothing(harness: Harness, models: tuple[Path, Path]) -> None:
+    from app.progress import CancelToken
+
+    name = _name(harness, "cancel")
+    profile = harness.profile(models[0], name)
+    for step in steps_for(profile):
+        cancel = CancelToken()
+
+        def cancel_in(event: Event, step: str = step, cancel: CancelToken = cancel) -> None:
+            # cancel once the step has started its work (its first progress report)
+            if event.step == step and event.kind in {"progress", "log", "step_finished"}:
+                cancel.cancel()
+
+        with pytest.raises(Cancelled):
+            run_deploy(profile, on_event=cancel_in, cancel=cancel)
+        _nothing_left(harness, name)
+
+
+def test_a_failing_platform_leaves_nothing(harness: Harness, models: tuple[Path, Path]) -> None:
+    name = _name(harness, "platform")
+    profile = harness.profile(models[0], name)
+    for label, fault in harness.faults.items():
+        with fault(), pytest.raises(ModelShipError):
+            run_deploy(profile)
+        assert harness.leftovers(name) == [], f"{label}: resources left behind"
+        assert find_record(name) is None and open_journals(name) == [], label
+
+
+def test_redeploy_and_rollback_keep_answering(harness: Harness, models: tuple[Path, Path]) -> None:
+    import json
+
+    name = _name(harness, "versions")
+    first = harness.profile(models[0], name)
+    failures: list[str] = []
+    stop = threading.Event()
+    try:
+        v1 = run_deploy(first)
+        rows = json.loads(v1.version().proof_path.read_text())["rows"]
+        expected_v1 = _predictions(v1, rows)
+        target = get_target(v1.target)
+        client = _client(v1)
+
+        def poll() -> None:
+            while not stop.is_set():
+                try:
+                    client.ping(timeout=2)
+                except Exception as exc:
+                    failures.append(str(exc))
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll, name="conformance-poller")
+        poller.start()
+        try:
+            second = first.model_copy(deep=True)
+            second.model.path = models[1]
+            v2 = run_deploy(second)
+            assert v2.current_version == 2 and v2.smoke["passed"]
+            expected_v2 = _predictions(v2, rows)
+            back = run_rollback(name)
+            assert back.current_version == 1 and back.smoke["passed"]
+        finally:
+            stop.set()
+            poller.join()
+        assert _predictions(back, rows) == expected_v1
+        assert expected_v1 != expected_v2, "the two model versions should differ on some rows"
+        if target.replacement != "stop_old_first":
+            assert failures == [], f"the endpoint stopped answering: {failures[:3]}"
+    finally:
+        teardown(name)
+    _nothing_left(harness, name)
