@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 
 from app.domain import Ships
 from targets.docker.settings import DockerSettings
+from targets.heroku.settings import HerokuSettings
 from targets.local.settings import LocalSettings
+from targets.openstack.settings import OpenStackSettings
+from targets.sagemaker.settings import SageMakerSettings
 from targets.settings import TargetSettings
 
 if TYPE_CHECKING:
@@ -65,6 +68,41 @@ CATALOG: dict[str, Kind] = {
         implementation="targets.docker.target:DockerTarget",
         ships="image",
         capabilities=frozenset({"logs"}),
+    ),
+    "openstack": Kind(
+        name="openstack",
+        title="A cloud VM (OpenStack, e.g. bwCloud)",
+        summary="Start a small virtual machine in your OpenStack cloud (bwCloud and other "
+        "university clouds) and serve the model there over HTTPS.",
+        Settings=OpenStackSettings,
+        implementation="targets.openstack.target:OpenStackTarget",
+        ships="image",
+        remote=True,
+        capabilities=frozenset({"logs"}),
+    ),
+    "heroku": Kind(
+        name="heroku",
+        title="Heroku (a platform for web apps)",
+        summary="Run the model as a Heroku app with its own web address; no servers to "
+        "look after. Heroku bills the dyno while it runs.",
+        Settings=HerokuSettings,
+        implementation="targets.heroku.target:HerokuTarget",
+        ships="image",
+        billing=True,
+        remote=True,
+        capabilities=frozenset({"logs"}),
+    ),
+    "sagemaker": Kind(
+        name="sagemaker",
+        title="AWS SageMaker",
+        summary="An AWS endpoint that scales past one machine (or serverless, billed per "
+        "request). ModelShip states the cost before it creates anything.",
+        Settings=SageMakerSettings,
+        implementation="targets.sagemaker.target:SageMakerTarget",
+        ships="image",
+        billing=True,
+        remote=True,
+        capabilities=frozenset({"logs", "autoscaling"}),
     ),
 }
 
