@@ -52,3 +52,22 @@ def test_core_has_no_qt_imports() -> None:
                 if name.split(".")[0] in {"PySide6", "superqt", "wizards", "shiboken6"}:
                     bad.append(f"{path.relative_to(REPO)}: {name}")
     assert not bad, bad
+
+
+def test_no_import_cycles_in_the_core() -> None:
+    """app/ and targets/ form a graph without cycles (module to module, run-time imports):
+    each module can be read, tested and loaded on its own."""
+    import grimp
+
+    graph = grimp.build_graph("app", "targets", exclude_type_checking_imports=True)
+    modules = sorted(m for m in graph.modules if m.split(".")[0] in {"app", "targets"})
+    cycles = []
+    for module in modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            # a package's __init__ re-exporting its own submodules is not a cycle in use
+            if imported.startswith(module + "."):
+                continue
+            if graph.chain_exists(imported=module, importer=imported):
+                chain = graph.find_shortest_chain(importer=imported, imported=module)
+                cycles.append(f"{module} -> {imported} -> ... -> {module}: {chain}")
+    assert not cycles, "import cycles:\n" + "\n".join(cycles[:10])
