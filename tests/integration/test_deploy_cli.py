@@ -304,3 +304,62 @@ def test_docker_ctrl_c_mid_build_leaves_nothing(
     assert ours_in_docker(docker_client, name) == ([], [])
     assert not (data_dir() / "models" / name).exists()
     assert port_is_free(port)
+
+
+def test_a_refused_or_cancelled_deploy_leaves_the_saved_profile_byte_identical(
+    iris_model: Path,  # noqa: F811
+) -> None:
+    port = free_port()
+    res = modelship("deploy", str(iris_model), "--name", "kept", "--port", str(port))
+    assert res.returncode == 0, res.stderr
+    saved = profiles_dir() / "kept.toml"
+    before = saved.read_bytes()
+    assert f"port = {port}" in before.decode()
+    # refused by preflight: another program holds the new port
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        res = modelship("deploy", "kept", "--port", str(taken))
+    assert res.returncode == 7, res.stderr
+    assert saved.read_bytes() == before
+    # failed mid-run: cancelled while the new server starts on another port
+    proc = start("deploy", "kept", "--port", str(free_port()))
+    try:
+        wait_for_line(proc, "Starting the server")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert saved.read_bytes() == before
+    # the old deployment still answers, on the port its profile names
+    assert modelship("status", "kept").returncode == 0
+    assert modelship("teardown", "kept").returncode == 0
+    assert_nothing_left("kept", port)
+
+
+@pytest.mark.parametrize(
+    "marker", ["==> Reading the model", "==> Converting", "Starting the server", "==> Smoke"]
+)
+def test_kill_9_at_each_point_of_a_local_deploy_leaves_nothing_after_teardown(
+    iris_model: Path,  # noqa: F811
+    marker: str,
+) -> None:
+    name = "killed"
+    port = free_port()
+    proc = start("deploy", str(iris_model), "--name", name, "--port", str(port))
+    try:
+        wait_for_line(proc, marker)
+        proc.kill()  # SIGKILL: no rollback, no cleanup, as a power cut would be
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = modelship("status")
+    assert status.returncode == 0, status.stderr
+    res = modelship("teardown", name)
+    # whatever it had started is found from the journal and removed
+    assert res.returncode in (0, 2), res.stderr  # 2: nothing had been journaled yet
+    assert_nothing_left(name, port)

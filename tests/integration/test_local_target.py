@@ -431,3 +431,54 @@ def test_onnx_input_without_expected_answers_is_checked_for_answers(
     assert "no expected answers to compare with" in smoke["summary"]
     teardown(name)
     assert_nothing_left(name, port)
+
+
+def test_a_server_whose_pid_was_never_written_down_is_still_found(iris_onnx: Path) -> None:
+    """kill -9 between starting the server and journaling its pid: the journaled command
+    line is enough for teardown to find and stop it, and free its port."""
+    from app.run import teardown as run_teardown
+    from targets.local.settings import LocalSettings
+    from targets.local.target import _serving_argv, _spawn_detached, run_dir, server_env
+
+    port = free_port()
+    journal = Journal.create("orphan", target="local")
+    model = str(iris_onnx.resolve())
+    argv = _serving_argv(model, port, 1)
+    log = run_dir("orphan") / "server-v1.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    from app.domain import Resource
+
+    journal.record(
+        Resource(
+            "process",
+            "modelship-orphan-v1",
+            data={"port": port, "model": model, "log": str(log), "argv": argv, "pid": None},
+        )
+    )
+    pid = _spawn_detached(argv, log, server_env(LocalSettings()), log.parent)
+    deadline = time.monotonic() + 60
+    while port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not port_free(port) and _proc_start_time(pid) is not None
+    removed = run_teardown("orphan")
+    assert any("modelship-orphan-v1" in r for r in removed), removed
+    assert _proc_start_time(pid) is None
+    assert port_free(port)
+
+
+def test_the_shells_modelship_variables_do_not_reach_the_server(
+    iris_model: Path, cleanup: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API key exported in the user's shell would make the server demand a key the
+    smoke test does not send: the deployment's environment is made explicitly."""
+    monkeypatch.setenv("MODELSHIP_API_KEY", "from-the-shell")
+    monkeypatch.setenv("MODELSHIP_MAX_ROWS", "1")
+    port = free_port()
+    cleanup.append("clean-env")
+    record = run_deploy(new_profile(iris_model, name="clean-env", settings={"port": port}))
+    assert record.smoke["passed"]
+    pid = record.resources()[0].data["pid"]
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert not [e for e in env if e.startswith(b"MODELSHIP_")]
+    proof = json.loads(record.version().proof_path.read_text())
+    assert len(predict(record.url, proof["rows"][:3])["predictions"]) == 3  # no 1-row cap
