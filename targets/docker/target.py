@@ -28,6 +28,7 @@ from app.progress import NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.docker.settings import DockerSettings
+from targets.net import port_free, previous_holds
 
 if TYPE_CHECKING:
     from app.profile import Profile
@@ -80,8 +81,6 @@ class DockerTarget(Target):
 
     # ---- preflight ----------------------------------------------------------------
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
-        from targets.local import port_free
-
         settings: DockerSettings = profile.target.settings
         problems: list[Problem] = []
         try:
@@ -90,8 +89,9 @@ class DockerTarget(Target):
             return [Problem(exc.message, exc.hint or "", kind="environment")]
         try:
             port = settings.port
-            if not port_free(port, settings.bind_host) and not self._ours_on_port(
-                client, profile.name, port
+            if not port_free(port, settings.bind_host) and not (
+                self._ours_on_port(client, profile.name, port)
+                or (previous is not None and previous_holds(previous, port))
             ):
                 problems.append(
                     Problem(

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.local.settings import LocalSettings
+from targets.net import port_free, previous_holds, suggest_port
 
 if TYPE_CHECKING:
     from app.profile import Profile
@@ -43,17 +43,6 @@ STOP_TIMEOUT = 10.0
 def run_dir(name: str) -> Path:
     """The folder of a local deployment's logs."""
     return data_dir() / "local" / name
-
-
-def port_free(port: int, host: str = HOST) -> bool:
-    """True if a server could bind ``host:port`` now (SO_REUSEADDR, like uvicorn)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 # ---- process identity and stopping (psutil: Linux, Windows, macOS) ---------------------
@@ -332,11 +321,13 @@ class LocalTarget(Target):
                     Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")
                 )
         port = settings.port
-        if not port_free(port) and not _ours_on_port(previous, port):
+        if not port_free(port) and not (
+            _ours_on_port(previous, port) or _holds_other_target(previous, port)
+        ):
             problems.append(
                 Problem(
                     f"Port {port} on {HOST} is already in use by another program.",
-                    f"Choose a free port, e.g. {_suggest_port(port)} "
+                    f"Choose a free port, e.g. {suggest_port(port)} "
                     "(the Port setting; --port on the command line).",
                     kind="environment",
                     setting="port",
@@ -364,7 +355,7 @@ class LocalTarget(Target):
         if not port_free(port):
             raise TargetError(
                 f"Port {port} on {HOST} is already in use.",
-                f"Choose a free port, e.g. {_suggest_port(port)} "
+                f"Choose a free port, e.g. {suggest_port(port)} "
                 "(the Port setting; --port on the command line).",
             )
         rdir = run_dir(ctx.name)
@@ -488,6 +479,12 @@ def _ours_on_port(previous: DeploymentRecord | None, port: int) -> bool:
     )
 
 
+def _holds_other_target(previous: DeploymentRecord | None, port: int) -> bool:
+    """A deployment of the same name on another target (docker) holds the port: it is
+    stopped before the new server starts."""
+    return previous is not None and previous.target != "local" and previous_holds(previous, port)
+
+
 def _serving_argv(model: str, port: int, workers: int) -> list[str]:
     from app.runtime import serving_command
 
@@ -509,15 +506,6 @@ def server_env(settings: LocalSettings) -> dict[str, str]:
 
         env["MODELSHIP_API_KEY"] = get_secret(settings.api_key)
     return env
-
-
-def _suggest_port(port: int) -> int:
-    for candidate in range(port + 1, min(port + 50, 65535)):
-        if port_free(candidate):
-            return candidate
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 __all__ = ["LocalTarget", "find_ours", "port_free", "run_dir", "server_env"]
