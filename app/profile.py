@@ -63,6 +63,14 @@ class ModelSection(_Strict):
     accept_mismatch: bool = Field(
         False, description="Deploy even if the conversion proof fails (not recommended)."
     )
+    # Trust is given to one exact file, not to a name: a shared profile cannot make
+    # anyone load a pickle that changed since its author looked at it.
+    trusted_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the model file its owner said to trust (a pickle that refers "
+        "to code ModelShip does not know); another file is not trusted.",
+    )
 
 
 class TargetSection(_Strict):

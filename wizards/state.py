@@ -70,6 +70,7 @@ class WizardState:
             tolerance=self.tolerance,
             allow_mismatch=self.allow_mismatch,
             quantize=self.quantize,
+            trust=self.trusted,
         )
 
     def converted(self, profile: Any) -> Any:
@@ -125,6 +126,12 @@ class WizardState:
         model["tolerance"] = self.tolerance
         model["quantize"] = self.quantize
         model["accept_mismatch"] = self.allow_mismatch
+        if self.trusted and self.model_path is not None:
+            from app.hashing import sha256_file
+
+            model["trusted_sha256"] = sha256_file(self.model_path)  # this file, not its name
+        else:
+            model.pop("trusted_sha256", None)
         target = dict(base.get("target", {}))
         if target.get("kind") != (self.target_name or "local"):
             target = {}
@@ -150,6 +157,11 @@ class WizardState:
         self.tolerance = float(getattr(model, "tolerance", 1e-4) or 1e-4)
         self.quantize = bool(getattr(model, "quantize", False))
         self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
+        trusted_hash = getattr(model, "trusted_sha256", None)
+        if trusted_hash and self.model_path is not None and self.model_path.is_file():
+            from app.hashing import sha256_file
+
+            self.trusted = sha256_file(self.model_path) == trusted_hash
         self.target_name = profile.target.kind
         settings = getattr(profile.target, "settings", None) or {}
         if hasattr(settings, "model_dump"):

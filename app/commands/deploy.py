@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands._console import ConsoleProgress, print_json
+from app.commands.convert import add_trust_argument
 from app.errors import ProfileError, UsageError
 from app.profile import Profile, load_profile, new_profile, profile_path
 from app.progress import CancelToken
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="deployment name (default: from the model file name)")
     parser.add_argument("--base-image", help="base image for targets that build one")
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 to answer on")
+    add_trust_argument(parser)
     parser.add_argument(
         "--keep-on-failure",
         action="store_true",
@@ -72,6 +74,8 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
             settings=settings,
             base_image=args.base_image,
         )
+        if getattr(args, "trust", False):
+            profile.model.trusted_sha256 = _sha256(path)
         return profile, True
     profile = load_profile(what)
     from_saved = profile.source is not None and profile.source == profile_path(profile.name)
@@ -94,6 +98,9 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
     if args.base_image:
         data.setdefault("image", {})["base_image"] = args.base_image
         changed = True
+    if getattr(args, "trust", False):
+        data["model"]["trusted_sha256"] = _sha256(Path(data["model"]["path"]))
+        changed = True
     if not changed:
         return None
     try:
@@ -112,6 +119,17 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
     for field in ("name", "model", "target", "image", "smoke"):
         setattr(profile, field, getattr(updated, field))
     return profile
+
+
+def _sha256(path: Path) -> str:
+    from app.hashing import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot read the model {path}: {exc.strerror}.", "Check the path."
+        ) from None
 
 
 # ---- Ctrl-C -> cancel -----------------------------------------------------------------

@@ -145,6 +145,7 @@ def convert_for_profile(
         tolerance=m.tolerance,
         allow_mismatch=m.accept_mismatch,
         quantize=m.quantize,
+        trust=trusted(profile),
     )
     result = convert_model(m.path, out, options, progress, cancel)
     served, quantized = result, False
@@ -159,6 +160,12 @@ def convert_for_profile(
         conversion_key=conversion_key(profile),
         quantized=quantized,
     )
+
+
+def trusted(profile: Profile) -> bool:
+    """Did the profile's owner trust exactly this model file? (Its hash, not its name.)"""
+    want = profile.model.trusted_sha256
+    return bool(want) and file_sha256(profile.model.path) == want
 
 
 # ---- image ------------------------------------------------------------------------------
@@ -201,6 +208,7 @@ def push(
 ) -> PushedImage:
     """Push the image to the target's registry (journaled before pushing)."""
     tag = f"v{version}"
+    registry.prepare(attempt.journal, progress)
     resource = Resource(
         "pushed_image",
         f"{registry.repository}:{tag}",
