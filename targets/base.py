@@ -168,6 +168,11 @@ class Registry(ABC):
     def describe(self) -> str:
         """Plain words: "Heroku's registry for app iris", "ECR repository modelship/iris"."""
 
+    def prepare(self, journal: Journal, progress: Progress) -> None:  # noqa: B027
+        """Create what must exist before a push (an ECR repository), journaling each
+        thing before creating it, so a failed run's undo and teardown remove it too.
+        Called by the pipeline's push step. Default: nothing to create."""
+
     @abstractmethod
     def push(
         self, image: BuiltImage, tag: str, progress: Progress, cancel: CancelToken
@@ -212,6 +217,14 @@ class Target(ABC):
     def registry(self, profile: Profile) -> Registry | None:
         """The registry to push to, or None when the local Engine is enough."""
         return None
+
+    def prepare(self, ctx: DeployContext) -> None:  # noqa: B027
+        """Before the push: create what the registry needs to accept the image (Heroku's
+        registry takes pushes only to an existing app). Journal first, as in ``deploy``.
+
+        Called in the push step (deploy and rollback), only for targets with a registry;
+        ``ctx.pushed`` is None then. Default: nothing.
+        """
 
     # ---- before --------------------------------------------------------------------
     @abstractmethod

@@ -1,0 +1,1003 @@
+"""The ``sagemaker`` target: an AWS SageMaker endpoint (real-time or serverless), autoscaled.
+
+What it makes, in order, each journaled before it is created and tagged with the
+deployment's name (``modelship.deployment``):
+
+* ECR repository (:mod:`targets.sagemaker.ecr`, in the pipeline's push step), unless it
+  exists; the image is pushed for the instance's CPU (Graviton types: linux/arm64);
+* an execution role, unless ``role_arn`` names one: trusted by
+  ``sagemaker.amazonaws.com`` only, allowed to pull from ECR and write its logs, nothing
+  else;
+* per version: a SageMaker model (the pushed image by digest) and an endpoint config (a
+  real-time variant, or ``ServerlessConfig``); kept for rollback until pruned;
+* the endpoint: created once; a redeploy or rollback is an ``UpdateEndpoint`` to the
+  version's config (blue/green, all at once, SageMaker rolls back by itself when the new
+  fleet fails), journaled as an ``endpoint_update`` whose undo points the endpoint back;
+* autoscaling when the fewest and most instances differ: a scalable target and a
+  target-tracking policy on ``SageMakerVariantInvocationsPerInstance``.
+
+The plan states what that costs per hour from a dated table (:mod:`.prices`); ``status``
+repeats it with the time since deploy; ``teardown`` removes all of it (and the
+repository and role only if ModelShip created them), so nothing is left billing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from app.domain import PIPELINE_KINDS, DeploymentRecord, Endpoint, Platform, Resource
+from app.errors import TargetError
+from app.progress import Progress
+from app.waiting import wait_until
+from targets.base import DeployContext, PlanItem, Problem, Registry, Target, TargetStatus
+from targets.sagemaker import prices
+from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
+from targets.sagemaker.settings import SageMakerSettings
+
+if TYPE_CHECKING:
+    from app.endpoint import EndpointClient
+    from app.profile import Profile
+
+VARIANT = "AllTraffic"
+MAX_PAYLOAD = {"realtime": 6 * 1024 * 1024, "serverless": 4 * 1024 * 1024}
+# SageMaker gives a new container this long to answer /ping (real-time; configurable up
+# to an hour with ContainerStartupHealthCheckTimeoutInSeconds, which we set).
+HEALTH_WINDOW_S = 600
+# A rough measure of how long the serving runtime needs to load a model: Python and
+# onnxruntime start in a few seconds, then the file is read and the session built.
+WARMUP_BASE_S = 5.0
+WARMUP_BYTES_PER_S = 50 * 1024 * 1024
+
+# Resource kinds (the pipeline owns files, image and pushed_image).
+ROLE, MODEL, CONFIG, ENDPOINT = "iam_role", "sagemaker_model", "endpoint_config", "endpoint"
+UPDATE, SCALABLE, POLICY = "endpoint_update", "scalable_target", "scaling_policy"
+REPOSITORY = "ecr_repository"
+# teardown order: what depends on something goes before it
+TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, ROLE, REPOSITORY]
+
+TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _role_policy(region: str, account: str, repository: str) -> dict[str, Any]:
+    """Only what an endpoint needs: pull its image from ECR and write its logs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": f"arn:aws:ecr:{region}:{account}:repository/{repository}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/*",
+            },
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+        ],
+    }
+
+
+def _aws_name(text: str, limit: int = 63) -> str:
+    """SageMaker names: letters, digits and single hyphens, at most 63 characters."""
+    out = "".join(c if c.isalnum() else "-" for c in text)
+    while "--" in out:
+        out = out.replace("--", "-")
+    return out.strip("-")[:limit].rstrip("-")
+
+
+def endpoint_name(deployment: str) -> str:
+    return _aws_name(f"modelship-{deployment}")
+
+
+def role_name(deployment: str) -> str:
+    return f"ModelShip-{deployment}"[:64]
+
+
+def repository_name(profile: Profile) -> str:
+    s: SageMakerSettings = profile.target.settings
+    return s.ecr_repository or f"modelship/{profile.name}"
+
+
+def _aws(settings: SageMakerSettings) -> AWS:
+    return AWS(settings.aws_profile, settings.region)
+
+
+def _aws_of(resource: Resource) -> AWS:
+    return AWS(resource.data.get("aws_profile"), str(resource.data.get("region") or ""))
+
+
+def _scaling(settings: SageMakerSettings) -> bool:
+    return settings.mode == "realtime" and settings.min_instances != settings.max_instances
+
+
+def _initial_count(settings: SageMakerSettings) -> int:
+    if _scaling(settings):
+        return min(max(settings.instance_count, settings.min_instances), settings.max_instances)
+    return settings.instance_count
+
+
+class SageMakerTarget(Target):
+    name: ClassVar[str] = "sagemaker"
+    Settings: ClassVar[type[SageMakerSettings]] = SageMakerSettings
+    ships: ClassVar = "image"
+    # UpdateEndpoint swaps the fleet blue/green: the old one answers until the new one is
+    # healthy, and stays when the new one fails.
+    replacement: ClassVar = "platform"
+
+    # ---- what the pipeline derives its steps from ------------------------------------
+    def platforms(self, profile: Profile) -> tuple[Platform, ...]:
+        s: SageMakerSettings = profile.target.settings
+        if s.mode == "realtime" and prices.is_graviton(s.instance_type):
+            return ("linux/arm64",)
+        return ("linux/amd64",)  # serverless runs x86_64 only
+
+    def registry(self, profile: Profile) -> Registry:
+        from targets.sagemaker.ecr import ECRRegistry
+
+        s: SageMakerSettings = profile.target.settings
+        return ECRRegistry(_aws(s), repository_name(profile), profile.name, host=s.registry)
+
+    # ---- before --------------------------------------------------------------------
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
+        s: SageMakerSettings = profile.target.settings
+        problems = self._setting_problems(profile)
+        aws = _aws(s)
+        try:
+            aws.account()
+        except TargetError as exc:
+            kind = "credential" if exc.exit_code == 6 else "environment"
+            return [Problem(exc.message, exc.hint or "", kind=kind, setting="aws_profile")]
+        try:
+            regions = aws.regions("sagemaker")
+        except Exception:  # botocore's own data; never expected to fail
+            regions = []
+        if regions and s.region not in regions:
+            problems.append(
+                Problem(
+                    f"SageMaker is not offered in region {s.region!r}.",
+                    f"Choose one of: {', '.join(sorted(regions)[:12])}, ...",
+                    kind="setting",
+                    setting="region",
+                )
+            )
+        problems += self._role_problems(aws, s)
+        return problems
+
+    def _setting_problems(self, profile: Profile) -> list[Problem]:
+        s: SageMakerSettings = profile.target.settings
+        problems: list[Problem] = []
+        if s.mode == "realtime" and s.instance_type not in prices.INSTANCE_TYPES:
+            offered = ", ".join(sorted(prices.INSTANCE_TYPES))
+            problems.append(
+                Problem(
+                    f"Instance type {s.instance_type!r} is not one ModelShip offers.",
+                    f"Choose one of: {offered}.",
+                    kind="setting",
+                    setting="instance_type",
+                )
+            )
+        if _scaling(s) and not s.min_instances <= s.instance_count <= s.max_instances:
+            problems.append(
+                Problem(
+                    f"{s.instance_count} instance(s) at the start is outside the autoscaling "
+                    f"range {s.min_instances}-{s.max_instances}.",
+                    "Set instance_count between min_instances and max_instances.",
+                    kind="setting",
+                    setting="instance_count",
+                )
+            )
+        size = _sample_payload_bytes(profile.model.sample_csv)
+        limit = MAX_PAYLOAD[s.mode]
+        if size is not None and size > limit:
+            problems.append(
+                Problem(
+                    f"The sample rows make a request of {size / 2**20:.1f} MB; SageMaker "
+                    f"{s.mode} endpoints take at most {limit // 2**20} MB per request.",
+                    "Use fewer sample rows (a smaller sample CSV); send large batches in "
+                    "several requests.",
+                    kind="setting",
+                )
+            )
+        warmup = _warmup_seconds(profile.model.path)
+        if warmup is not None and warmup > HEALTH_WINDOW_S:
+            problems.append(
+                Problem(
+                    f"The model is large enough that loading it may take about "
+                    f"{warmup / 60:.0f} minutes, longer than SageMaker waits for a new "
+                    f"container to answer ({HEALTH_WINDOW_S // 60} minutes).",
+                    "Quantize the model (quantize = true) or choose a smaller one.",
+                    kind="setting",
+                )
+            )
+        return problems
+
+    def _role_problems(self, aws: AWS, s: SageMakerSettings) -> list[Problem]:
+        iam = aws.client("iam")
+        if s.role_arn:
+            try:
+                iam.get_role(RoleName=s.role_arn.rsplit("/", 1)[-1])
+            except Exception as exc:
+                if is_not_found(exc):
+                    return [
+                        Problem(
+                            f"The execution role {s.role_arn} does not exist.",
+                            "Check role_arn, or leave it empty and ModelShip creates one.",
+                            kind="setting",
+                            setting="role_arn",
+                        )
+                    ]
+                if error_code(exc) in {"AccessDenied", "AccessDeniedException"}:
+                    return []  # may still pass it (iam:PassRole) without reading it
+                try:
+                    with aws.errors("checking the execution role"):
+                        raise exc
+                except TargetError as err:
+                    return [Problem(err.message, err.hint or "", kind="environment")]
+        return []
+
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
+        s: SageMakerSettings = profile.target.settings
+        ep = endpoint_name(profile.name)
+        ours = previous is not None and previous.target == self.name
+        items = [
+            PlanItem(
+                "create or reuse",
+                "ECR repository",
+                repository_name(profile),
+                f"in {s.region}; images stored there",
+                f"${prices.ECR_USD_PER_GB_MONTH:.2f} per GB-month of images",
+            )
+        ]
+        if s.role_arn:
+            items.append(PlanItem("use", "execution role", s.role_arn))
+        else:
+            items.append(
+                PlanItem(
+                    "create or reuse",
+                    "IAM role",
+                    role_name(profile.name),
+                    "trusted by SageMaker only; may pull the image and write logs",
+                    "free",
+                )
+            )
+        items.append(PlanItem("create", "SageMaker model", f"{ep}-v*", "the pushed image"))
+        if s.mode == "serverless":
+            cost = prices.serverless_cost(s.memory_mb)
+            detail = f"serverless, {s.memory_mb} MB, up to {s.max_concurrency} concurrent calls"
+        else:
+            count = _initial_count(s)
+            cost = prices.realtime_cost(s.instance_type, count)
+            detail = f"real-time, {count} × {s.instance_type}"
+        items.append(PlanItem("create", "endpoint config", f"{ep}-v*", detail))
+        items.append(
+            PlanItem(
+                "update" if ours else "create",
+                "endpoint",
+                ep,
+                ("blue/green update, keeps answering; " if ours else "")
+                + f"{prices.table_note(s.region)}; billing stops at "
+                f"`modelship teardown {profile.name}`",
+                cost,
+            )
+        )
+        if _scaling(s):
+            most = prices.hourly(s.instance_type, s.max_instances)
+            items.append(
+                PlanItem(
+                    "create",
+                    "autoscaling",
+                    f"endpoint/{ep}/variant/{VARIANT}",
+                    f"{s.min_instances}-{s.max_instances} instances, one more per "
+                    f"{s.target_invocations_per_instance} calls per instance per minute",
+                    f"up to {prices.money(most)} per hour at {s.max_instances} instances"
+                    if most is not None
+                    else "",
+                )
+            )
+        return items
+
+    def warnings(self, profile: Profile) -> list[str]:
+        s: SageMakerSettings = profile.target.settings
+        if s.mode == "realtime":
+            return [
+                f"A real-time SageMaker endpoint bills every hour it runs "
+                f"({prices.realtime_cost(s.instance_type, _initial_count(s))}), used or not. "
+                f"Run `modelship teardown {profile.name}` when you no longer need it."
+            ]
+        return []
+
+    # ---- deploy --------------------------------------------------------------------
+    def deploy(self, ctx: DeployContext) -> Endpoint:
+        s: SageMakerSettings = ctx.settings
+        if ctx.pushed is None:
+            raise TargetError(
+                "There is no pushed image to run on SageMaker.", "Deploy again (it pushes)."
+            )
+        aws = _aws(s)
+        base = {"region": s.region, "aws_profile": s.aws_profile}
+        previous_live = self._previous_live(ctx)
+        live: list[Resource] = []
+        for r in ctx.journal.resources():  # the repository, if the push step created it
+            if r.kind == REPOSITORY:
+                live.append(r)
+        live += [r for r in previous_live if r.kind == REPOSITORY and r.key not in _keys(live)]
+
+        ctx.cancel.raise_if_cancelled()
+        role_arn, role = self._role(ctx, aws, s, base, previous_live)
+        if role is not None:
+            live.append(role)
+        ctx.cancel.raise_if_cancelled()
+        model, config = self._model_and_config(ctx, aws, s, base, role_arn)
+        ctx.cancel.raise_if_cancelled()
+        ep = endpoint_name(ctx.name)
+        endpoint_resource = self._endpoint(ctx, aws, s, base, ep, config)
+        live.append(endpoint_resource)
+        ctx.cancel.raise_if_cancelled()
+        live += self._autoscaling(ctx, aws, s, base, ep, previous_live)
+
+        runtime = aws.client("sagemaker-runtime")
+        url = f"{runtime.meta.endpoint_url.rstrip('/')}/endpoints/{ep}/invocations"
+        return Endpoint(
+            url=url,
+            target=self.name,
+            resources=live,
+            auth="sigv4",
+            data={
+                "endpoint_name": ep,
+                "region": s.region,
+                "aws_profile": s.aws_profile,
+                "mode": s.mode,
+                "instance_type": s.instance_type if s.mode == "realtime" else None,
+                "instance_count": _initial_count(s) if s.mode == "realtime" else None,
+                "memory_mb": s.memory_mb if s.mode == "serverless" else None,
+                "model": model,
+                "config": config,
+                "deployed_at": time.time(),
+            },
+        )
+
+    def _previous_live(self, ctx: DeployContext) -> list[Resource]:
+        prev = ctx.previous
+        if prev is None or prev.target != self.name:
+            return []
+        return prev.resources()
+
+    # -- role --
+    def _role(
+        self,
+        ctx: DeployContext,
+        aws: AWS,
+        s: SageMakerSettings,
+        base: dict[str, Any],
+        previous_live: list[Resource],
+    ) -> tuple[str, Resource | None]:
+        """The execution role's ARN, and the role resource when ModelShip made it."""
+        if s.role_arn:
+            return s.role_arn, None
+        name = role_name(ctx.name)
+        iam = aws.client("iam")
+        mine = next((r for r in previous_live if r.kind == ROLE and r.id == name), None)
+        try:
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        except Exception as exc:
+            if not is_not_found(exc):
+                with aws.errors(f"looking up IAM role {name}"):
+                    raise exc
+        else:
+            ctx.progress.update(None, f"Using the execution role {name}")
+            return arn, mine  # ours when an earlier version of this deployment made it
+        resource = Resource(ROLE, name, name=f"IAM role {name}", data={**base, "created": True})
+        ctx.journal.record(resource)
+        ctx.progress.update(None, f"Creating the execution role {name} (ECR pull, logs only)")
+        account = aws.account()
+        with aws.errors(f"creating IAM role {name} (iam:CreateRole)"):
+            arn = iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
+                Description=f"SageMaker execution role of ModelShip deployment {ctx.name}",
+                Tags=tags(ctx.name),
+            )["Role"]["Arn"]
+            resource.data["arn"] = arn
+            ctx.journal.update(resource)
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName="modelship-endpoint",
+                PolicyDocument=json.dumps(
+                    _role_policy(s.region, account, repository_name(ctx.profile))
+                ),
+            )
+        return arn, resource
+
+    # -- model and endpoint config (per version) --
+    def _model_and_config(
+        self,
+        ctx: DeployContext,
+        aws: AWS,
+        s: SageMakerSettings,
+        base: dict[str, Any],
+        role_arn: str,
+    ) -> tuple[str, str]:
+        sm = aws.client("sagemaker")
+        reuse = self._version_resources(ctx)
+        if reuse is not None:  # a rollback: that version's model and config still exist
+            return reuse
+        stem = _aws_name(f"{endpoint_name(ctx.name)}", 50)
+        suffix = f"v{ctx.version}-{secrets.token_hex(2)}"
+        model = f"{stem}-{suffix}"
+        config = f"{stem}-{suffix}"
+        version_data = {**base, "version": ctx.version}
+        environment = {
+            # the serving runtime refuses what SageMaker would refuse, with its own words
+            "MODELSHIP_MAX_BODY_BYTES": str(MAX_PAYLOAD[s.mode]),
+        }
+        m = Resource(MODEL, model, name=f"SageMaker model {model}", data=dict(version_data))
+        ctx.journal.record(m)
+        ctx.progress.update(None, f"Creating the SageMaker model {model}")
+
+        def create_model() -> bool:
+            try:
+                sm.create_model(
+                    ModelName=model,
+                    PrimaryContainer={
+                        "Image": ctx.pushed.ref,  # type: ignore[union-attr]
+                        "Environment": environment,
+                    },
+                    ExecutionRoleArn=role_arn,
+                    Tags=tags(ctx.name),
+                )
+            except Exception as exc:
+                # A new role takes a few seconds to be usable everywhere in IAM.
+                if error_code(exc) == "ValidationException" and "assume" in str(exc).lower():
+                    return False
+                with aws.errors(f"creating SageMaker model {model}"):
+                    raise exc
+            return True
+
+        wait_until(
+            create_model,
+            lambda ok: ok,
+            timeout=60,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+            what="the new execution role to be usable",
+            interval=2.0,
+        )
+        if s.mode == "serverless":
+            variant: dict[str, Any] = {
+                "VariantName": VARIANT,
+                "ModelName": model,
+                "ServerlessConfig": {
+                    "MemorySizeInMB": s.memory_mb,
+                    "MaxConcurrency": s.max_concurrency,
+                },
+            }
+        else:
+            variant = {
+                "VariantName": VARIANT,
+                "ModelName": model,
+                "InitialInstanceCount": _initial_count(s),
+                "InstanceType": s.instance_type,
+                "InitialVariantWeight": 1.0,
+                "ContainerStartupHealthCheckTimeoutInSeconds": HEALTH_WINDOW_S,
+            }
+        c = Resource(CONFIG, config, name=f"endpoint config {config}", data=dict(version_data))
+        ctx.journal.record(c)
+        ctx.progress.update(None, f"Creating the endpoint config {config}")
+        with aws.errors(f"creating endpoint config {config}"):
+            sm.create_endpoint_config(
+                EndpointConfigName=config, ProductionVariants=[variant], Tags=tags(ctx.name)
+            )
+        return model, config
+
+    def _version_resources(self, ctx: DeployContext) -> tuple[str, str] | None:
+        """A recorded version's model and config, when both still exist (rollback)."""
+        if ctx.previous is None:
+            return None
+        version = ctx.previous.version(ctx.version)
+        if version is None or (version.target or ctx.previous.target) != self.name:
+            return None
+        found = {r.kind: r for r in version.resource_objects() if r.kind in {MODEL, CONFIG}}
+        if set(found) != {MODEL, CONFIG}:
+            return None
+        sm = _aws_of(found[MODEL]).client("sagemaker")
+        try:
+            sm.describe_model(ModelName=found[MODEL].id)
+            sm.describe_endpoint_config(EndpointConfigName=found[CONFIG].id)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            with aws_errors("looking up the earlier version's model"):
+                raise exc
+        ctx.progress.update(None, f"Reusing version {ctx.version}'s model {found[MODEL].id}")
+        return found[MODEL].id, found[CONFIG].id
+
+    # -- the endpoint --
+    def _endpoint(
+        self,
+        ctx: DeployContext,
+        aws: AWS,
+        s: SageMakerSettings,
+        base: dict[str, Any],
+        ep: str,
+        config: str,
+    ) -> Resource:
+        sm = aws.client("sagemaker")
+        resource = Resource(ENDPOINT, ep, name=f"endpoint {ep}", data=dict(base))
+        current = _describe(aws, ep)
+        if current is None:
+            ctx.journal.record(resource)
+            ctx.progress.update(None, f"Creating the endpoint {ep} (a few minutes on AWS)")
+            with aws.errors(f"creating endpoint {ep}"):
+                sm.create_endpoint(EndpointName=ep, EndpointConfigName=config, Tags=tags(ctx.name))
+            self._wait(ctx, aws, ep, config, update=False)
+            return resource
+        if current["EndpointStatus"] in {"Creating", "Updating", "SystemUpdating"}:
+            ctx.progress.update(None, f"Waiting for the endpoint {ep} to finish its last change")
+            current = self._wait(ctx, aws, ep, None, update=True)
+        if current["EndpointStatus"] != "InService":
+            raise TargetError(
+                f"The endpoint {ep} is {current['EndpointStatus']} and cannot be updated"
+                + (f": {current.get('FailureReason')}" if current.get("FailureReason") else "."),
+                f"Remove it with `modelship teardown {ctx.name}` and deploy again.",
+            )
+        previous_config = current["EndpointConfigName"]
+        update = Resource(
+            UPDATE,
+            f"{ep}:{config}",
+            name=f"update of endpoint {ep} to {config}",
+            data={**base, "endpoint": ep, "config": config, "previous_config": previous_config},
+        )
+        ctx.journal.record(update)
+        ctx.progress.update(None, f"Updating the endpoint {ep} (blue/green: it keeps answering)")
+        self._scale_guard(ctx, aws, s, ep, current)
+        kwargs: dict[str, Any] = {"EndpointName": ep, "EndpointConfigName": config}
+        if s.mode == "realtime":
+            kwargs["DeploymentConfig"] = {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "ALL_AT_ONCE",
+                        "WaitIntervalInSeconds": 0,
+                    },
+                    "TerminationWaitInSeconds": 0,
+                }
+            }
+        with aws.errors(f"updating endpoint {ep}"):
+            sm.update_endpoint(**kwargs)
+        self._wait(ctx, aws, ep, config, update=True)
+        return resource
+
+    def _scale_guard(
+        self, ctx: DeployContext, aws: AWS, s: SageMakerSettings, ep: str, current: dict
+    ) -> None:
+        """SageMaker refuses an update that changes the instance type of an autoscaled
+        variant: deregister first (the scaling step registers it again)."""
+        variants = current.get("ProductionVariants") or []
+        types = {v.get("CurrentInstanceType") or v.get("InstanceType") for v in variants}
+        if s.mode == "realtime" and (types - {None}) <= {s.instance_type}:
+            return
+        aas = aws.client("application-autoscaling")
+        resource_id = f"endpoint/{ep}/variant/{VARIANT}"
+        try:
+            aas.deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            )
+        except Exception as exc:
+            if not is_not_found(exc):
+                with aws.errors(f"removing autoscaling from {ep} before the update"):
+                    raise exc
+
+    def _wait(
+        self, ctx: DeployContext, aws: AWS, ep: str, config: str | None, *, update: bool
+    ) -> dict[str, Any]:
+        """Wait for InService (on ``config``); SageMaker's FailureReason on failure."""
+        started = time.time()
+
+        def probe() -> dict[str, Any]:
+            found = _describe(aws, ep)
+            if found is None:
+                return {"EndpointStatus": "Gone"}
+            return found
+
+        def ready(d: dict[str, Any]) -> bool:
+            return d["EndpointStatus"] == "InService" and (
+                config is None or d.get("EndpointConfigName") == config
+            )
+
+        def failed(d: dict[str, Any]) -> str | None:
+            status = d["EndpointStatus"]
+            reason = d.get("FailureReason") or "no reason given"
+            if status == "Gone":
+                return "the endpoint disappeared (deleted by someone else?)"
+            if status in {"Failed", "OutOfService"}:
+                return f"SageMaker says {status}: {reason}"
+            if (
+                update
+                and config
+                and status == "InService"
+                and d.get("EndpointConfigName") != config
+            ):
+                # blue/green rolled back by itself: the old version still answers
+                changed = _timestamp(d.get("LastModifiedTime")) >= started - 5
+                if d.get("FailureReason") or changed:
+                    return f"the update was rolled back by SageMaker: {reason}"
+            return None
+
+        return wait_until(
+            probe,
+            ready,
+            failed,
+            timeout=ctx.settings.start_timeout,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+            what=f"endpoint {ep} to be InService",
+            describe=lambda d: f"Endpoint {ep}: {d['EndpointStatus']}",
+            hint=f"It may still finish: check `modelship status {ctx.name}`; raise "
+            "start_timeout for a slow model.",
+            fail_hint="See SageMaker's reason above and the endpoint's logs in CloudWatch "
+            f"(/aws/sagemaker/Endpoints/{ep}); fix the cause and deploy again.",
+            interval=1.0,
+            max_interval=15.0,
+            details=lambda: self._log_tail(aws, ep),
+        )
+
+    # -- autoscaling --
+    def _autoscaling(
+        self,
+        ctx: DeployContext,
+        aws: AWS,
+        s: SageMakerSettings,
+        base: dict[str, Any],
+        ep: str,
+        previous_live: list[Resource],
+    ) -> list[Resource]:
+        had = [r for r in previous_live if r.kind in {SCALABLE, POLICY}]
+        if not _scaling(s):
+            for r in reversed(had):  # scaling turned off: remove the old setup
+                self.destroy(r, ctx.progress)
+            return []
+        aas = aws.client("application-autoscaling")
+        resource_id = f"endpoint/{ep}/variant/{VARIANT}"
+        policy = f"modelship-{ctx.name}-invocations"
+        known = _keys(had)
+        target = Resource(
+            SCALABLE, resource_id, name=f"scalable target {resource_id}", data=dict(base)
+        )
+        if target.key not in known:
+            ctx.journal.record(target)
+        ctx.progress.update(
+            None, f"Autoscaling {s.min_instances}-{s.max_instances} instances on {ep}"
+        )
+        with aws.errors(f"registering {ep} with Application Auto Scaling"):
+            aas.register_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                MinCapacity=s.min_instances,
+                MaxCapacity=s.max_instances,
+            )
+        ctx.cancel.raise_if_cancelled()
+        p = Resource(
+            POLICY,
+            policy,
+            name=f"scaling policy {policy}",
+            data={**base, "resource_id": resource_id},
+        )
+        if p.key not in known:
+            ctx.journal.record(p)
+        with aws.errors(f"putting the scaling policy on {ep}"):
+            aas.put_scaling_policy(
+                PolicyName=policy,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": float(s.target_invocations_per_instance),
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "ScaleInCooldown": 300,
+                    "ScaleOutCooldown": 60,
+                },
+            )
+        return [target, p]
+
+    # ---- calling it ----------------------------------------------------------------
+    def client(self, endpoint: Endpoint, profile: Profile | None = None) -> EndpointClient:
+        from targets.sagemaker.runtime import SageMakerClient
+
+        data = endpoint.data
+        if profile is not None and profile.target.kind == self.name:
+            s: SageMakerSettings = profile.target.settings
+            aws = AWS(s.aws_profile, s.region)
+        else:
+            aws = AWS(data.get("aws_profile"), str(data.get("region")))
+        return SageMakerClient(endpoint.url, str(data["endpoint_name"]), aws)
+
+    # ---- removing ------------------------------------------------------------------
+    def destroy(self, resource: Resource, progress: Progress) -> bool:
+        kind = resource.kind
+        if kind in PIPELINE_KINDS:
+            return False
+        aws = _aws_of(resource)
+        progress.update(None, f"Removing {resource.describe()}")
+        if kind == REPOSITORY:
+            if not resource.data.get("created"):
+                return False  # the user's: never ours to delete
+            from targets.sagemaker.ecr import delete_repository
+
+            return delete_repository(aws, resource.id)
+        if kind == ROLE:
+            return _delete_role(aws, resource) if resource.data.get("created") else False
+        sm = aws.client("sagemaker")
+        calls = {
+            MODEL: lambda: sm.delete_model(ModelName=resource.id),
+            CONFIG: lambda: sm.delete_endpoint_config(EndpointConfigName=resource.id),
+            ENDPOINT: lambda: _delete_endpoint(aws, resource.id),
+            UPDATE: lambda: _revert_update(aws, resource, progress),
+            SCALABLE: lambda: aws.client("application-autoscaling").deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource.id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            ),
+            POLICY: lambda: aws.client("application-autoscaling").delete_scaling_policy(
+                PolicyName=resource.id,
+                ServiceNamespace="sagemaker",
+                ResourceId=str(resource.data.get("resource_id")),
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            ),
+        }
+        call = calls.get(kind)
+        if call is None:
+            raise TargetError(
+                f"The SageMaker target does not know how to remove a {kind}.",
+                "Remove it in the AWS console.",
+            )
+        try:
+            result = call()
+        except Exception as exc:
+            if is_not_found(exc):
+                return False
+            with aws.errors(f"removing {resource.describe()}"):
+                raise exc
+        return result if isinstance(result, bool) else True
+
+    def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
+        """Everything of the deployment here, dependants first: scaling, the endpoint,
+        configs, models, then the role and repository if ModelShip created them."""
+        resources = [r for r in record.all_resources(self.name) if r.kind not in PIPELINE_KINDS]
+        order = {k: i for i, k in enumerate(TEARDOWN_ORDER)}
+        resources.sort(key=lambda r: order.get(r.kind, len(order)))
+        removed = []
+        for resource in resources:
+            if resource.kind == UPDATE:
+                continue  # the endpoint is gone: nothing to point back
+            if self.destroy(resource, progress):
+                removed.append(resource.describe())
+        return removed
+
+    # ---- later ---------------------------------------------------------------------
+    def status(self, record: DeploymentRecord) -> TargetStatus:
+        endpoint = record.endpoint_obj()
+        if endpoint is None or "endpoint_name" not in endpoint.data:
+            return TargetStatus(False, "no SageMaker endpoint recorded")
+        data = endpoint.data
+        ep = str(data["endpoint_name"])
+        aws = AWS(data.get("aws_profile"), str(data.get("region")))
+        try:
+            d = _describe(aws, ep)
+        except TargetError as exc:
+            return TargetStatus(False, exc.message)
+        if d is None:
+            return TargetStatus(False, f"endpoint {ep} is gone", cost="nothing (no endpoint)")
+        status = d["EndpointStatus"]
+        since = float(data.get("deployed_at") or time.time())
+        hours = max(0.0, (time.time() - since) / 3600)
+        detail = f"endpoint {ep} {status} in {data.get('region')}, deployed {_ago(hours)} ago"
+        if d.get("FailureReason"):
+            detail += f" ({d['FailureReason']})"
+        variants = d.get("ProductionVariants") or []
+        count = sum(int(v.get("CurrentInstanceCount") or 0) for v in variants)
+        count = count or int(data.get("instance_count") or 0)
+        if data.get("mode") == "serverless":
+            cost = prices.serverless_cost(int(data.get("memory_mb") or 2048))
+        else:
+            itype = str(data.get("instance_type"))
+            per_hour = prices.hourly(itype, count)
+            cost = prices.realtime_cost(itype, count)
+            if per_hour is not None:
+                cost += f"; about {prices.money(per_hour * hours)} since deploy"
+        return TargetStatus(
+            status in {"InService", "Updating", "SystemUpdating"},
+            detail,
+            {
+                "endpoint": ep,
+                "status": status,
+                "config": d.get("EndpointConfigName"),
+                "instances": count,
+                "hours": round(hours, 2),
+            },
+            cost=cost,
+        )
+
+    def logs(self, record: DeploymentRecord, lines: int = 100) -> str:
+        endpoint = record.endpoint_obj()
+        if endpoint is None or "endpoint_name" not in endpoint.data:
+            return ""
+        data = endpoint.data
+        aws = AWS(data.get("aws_profile"), str(data.get("region")))
+        text = self._log_tail(aws, str(data["endpoint_name"]), lines)
+        if text:
+            return text
+        group = f"/aws/sagemaker/Endpoints/{data['endpoint_name']}"
+        return (
+            f"No log lines in CloudWatch yet for {data['endpoint_name']}. Look in the AWS "
+            f"console: CloudWatch > Log groups > {group} (region {data.get('region')})."
+        )
+
+    def _log_tail(self, aws: AWS, ep: str, lines: int = 30) -> str | None:
+        """The endpoint's last CloudWatch log lines, or None when there are none to read."""
+        try:
+            logs = aws.client("logs", read_timeout=15)
+            events = logs.filter_log_events(
+                logGroupName=f"/aws/sagemaker/Endpoints/{ep}", limit=lines
+            ).get("events", [])
+        except Exception:
+            return None
+        return "\n".join(e.get("message", "").rstrip() for e in events[-lines:]) or None
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _keys(resources: list[Resource]) -> set[tuple[str, str]]:
+    return {r.key for r in resources}
+
+
+def _timestamp(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _ago(hours: float) -> str:
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
+
+
+def _describe(aws: AWS, ep: str) -> dict[str, Any] | None:
+    sm = aws.client("sagemaker")
+    try:
+        return dict(sm.describe_endpoint(EndpointName=ep))
+    except Exception as exc:
+        if is_not_found(exc):
+            return None
+        with aws.errors(f"looking up endpoint {ep}"):
+            raise exc
+    return None  # pragma: no cover
+
+
+def _delete_endpoint(aws: AWS, ep: str) -> bool:
+    """Delete the endpoint and wait until SageMaker forgets it (billing stops there)."""
+    sm = aws.client("sagemaker")
+    sm.delete_endpoint(EndpointName=ep)
+    wait_until(
+        lambda: _describe(aws, ep),
+        lambda d: d is None,
+        timeout=600,
+        what=f"endpoint {ep} to be deleted",
+        interval=0.5,
+        max_interval=10.0,
+    )
+    return True
+
+
+def _revert_update(aws: AWS, resource: Resource, progress: Progress) -> bool:
+    """Undo a failed run's UpdateEndpoint: point the endpoint back at the config it ran,
+    but only while it still runs the config this update set (never undo a later one)."""
+    ep = str(resource.data["endpoint"])
+    current = _describe(aws, ep)
+    if current is None:
+        return False
+    if current.get("EndpointConfigName") != resource.data.get("config"):
+        if current["EndpointStatus"] != "Updating":
+            return False
+        # still switching: wait for the outcome before deciding
+        current = wait_until(
+            lambda: _describe(aws, ep) or {"EndpointStatus": "Gone"},
+            lambda d: d["EndpointStatus"] != "Updating",
+            timeout=1800,
+            what=f"endpoint {ep} to finish updating",
+            interval=1.0,
+            max_interval=10.0,
+        )
+        if current.get("EndpointConfigName") != resource.data.get("config"):
+            return False
+    previous = str(resource.data["previous_config"])
+    progress.update(None, f"Pointing endpoint {ep} back at {previous}")
+    aws.client("sagemaker").update_endpoint(EndpointName=ep, EndpointConfigName=previous)
+    wait_until(
+        lambda: _describe(aws, ep) or {"EndpointStatus": "Gone"},
+        lambda d: d["EndpointStatus"] in {"InService", "Gone", "Failed"},
+        timeout=1800,
+        what=f"endpoint {ep} to run {previous} again",
+        interval=1.0,
+        max_interval=10.0,
+    )
+    return True
+
+
+def _delete_role(aws: AWS, resource: Resource) -> bool:
+    iam = aws.client("iam")
+    name = resource.id
+    try:
+        for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for attached in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        iam.delete_role(RoleName=name)
+    except Exception as exc:
+        if is_not_found(exc):
+            return False
+        with aws.errors(f"deleting IAM role {name}"):
+            raise exc
+    return True
+
+
+def _sample_payload_bytes(sample_csv: Path | None) -> int | None:
+    """Size of the JSON request the smoke test sends for the sample rows."""
+    if sample_csv is None:
+        return None
+    try:
+        text = Path(sample_csv).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    return len(json.dumps(rows).encode())
+
+
+def _warmup_seconds(model: Path | None) -> float | None:
+    try:
+        size = Path(model).stat().st_size if model is not None else None
+    except OSError:
+        return None
+    return None if size is None else WARMUP_BASE_S + size / WARMUP_BYTES_PER_S
+
+
+__all__ = ["SageMakerTarget", "endpoint_name", "role_name"]
