@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 to answer on")
     add_trust_argument(parser)
     parser.add_argument(
+        "--accept-host-key",
+        metavar="FINGERPRINT",
+        help="openstack: the VM's SSH host key fingerprint (SHA256:...) you checked, for "
+        "images that print no host keys on the console",
+    )
+    parser.add_argument(
         "--keep-on-failure",
         action="store_true",
         help="keep a deployment that fails its smoke test, for debugging",
@@ -97,6 +103,11 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
         changed = True
     if args.base_image:
         data.setdefault("image", {})["base_image"] = args.base_image
+        changed = True
+    if getattr(args, "accept_host_key", None):
+        if data["target"]["kind"] != "openstack":
+            raise UsageError("--accept-host-key is for the openstack target only.")
+        data["target"].setdefault("settings", {})["accept_host_key"] = args.accept_host_key
         changed = True
     if getattr(args, "trust", False):
         data["model"]["trusted_sha256"] = _sha256(Path(data["model"]["path"]))

@@ -89,6 +89,7 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
         timeout_keep_alive=max(1, int(config.keep_alive_s)),
         server_header=False,
         backlog=2048,
+        **_tls_files(),
     )
     uv.modelship = replace(config, max_connections=max_connections)  # type: ignore[attr-defined]
     server = uvicorn.Server(uv)
@@ -103,6 +104,17 @@ def _serve_one(config: ServeConfig, sock: socket.socket | None, app: object) -> 
     if not server.started:
         return EXIT_CANNOT_SERVE
     return 0
+
+
+def _tls_files() -> dict[str, str]:
+    """HTTPS when MODELSHIP_TLS_CERT_FILE and MODELSHIP_TLS_KEY_FILE name a certificate
+    and its key (a VM's self-made pair, mounted read-only): the endpoint's client pins
+    the certificate by its SHA-256 fingerprint. Both or neither."""
+    cert = os.environ.get("MODELSHIP_TLS_CERT_FILE", "").strip()
+    key = os.environ.get("MODELSHIP_TLS_KEY_FILE", "").strip()
+    if bool(cert) != bool(key):
+        raise StartError("Set both MODELSHIP_TLS_CERT_FILE and MODELSHIP_TLS_KEY_FILE, or neither.")
+    return {"ssl_certfile": cert, "ssl_keyfile": key} if cert else {}
 
 
 def _fit_connections(wanted: int) -> int:
@@ -148,6 +160,7 @@ def serve(config: ServeConfig, *, announce: bool = True) -> int:
     """Serve until told to stop. Returns the process exit code."""
     if config.port == 0 and config.workers > 1:
         raise StartError("--port 0 (any free port) works with one worker only.")
+    _tls_files()  # half a TLS setting stops the start here, with its message
     check_port_free(config.host, config.port)
     if config.workers == 1 or not hasattr(os, "fork"):
         app = _load(config)

@@ -62,6 +62,13 @@ class OpenStackSettings(TargetSettings):
         title="Require an API key",
         description="Turn off only for an endpoint anyone who can reach it may call.",
     )
+    accept_host_key: str | None = Field(
+        None,
+        pattern=r"^SHA256:[A-Za-z0-9+/]{43}$",
+        title="Accepted SSH host key",
+        description="Only for images that print no host keys on the console: the VM's key "
+        "fingerprint you checked (SHA256:...), as --accept-host-key sets it.",
+    )
     start_timeout: float = Field(
         900.0,
         gt=0,
