@@ -168,11 +168,6 @@ class Registry(ABC):
     def describe(self) -> str:
         """Plain words: "Heroku's registry for app iris", "ECR repository modelship/iris"."""
 
-    def prepare(self, journal: Journal, progress: Progress) -> None:  # noqa: B027
-        """Create what must exist before a push (an ECR repository), journaling each
-        thing before creating it, so a failed run's undo and teardown remove it too.
-        Called by the pipeline's push step. Default: nothing to create."""
-
     @abstractmethod
     def push(
         self, image: BuiltImage, tag: str, progress: Progress, cancel: CancelToken

@@ -208,7 +208,6 @@ def push(
 ) -> PushedImage:
     """Push the image to the target's registry (journaled before pushing)."""
     tag = f"v{version}"
-    registry.prepare(attempt.journal, progress)
     resource = Resource(
         "pushed_image",
         f"{registry.repository}:{tag}",

@@ -5,8 +5,9 @@ A :class:`~targets.registry.V2Registry` whose host is the account's ECR registry
 it) or the ``registry`` setting (a mirror; the tests' local registry). The password is
 a fresh ``get_authorization_token`` per push, passed to the Engine with the push and
 never written to ``~/.docker/config.json``. The repository is created in
-:meth:`ECRRegistry.prepare`, journaled first and marked as ModelShip's, so a failed
-run's undo and teardown delete it, and a repository the user made is never deleted.
+:meth:`ECRRegistry.ensure_repository` (the target's ``prepare``, in the push step),
+journaled first and marked as ModelShip's, so a failed run's undo and teardown delete
+it, and a repository the user made is never deleted.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class ECRRegistry(V2Registry):
                 raise exc
         return True
 
-    def prepare(self, journal: Journal, progress: Progress) -> None:
+    def ensure_repository(self, journal: Journal, progress: Progress) -> None:
         """Create the repository if it is missing (journaled first, tagged as ours)."""
         if self.exists():
             progress.update(None, f"Using the existing {self.describe()}")

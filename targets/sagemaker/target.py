@@ -35,7 +35,7 @@ from app.domain import PIPELINE_KINDS, DeploymentRecord, Endpoint, Platform, Res
 from app.errors import TargetError
 from app.progress import Progress
 from app.waiting import wait_until
-from targets.base import DeployContext, PlanItem, Problem, Registry, Target, TargetStatus
+from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.sagemaker import prices
 from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
 from targets.sagemaker.settings import SageMakerSettings
@@ -43,6 +43,7 @@ from targets.sagemaker.settings import SageMakerSettings
 if TYPE_CHECKING:
     from app.endpoint import EndpointClient
     from app.profile import Profile
+    from targets.sagemaker.ecr import ECRRegistry
 
 VARIANT = "AllTraffic"
 MAX_PAYLOAD = {"realtime": 6 * 1024 * 1024, "serverless": 4 * 1024 * 1024}
@@ -157,11 +158,27 @@ class SageMakerTarget(Target):
             return ("linux/arm64",)
         return ("linux/amd64",)  # serverless runs x86_64 only
 
-    def registry(self, profile: Profile) -> Registry:
+    def registry(self, profile: Profile) -> ECRRegistry:
         from targets.sagemaker.ecr import ECRRegistry
 
         s: SageMakerSettings = profile.target.settings
         return ECRRegistry(_aws(s), repository_name(profile), profile.name, host=s.registry)
+
+    def prepare(self, ctx: DeployContext) -> None:
+        """The push step, before anything is created: state what the endpoint will cost,
+        then create the ECR repository if it is missing (journaled first)."""
+        s: SageMakerSettings = ctx.settings
+        if s.mode == "serverless":
+            cost = prices.serverless_cost(s.memory_mb)
+        else:
+            cost = prices.realtime_cost(s.instance_type, _initial_count(s))
+        ctx.progress.update(
+            None,
+            f"SageMaker bills the {s.mode} endpoint while it exists: {cost} "
+            f"({prices.table_note(s.region)}); billing stops at `modelship teardown {ctx.name}`",
+        )
+        registry = self.registry(ctx.profile)
+        registry.ensure_repository(ctx.journal, ctx.progress)
 
     # ---- before --------------------------------------------------------------------
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:

@@ -1,0 +1,193 @@
+"""The sagemaker target, beyond the conformance suite, against moto + the SageMaker emulator.
+
+`modelship deploy PROFILE` (the CLI's own code) reaching an InService endpoint whose
+smoke test went through InvokeEndpoint, with autoscaling registered in Application
+Auto Scaling, the cost stated before anything was created; the plan's cost;
+`modelship invoke NAME --csv`; status with the running cost; missing credentials
+(exit 6); serverless mode; teardown leaving nothing in moto or the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.profile import save_profile
+from app.run import plan, run_deploy, teardown
+from tests.conformance.harnesses.sagemaker import (
+    REGION,
+    aws_leftovers,
+    registry_tags,
+    sagemaker_profile,
+)
+from tests.emulators.sagemaker_runtime.fixtures import registry_address, registry_available
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 1] - X[:, 3] > 0).astype(int)
+    path = tmp_path_factory.mktemp("sagemaker-model") / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(X, y), path)
+    return path
+
+
+@pytest.fixture
+def registry() -> str:
+    from tests.conftest import require
+
+    require(registry_available(registry_address()), f"the local registry at {registry_address()}")
+    return registry_address()
+
+
+def _nothing_left(name: str, emulator, docker_client) -> None:
+    assert aws_leftovers(name, emulator) == []
+    assert registry_tags(f"modelship/{name}") == []
+    label = ["modelship.managed=true", f"modelship.deployment={name}"]
+    assert docker_client.api.images(filters={"label": label}, quiet=True) == []
+
+
+def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_endpoint(
+    sagemaker_emulator, docker_client, base_image, model, registry, tmp_path, capsys
+) -> None:
+    import boto3
+
+    name = "sm-cli"
+    profile = sagemaker_profile(model, name, base_image, max_instances=3)
+    save_profile(profile)
+    items = [str(i) for i in plan(profile)]
+    text = "\n".join(items)
+    assert "$0.056 per hour (1 × ml.t2.medium)" in text, text
+    assert "billing stops at `modelship teardown sm-cli`" in text
+    assert "up to $0.168 per hour at 3 instances" in text
+    try:
+        code = main(["deploy", name])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        # the cost is said before anything is created
+        assert "SageMaker bills the realtime endpoint while it exists: $0.056 per hour" in err
+        assert err.index("SageMaker bills") < err.index("Creating ECR repository")
+        assert "Smoke test" in out
+        # the endpoint is InService in moto/the emulator, and was called: InvokeEndpoint
+        sm = boto3.session.Session(region_name=REGION).client("sagemaker")
+        described = sm.describe_endpoint(EndpointName="modelship-sm-cli")
+        assert described["EndpointStatus"] == "InService"
+        assert ("InvokeEndpoint", "modelship-sm-cli") in sagemaker_emulator.calls
+        # autoscaling registered with Application Auto Scaling
+        aas = boto3.session.Session(region_name=REGION).client("application-autoscaling")
+        [target] = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        assert target["ResourceId"] == "endpoint/modelship-sm-cli/variant/AllTraffic"
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
+        [policy] = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+        spec = policy["TargetTrackingScalingPolicyConfiguration"]
+        assert spec["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+            "SageMakerVariantInvocationsPerInstance"
+        )
+        # the role ModelShip made trusts SageMaker only
+        iam = boto3.session.Session(region_name=REGION).client("iam")
+        role = iam.get_role(RoleName="ModelShip-sm-cli")["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+        # the model runs the pushed image by digest, with the serving limit of SageMaker
+        [m] = sm.list_models()["Models"]
+        container = sm.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]
+        assert container["Image"].startswith(f"{registry}/modelship/sm-cli@sha256:")
+        assert container["Environment"]["MODELSHIP_MAX_BODY_BYTES"] == str(6 * 1024 * 1024)
+
+        # invoke with a CSV, through the deployment's SigV4 client
+        rows = tmp_path / "rows.csv"
+        rows.write_text("f0,f1,f2,f3\n0.1,2.0,0.3,-1.0\n0.5,-2.0,0.1,1.0\n")
+        assert main(["invoke", name, "--csv", str(rows)]) == 0
+        answer = capsys.readouterr().out.strip().splitlines()
+        assert len(answer) == 3, answer  # header + one line per row
+
+        # status: running, with the cost and the time since deploy
+        assert main(["status", name]) == 0
+        out = capsys.readouterr().out
+        assert "InService" in out and "$0.056 per hour" in out and "since deploy" in out
+    finally:
+        teardown(name)
+    _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def test_missing_credentials_exit_6_before_anything_is_created(
+    sagemaker_emulator, model, base_image, monkeypatch, capsys
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_SECURITY_TOKEN"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    name = "sm-nocreds"
+    save_profile(sagemaker_profile(model, name, base_image))
+    code = main(["deploy", name])
+    err = capsys.readouterr().err
+    assert code == 6, err
+    assert "credentials" in err.lower() and "aws configure" in err
+    assert sagemaker_emulator.calls == []
+
+
+def test_serverless_endpoint_answers_and_tears_down(
+    sagemaker_emulator, docker_client, base_image, model, registry
+) -> None:
+    import boto3
+
+    name = "sm-serverless"
+    profile = sagemaker_profile(
+        model, name, base_image, mode="serverless", memory_mb=2048, max_concurrency=2,
+        max_instances=1,
+    )  # fmt: skip
+    text = "\n".join(str(i) for i in plan(profile))
+    assert "per second of request processing (2048 MB)" in text and "nothing while idle" in text
+    try:
+        record = run_deploy(profile)
+        assert record.smoke["passed"]
+        sm = boto3.session.Session(region_name=REGION).client("sagemaker")
+        [config] = sm.list_endpoint_configs()["EndpointConfigs"]
+        variant = sm.describe_endpoint_config(EndpointConfigName=config["EndpointConfigName"])[
+            "ProductionVariants"
+        ][0]
+        assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 2}
+        aas = boto3.session.Session(region_name=REGION).client("application-autoscaling")
+        assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+        [m] = sm.list_models()["Models"]
+        env = sm.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]["Environment"]
+        assert env["MODELSHIP_MAX_BODY_BYTES"] == str(4 * 1024 * 1024)
+    finally:
+        teardown(name)
+    _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def test_a_failing_endpoint_reports_sagemakers_reason(
+    sagemaker_emulator, docker_client, base_image, model, registry
+) -> None:
+    from app.errors import TargetError
+
+    name = "sm-fails"
+    reason = "The primary container for production variant AllTraffic did not pass the ping"
+    sagemaker_emulator.inject("CreateEndpoint", failure_reason=reason)
+    with pytest.raises(TargetError) as info:
+        run_deploy(sagemaker_profile(model, name, base_image))
+    assert reason in info.value.message and "Rolled back" in info.value.message
+    _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def test_check_names_the_setting_to_fix(sagemaker_emulator, model, base_image) -> None:
+    from targets import get_target
+
+    target = get_target("sagemaker")
+    bad = sagemaker_profile(model, "sm-check", base_image, instance_type="ml.x9.huge")
+    [problem] = target.check(bad, None)
+    assert problem.setting == "instance_type" and "ml.t2.medium" in problem.fix
+    graviton = sagemaker_profile(model, "sm-arm", base_image, instance_type="ml.c7g.large")
+    assert target.platforms(graviton) == ("linux/arm64",)
+    assert target.platforms(sagemaker_profile(model, "x", base_image)) == ("linux/amd64",)
