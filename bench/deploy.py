@@ -16,11 +16,27 @@ Targets (issue 4): warm redeploy under 10 s on 2 cores; under 120 MB over the ba
 
 Writes bench/results/deploy.json and bench/results/deploy.md. Needs a running Docker
 Engine and the base image on this machine (tests use $MODELSHIP_TEST_BASE_IMAGE).
+
+``--target heroku`` (issue 13) deploys the same model to an app on the Heroku emulator
+(tests/emulators/heroku: Platform API, a real docker-registry, the release run as a
+container): cold is the first deploy (a new app, every layer pushed to an empty
+registry; the Engine's layer cache is used unless ``--no-cache``), warm a redeploy
+after only the model changed, with the bytes each push uploaded (``bytes_pushed``):
+a warm redeploy should push only the model layer. Writes deploy-heroku.json/.md.
+
+``--target openstack`` (issue 11) deploys to the OpenStack emulator whose server is the
+local OpenSSH server (this machine's Docker as the VM's): cold is the first deploy
+(keypair, security group, server, host keys from the console, the image shipped),
+warm a redeploy to the same VM after only the model changed, with what the layer-aware
+transfer sent (layers, gzip bytes). Target: under 1 MB and under 20 s. On the sshd
+"VM" the load itself skips layers the shared Engine has; the bytes are what a real VM
+would receive. Writes deploy-openstack.json/.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,7 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -117,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="warm redeploys to time")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--target", choices=["docker", "heroku", "openstack"], default="docker")
+    parser.add_argument("--no-cache", action="store_true", help="heroku: cold build, no cache")
     args = parser.parse_args(argv)
+    if args.target == "heroku":
+        return heroku_main(args)
+    if args.target == "openstack":
+        return openstack_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
@@ -240,6 +262,278 @@ def markdown(r: dict[str, Any]) -> str:
         f"{'met' if met['over_base'] else 'NOT met'}).",
         "",
         f"Smoke-test latency (p50 per request): {r.get('smoke_latency_ms_p50')} ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---- heroku (issue 13) -------------------------------------------------------------------
+
+
+def heroku_main(args: argparse.Namespace) -> int:
+    """Cold and warm deploys to an emulated Heroku app, and the bytes each push uploaded."""
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-heroku-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")
+    from app.profile import Profile
+    from app.run import teardown
+    from tests.emulators.heroku import HerokuEmulator
+
+    name = f"bench-heroku-{os.getpid()}"
+    model = work / "rf.joblib"
+    train(model, seed=0)
+    results: dict[str, Any] = {
+        "target": "heroku (tests/emulators/heroku)",
+        "model": "sklearn Pipeline(StandardScaler, RandomForestClassifier(100 trees)), "
+        "20 float features",
+        "base_image": args.base_image,
+        "machine": machine(),
+        "layer_cache_on_cold": not args.no_cache,
+    }
+    with HerokuEmulator() as emulator:
+        # No secure keyring outside the tests: the key is used for this run only.
+        os.environ["HEROKU_API_KEY"] = emulator.api_key
+        profile = Profile.model_validate(
+            {
+                "schema": 1,
+                "name": name,
+                "model": {"path": str(model)},
+                "target": {
+                    "kind": "heroku",
+                    "settings": {
+                        "app": name,
+                        "api_url": emulator.api_url,
+                        "registry": emulator.registry,
+                        "require_endpoint_api_key": False,
+                    },
+                },
+                "image": {"base_image": args.base_image},
+            }
+        )
+        try:
+            if args.no_cache:
+                os.environ["MODELSHIP_BUILD_NOCACHE"] = "1"
+            cold, steps, record = deploy_once(profile)
+            os.environ.pop("MODELSHIP_BUILD_NOCACHE", None)
+            assert record.smoke and record.smoke["passed"], record.smoke
+            results["cold"] = {
+                "seconds": round(cold, 2),
+                "steps": steps,
+                "bytes_pushed": (record.version().pushed or {}).get("bytes_pushed"),
+                "boot_seconds": record.endpoint_obj().data.get("boot_seconds"),
+            }
+            print(f"cold: {cold:.1f} s {steps}", file=sys.stderr)
+            runs = []
+            for i in range(args.runs):
+                train(model, seed=i + 1)
+                seconds, steps, record = deploy_once(profile)
+                assert record.smoke and record.smoke["passed"], record.smoke
+                runs.append(
+                    {
+                        "seconds": round(seconds, 2),
+                        "steps": steps,
+                        "bytes_pushed": (record.version().pushed or {}).get("bytes_pushed"),
+                    }
+                )
+                print(f"warm {i + 1}: {seconds:.1f} s {steps}", file=sys.stderr)
+            model_layer = (work / "home").glob("models/*/v*/model.onnx")
+            results["model_onnx_bytes"] = max((p.stat().st_size for p in model_layer), default=None)
+            results["warm"] = {
+                "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+                "runs": runs,
+            }
+        finally:
+            from app.errors import UsageError
+
+            with contextlib.suppress(UsageError):
+                teardown(name)
+            results["emulator_empty_after_teardown"] = emulator.is_empty()
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "deploy-heroku.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "deploy-heroku.md").write_text(heroku_markdown(results))
+    print(heroku_markdown(results))
+    return 0
+
+
+def heroku_markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    runs = [("cold (new app, empty registry)", r["cold"])] + [
+        (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
+    ]
+    order = ["intake", "convert", "build", "push", "deploy", "smoke"]
+    lines = [
+        "# Deploy benchmark (heroku target, emulated platform)",
+        "",
+        f"Model: {r['model']}. Base image: `{r['base_image']}`. Machine: {m['cpus']} CPUs, "
+        f"Docker Engine {m['docker_engine']}. Load average (1 min) "
+        f"{m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end. "
+        f"Layer cache on the cold build: {'yes' if r['layer_cache_on_cold'] else 'no'}. The "
+        "platform is tests/emulators/heroku on 127.0.0.1 (a real docker-registry; each release "
+        "runs as a container): network time to the real Heroku is not in these figures.",
+        "",
+        "| run | total s | " + " | ".join(order) + " | bytes pushed |",
+        "|---|---:|" + "---:|" * (len(order) + 1),
+    ]
+    for label, run in runs:
+        lines.append(
+            f"| {label} | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in order)
+            + f" | {run.get('bytes_pushed')} |"
+        )
+    lines += [
+        "",
+        f"Warm redeploy, median: **{r['warm']['median_seconds']} s**. A warm push uploads "
+        f"only the model layer (model.onnx is {r.get('model_onnx_bytes')} bytes). Dyno boot "
+        f"on the first release: {r['cold'].get('boot_seconds')} s (Heroku allows 60 s). "
+        f"Emulator empty after teardown: {r['emulator_empty_after_teardown']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def openstack_main(args: argparse.Namespace) -> int:
+    """Cold and warm deploys to the emulated OpenStack (sshd as the VM), bytes shipped."""
+    import keyring
+    import keyring.backend
+    import yaml
+
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-openstack-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")
+
+    class RunKeyring(keyring.backend.KeyringBackend):
+        """This run's SSH key lives in memory only (no secure keyring on a bench box)."""
+
+        priority = 1  # type: ignore[assignment]
+        store: ClassVar[dict[tuple[str, str], str]] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            import keyring.errors
+
+            if self.store.pop((service, username), None) is None:
+                raise keyring.errors.PasswordDeleteError(username)
+
+    keyring.set_keyring(RunKeyring())
+    from app.profile import Profile
+    from app.run import teardown
+    from tests.emulators.openstack.backends import SshdBackend
+    from tests.emulators.openstack.emulator import OpenStackEmulator
+    from tests.emulators.openstack.sshd import SshdServer
+
+    name = f"bench-openstack-{os.getpid()}"
+    model = work / "rf.joblib"
+    train(model, seed=0)
+    results: dict[str, Any] = {
+        "target": "openstack (tests/emulators/openstack, the local sshd as the VM)",
+        "model": "sklearn Pipeline(StandardScaler, RandomForestClassifier(100 trees)), "
+        "20 float features",
+        "base_image": args.base_image,
+        "machine": machine(),
+    }
+    sshd = SshdServer().start()
+    backend = SshdBackend(sshd, 0.0, 0.3)
+    emulator = OpenStackEmulator(backend=backend).start()
+    try:
+        clouds = work / "clouds.yaml"
+        entry = emulator.cloud_config("application_credential", "Freiburg")
+        clouds.write_text(yaml.safe_dump({"clouds": {"bench": entry}}))
+        os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds)
+        profile = Profile.model_validate(
+            {
+                "schema": 1,
+                "name": name,
+                "model": {"path": str(model)},
+                "target": {
+                    "kind": "openstack",
+                    "settings": {
+                        "cloud": "bench",
+                        "region": "Freiburg",
+                        "ssh_user": "root" if os.geteuid() == 0 else os.environ.get("USER"),
+                        "ssh_port": sshd.port,
+                        "port": free_port(),
+                        "allowed_cidr": "127.0.0.0/8",
+                        "require_api_key": False,
+                    },
+                },
+                "image": {"base_image": args.base_image},
+            }
+        )
+
+        def shipped(record: Any) -> dict[str, Any]:
+            for r in record.version().resource_objects():
+                if r.kind == "vm_image":
+                    return dict(r.data.get("shipment") or {})
+            return {}
+
+        try:
+            cold, steps, record = deploy_once(profile)
+            assert record.smoke and record.smoke["passed"], record.smoke
+            results["cold"] = {"seconds": round(cold, 2), "steps": steps, **shipped(record)}
+            print(f"cold: {cold:.1f} s {steps}", file=sys.stderr)
+            runs = []
+            for i in range(args.runs):
+                train(model, seed=i + 1)
+                seconds, steps, record = deploy_once(profile)
+                assert record.smoke and record.smoke["passed"], record.smoke
+                runs.append({"seconds": round(seconds, 2), "steps": steps, **shipped(record)})
+                print(f"warm {i + 1}: {seconds:.1f} s {steps} {runs[-1]}", file=sys.stderr)
+            results["warm"] = {
+                "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+                "max_bytes_sent": max(r.get("bytes_sent", 0) for r in runs),
+                "runs": runs,
+            }
+        finally:
+            from app.errors import UsageError
+
+            with contextlib.suppress(UsageError):
+                teardown(name)
+            results["emulator_empty_after_teardown"] = emulator.leftovers() == {}
+    finally:
+        emulator.stop()
+        backend.close()
+        sshd.stop()
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "deploy-openstack.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "deploy-openstack.md").write_text(openstack_markdown(results))
+    print(openstack_markdown(results))
+    return 0
+
+
+def openstack_markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    runs = [("cold (new VM)", r["cold"])] + [
+        (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
+    ]
+    order = ["intake", "convert", "build", "deploy", "smoke"]
+    lines = [
+        "# Deploy benchmark (openstack target, emulated cloud, the local sshd as the VM)",
+        "",
+        f"Model: {r['model']}. Base image: `{r['base_image']}`. Machine: {m['cpus']} CPUs, "
+        f"Docker Engine {m['docker_engine']}. Load average (1 min) "
+        f"{m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end. "
+        "The VM is this machine's sshd and Docker: boot time and network time to a real "
+        "cloud are not in these figures; bytes are what the layer-aware transfer sent.",
+        "",
+        "| run | total s | " + " | ".join(order) + " | layers sent | bytes sent |",
+        "|---|---:|" + "---:|" * (len(order) + 2),
+    ]
+    for label, run in runs:
+        lines.append(
+            f"| {label} | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in order)
+            + f" | {run.get('layers_sent')}/{run.get('layers_total')} | {run.get('bytes_sent')} |"
+        )
+    lines += [
+        "",
+        f"Warm redeploy, median: **{r['warm']['median_seconds']} s** (target < 20 s); most "
+        f"bytes sent by a warm redeploy: **{r['warm']['max_bytes_sent']}** (target < 1 MB). "
+        f"Emulator empty after teardown: {r['emulator_empty_after_teardown']}.",
         "",
     ]
     return "\n".join(lines)

@@ -175,7 +175,7 @@ def _announce(config: ServeConfig, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(
-        f"Serving {config.model.name} on http://{shown}:{port} "
+        f"Serving {config.model.name} on {'https' if _tls_files() else 'http'}://{shown}:{port} "
         f"({config.workers} worker(s) x {config.threads} thread(s)); Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,

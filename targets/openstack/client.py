@@ -86,7 +86,14 @@ def _status(exc: BaseException) -> int | None:
         if isinstance(value, int):
             return value
     response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None) if response is not None else None
+    if response is not None and isinstance(getattr(response, "status_code", None), int):
+        return int(response.status_code)
+    # authorize() wraps keystoneauth's errors in a bare SDKException: "... (HTTP 401)"
+    m = re.search(r"\(HTTP (\d{3})\)", str(exc))
+    if m:
+        return int(m.group(1))
+    cause = exc.__cause__ or exc.__context__
+    return _status(cause) if cause is not None and cause is not exc else None
 
 
 def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Exception:
