@@ -94,6 +94,20 @@ def _run_rollback(
             # The pushed tag may be gone (a teardown of another target's app, a registry
             # clean-up); pushing an image the registry has is quick (layers exist).
             with attempt.step_("push") as progress:
+                target.prepare(
+                    DeployContext(
+                        profile=profile,
+                        name=name,
+                        model=older.converted(),
+                        journal=attempt.journal,
+                        version=older.version,
+                        image=image,
+                        pushed=None,
+                        previous=record,
+                        progress=progress,
+                        cancel=attempt.cancel,
+                    )
+                )
                 pushed = steps.push(registry, image, name, older.version, attempt, progress)
         title = f"Going back to version {older.version} on {target.title}"
         with attempt.step_("deploy", title) as progress:
