@@ -13,6 +13,21 @@ import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The AWS services the sagemaker target calls (plus SSO, for `aws sso login` profiles).
+# botocore ships the API models of every AWS service (~25 MB); PyInstaller's hook
+# collects all of them, and the spec keeps only these (see BundlePlan.keeps_data).
+AWS_SERVICES = (
+    "sts",
+    "iam",
+    "ecr",
+    "sagemaker",
+    "sagemaker-runtime",
+    "application-autoscaling",
+    "logs",
+    "sso",
+    "sso-oidc",
+)
+
 
 @dataclass
 class BundlePlan:
@@ -20,6 +35,16 @@ class BundlePlan:
     datas: list[tuple[str, str]] = field(default_factory=list)
     collect_all: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
+    aws_services: tuple[str, ...] = AWS_SERVICES
+
+    def keeps_data(self, dest: str) -> bool:
+        """Whether a data file (its path inside the bundle) goes in: botocore's and
+        boto3's per-service folders only for :data:`AWS_SERVICES`; their top-level files
+        (endpoints.json, partitions.json, the retry and default configs) always."""
+        parts = dest.replace("\\", "/").split("/")
+        if len(parts) >= 4 and parts[0] in {"botocore", "boto3"} and parts[1] == "data":
+            return parts[2] in self.aws_services
+        return True
 
 
 def _submodules(package: str) -> list[str]:
@@ -68,6 +93,17 @@ def bundle_plan(root: Path) -> BundlePlan:
             "uvicorn",
             # the wheelhouse is downloaded with the bundle's own pip (no Python needed)
             "pip",
+            # openstack target: no PyInstaller hooks exist for these. collect_all also
+            # copies each distribution's metadata, which they read at run time: pbr
+            # versions (openstacksdk, keystoneauth1) and keystoneauth1's entry points
+            # (auth plugins such as v3applicationcredential, found through stevedore);
+            # openstacksdk's data (config/defaults.json, vendor profiles, schema.json)
+            # and os-service-types' service-types.json.
+            "openstack",
+            "keystoneauth1",
+            "os_service_types",
+            "stevedore",
+            "paramiko",
         ],
         excludes=[
             # PyTorch conversion runs in an external Python chosen with --python.
@@ -79,7 +115,8 @@ def bundle_plan(root: Path) -> BundlePlan:
             "IPython",
             "tkinter",
             # Test-only packages that share the build's virtualenv; PyInstaller would
-            # follow optional imports into them (botocore alone is 28 MB).
+            # follow optional imports into them. (boto3/botocore are bundled for the
+            # sagemaker target, with only its services' data: keeps_data.)
             "pytest",
             "_pytest",
             "hypothesis",
@@ -88,8 +125,6 @@ def bundle_plan(root: Path) -> BundlePlan:
             "gevent",
             "geventhttpclient",
             "moto",
-            "boto3",
-            "botocore",
             "aiohttp",
             "fastapi",
             "flask",
@@ -97,5 +132,7 @@ def bundle_plan(root: Path) -> BundlePlan:
             "importlinter",
             "grimp",
             "PyInstaller",
+            # openstacksdk's own test suite (needs testtools/fixtures; never imported)
+            "openstack.tests",
         ],
     )

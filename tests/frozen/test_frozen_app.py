@@ -141,3 +141,194 @@ def test_headless_deploy_of_the_sample_to_docker_then_teardown(
         ignore_removed=True, all=True, filters={"label": "modelship.deployment=frozen-docker"}
     )
     assert ours == []
+
+
+@pytest.fixture
+def heroku_process(tmp_path: Path):
+    """The Heroku emulator as its own process (`python -m tests.emulators.heroku`), as
+    the bundle would meet a real platform: over HTTP only."""
+    from tests.conftest import docker_available
+    from tests.emulators.heroku.registry import registry_available
+
+    require(docker_available(), "Docker Engine")
+    require(registry_available(), "docker-registry and htpasswd")
+    key = "frozen-heroku-key-0123456789"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulators.heroku", "--api-key", key,
+         "--boot-timeout", "60", "--request-timeout", "30"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def test_headless_deploy_to_heroku_with_the_key_from_the_environment_then_teardown(
+    exe: Path, heroku_process: dict, base_image: str, tmp_path: Path
+) -> None:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from app.profile import Profile, save_profile
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 4))
+    model = tmp_path / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(X, (X[:, 0] > 0).astype(int)), model)
+    save_profile(
+        Profile.model_validate(
+            {
+                "schema": 1,
+                "name": "frozen-heroku",
+                "model": {"path": str(model)},
+                "target": {
+                    "kind": "heroku",
+                    "settings": {
+                        "app": "frozen-heroku",
+                        "api_url": heroku_process["api_url"],
+                        "registry": heroku_process["registry"],
+                        "require_endpoint_api_key": False,
+                    },
+                },
+                "image": {"base_image": base_image},
+            }
+        )
+    )
+    # CI has no secure keyring: the key from HEROKU_API_KEY is used for the run only.
+    key = {"HEROKU_API_KEY": heroku_process["api_key"]}
+    deployed = run(exe, "deploy", "frozen-heroku", "--json", timeout=600, **key)
+    assert deployed.returncode == 0, deployed.stderr[-4000:]
+    assert "Heroku bills the basic dyno" in deployed.stderr
+    record = json.loads(deployed.stdout)
+    assert record["smoke"]["passed"] is True
+    assert _get(record["endpoint"]["url"].rstrip("/") + "/ping") == 200
+
+    status = run(exe, "status", "frozen-heroku", "--json", **key)
+    assert status.returncode == 0, status.stderr
+    torn = run(exe, "teardown", "frozen-heroku", **key)
+    assert torn.returncode == 0, torn.stderr
+    with urllib.request.urlopen(heroku_process["api_url"] + "/__emulator__/state") as resp:
+        state = json.loads(resp.read())
+    assert state["apps"] == {} and state["containers"] == [] and state["registry"] == {}
+
+
+@pytest.fixture
+def openstack_process(tmp_path: Path):
+    """The OpenStack emulator as its own process, its servers the local sshd
+    (`python -m tests.emulators.openstack --sshd`), with a clouds.yaml it writes."""
+    from tests.conftest import docker_available
+    from tests.emulators.openstack.sshd import sshd_available
+
+    require(docker_available(), "Docker Engine")
+    require(sshd_available(), "OpenSSH server (/usr/sbin/sshd)")
+    clouds = tmp_path / "clouds.yaml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulators.openstack", "--sshd",
+         "--console-delay", "0.3", "--clouds-yaml", str(clouds), "--region", "Freiburg"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        info["clouds_yaml"] = str(clouds)
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def test_headless_deploy_to_openstack_over_https_then_teardown(
+    exe: Path, openstack_process: dict, base_image: str, tmp_path: Path
+) -> None:
+    """The bundle's openstacksdk and keystoneauth find their data and entry points (an
+    application-credential cloud needs the v3applicationcredential plugin), paramiko
+    logs in with the pinned host key, the endpoint answers HTTPS with the pinned
+    certificate, and teardown leaves the emulated cloud and the "VM" empty.
+
+    The deployment's SSH key must live in a secure keyring across the three commands:
+    they run in one `dbus-run-session` with an unlocked gnome-keyring-daemon (the
+    bundle's SecretService backend), as on a headless Linux machine."""
+    import shutil
+    import socket
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from app.profile import Profile, save_profile
+
+    require(
+        bool(shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")),
+        "dbus-run-session and gnome-keyring-daemon (Debian dbus, gnome-keyring)",
+    )
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 4))
+    model = tmp_path / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(X, (X[:, 0] > 0).astype(int)), model)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    save_profile(
+        Profile.model_validate(
+            {
+                "schema": 1,
+                "name": "frozen-openstack",
+                "model": {"path": str(model)},
+                "target": {
+                    "kind": "openstack",
+                    "settings": {
+                        "cloud": "bwcloud-appcred",
+                        "region": "Freiburg",
+                        "ssh_user": "root",
+                        "ssh_port": openstack_process["ssh_port"],
+                        "port": port,
+                        "allowed_cidr": "127.0.0.0/8",
+                        "require_api_key": False,
+                    },
+                },
+                "image": {"base_image": base_image},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "run.sh"
+    script.write_text(
+        "set -u\n"
+        "echo -n frozen-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n"
+        f'"{exe}" deploy frozen-openstack --json >{out}/deploy.json 2>{out}/deploy.err\n'
+        f"echo $? >{out}/deploy.rc\n"
+        f'"{exe}" status frozen-openstack --json >{out}/status.json 2>{out}/status.err\n'
+        f"echo $? >{out}/status.rc\n"
+        f'"{exe}" teardown frozen-openstack >{out}/teardown.out 2>{out}/teardown.err\n'
+        f"echo $? >{out}/teardown.rc\n"
+    )
+    env = dict(os.environ)
+    for var in ("PYTHONPATH", "VIRTUAL_ENV", "MODELSHIP_PYTHON", "PYTHON_KEYRING_BACKEND"):
+        env.pop(var, None)
+    env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+    env["OS_CLIENT_CONFIG_FILE"] = openstack_process["clouds_yaml"]
+    env["HOME"] = str(tmp_path)
+    subprocess.run(
+        ["dbus-run-session", "--", "sh", str(script)],
+        env=env, timeout=900, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+    def rc(step: str) -> str:
+        return (out / f"{step}.rc").read_text().strip() if (out / f"{step}.rc").exists() else "?"
+
+    assert rc("deploy") == "0", (out / "deploy.err").read_text()[-4000:]
+    record = json.loads((out / "deploy.json").read_text())
+    assert record["smoke"]["passed"] is True
+    assert record["endpoint"]["url"] == f"https://127.0.0.1:{port}"
+    assert record["endpoint"]["tls_sha256"]
+    assert rc("status") == "0", (out / "status.err").read_text()[-2000:]
+    assert rc("teardown") == "0", (out / "teardown.err").read_text()[-2000:]
+    with urllib.request.urlopen(openstack_process["url"] + "/__emulator__/listing") as resp:
+        listing = json.loads(resp.read())
+    assert all(not items for items in listing.values()), listing
