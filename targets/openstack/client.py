@@ -111,8 +111,8 @@ def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Excep
             f"OpenStack could not find the cloud{where}: {text}",
             "Download clouds.yaml from your cloud's dashboard (bwCloud: Project > API "
             "Access > Download OpenStack RC File > clouds.yaml), put it in "
-            "~/.config/openstack/ or import it (`modelship openstack import FILE`), and "
-            "set the Cloud setting to its entry name.",
+            "~/.config/openstack/ (or point OS_CLIENT_CONFIG_FILE at it), and set the "
+            "Cloud setting to its entry name.",
         )
     if status == 401 or name in {"Unauthorized", "MissingAuthPlugin", "MissingRequiredOptions"}:
         return CredentialError(
@@ -137,8 +137,8 @@ def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Excep
     if status == 404 or name in {"NotFoundException", "ResourceNotFound"}:
         return TargetError(
             f"OpenStack could not find what was asked for while {doing}: {text}",
-            "Check the names in the settings (image, flavor, network); `modelship check` "
-            "suggests close names.",
+            "Check the names in the settings (image, flavor, network); the deploy's "
+            "preflight suggests close names.",
         )
     if status == 409 or name == "ConflictException":
         return TargetError(

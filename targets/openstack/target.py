@@ -595,7 +595,7 @@ class OpenStackTarget(Target):
             describe=lambda server: f"Server {server.status}",
             hint="The cloud is slow to start VMs right now: deploy again later.",
             fail_hint="Pick another flavor or image, or ask the cloud's support; "
-            "`modelship check` shows quota problems.",
+            "the deploy's preflight shows quota problems.",
             interval=0.2,
             max_interval=5.0,
         )
