@@ -31,6 +31,14 @@ warm a redeploy to the same VM after only the model changed, with what the layer
 transfer sent (layers, gzip bytes). Target: under 1 MB and under 20 s. On the sshd
 "VM" the load itself skips layers the shared Engine has; the bytes are what a real VM
 would receive. Writes deploy-openstack.json/.md.
+
+``--target sagemaker`` (issue 12) deploys to a real-time endpoint on moto + the SageMaker
+emulator (tests/emulators/sagemaker_runtime: each endpoint's image run as SageMaker runs
+it; the local registry at $MODELSHIP_TEST_REGISTRY stands in for ECR): cold is the first
+deploy (repository, role, model, config, endpoint InService, autoscaling, smoke test
+through InvokeEndpoint), warm a blue/green UpdateEndpoint after only the model changed,
+with the bytes each push uploaded (only the model layer on a warm redeploy). Writes
+deploy-sagemaker.json/.md.
 """
 
 from __future__ import annotations
@@ -133,13 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="warm redeploys to time")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--target", choices=["docker", "heroku", "openstack"], default="docker")
+    parser.add_argument(
+        "--target", choices=["docker", "heroku", "openstack", "sagemaker"], default="docker"
+    )
     parser.add_argument("--no-cache", action="store_true", help="heroku: cold build, no cache")
     args = parser.parse_args(argv)
     if args.target == "heroku":
         return heroku_main(args)
     if args.target == "openstack":
         return openstack_main(args)
+    if args.target == "sagemaker":
+        return sagemaker_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
@@ -541,3 +553,131 @@ def openstack_markdown(r: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def sagemaker_main(args: argparse.Namespace) -> int:
+    """Cold and warm deploys to an emulated SageMaker endpoint, and the bytes pushed."""
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-sagemaker-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")
+    from app.profile import Profile
+    from app.run import teardown
+    from tests.emulators.sagemaker_runtime.emulator import Emulator
+    from tests.emulators.sagemaker_runtime.fixtures import AWS_TEST_ENV, registry_address
+    from tests.emulators.sagemaker_runtime.server import EmulatorServer, MotoServer
+
+    name = f"bench-sm-{os.getpid()}"
+    model = work / "rf.joblib"
+    train(model, seed=0)
+    results: dict[str, Any] = {
+        "target": "sagemaker (moto + tests/emulators/sagemaker_runtime)",
+        "model": "sklearn Pipeline(StandardScaler, RandomForestClassifier(100 trees)), "
+        "20 float features",
+        "base_image": args.base_image,
+        "machine": machine(),
+    }
+    os.environ.update(AWS_TEST_ENV)
+    os.environ["AWS_CONFIG_FILE"] = str(work / "aws-config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "aws-credentials")
+    moto = MotoServer().start()
+    emulator = Emulator(moto.url)
+    server = EmulatorServer(emulator).start()
+    os.environ["AWS_ENDPOINT_URL"] = moto.url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = server.url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = server.url
+    profile = Profile.model_validate(
+        {
+            "schema": 1,
+            "name": name,
+            "model": {"path": str(model)},
+            "target": {
+                "kind": "sagemaker",
+                "settings": {
+                    "region": AWS_TEST_ENV["AWS_DEFAULT_REGION"],
+                    "registry": registry_address(),
+                    "instance_type": "ml.t2.medium",
+                    "min_instances": 1,
+                    "max_instances": 2,
+                },
+            },
+            "image": {"base_image": args.base_image},
+        }
+    )
+    try:
+        cold, steps, record = deploy_once(profile)
+        assert record.smoke and record.smoke["passed"], record.smoke
+        results["cold"] = {
+            "seconds": round(cold, 2),
+            "steps": steps,
+            "bytes_pushed": (record.version().pushed or {}).get("bytes_pushed"),
+        }
+        print(f"cold: {cold:.1f} s {steps}", file=sys.stderr)
+        runs = []
+        for i in range(args.runs):
+            train(model, seed=i + 1)
+            seconds, steps, record = deploy_once(profile)
+            assert record.smoke and record.smoke["passed"], record.smoke
+            runs.append(
+                {
+                    "seconds": round(seconds, 2),
+                    "steps": steps,
+                    "bytes_pushed": (record.version().pushed or {}).get("bytes_pushed"),
+                }
+            )
+            print(f"warm {i + 1}: {seconds:.1f} s {steps}", file=sys.stderr)
+        model_layer = (work / "home").glob("models/*/v*/model.onnx")
+        results["model_onnx_bytes"] = max((p.stat().st_size for p in model_layer), default=None)
+        results["warm"] = {
+            "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+            "runs": runs,
+        }
+    finally:
+        from app.errors import UsageError
+
+        with contextlib.suppress(UsageError):
+            teardown(name)
+        results["emulator_containers_after_teardown"] = len(emulator.containers())
+        server.stop()
+        emulator.close()
+        moto.stop()
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "deploy-sagemaker.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "deploy-sagemaker.md").write_text(sagemaker_markdown(results))
+    print(sagemaker_markdown(results))
+    return 0
+
+
+def sagemaker_markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    runs = [("cold (new endpoint)", r["cold"])] + [
+        (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
+    ]
+    order = ["intake", "convert", "build", "push", "deploy", "smoke"]
+    lines = [
+        "# Deploy benchmark (sagemaker target, emulated platform)",
+        "",
+        f"Model: {r['model']}. Base image: `{r['base_image']}`. Machine: {m['cpus']} CPUs, "
+        f"Docker Engine {m['docker_engine']}. Load average (1 min) "
+        f"{m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end. "
+        "The control plane is moto, the endpoint's containers run on this machine's Engine "
+        "(tests/emulators/sagemaker_runtime), the local registry stands in for ECR: real "
+        "SageMaker takes minutes to provision instances, which is not in these figures.",
+        "",
+        "| run | total s | " + " | ".join(order) + " | bytes pushed |",
+        "|---|---:|" + "---:|" * (len(order) + 1),
+    ]
+    for label, run in runs:
+        lines.append(
+            f"| {label} | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in order)
+            + f" | {run.get('bytes_pushed')} |"
+        )
+    lines += [
+        "",
+        f"Warm redeploy (blue/green UpdateEndpoint), median: **{r['warm']['median_seconds']} "
+        f"s**. A warm push uploads only the model layer (model.onnx is "
+        f"{r.get('model_onnx_bytes')} bytes). Emulator containers left after teardown: "
+        f"{r['emulator_containers_after_teardown']}.",
+        "",
+    ]
+    return "\n".join(lines)

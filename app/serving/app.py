@@ -280,6 +280,11 @@ class ServingApp:
                 header_len = v.decode("latin-1")
         body = await self._read_body(scope, receive)
         check_json_depth(body[: int(header_len)] if _is_int(header_len) else body, self._depth)
+        return await self._infer_body(rt, batcher, body, header_len)
+
+    async def _infer_body(
+        self, rt: ModelRuntime, batcher: Batcher, body: bytes, header_len: str | None
+    ) -> tuple:
         feeds, n, wanted, _, binary_out, req_id = v2.parse_request(
             rt, body, header_len, self.config.max_rows
         )
@@ -320,6 +325,10 @@ class ServingApp:
                 payload = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise RequestError(400, f"The body is not valid JSON: {exc}.") from None
+            if isinstance(payload, dict) and "inputs" in payload:
+                # SageMaker's InvokeEndpoint reaches only /invocations: an Open Inference
+                # Protocol v2 request ({"inputs": [...]}) there is answered as v2 infer.
+                return await self._infer_body(rt, batcher, body, None)
             feeds, n = rt.feeds_from_json(payload, self.config.max_rows)
         outputs = await self._run(rt, batcher, feeds, n)
         want_csv = b"text/csv" in accept or (is_csv and b"application/json" not in accept)

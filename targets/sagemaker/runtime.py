@@ -9,9 +9,10 @@ invoke`` and the wizard's Try-it use them unchanged) and replaces the transport:
 * ``ping`` asks the control plane: InService (or Updating, which still answers: blue/
   green) is healthy, Creating is "not yet" (503, retried), Failed is a definite no;
 * ``predict`` / ``predict_csv`` send the rows to ``/invocations`` (the serving runtime
-  answers JSON rows and CSV there);
-* routes the container cannot be reached on through InvokeEndpoint (v2 infer,
-  metrics) answer 404 with where to look instead.
+  answers JSON rows and CSV there), and ``infer`` its v2 request (``{"inputs": ...}``),
+  which the runtime answers there as v2 too;
+* routes the container cannot be reached on through InvokeEndpoint (metrics, model
+  metadata) answer 404 with where to look instead.
 
 SageMaker's runtime errors map onto HTTP statuses the callers already understand:
 ValidationError 400, ModelError the container's own status (424 when unknown),
@@ -55,6 +56,9 @@ class SageMakerClient(EndpointClient):
             return self._ping()
         if method == "POST" and path in {"/predict", "/invocations"}:
             return self._invoke(body or b"", content_type or "application/json", accept)
+        if method == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
+            # the serving runtime answers a v2 request ({"inputs": [...]}) on /invocations
+            return self._invoke(body or b"", "application/json", accept)
         raise EndpointError(
             404,
             f"{method} {path} cannot be reached through SageMaker's InvokeEndpoint, which "

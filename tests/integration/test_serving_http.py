@@ -226,6 +226,16 @@ def test_v2_fixed_shape_tensor_model(servers) -> None:
     assert status == 400 and "needs 2" in out["error"]
 
 
+def test_v2_request_on_invocations_is_answered_as_v2(servers) -> None:
+    """SageMaker's InvokeEndpoint reaches only /invocations: tensor models answer v2 there."""
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    body = {"inputs": [{"name": "image", "shape": [2, 3, 4], "datatype": "FP32",
+                        "data": data.ravel().tolist()}]}  # fmt: skip
+    status, out = post_json(servers["fixed"], "/invocations", body)
+    assert status == 200
+    assert out["outputs"][0]["data"] == data.sum(axis=2).ravel().tolist()
+
+
 def test_tritonclient_calls_the_server(models, servers) -> None:
     """A stock Open Inference Protocol client, with its default binary tensors."""
     tritonclient_http = pytest.importorskip("tritonclient.http")
