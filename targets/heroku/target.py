@@ -802,6 +802,16 @@ class HerokuTarget(Target):
             return False
         progress.update(None, f"Scaling the web dynos of {app} to 0")
         api.update_formation(app, [{"type": PROCESS, "quantity": 0}])
+        # Heroku stops dynos after answering; "removed" means nothing runs (or bills).
+        wait_until(
+            lambda: [d for d in api.dynos(app) if d.get("type") == PROCESS],
+            lambda dynos: not dynos,
+            timeout=60,
+            progress=progress,
+            what=f"the web dynos of {app} to stop",
+            interval=0.2,
+            max_interval=2.0,
+        )
         return True
 
     def _restore(self, api: HerokuClient, app: str, image: str, progress: Progress) -> bool:
@@ -839,7 +849,10 @@ class HerokuTarget(Target):
             if r.kind == KIND_APP and self.destroy(r, progress):
                 removed.append(r.describe())
                 gone.add(r.id)
-        for r in resources:
+        # Scale down before removing config vars: on a running app each config change is
+        # a release that starts a new dyno.
+        order = {KIND_RELEASE: 0, KIND_CONFIG: 1}
+        for r in sorted(resources, key=lambda r: order.get(r.kind, 2)):
             app = str(r.data.get("app"))
             if r.kind == KIND_APP or app in gone:
                 continue

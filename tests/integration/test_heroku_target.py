@@ -1,0 +1,198 @@
+"""The heroku target, beyond the conformance suite, against the Heroku emulator.
+
+`modelship deploy PROFILE` (the CLI's own code, in this process so the in-memory
+keyring holds the keys) reaching a smoke-tested endpoint; the API key imported from
+~/.netrc on first use; a missing key (exit code 6); an R10 explained in plain words;
+the plan stating the cost; an app the user already had is left in place by teardown,
+with only what ModelShip set removed; status and logs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.profile import save_profile
+from app.run import plan, run_deploy, teardown
+from tests.conformance.harnesses.heroku import (
+    ENDPOINT_KEY,
+    heroku_leftovers,
+    heroku_profile,
+    store_keys,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    path = tmp_path_factory.mktemp("heroku-model") / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(X, y), path)
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home with no ~/.netrc and no HEROKU_API_KEY unless a test puts them there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("HEROKU_API_KEY", raising=False)
+    monkeypatch.delenv("NETRC", raising=False)
+    return tmp_path
+
+
+def test_cli_deploy_imports_the_netrc_key_reaches_a_smoke_tested_app_and_tears_down(
+    heroku_emulator, docker_client, base_image, model, home, capsys
+) -> None:
+    from app.secrets import get_secret, has_secret, set_secret
+
+    name = "hk-cli"
+    set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
+    host = heroku_emulator.api_url.split("//")[1].split(":")[0]
+    (home / ".netrc").write_text(
+        f"machine {host}\n  login user@modelship.example\n  password {heroku_emulator.api_key}\n"
+    )
+    (home / ".netrc").chmod(0o600)
+    assert not has_secret("heroku-api-key")
+    save_profile(heroku_profile(heroku_emulator, model, name, base_image))
+    try:
+        code = main(["deploy", name])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        # the cost is said before anything is created, and the key import is said
+        assert "Heroku bills the basic dyno while it runs: $7.00 per month" in err
+        assert err.index("Heroku bills") < err.index("Creating Heroku app")
+        assert "Imported your Heroku API key from" in err and ".netrc" in err
+        assert heroku_emulator.api_key not in out + err  # never shown
+        assert get_secret("heroku-api-key") == heroku_emulator.api_key
+        web_url = heroku_emulator.state()["apps"][name]["app"]["web_url"].rstrip("/")
+        assert web_url in out and "Smoke test" in out
+        app = heroku_emulator.state()["apps"][name]
+        assert app["app"]["stack"]["name"] == "container"
+        assert app["config_vars"]["MODELSHIP_API_KEY"] == "endpoint-secret-abc"
+        assert [d["state"] for d in app["dynos"]] == ["up"]
+        assert list(heroku_emulator.registry_contents()) == [f"{name}/web"]
+        # status says the release, the dyno and the cost so far
+        assert main(["status", name, "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        text = json.dumps(status)
+        assert "web.1 up" in text and "so far" in text
+        # the endpoint needs the key
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(web_url + "/predict", data=b"{}", timeout=10)
+        assert refused.value.code == 401
+    finally:
+        assert main(["teardown", name]) == 0
+    assert heroku_leftovers(heroku_emulator, docker_client, name) == []
+    assert heroku_emulator.is_empty()
+
+
+def test_a_missing_key_exits_6_and_creates_nothing(
+    heroku_emulator, base_image, model, home, capsys
+) -> None:
+    from app.secrets import set_secret
+
+    set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
+    save_profile(heroku_profile(heroku_emulator, model, "hk-nokey", base_image))
+    assert main(["deploy", "hk-nokey"]) == 6
+    err = capsys.readouterr().err
+    assert "No Heroku API key" in err and "heroku login" in err
+    assert heroku_emulator.is_empty()
+
+
+def test_a_wrong_key_exits_6(heroku_emulator, base_image, model, home, capsys) -> None:
+    from app.secrets import set_secret
+
+    set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
+    set_secret("heroku-api-key", "not-the-key")
+    save_profile(heroku_profile(heroku_emulator, model, "hk-badkey", base_image))
+    assert main(["deploy", "hk-badkey"]) == 6
+    assert "Heroku refused the API key" in capsys.readouterr().err
+    assert heroku_emulator.is_empty()
+
+
+def test_the_plan_states_the_cost_and_an_unnamed_app_gets_a_suggestion(
+    heroku_emulator, base_image, model, home
+) -> None:
+    from app.run import preflight
+
+    store_keys(heroku_emulator)
+    profile = heroku_profile(heroku_emulator, model, "hk-plan", base_image, dyno_size="standard-2x")
+    items = [str(i) for i in plan(profile)]
+    dyno = next(i for i in items if "web dyno" in i)
+    assert "$50.00 per month at most" in dyno and "per hour" in dyno and "prices of" in dyno
+    assert any(i.startswith("create Heroku app hk-plan") for i in items)
+    assert preflight(profile) == []
+
+    unnamed = heroku_profile(heroku_emulator, model, "hk-plan", base_image, app=None)
+    [problem] = preflight(unnamed)
+    assert problem.setting == "app" and 'app = "modelship-hk-plan"' in problem.fix
+    assert heroku_emulator.is_empty()
+
+
+def test_r10_is_explained_and_nothing_is_left(
+    heroku_emulator, docker_client, base_image, model, home
+) -> None:
+    from app.errors import TargetError
+
+    store_keys(heroku_emulator)
+    heroku_emulator.fail_next_release("R10")
+    name = "hk-r10"
+    with pytest.raises(TargetError) as failed:
+        run_deploy(heroku_profile(heroku_emulator, model, name, base_image))
+    message = failed.value.message
+    assert "R10" in message and "did not listen on $PORT within 60 seconds" in message
+    assert "quantize" in (failed.value.hint or "")
+    assert "Error R10 (Boot timeout)" in (failed.value.details or "")
+    assert heroku_leftovers(heroku_emulator, docker_client, name) == []
+
+
+def test_an_app_of_the_user_stays_with_only_what_modelship_set_removed(
+    heroku_emulator, docker_client, base_image, model, home
+) -> None:
+    import requests
+
+    from app.profile import Profile
+    from targets import get_target
+
+    store_keys(heroku_emulator)
+    api = requests.Session()
+    api.headers.update(
+        {
+            "Authorization": f"Bearer {heroku_emulator.api_key}",
+            "Accept": "application/vnd.heroku+json; version=3",
+        }
+    )
+    app = "users-own-app"
+    made = api.post(f"{heroku_emulator.api_url}/apps", json={"name": app, "stack": "container"})
+    assert made.status_code == 201
+    api.patch(f"{heroku_emulator.api_url}/apps/{app}/config-vars", json={"THEIRS": "1"})
+    name = "hk-own"
+    record = run_deploy(heroku_profile(heroku_emulator, model, name, base_image, app=app))
+    assert record.endpoint_obj().data["app_created_by_modelship"] is False
+    target = get_target("heroku")
+    status = target.status(record)
+    assert status.running and "basic" in status.detail and "so far" in status.cost
+    assert "Starting process" in target.logs(record)
+    client = target.client(record.endpoint_obj(), Profile.model_validate(record.profile))
+    assert client.ping()
+
+    teardown(name)
+    state = heroku_emulator.state()["apps"][app]
+    assert state["config_vars"] == {"THEIRS": "1"}
+    assert [f["quantity"] for f in state["formation"]] == [0]
+    assert heroku_emulator.containers() == []
+    assert heroku_emulator.registry_contents() == {}
+    assert heroku_leftovers(heroku_emulator, docker_client, name, app="nothing") == []
