@@ -34,6 +34,11 @@ SECRET_FIELDS = ("password", "application_credential_secret")
 ENTRY_FIELDS = {"region_name", "interface", "identity_api_version", "auth_type", "cacert"}
 
 
+class CloudUnavailable(TargetError):
+    """The cloud did not answer or failed on its side (connection error, HTTP 5xx):
+    worth retrying inside a wait, unlike a refusal."""
+
+
 def cloud_secret_name(cloud: str, field: str) -> str:
     """The keyring entry that holds a cloud's secret (imported by ``import_credentials``)."""
     safe = re.sub(r"[^A-Za-z0-9_.:@-]", "_", cloud)[:60] or "cloud"
@@ -148,12 +153,12 @@ def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Excep
         )
     if name in {"ConnectFailure", "ConnectionError", "ConnectTimeout", "DiscoveryFailure",
                 "EndpointNotFound", "SSLError", "UnknownConnectionError"}:  # fmt: skip
-        return TargetError(
+        return CloudUnavailable(
             f"Could not reach the cloud while {doing}: {text}",
             "Check the network (VPN for university clouds) and the auth_url in clouds.yaml.",
         )
     if status is not None and status >= 500:
-        return TargetError(
+        return CloudUnavailable(
             f"The cloud failed while {doing} (HTTP {status}): {text}",
             "The cloud had a problem on its side: deploy again in a few minutes.",
             details=text,
@@ -312,6 +317,7 @@ def import_credentials(
 
 
 __all__ = [
+    "CloudUnavailable",
     "Imported",
     "calls",
     "close_names",

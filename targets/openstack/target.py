@@ -594,6 +594,7 @@ class OpenStackTarget(Target):
             what="the server",
             describe=lambda server: f"Server {server.status}",
             hint="The cloud is slow to start VMs right now: deploy again later.",
+            retry_on=(osc.CloudUnavailable,),
             fail_hint="Pick another flavor or image, or ask the cloud's support; "
             "the deploy's preflight shows quota problems.",
             interval=0.2,
@@ -630,10 +631,11 @@ class OpenStackTarget(Target):
             progress=ctx.progress,
             what="the server's SSH host keys on its console",
             describe=lambda v: "Waiting for the VM to boot (host keys on its console)",
+            retry_on=(osc.CloudUnavailable,),
             hint="The image may not run cloud-init: deploy with --accept-host-key after "
             "checking the key's fingerprint, or choose an image with cloud-init.",
             interval=0.3,
-            max_interval=5.0,
+            max_interval=3.0,  # under uvicorn's 5 s keep-alive: fewer stale pooled connections
         )
         if outcome == "keys":
             return list(state["keys"])
