@@ -323,8 +323,9 @@ class HerokuTarget(Target):
                 Problem(
                     "The profile names no Heroku app; ModelShip needs the name to find the "
                     "app again on the next deploy, status and teardown.",
-                    f'Set app = "{name}" under [target.settings] (that name is free now), '
-                    "or the name of an app of yours on the container stack.",
+                    f'Name the app: {name} is free now (the "App name" setting; app = '
+                    f'"{name}" under [target.settings] in a profile), or give an app of yours '
+                    "on the container stack.",
                     kind="setting",
                     setting="app",
                 )
