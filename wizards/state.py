@@ -18,7 +18,8 @@ class WizardState:
     model_path: Path | None = None
     artifact: Any = None  # app.intake.ModelArtifact
     trusted: bool = False  # the person confirmed a pickle is from a source they trust
-    sample_csv: Path | None = None
+    sample_csv: Path | None = None  # a CSV of rows, or a .npy of inputs (PyTorch)
+    input_shape: list[int] | None = None  # PyTorch: the shape of one input batch
     python: str | None = None  # interpreter that converts (None: ModelShip's own)
     # Convert page
     tolerance: float = 1e-4
@@ -37,6 +38,9 @@ class WizardState:
     session_secrets: dict[str, str] = field(default_factory=dict)
     # Review / deploy / result
     name: str = ""
+    # the name of an existing deployment the person chose to replace (Redeploy, or the
+    # "Replace it" box on Review)
+    replace_ok_for: str | None = None
     profile: Any = None  # app.profile.Profile
     profile_path: Path | None = None
     save_to: Path | None = None  # where to save the profile once the deploy succeeded
@@ -48,11 +52,19 @@ class WizardState:
         self.__dict__.update(fresh.__dict__)
 
     def default_name(self) -> str:
+        """The deployment's name: typed, or made from the model file's name. A made-up
+        name never is one already in use (a new deployment must not replace another
+        silently); it is fixed the first time it is made, so it stays the same after
+        the deploy."""
         if self.name:
             return self.name
         from app.profile import default_name
 
-        return default_name(self.model_path or "model")
+        base = default_name(self.model_path or "model")
+        if self.model_path is None:
+            return base
+        self.name = unused_name(base)
+        return self.name
 
     def conversion_dir(self) -> Path:
         from app.paths import data_dir
@@ -67,6 +79,7 @@ class WizardState:
         return ConvertOptions(
             python=self.python,
             sample_csv=self.sample_csv,
+            input_shape=self.input_shape,
             tolerance=self.tolerance,
             allow_mismatch=self.allow_mismatch,
             quantize=self.quantize,
@@ -123,6 +136,7 @@ class WizardState:
             model["path"] = str(self.model_path)
         _set(model, "python", self.python)
         _set(model, "sample_csv", str(self.sample_csv) if self.sample_csv else None)
+        _set(model, "input_shape", list(self.input_shape) if self.input_shape else None)
         model["tolerance"] = self.tolerance
         model["quantize"] = self.quantize
         model["accept_mismatch"] = self.allow_mismatch
@@ -154,6 +168,8 @@ class WizardState:
         self.python = getattr(model, "python", None) or None
         csv = getattr(model, "sample_csv", None)
         self.sample_csv = Path(csv) if csv else None
+        shape = getattr(model, "input_shape", None)
+        self.input_shape = list(shape) if shape else None
         self.tolerance = float(getattr(model, "tolerance", 1e-4) or 1e-4)
         self.quantize = bool(getattr(model, "quantize", False))
         self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
@@ -168,6 +184,23 @@ class WizardState:
             settings = settings.model_dump(mode="json", exclude_none=True)
         self.settings = dict(settings)
         self.base_image = profile.image.base_image
+
+
+def name_in_use(name: str) -> bool:
+    """A deployment or a saved profile already has this name."""
+    from app.profile import profile_path
+    from app.records import find_record
+
+    return find_record(name) is not None or profile_path(name).exists()
+
+
+def unused_name(base: str) -> str:
+    name, n = base, 2
+    while name_in_use(name):
+        suffix = f"-{n}"
+        name = base[: 63 - len(suffix)] + suffix
+        n += 1
+    return name
 
 
 def _set(d: dict[str, Any], key: str, value: Any) -> None:

@@ -11,6 +11,27 @@ import pytest
 pytest.importorskip("pytestqt")
 
 
+@pytest.fixture(autouse=True)
+def answers(monkeypatch):
+    """Every question the wizard asks (wizards.ask) is answered from ``replies`` (yes when
+    it runs out) and recorded, so that no test ever blocks on a modal box."""
+    from types import SimpleNamespace
+
+    from wizards import ask
+
+    asked: list[str] = []
+    told: list[str] = []
+    replies: list[bool] = []
+
+    def confirm(parent, title, text, yes="Yes", no="No"):
+        asked.append(f"{title}\n{text}")
+        return replies.pop(0) if replies else True
+
+    monkeypatch.setattr(ask, "confirm", confirm)
+    monkeypatch.setattr(ask, "inform", lambda parent, title, text: told.append(f"{title}\n{text}"))
+    return SimpleNamespace(asked=asked, told=told, replies=replies)
+
+
 @pytest.fixture
 def window(qtbot) -> Iterator:
     """The wizard's main window, shown offscreen; closed (workers stopped) afterwards."""

@@ -51,6 +51,7 @@ class Page(QWidget, WorkerOwner):
         header.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
         texts = QVBoxLayout()
         self.title_label = QLabel(f"<h2 style='margin:0'>{self.title}</h2>")
+        self.title_label.setWordWrap(True)
         self.subtitle_label = QLabel(self.subtitle)
         self.subtitle_label.setWordWrap(True)
         texts.addWidget(self.title_label)
@@ -71,6 +72,11 @@ class Page(QWidget, WorkerOwner):
 
     def is_complete(self) -> bool:
         return True
+
+    def blocked_reason(self) -> str:
+        """Why Next is grey, in a few words (shown next to it); "" when there is nothing
+        to say."""
+        return ""
 
     def accept(self) -> bool:
         """Before Next: store the answers in the state; False keeps the page open."""
@@ -96,32 +102,54 @@ class Page(QWidget, WorkerOwner):
         super().closeEvent(event)
 
 
-def note(text: str, kind: str = "info") -> QWidget:
+NOTE_COLORS = {
+    "info": "#ddf4ff",
+    "warning": "#fff8c5",
+    "ok": "#dafbe1",
+    "fail": "#ffebe9",
+}
+
+
+class Note(QFrame):
+    """A framed, icon-led note: info, warning, ok or fail.
+
+    :meth:`set_kind` changes colour *and* icon together, so that a red "did not finish"
+    box never carries a green check.
+    """
+
+    def __init__(self, text: str = "", kind: str = "info", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 8, 10, 8)
+        self.badge = QLabel()
+        lay.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setOpenExternalLinks(False)
+        lay.addWidget(self.label, 1)
+        self.kind = ""
+        self.set_kind(kind)
+
+    def set_kind(self, kind: str) -> None:
+        self.kind = kind
+        self.setObjectName(f"note-{kind}")
+        self.setStyleSheet(
+            f"QFrame#note-{kind} {{ background: {NOTE_COLORS.get(kind, '#eee')};"
+            " border-radius: 6px; } QLabel { color: #1f2328; }"
+        )
+        self.badge.setPixmap(icon(kind).pixmap(22, 22))
+
+    def say(self, text: str, kind: str | None = None) -> None:
+        if kind is not None:
+            self.set_kind(kind)
+        self.label.setText(text)
+        self.setVisible(True)
+
+
+def note(text: str, kind: str = "info") -> Note:
     """A framed, icon-led note: info, warning, ok or fail."""
-    box = QFrame()
-    box.setObjectName(f"note-{kind}")
-    colors = {
-        "info": "#ddf4ff",
-        "warning": "#fff8c5",
-        "ok": "#dafbe1",
-        "fail": "#ffebe9",
-    }
-    box.setStyleSheet(
-        f"QFrame#note-{kind} {{ background: {colors.get(kind, '#eee')}; border-radius: 6px; }}"
-        " QLabel { color: #1f2328; }"
-    )
-    lay = QHBoxLayout(box)
-    lay.setContentsMargins(10, 8, 10, 8)
-    badge = QLabel()
-    badge.setPixmap(icon(kind).pixmap(22, 22))
-    lay.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setOpenExternalLinks(False)
-    lay.addWidget(label, 1)
-    box.label = label  # type: ignore[attr-defined]
-    return box
+    return Note(text, kind)
 
 
 def busy_bar() -> QProgressBar:

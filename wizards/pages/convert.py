@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -44,13 +45,39 @@ ROWS = [
 ]
 
 
+def size_words(n: int) -> str:
+    """Sizes the way the whole wizard writes them (KiB/MiB, as file managers on Linux)."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024**2:.1f} MiB"
+
+
+def verdict_words(report: Any) -> str:
+    """The core's proof summary, in the wizard's words (sizes in KiB like the table, and
+    no command-line words)."""
+    from wizards.words import plain
+
+    text = str(report.summary())
+    text = re.sub(
+        r"(\d+(?:\.\d+)?) (KB|MB|GB)\b",
+        lambda m: f"{m.group(1)} {m.group(2)[0]}iB",
+        text,
+    )
+    text = re.sub(
+        r"on (\d+) your sample( CSV)? (inputs|rows)", r"on \1 \3 from your sample\2", text
+    )
+    return plain(text)
+
+
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key == "onnx_size_bytes":
-        return f"{value / 1024:.1f} KiB" if value < 1024**2 else f"{value / 1024**2:.1f} MiB"
+        return size_words(int(value))
     if key == "rows_from":
         return {"generated": "made up by ModelShip from the model's inputs", "csv": "your CSV"}.get(
             str(value), str(value)
@@ -85,16 +112,19 @@ class ToleranceEdit(QLineEdit):
 
     def __init__(self, value: float) -> None:
         super().__init__()
-        validator = QDoubleValidator(0.0, 1.0, 12, self)
+        # the profile accepts only a tolerance above 0: refuse 0 here, not pages later
+        validator = QDoubleValidator(1e-300, 1.0, 12, self)
         validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.setValidator(validator)
         self.setValue(value)
 
-    def value(self) -> float:
+    def value(self) -> float | None:
+        """The typed tolerance, or None when it is not a number above 0."""
         try:
-            return max(0.0, float(self.text()))
+            value = float(self.text())
         except ValueError:
-            return 1e-4
+            return None
+        return value if 0 < value <= 1 else None
 
     def setValue(self, value: float) -> None:
         self.setText(f"{value:g}")
@@ -131,6 +161,13 @@ class ConvertPage(Page):
         self.run_button.setObjectName("convertButton")
         self.run_button.clicked.connect(self.start)
         row.addWidget(self.run_button)
+        self.details_button = QPushButton("Details and &diagnostics…")
+        self.details_button.setObjectName("convertDetails")
+        self.details_button.clicked.connect(
+            lambda: self.failed_exc is not None and self.error(self.failed_exc, "converting")
+        )
+        self.details_button.setVisible(False)
+        row.addWidget(self.details_button)
         row.addStretch(1)
         form.addRow("", row)
         self.body.addWidget(options)
@@ -155,6 +192,11 @@ class ConvertPage(Page):
         self.use_full.setChecked(True)
         choice.addWidget(self.use_full)
         choice.addWidget(self.use_quant)
+        self.quant_note = QLabel("")
+        self.quant_note.setWordWrap(True)
+        self.quant_note.setStyleSheet("color: #57606a;")
+        self.quant_note.setVisible(False)
+        choice.addWidget(self.quant_note, 1)
         self.choice_box.setVisible(False)
         self.body.addWidget(self.choice_box)
         self.override = QCheckBox(
@@ -170,6 +212,7 @@ class ConvertPage(Page):
         self.log.setPlaceholderText("Converter messages appear here.")
         self.body.addWidget(self.log, 1)
         self.failed_report: Any = None
+        self.failed_exc: BaseException | None = None
         self._for_model: Any = None
 
     def enter(self) -> None:
@@ -187,13 +230,23 @@ class ConvertPage(Page):
     def start(self) -> None:
         if self.is_busy() or self.state.model_path is None:
             return
-        self.state.tolerance = self.tolerance.value()
+        tolerance = self.tolerance.value()
+        if tolerance is None:
+            self.status.setText(
+                "The accepted difference must be a number greater than 0 and at most 1, "
+                "e.g. 0.0001."
+            )
+            self.tolerance.setFocus()
+            return
+        self.state.tolerance = tolerance
         self.state.quantize = self.quantize.isChecked()
         self.state.conversion = None
         self.failed_report = None
         self._clear_results()
         self.bar.setVisible(True)
-        self.bar.setValue(0)
+        # busy, not a number: the converter reports few steps, and a bar that stands at
+        # 5 % for a minute looks stuck
+        self.bar.setRange(0, 0)
         self.status.setText("Converting…")
         self.run_button.setEnabled(False)
         model = self.state.model_path
@@ -221,9 +274,7 @@ class ConvertPage(Page):
             self.status.setText(f"{payload}…")
             self.log.appendPlainText(f"== {payload}")
         elif kind == "update":
-            fraction, message = payload
-            if fraction is not None:
-                self.bar.setValue(int(fraction * 100))
+            _fraction, message = payload
             if message:
                 self.status.setText(message)
         elif kind == "log":
@@ -236,6 +287,8 @@ class ConvertPage(Page):
         self.completeChanged.emit()
 
     def _clear_results(self) -> None:
+        self.failed_exc = None
+        self.details_button.setVisible(False)
         self.verdict.setVisible(False)
         self.choice_box.setVisible(False)
         self.override.setVisible(False)
@@ -269,10 +322,30 @@ class ConvertPage(Page):
             self._add_table("Smaller int8 version", quantized.report)
             self.verdict.label.setText(
                 self.verdict.label.text()
-                + f"<br><b>Smaller int8 version:</b> {quantized.report.summary()}"
+                + f"<br><b>Smaller int8 version:</b> {verdict_words(quantized.report)}"
             )
-            self.choice_box.setVisible(True)
-            self.use_quant.setEnabled(bool(quantized.report.passed))
+            self._offer_quantized(result)
+
+    def _offer_quantized(self, result: Any) -> None:
+        """Offer the int8 version only when it is proven and really smaller."""
+        full, quant = result.report, result.quantized.report
+        smaller = quant.onnx_size_bytes < full.onnx_size_bytes
+        ok = bool(quant.passed) and smaller
+        self.use_quant.setEnabled(ok)
+        if not ok:
+            self.use_full.setChecked(True)
+        if not smaller:
+            self.quant_note.setText(
+                f"The int8 version is not smaller ({size_words(quant.onnx_size_bytes)} "
+                f"against {size_words(full.onnx_size_bytes)}: this model has few weights "
+                "to shrink), so it is larger and not offered."
+            )
+        elif not quant.passed:
+            self.quant_note.setText("The int8 version did not pass its proof.")
+        else:
+            self.quant_note.setText("")
+        self.quant_note.setVisible(bool(self.quant_note.text()))
+        self.choice_box.setVisible(True)
 
     def _show_verdict(self, report: Any, kind: str) -> None:
         lead = {
@@ -280,14 +353,7 @@ class ConvertPage(Page):
             "warning": "The conversion differs, and you chose to accept that.",
             "fail": "The converted model does not answer like your original.",
         }[kind]
-        self.verdict.setObjectName(f"note-{kind}")
-        colors = {"ok": "#dafbe1", "warning": "#fff8c5", "fail": "#ffebe9"}
-        self.verdict.setStyleSheet(
-            f"QFrame#note-{kind} {{ background: {colors[kind]}; border-radius: 6px; }}"
-            " QLabel { color: #1f2328; }"
-        )
-        self.verdict.label.setText(f"<b>{lead}</b> {report.summary()}")
-        self.verdict.setVisible(True)
+        self.verdict.say(f"<b>{lead}</b> {verdict_words(report)}", kind)
 
     def _failed(self, exc: BaseException) -> None:
         from app.errors import Cancelled, ParityError
@@ -302,7 +368,28 @@ class ConvertPage(Page):
             self._show_verdict(report, "fail")
             self._add_table("Details", report)
             self.override.setVisible(True)
-        self.error(exc, "converting the model")
+            return  # said on the page, with the way on (the override): no second box
+        self.show_failure(exc)
+
+    def show_failure(self, exc: BaseException) -> None:
+        """Any other failure: said on the page in plain words (never a blank page)."""
+        from app.errors import ModelShipError
+        from wizards import notify
+        from wizards.words import NOTEBOOK_CLASS, NOTEBOOK_FIX, notebook_class
+
+        cause, hint, details = notify.describe(exc)
+        notebook = notebook_class(f"{cause} {details}")
+        if notebook:
+            cause, hint = NOTEBOOK_CLASS.format(cls=notebook), NOTEBOOK_FIX
+        self.failed_exc = exc
+        self.verdict.say(
+            f"<b>The model could not be converted.</b> {_esc(cause)}"
+            f"<br><b>What to do:</b> {_esc(hint)}",
+            "fail",
+        )
+        self.details_button.setVisible(True)
+        if not isinstance(exc, ModelShipError):
+            self.error(exc, "converting the model")  # a bug: the dialog has diagnostics
 
     def _override(self, on: bool) -> None:
         """Accepting a failed proof re-runs the conversion with the override on."""
@@ -315,8 +402,19 @@ class ConvertPage(Page):
     def is_complete(self) -> bool:
         return self.state.conversion is not None
 
+    def blocked_reason(self) -> str:
+        if self.is_busy():
+            return "Converting and proving…"
+        if self.failed_report is not None:
+            return "The proof failed: tick “Deploy anyway”, or change the accepted difference."
+        if self.failed_exc is not None:
+            return "The model could not be converted (see above)."
+        if self.state.conversion is None:
+            return "Click “Convert and prove”."
+        return ""
+
     def accept(self) -> bool:
-        self.state.tolerance = self.tolerance.value()
+        self.state.tolerance = self.tolerance.value() or self.state.tolerance
         quantized = getattr(self.state.conversion, "quantized", None)
         use_quant = quantized is not None and self.use_quant.isChecked()
         self.state.quantize = use_quant
@@ -327,6 +425,10 @@ class ConvertPage(Page):
         for worker in busy:
             worker.cancel()
         return bool(busy)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 if __name__ == "__main__":

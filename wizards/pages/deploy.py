@@ -72,6 +72,13 @@ class DeployPage(Page):
         self.retry_button.clicked.connect(self.start)
         self.retry_button.setVisible(False)
         again.addWidget(self.retry_button)
+        self.details_button = QPushButton("&Details and diagnostics…")
+        self.details_button.setObjectName("deployDetails")
+        self.details_button.clicked.connect(
+            lambda: self.last_error is not None and self.error(self.last_error, "deploying")
+        )
+        self.details_button.setVisible(False)
+        again.addWidget(self.details_button)
         again.addStretch(1)
         self.body.addLayout(again)
         self.items: dict[str, QListWidgetItem] = {}
@@ -79,6 +86,8 @@ class DeployPage(Page):
         self.cancelling = False
         self.removed: list[str] = []
         self._last_message = ""
+        self._last_line = ""
+        self.last_error: BaseException | None = None
         self._ran_for: Any = None
 
     def enter(self) -> None:
@@ -114,10 +123,13 @@ class DeployPage(Page):
         self.removed = []
         self.outcome.setVisible(False)
         self.retry_button.setVisible(False)
+        self.details_button.setVisible(False)
+        self.last_error = None
         self.log.clear()
+        self._last_line = ""
         self.bar.setValue(0)
         self._reset_steps()
-        self.title_label.setText(f"<h2 style='margin:0'>Deploying {profile.name}</h2>")
+        self._title(f"Deploying {profile.name}")
         self.status.setText("Starting…")
 
         converted = self.state.converted(profile)
@@ -148,7 +160,7 @@ class DeployPage(Page):
         if ek == "step_started":
             self._item(step).setIcon(icon("running"))
             self.status.setText(f"{STEP_WORDS.get(step, step)}…")
-            self.log.appendPlainText(f"== {STEP_WORDS.get(step, step)}")
+            self._log(f"== {STEP_WORDS.get(step, step)}")
             self.bar.setRange(0, 0) if fraction is None else None
         elif ek == "progress":
             if fraction is not None:
@@ -157,28 +169,29 @@ class DeployPage(Page):
             if message:
                 self.status.setText(message)
                 if message != self._last_message:
-                    self.log.appendPlainText(f"   {message}")
+                    self._log(f"   {message}")
                     self._last_message = message
         elif ek == "log":
-            self.log.appendPlainText(notify.redact(message))
+            self._log(notify.redact(message))
             notify.remember_line(message)
         elif ek == "step_finished":
             self._item(step).setIcon(icon("ok"))
             self.bar.setRange(0, 100)
             self.bar.setValue(100)
             if message:
-                self.log.appendPlainText(message)
+                self._log(message)
         elif ek == "step_failed":
-            self._item(step).setIcon(icon("fail"))
+            # a cancel stops a step: that is not a failure, and must not read as one
+            self._item(step).setIcon(icon("warning" if self.cancelling else "fail"))
             if message:
-                self.log.appendPlainText(f"Failed: {message}")
+                self._log(f"{'Stopped' if self.cancelling else 'Failed'}: {message}")
         elif ek == "rollback":
             self.status.setText("Removing what was created…")
             if message:
                 self.removed.append(message)
-                self.log.appendPlainText(f"Removed: {message}")
+                self._log(f"Removed: {message}")
         elif ek == "finished" and message:
-            self.log.appendPlainText(message)
+            self._log(message)
 
     def _deployed(self, record: Any) -> None:
         self.state.record = record
@@ -192,11 +205,10 @@ class DeployPage(Page):
         self.bar.setRange(0, 100)
         self.bar.setValue(100)
         self.status.setText("")
-        self.outcome.label.setText(
-            f"<b>Your model is online</b> at {record.url}. Click Next to try it."
+        self._title(f"Deployed {record.name}")
+        self.outcome.say(
+            f"<b>Your model is online</b> at {record.url}. Click Next to try it.", "ok"
         )
-        self._style_outcome("ok")
-        self.outcome.setVisible(True)
 
     def _failed(self, exc: BaseException) -> None:
         from app.errors import Cancelled
@@ -204,9 +216,10 @@ class DeployPage(Page):
         self.bar.setRange(0, 100)
         self.bar.setValue(0)
         self.status.setText("")
+        stopped = isinstance(exc, Cancelled) or self.cancelling
         for item in self.items.values():
             if item.icon().cacheKey() == icon("running").cacheKey():
-                item.setIcon(icon("fail"))
+                item.setIcon(icon("warning" if stopped else "fail"))
         removed = self.removed or _removed_from(exc)
         what = (
             "Removed: " + "; ".join(removed) + "."
@@ -214,23 +227,35 @@ class DeployPage(Page):
             else "Nothing had been created yet, so nothing needed removing."
         )
         if isinstance(exc, Cancelled):
-            self.outcome.label.setText(f"<b>Deployment cancelled.</b> {what}")
-            self._style_outcome("warning")
+            self._title("Deployment cancelled")
+            self.outcome.say(f"<b>Deployment cancelled.</b> {what}", "warning")
         else:
-            message = getattr(exc, "message", str(exc))
-            self.outcome.label.setText(f"<b>The deployment did not finish:</b> {message} {what}")
-            self._style_outcome("fail")
-            self.error(exc, "deploying")
-        self.outcome.setVisible(True)
+            from app.errors import ModelShipError
+
+            self._title("The deployment did not finish")
+            cause, hint, _details = notify.describe(exc)
+            self.outcome.say(
+                f"<b>The deployment did not finish:</b> {_esc(cause)} {what}"
+                f"<br><b>Next step:</b> {_esc(hint)}",
+                "fail",
+            )
+            self.last_error = exc
+            self.details_button.setVisible(True)
+            if not isinstance(exc, ModelShipError):
+                self.error(exc, "deploying")  # a bug: the dialog offers the diagnostics
         self.retry_button.setVisible(True)
 
     def _style_outcome(self, kind: str) -> None:
-        colors = {"ok": "#dafbe1", "warning": "#fff8c5", "fail": "#ffebe9"}
-        self.outcome.setObjectName(f"note-{kind}")
-        self.outcome.setStyleSheet(
-            f"QFrame#note-{kind} {{ background: {colors[kind]}; border-radius: 6px; }}"
-            " QLabel { color: #1f2328; }"
-        )
+        self.outcome.set_kind(kind)
+
+    def _log(self, line: str) -> None:
+        """Append a log line, once (the pipeline may repeat its last line as the result)."""
+        if line and line != self._last_line:
+            self.log.appendPlainText(line)
+            self._last_line = line
+
+    def _title(self, text: str) -> None:
+        self.title_label.setText(f"<h2 style='margin:0'>{text}</h2>")
 
     def _finished(self) -> None:
         self.worker = None
@@ -251,6 +276,10 @@ class DeployPage(Page):
 
     def is_complete(self) -> bool:
         return self.state.record is not None and not self.is_busy()
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _removed_from(exc: BaseException) -> list[str]:

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
+from wizards.words import NOTEBOOK_CLASS, NOTEBOOK_FIX, class_words, notebook_class, plain
 
 MODEL_FILTER = (
     "Model files (*.onnx *.pkl *.pickle *.joblib *.json *.ubj *.txt *.pt *.pth);;All files (*)"
@@ -92,7 +94,7 @@ class ModelPage(Page):
         self.path_edit.setObjectName("modelPath")
         self.path_edit.setPlaceholderText("Path to a model file (.joblib, .pkl, .onnx, ...)")
         self.path_edit.editingFinished.connect(self._path_typed)
-        self.browse_button = QPushButton("&Choose model file…")
+        self.browse_button = QPushButton("Choose model &file…")
         self.browse_button.clicked.connect(self._browse)
         row.addWidget(self.path_edit, 1)
         row.addWidget(self.browse_button)
@@ -137,17 +139,42 @@ class ModelPage(Page):
         self.pickle_box.setVisible(False)
         self.body.addWidget(self.pickle_box)
 
+        # PyTorch models need the shape of their input (or sample inputs) to convert
+        self.torch_box = QGroupBox("One more thing for a PyTorch model")
+        self.torch_box.setObjectName("torchBox")
+        torch_form = QFormLayout(self.torch_box)
+        self.shape_edit = QLineEdit()
+        self.shape_edit.setObjectName("inputShape")
+        self.shape_edit.setPlaceholderText("e.g. 1,3,32,32")
+        self.shape_edit.setValidator(
+            QRegularExpressionValidator(QRegularExpression(r"^\s*\d+(\s*,\s*\d+)*\s*$"), self)
+        )
+        self.shape_edit.textChanged.connect(lambda _t: self.completeChanged.emit())
+        torch_form.addRow("Input shape:", self.shape_edit)
+        shape_help = QLabel(
+            "The size of one input, batch first: 1,3,32,32 is one colour image of 32×32 "
+            "pixels; 1,10 is one row of 10 numbers. Or leave it empty and choose sample "
+            "inputs saved with numpy.save (a .npy file) below."
+        )
+        shape_help.setWordWrap(True)
+        shape_help.setStyleSheet("color: #57606a;")
+        torch_form.addRow("", shape_help)
+        self.torch_box.setVisible(False)
+        self.body.addWidget(self.torch_box)
+
         extra = QGroupBox("Optional")
         extra_form = QFormLayout(extra)
         csv_row = QHBoxLayout()
         self.csv_edit = QLineEdit()
         self.csv_edit.setObjectName("sampleCsv")
         self.csv_edit.setPlaceholderText("None: ModelShip makes up sample rows")
-        self.csv_button = QPushButton("Choose &CSV…")
+        self.csv_button = QPushButton("Choose CS&V…")
         self.csv_button.clicked.connect(self._browse_csv)
         csv_row.addWidget(self.csv_edit, 1)
         csv_row.addWidget(self.csv_button)
-        extra_form.addRow("Sample rows (CSV):", csv_row)
+        self.csv_label = QLabel("Sample rows (CSV):")
+        extra_form.addRow(self.csv_label, csv_row)
+        self.csv_edit.textChanged.connect(lambda _t: self.completeChanged.emit())
         self.python_combo = QComboBox()
         self.python_combo.setObjectName("pythonChoice")
         self.python_combo.addItem(
@@ -175,12 +202,13 @@ class ModelPage(Page):
     def enter(self) -> None:
         if self.state.model_path is None:  # a new deployment: start from a clean page
             self.path_edit.clear()
-            for box in (self.found, self.problem, self.warnings, self.pickle_box):
+            for box in (self.found, self.problem, self.warnings, self.pickle_box, self.torch_box):
                 box.setVisible(False)
             self.trust.setChecked(False)
         elif self.path_edit.text() != str(self.state.model_path) or self.state.artifact is None:
             self.set_model_path(self.state.model_path)
         self.csv_edit.setText(str(self.state.sample_csv) if self.state.sample_csv else "")
+        self.shape_edit.setText(",".join(map(str, self.state.input_shape or [])))
         self.set_python(self.state.python)
 
     def _browse(self) -> None:
@@ -189,9 +217,11 @@ class ModelPage(Page):
             self.set_model_path(Path(path))
 
     def _browse_csv(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose sample rows", "", "CSV files (*.csv);;All files (*)"
-        )
+        if self._is_torch():
+            title, kinds = "Choose sample inputs", "NumPy arrays (*.npy);;All files (*)"
+        else:
+            title, kinds = "Choose sample rows", "CSV files (*.csv);;All files (*)"
+        path, _ = QFileDialog.getOpenFileName(self, title, "", kinds)
         if path:
             self.csv_edit.setText(path)
 
@@ -226,12 +256,15 @@ class ModelPage(Page):
         if self.state.model_path != path:
             self.state.conversion = None
             self.state.trusted = False
+            if not self.state.loaded_from_profile:
+                self.state.name = ""  # named after the new file
         self.state.model_path = path
         self.state.artifact = None
         self.found.setVisible(False)
         self.problem.setVisible(False)
         self.warnings.setVisible(False)
         self.pickle_box.setVisible(False)
+        self.torch_box.setVisible(False)
         self.bar.setVisible(True)
         self.completeChanged.emit()
 
@@ -256,26 +289,54 @@ class ModelPage(Page):
 
     def _failed(self, exc: BaseException) -> None:
         from app.errors import ModelShipError
+        from wizards import notify
 
-        text = exc.message if isinstance(exc, ModelShipError) else str(exc)
-        hint = exc.hint if isinstance(exc, ModelShipError) and exc.hint else ""
-        self.problem.label.setText(f"<b>This file cannot be used.</b> {text} {hint}")
+        cause, hint, _details = notify.describe(exc)
+        self.problem.label.setText(
+            f"<b>This file cannot be used.</b> {_esc(cause)}<br><b>Next step:</b> {_esc(hint)}"
+        )
         self.problem.setVisible(True)
-        self.error(exc, "reading the model file")
+        if not isinstance(exc, ModelShipError):  # a bug: the dialog has the diagnostics
+            self.error(exc, "reading the model file")
 
     def _inspected(self, artifact: Any) -> None:
         self.state.artifact = artifact
         kind = KIND_NAMES.get(artifact.kind, artifact.kind)
-        what = artifact.estimator or kind
+        what = estimator_words(artifact.estimator) or kind
         self.kind_label.setText(f"<b>{what}</b> ({kind}, saved as {artifact.format})")
+        self.kind_label.setToolTip(artifact.estimator or "")
         libs = artifact.libraries or {}
         self.libs_label.setText(
             ", ".join(f"{lib} {ver}" for lib, ver in libs.items()) or "not recorded in the file"
         )
         self.inputs_label.setText(describe_inputs(artifact.inputs))
         self.found.setVisible(True)
-        if artifact.warnings:
-            self.warnings.label.setText("<br>".join(artifact.warnings))
+        torch = artifact.kind == "pytorch"
+        self.torch_box.setVisible(torch)
+        self.csv_label.setText("Sample inputs (.npy):" if torch else "Sample rows (CSV):")
+        self.csv_edit.setPlaceholderText(
+            "None: ModelShip makes up inputs of the shape above"
+            if torch
+            else "None: ModelShip makes up sample rows"
+        )
+        notebook = notebook_class(artifact.estimator or "")
+        if notebook:
+            self.problem.label.setText(
+                f"<b>{_esc(NOTEBOOK_CLASS.format(cls=notebook))}</b><br><b>What to do:</b> "
+                + _esc(NOTEBOOK_FIX)
+            )
+            self.problem.setVisible(True)
+        warnings = [
+            plain(w)
+            for w in artifact.warnings
+            # the pickle box below says this, with the "I trust this file" choice
+            if not (artifact.runs_code_on_load and "runs code" in w)
+            # said by the boxes above, in the wizard's words
+            and not (torch and "input shape" in w)
+            and not (notebook and "must be importable" in w)
+        ]
+        if warnings:
+            self.warnings.label.setText("<br>".join(_esc(w) for w in warnings))
             self.warnings.setVisible(True)
         if artifact.runs_code_on_load:
             imports = ", ".join(artifact.pickle_imports[:8])
@@ -297,11 +358,44 @@ class ModelPage(Page):
         self.completeChanged.emit()
 
     # ---- leaving ----------------------------------------------------------------
+    def _is_torch(self) -> bool:
+        return getattr(self.state.artifact, "kind", None) == "pytorch"
+
+    def _shape(self) -> list[int] | None:
+        text = self.shape_edit.text().strip()
+        if not text or not self.shape_edit.hasAcceptableInput():
+            return None
+        shape = [int(p) for p in text.split(",")]
+        return shape if all(d > 0 for d in shape) else None
+
+    def _torch_ready(self) -> bool:
+        """A PyTorch model converts with an input shape or sample inputs (.npy)."""
+        if not self._is_torch():
+            return True
+        return self._shape() is not None or self.csv_edit.text().strip().endswith(".npy")
+
     def is_complete(self) -> bool:
         artifact = self.state.artifact
-        if artifact is None:
+        if artifact is None or notebook_class(artifact.estimator or ""):
+            return False
+        if not self._torch_ready():
             return False
         return not artifact.runs_code_on_load or self.state.trusted
+
+    def blocked_reason(self) -> str:
+        if self.is_busy():
+            return "Looking inside the file…"
+        if self.state.model_path is None:
+            return "Choose your model file first."
+        if self.state.artifact is None:
+            return "This file cannot be used (see above)."
+        if notebook_class(self.state.artifact.estimator or ""):
+            return "This model cannot be loaded as saved (see above)."
+        if not self._torch_ready():
+            return "Type the input shape (e.g. 1,3,32,32) or choose sample inputs (.npy)."
+        if self.state.artifact.runs_code_on_load and not self.state.trusted:
+            return "Tick “I trust this file” to go on."
+        return ""
 
     def accept(self) -> bool:
         csv = self.csv_edit.text().strip()
@@ -312,17 +406,32 @@ class ModelPage(Page):
             self.error(
                 UsageError(
                     f"The sample file {new_csv} does not exist.",
-                    "Choose an existing CSV file, or clear the field to let ModelShip "
+                    "Choose an existing file, or clear the field to let ModelShip "
                     "make up sample rows.",
                 )
             )
             return False
         python = self.python_combo.currentData()
-        if new_csv != self.state.sample_csv or python != self.state.python:
+        shape = self._shape() if self._is_torch() else None
+        if (
+            new_csv != self.state.sample_csv
+            or python != self.state.python
+            or shape != self.state.input_shape
+        ):
             self.state.conversion = None
         self.state.sample_csv = new_csv
+        self.state.input_shape = shape
         self.state.python = python
         return True
+
+
+def estimator_words(path: str | None) -> str | None:
+    """The class an analyst knows (RandomForestClassifier), not its private module path."""
+    return class_words(path)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def describe_inputs(inputs: list[dict]) -> str:

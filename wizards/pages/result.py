@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wizards import actions
+from wizards import actions, ask
 from wizards.pages.base import Page, busy_bar, note
 from wizards.resources import icon
 from wizards.state import WizardState
@@ -208,7 +208,6 @@ class ResultPage(Page):
         grid.addWidget(self.saved, 1, 0, 1, 3)
         self.body.addWidget(actions_box)
         self.torn = note("", "ok")
-        self.torn.setObjectName("teardownNote")
         self.torn.setVisible(False)
         self.body.addWidget(self.torn)
         self.inputs: dict[str, tuple[QLineEdit, Any]] = {}
@@ -225,6 +224,8 @@ class ResultPage(Page):
         record = self.state.record
         if record is None:
             return
+        self.title_label.setText(f"<h2 style='margin:0'>{self.title}</h2>")
+        self.subtitle_label.setText(self.subtitle)
         self.torn.setVisible(False)
         self.torn_down = None
         self.teardown_button.setEnabled(True)
@@ -335,6 +336,16 @@ class ResultPage(Page):
         record = self.state.record
         if record is None or self.is_busy():
             return
+        from wizards.pages.start import teardown_words
+
+        if not ask.confirm(
+            self.window(),
+            f"Tear down “{record.name}”?",
+            teardown_words(record),
+            yes="Tear down",
+            no="Keep it",
+        ):
+            return
         self.teardown_button.setEnabled(False)
         self.send_button.setEnabled(False)
         self.try_bar.setVisible(True)
@@ -354,6 +365,13 @@ class ResultPage(Page):
         self.torn.label.setText(f"<b>Removed.</b> {what}.")
         self.torn.setVisible(True)
         self.url.setText("")
+        self.send_button.setEnabled(False)
+        self.title_label.setText(
+            f"<h2 style='margin:0'>“{self.state.record.name}” was removed</h2>"
+        )
+        self.subtitle_label.setText(
+            "Nothing runs any more. The profile is kept: deploy it again from the start page."
+        )
 
     def _teardown_failed(self, exc: BaseException) -> None:
         self.teardown_button.setEnabled(True)

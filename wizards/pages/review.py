@@ -47,6 +47,21 @@ class ReviewPage(Page):
         self.summary.setWordWrap(True)
         top.addRow("", self.summary)
         self.body.addLayout(top)
+        # a deployment of that name exists: deploying replaces it, and that needs a yes
+        self.replace_box = QGroupBox("This replaces a deployment")
+        self.replace_box.setObjectName("replaceBox")
+        self.replace_box.setStyleSheet("QGroupBox { font-weight: bold; color: #9a6700; }")
+        rl = QVBoxLayout(self.replace_box)
+        self.replace_text = QLabel("")
+        self.replace_text.setWordWrap(True)
+        self.replace_text.setStyleSheet("font-weight: normal; color: palette(text);")
+        rl.addWidget(self.replace_text)
+        self.replace_check = QCheckBox("")
+        self.replace_check.setObjectName("replaceCheck")
+        self.replace_check.toggled.connect(self._replace_toggled)
+        rl.addWidget(self.replace_check)
+        self.replace_box.setVisible(False)
+        self.body.addWidget(self.replace_box)
         self.bar = busy_bar()
         self.body.addWidget(self.bar)
 
@@ -89,9 +104,11 @@ class ReviewPage(Page):
         save_lay.addWidget(self.save_check)
         save_lay.addLayout(row)
         hint = QLabel(
-            "The profile holds no passwords. Run it again from this wizard, or with "
-            "<code>modelship deploy NAME</code>."
+            "The profile holds no passwords. Deploy it again later from the start page "
+            "(“Saved profiles”)."
         )
+        hint.setObjectName("profileHint")
+        hint.setWordWrap(True)
         hint.setStyleSheet("color: #57606a;")
         save_lay.addWidget(hint)
         self.body.addWidget(save_box)
@@ -103,6 +120,43 @@ class ReviewPage(Page):
     def enter(self) -> None:
         self.name_edit.setText(self.state.default_name())
         self.refresh()
+
+    def _show_replace(self, name: str) -> None:
+        from app.records import find_record
+        from targets import CATALOG
+
+        existing = find_record(name)
+        if existing is None or self.state.replace_ok_for == name:
+            self.replace_box.setVisible(False)
+            return
+        where = getattr(CATALOG.get(existing.target), "title", existing.target)
+        at = f" at {existing.url}" if existing.url else ""
+        self.replace_box.setTitle(f"“{name}” already exists")
+        self.replace_text.setText(
+            f"A deployment named “{name}” runs on {where}{at}. Deploying with this name "
+            "replaces it with this model (its current version is kept, so you can roll "
+            "back). To keep both, choose another name above."
+        )
+        self.replace_check.blockSignals(True)
+        self.replace_check.setChecked(False)
+        self.replace_check.blockSignals(False)
+        self.replace_check.setText(f"Replace “{name}”")
+        self.replace_box.setVisible(True)
+
+    def _replace_toggled(self, on: bool) -> None:
+        self.completeChanged.emit()
+
+    def replace_blocked(self) -> bool:
+        return not self.replace_box.isHidden() and not self.replace_check.isChecked()
+
+    def blocked_reason(self) -> str:
+        if self.is_busy():
+            return "Making the plan…"
+        if self.replace_blocked():
+            return f"Confirm that “{self.state.default_name()}” may be replaced, or rename."
+        if not self.plan_ok:
+            return "The plan could not be made (see above)."
+        return ""
 
     def _name_changed(self) -> None:
         name = self.name_edit.text().strip()
@@ -130,6 +184,7 @@ class ReviewPage(Page):
             self.error(exc, "preparing the deployment")
             return
         self.state.profile = profile
+        self._show_replace(profile.name)
         from app.profile import profile_path
         from targets import get_kind
 
@@ -187,7 +242,7 @@ class ReviewPage(Page):
         self.completeChanged.emit()
 
     def is_complete(self) -> bool:
-        return self.plan_ok
+        return self.plan_ok and not self.replace_blocked()
 
     def accept(self) -> bool:
         self._name_changed()
@@ -196,6 +251,8 @@ class ReviewPage(Page):
             return False
         # Saved once the deploy succeeded (the Deploy page): a failed deploy leaves the
         # saved profile as it was.
+        if not self.replace_box.isHidden():
+            self.state.replace_ok_for = self.state.default_name()
         self.state.save_to = (
             Path(self.save_path.text()).expanduser() if self.save_check.isChecked() else None
         )

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from wizards import notify
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
+from wizards.words import plain
 
 
 def is_secret_field(info: Any) -> bool:
@@ -87,6 +88,9 @@ class FieldEditor:
         self.kind = "str"
         base = _base_type(info.annotation)
         default = None if info.is_required() else info.default
+        # ``int | None``: a spin box cannot be empty, so its lowest step means "none"
+        self.optional = _allows_none(info.annotation)
+        self.none_words = _none_words(info.description or "")
         self.secret_value: QLineEdit | None = None
         if self.secret:
             self.kind = "secret"
@@ -112,12 +116,18 @@ class FieldEditor:
             self.kind = "int"
             self.widget = QSpinBox()
             lo, hi = _bounds(info, -(2**31), 2**31 - 1)
+            if self.optional:
+                lo -= 1
+                self.widget.setSpecialValueText(self.none_words)
             self.widget.setRange(int(lo), int(hi))
             self.row_widget = self.widget
         elif base is float:
             self.kind = "float"
             self.widget = QDoubleSpinBox()
             lo, hi = _bounds(info, -1e9, 1e9)
+            if self.optional:
+                lo = max(-1e9, lo - 1)
+                self.widget.setSpecialValueText(self.none_words)
             self.widget.setRange(float(lo), float(hi))
             self.widget.setDecimals(2)
             self.row_widget = self.widget
@@ -139,7 +149,7 @@ class FieldEditor:
         self.widget.setObjectName(f"setting-{name}")
         if info.description and self.kind != "bool":
             self.widget.setToolTip(info.description)
-        if default is not None:
+        if default is not None or self.optional:
             self.set(default)
         self._connect(page)
 
@@ -165,6 +175,8 @@ class FieldEditor:
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, QSpinBox | QDoubleSpinBox):
+            if self.optional and w.value() == w.minimum():
+                return None
             return w.value()
         if isinstance(w, QComboBox):
             return w.currentData()
@@ -177,6 +189,8 @@ class FieldEditor:
             value = value.value
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox | QDoubleSpinBox) and value is None:
+            w.setValue(w.minimum())
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         elif isinstance(w, QDoubleSpinBox):
@@ -187,6 +201,22 @@ class FieldEditor:
                 w.setCurrentIndex(i)
         else:
             w.setText("" if value is None else str(value))
+
+
+def _allows_none(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _allows_none(typing.get_args(annotation)[0])
+    return type(None) in typing.get_args(annotation)
+
+
+def _none_words(description: str) -> str:
+    """What "empty" means, from the field's description: "(empty: one per CPU it may
+    use)" -> "one per CPU it may use"; else "none"."""
+    import re
+
+    m = re.search(r"\(empty: ([^)]*)\)", description) or re.search(r"Empty: ([^.]*)", description)
+    return m.group(1).strip() if m else "none"
 
 
 def _bounds(info: Any, lo: float, hi: float) -> tuple[float, float]:
@@ -222,6 +252,29 @@ class SettingsPage(Page):
         holder_lay.setContentsMargins(0, 0, 0, 0)
         holder_lay.addWidget(self.form_box)
         self.scroll.setWidget(holder)
+        # the check's verdict comes first, where it is seen without scrolling
+        check_row = QHBoxLayout()
+        self.check_button = QPushButton("Check &again")
+        self.check_button.setObjectName("checkButton")
+        self.check_button.clicked.connect(self.run_check)
+        self.check_state = QLabel("")
+        self.check_state.setWordWrap(True)
+        check_row.addWidget(self.check_button)
+        check_row.addWidget(self.check_state, 1)
+        self.body.addLayout(check_row)
+        self.bar = busy_bar()
+        self.body.addWidget(self.bar)
+        self.problems = note("", "fail")
+        self.problems.setVisible(False)
+        self.body.addWidget(self.problems)
+        # one-click fixes for the problems found ("Use free port 8081")
+        self.fix_row = QHBoxLayout()
+        self.fix_row.addStretch(1)
+        self.body.addLayout(self.fix_row)
+        self.fix_buttons: dict[str, QPushButton] = {}
+        self.ready = note("Everything needed is in place.", "ok")
+        self.ready.setVisible(False)
+        self.body.addWidget(self.ready)
         self.body.addWidget(self.scroll, 1)
         self.image_box = QGroupBox("Container image")
         image_form = QFormLayout(self.image_box)
@@ -263,24 +316,6 @@ class SettingsPage(Page):
         self.no_keyring.setVisible(False)
         holder_lay.addWidget(self.no_keyring)
 
-        check_row = QHBoxLayout()
-        self.check_button = QPushButton("Check &again")
-        self.check_button.setObjectName("checkButton")
-        self.check_button.clicked.connect(self.run_check)
-        self.check_state = QLabel("")
-        self.check_state.setWordWrap(True)
-        check_row.addWidget(self.check_button)
-        check_row.addWidget(self.check_state, 1)
-        holder_lay.addLayout(check_row)
-        self.bar = busy_bar()
-        holder_lay.addWidget(self.bar)
-        self.problems = note("", "fail")
-        self.problems.setVisible(False)
-        self.problems.setObjectName("problems")
-        holder_lay.addWidget(self.problems)
-        self.ready = note("Everything needed is in place.", "ok")
-        self.ready.setVisible(False)
-        holder_lay.addWidget(self.ready)
         holder_lay.addStretch(1)
         self.editors: dict[str, FieldEditor] = {}
         self.built_for: str | None = None
@@ -334,17 +369,31 @@ class SettingsPage(Page):
         has_secret = any(e.secret for e in self.editors.values())
         self.secret_note.setVisible(has_secret)
         ok, backend = secure_keyring()
-        self.no_keyring.setVisible(has_secret and not ok)
+        self.keyring_ok = ok
+        self.no_keyring.setToolTip(f"Keyring backend: {backend}")
         self.no_keyring_text.setText(
-            "Your computer has no secure password store that ModelShip can use "
-            f"({backend}). ModelShip never writes secrets into files. Choose:"
+            "Your computer has no secure password store that ModelShip can use, and "
+            "ModelShip never writes secrets into files. Choose:"
         )
+        self._update_keyring_choice()
         self.built_for = name
+
+    def needs_keyring_choice(self) -> bool:
+        """Only a secret typed now needs a place to go: no secret, no question."""
+        if getattr(self, "keyring_ok", True):
+            return False
+        return any(
+            e.secret_value is not None and e.secret_value.text() for e in self.editors.values()
+        )
+
+    def _update_keyring_choice(self) -> None:
+        self.no_keyring.setVisible(self.needs_keyring_choice())
 
     def values(self) -> dict[str, Any]:
         return {k: e.get() for k, e in self.editors.items()}
 
     def changed(self, *_: Any) -> None:
+        self._update_keyring_choice()
         self.checked_ok = False
         self.ready.setVisible(False)
         self.check_state.setText("Settings changed: check again before going on.")
@@ -364,14 +413,16 @@ class SettingsPage(Page):
             return
         self.problems.setVisible(False)
         self.ready.setVisible(False)
+        self._show_fixes([])
         self.check_state.setText("Checking that everything needed is in place…")
         self.bar.setVisible(True)
         self.check_button.setEnabled(False)
 
         def work(progress: Any, cancel: Any) -> Any:
             from app.run import preflight
+            from wizards.fixes import explain
 
-            return preflight(profile)
+            return explain(preflight(profile), profile)
 
         self.start_worker(
             work,
@@ -388,11 +439,13 @@ class SettingsPage(Page):
         self.busyChanged.emit(False)
         self.completeChanged.emit()
 
-    def _checked(self, problems: list[Any]) -> None:
+    def _checked(self, found: tuple[list[Any], list[Any]]) -> None:
+        problems, fixes = found
         self.last_problems = list(problems)
+        self._show_fixes(fixes)
         if problems:
             items = "".join(
-                f"<li><b>{_esc(p.message)}</b><br>How to fix it: {_esc(p.fix)}</li>"
+                f"<li><b>{_esc(plain(p.message))}</b><br>How to fix it: {_esc(plain(p.fix))}</li>"
                 for p in problems
             )
             self.problems.label.setText(
@@ -408,11 +461,48 @@ class SettingsPage(Page):
             self.checked_ok = True
         self.completeChanged.emit()
 
+    def _show_fixes(self, fixes: list[Any]) -> None:
+        for button in self.fix_buttons.values():
+            self.fix_row.removeWidget(button)
+            button.deleteLater()
+        self.fix_buttons.clear()
+        for fix in fixes:
+            if fix.setting in self.fix_buttons or fix.setting not in self.editors:
+                continue
+            button = QPushButton(fix.text)
+            button.setObjectName(f"fix-{fix.setting}")
+            button.clicked.connect(lambda _c=False, f=fix: self.apply_fix(f))
+            self.fix_row.insertWidget(self.fix_row.count() - 1, button)
+            button.setVisible(True)  # now, not at the next event loop turn
+            self.fix_buttons[fix.setting] = button
+
+    def apply_fix(self, fix: Any) -> None:
+        editor = self.editors[fix.setting]
+        if fix.value is not None:
+            editor.set(fix.value)
+            self.run_check()
+        target = editor.secret_value or editor.widget
+        self.scroll.ensureWidgetVisible(target)
+        target.setFocus()
+
     # ---- leaving -------------------------------------------------------------------
     def is_complete(self) -> bool:
-        if self.no_keyring.isVisible() and not self.each_run.isChecked():
+        if self.needs_keyring_choice() and not self.each_run.isChecked():
             return False
         return self.checked_ok
+
+    def blocked_reason(self) -> str:
+        if self.is_busy():
+            return "Checking the settings…"
+        if self.last_problems and not self.checked_ok:
+            first = plain(self.last_problems[0].message)
+            more = len(self.last_problems) - 1
+            return f"Not ready: {first}" + (f" (and {more} more, above)" if more else "")
+        if not self.checked_ok:
+            return "Settings changed: click “Check again”."
+        if self.needs_keyring_choice() and not self.each_run.isChecked():
+            return "Choose how to keep the secret you typed (below)."
+        return ""
 
     def _store_base_image(self) -> None:
         if self.image_box.isVisible() or self.image_box.isVisibleTo(self):

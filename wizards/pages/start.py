@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wizards import actions
+from wizards import actions, ask
 from wizards.pages.base import Page, busy_bar, note
 from wizards.resources import icon
 from wizards.state import WizardState
@@ -39,15 +38,10 @@ class StartPage(Page):
 
     def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
-        self.new_button = QPushButton(icon("start"), "  Start a new deployment")
-        self.new_button.setObjectName("newDeployment")
-        self.new_button.setMinimumHeight(44)
-        self.new_button.setStyleSheet("font-size: 15px; font-weight: bold;")
-        self.new_button.clicked.connect(self.new_deployment)
-        row = QHBoxLayout()
-        row.addWidget(self.new_button)
-        row.addStretch(1)
-        self.body.addLayout(row)
+        # one way to start: the "New deployment" button at the bottom right (Next)
+        self.resume = note("", "info")
+        self.resume.setVisible(False)
+        self.body.addWidget(self.resume)
 
         grid = QGridLayout()
         # saved profiles
@@ -91,7 +85,7 @@ class StartPage(Page):
         db = QGridLayout()
         self.redeploy_button = QPushButton("&Redeploy")
         self.redeploy_button.setToolTip("Deploy it again with the same choices")
-        self.rollback_button = QPushButton("Roll &back")
+        self.rollback_button = QPushButton("Ro&ll back")
         self.rollback_button.setToolTip("Go back to the version deployed before this one")
         self.teardown_button = QPushButton("&Tear down")
         self.teardown_button.setObjectName("teardownDeployment")
@@ -109,13 +103,21 @@ class StartPage(Page):
         grid.addWidget(deployments_box, 0, 1)
         self.body.addLayout(grid, 1)
         self.message = note("", "ok")
-        self.message.setObjectName("startMessage")
         self.message.setVisible(False)
         self.body.addWidget(self.message)
         self.records: dict[str, Any] = {}
 
     # ---- lists ---------------------------------------------------------------------
     def enter(self) -> None:
+        model = self.state.model_path
+        if model is not None and self.state.record is None:
+            self.resume.label.setText(
+                f"<b>Your deployment of {model.name} is kept.</b> Click a step on the left "
+                "to go on with it, or “New deployment” to start over."
+            )
+            self.resume.setVisible(True)
+        else:
+            self.resume.setVisible(False)
         self.refresh()
 
     def refresh(self) -> None:
@@ -205,10 +207,23 @@ class StartPage(Page):
 
     # ---- actions ---------------------------------------------------------------------
     def new_deployment(self) -> None:
-        self.state.reset()
-        self.go.emit("model")
+        if self.accept():
+            self.go.emit("model")
 
     def accept(self) -> bool:  # Next = "New deployment"
+        if (
+            self.state.model_path is not None
+            and self.state.record is None
+            and not ask.confirm(
+                self.window(),
+                "Discard this deployment?",
+                f"You have started a deployment of {self.state.model_path.name}. Start a new "
+                "one and lose those answers?",
+                yes="Discard and start over",
+                no="Keep it",
+            )
+        ):
+            return False
         self.state.reset()
         return True
 
@@ -287,6 +302,7 @@ class StartPage(Page):
         self.state.adopt_profile(
             profile, Path(record.profile_path) if record.profile_path else None
         )
+        self.state.replace_ok_for = record.name  # a redeploy replaces it: that is the point
         self.go.emit("review")
 
     def _run_on_record(self, what: str, fn: Any, done: Any) -> None:
@@ -306,6 +322,15 @@ class StartPage(Page):
         self._update()
 
     def teardown(self) -> None:
+        record = self._selected_record()
+        if record is None or not ask.confirm(
+            self.window(),
+            f"Tear down “{record.name}”?",
+            teardown_words(record),
+            yes="Tear down",
+            no="Keep it",
+        ):
+            return
         self._run_on_record(
             "tearing down",
             lambda name, progress, cancel: actions.teardown(name, progress),
@@ -315,6 +340,20 @@ class StartPage(Page):
         )
 
     def rollback(self) -> None:
+        record = self._selected_record()
+        if record is None:
+            return
+        older = record.previous_version()
+        if older is None or not ask.confirm(
+            self.window(),
+            f"Roll back “{record.name}”?",
+            f"“{record.name}” will serve version {older.version} again instead of version "
+            f"{record.current_version}. The newer version is kept, so you can deploy it "
+            "again later.",
+            yes=f"Go back to version {older.version}",
+            no="Keep the current version",
+        ):
+            return
         self._run_on_record(
             "rolling back",
             lambda name, progress, cancel: actions.rollback(name, progress, cancel),
@@ -326,6 +365,24 @@ class StartPage(Page):
 
     def next_page(self) -> str | None:
         return "model"
+
+
+def teardown_words(record: Any) -> str:
+    """What a teardown removes, named before it happens."""
+    from targets import CATALOG
+
+    where = getattr(CATALOG.get(record.target), "title", record.target)
+    things = [f"{r.kind} {r.name or r.id}" for r in record.resources()] if record.endpoint else []
+    versions = len(record.versions) or 1
+    text = (
+        f"This stops “{record.name}” ({where}) and removes everything it created"
+        + (f": {', '.join(things)}" if things else "")
+        + f", with its {versions} kept version{'s' if versions != 1 else ''}. "
+        "Programs that call its address will get no answer. This cannot be undone."
+    )
+    if record.url:
+        text += f"\n\nAddress: {record.url}"
+    return text
 
 
 if __name__ == "__main__":

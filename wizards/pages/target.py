@@ -68,7 +68,11 @@ class TargetCard(QFrame):
     def mousePressEvent(self, event: Any) -> None:
         self.radio.setChecked(True)
         self.radio.setFocus()
+        self.clicked_card()
         super().mousePressEvent(event)
+
+    def clicked_card(self) -> None:
+        """Set by the page: the card was clicked (even when it was already checked)."""
 
 
 class TargetPage(Page):
@@ -91,6 +95,8 @@ class TargetPage(Page):
             self.cards[name] = card
             self.group.addButton(card.radio)
             card.radio.toggled.connect(lambda on, n=name: on and self._chose(n))
+            card.radio.clicked.connect(lambda _c=False, n=name: self._chose(n))
+            card.clicked_card = lambda n=name: self._chose(n)  # type: ignore[method-assign]
             lay.addWidget(card)
         lay.addStretch(1)
         scroll = QScrollArea()
@@ -102,10 +108,16 @@ class TargetPage(Page):
     def enter(self) -> None:
         name = self.state.target_name or next(iter(self.cards), None)
         if name in self.cards:
-            self.cards[name].radio.setChecked(True)
+            self.choose(name)
 
     def choose(self, name: str) -> None:
+        # a radio button checked again emits no toggle: choose explicitly as well, or a
+        # second new deployment keeps no target while its card looks chosen
         self.cards[name].radio.setChecked(True)
+        self._chose(name)
+
+    def blocked_reason(self) -> str:
+        return "" if self.is_complete() else "Pick where the model should run."
 
     def _chose(self, name: str) -> None:
         if self.state.target_name != name:

@@ -1,0 +1,91 @@
+"""The core's messages in the wizard's words: no command-line flags or shell commands.
+
+The core's errors and preflight fixes are written for both front ends, and some name a
+CLI flag ("--port on the command line") or a shell command. The wizard shows the field
+or button that does the same instead; the core's own texts stay as the CLI needs them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DOCKER_START = (
+    "Start Docker (open Docker Desktop, or ask whoever looks after this computer to start "
+    "the Docker service). If it already runs, your user may not be allowed to use it: ask "
+    "to be added to the “docker” group, then log out and in again."
+)
+
+# (pattern, replacement), applied in order
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    # "(the Port setting; --port on the command line)" -> "(the Port setting)"
+    (re.compile(r";\s*--[\w-]+ on the command line"), ""),
+    (re.compile(r"\s*\(--[\w-]+ on the command line\)"), ""),
+    (re.compile(r",? ?or --[\w-]+ on the command line"), ""),
+    (
+        re.compile(r"(?:run again with |use |with )?--accept-mismatch"),
+        "tick “Deploy anyway” on the Convert page",
+    ),
+    (re.compile(r"raise --tolerance"), "raise the accepted difference"),
+    (re.compile(r"--tolerance"), "the accepted difference"),
+    (re.compile(r"e\.g\. --input-shape ([\d,]+)"), r"in the Input shape field, e.g. \1"),
+    (re.compile(r"(?:use |with )?--input-shape(?: [\d,]+)?"), "the Input shape field"),
+    (
+        re.compile(r"Convert with --python pointing at"),
+        "Under “Convert with” on the Model page, choose",
+    ),
+    (re.compile(r"--python pointing at"), "“Convert with” on the Model page set to"),
+    (re.compile(r"(?:use |with )?--python"), "“Convert with” on the Model page"),
+    (re.compile(r"(?:use |with )?--trust"), "“I trust this file”"),
+    (re.compile(r"(?:use |with )?--port(?: \d+)?"), "the Port setting"),
+    (re.compile(r"(?:use |with )?--base-image(?: \S+)?"), "the Base image setting"),
+    (re.compile(r"\[model\] path in the profile"), "the model file on the Model page"),
+    (
+        re.compile(r"\(?`?modelship (?:deploy|convert|status|teardown|rollback)[^`.;)]*`?\)?"),
+        "ModelShip",
+    ),
+    (re.compile(r"\s*\(docker pull [^)]*\)"), ""),
+    (re.compile(r"\s*\(`?sudo [^)]*\)"), ""),
+]
+
+
+def plain(text: str) -> str:
+    """``text`` without command-line words (see the module's docstring)."""
+    if not text:
+        return text
+    if "systemctl" in text or "usermod" in text:
+        text = re.sub(r"Start Docker \(.*?log in again\.", _DOCKER_START, text, flags=re.S)
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
+def class_words(path: str | None) -> str | None:
+    """``sklearn.ensemble._forest.RandomForestClassifier`` -> ``RandomForestClassifier``:
+    the private module path means nothing to an analyst."""
+    if not path:
+        return path
+    return path.rsplit(".", 1)[-1]
+
+
+NOTEBOOK_CLASS = (
+    "Your model's class {cls} was defined in a notebook or a script run directly, so "
+    "its code is not saved in the file and no Python can load it again."
+)
+NOTEBOOK_FIX = (
+    "Save the model with TorchScript, which keeps the code in the file: in your "
+    'notebook run torch.jit.script(model).save("model.pt") (or torch.jit.trace(model, '
+    'example).save("model.pt")) and choose that file. Or move the class into a .py file '
+    "next to the model, save the model again, and under “Convert with” pick the Python of "
+    "that environment."
+)
+
+
+def notebook_class(text: str) -> str | None:
+    """The class name when ``text`` says a pickle needs a class from ``__main__`` (a
+    notebook or a script run directly): "__main__.Tiny" or the unpickler's
+    "Can't get attribute 'Tiny' on <module '__main__'>"."""
+    m = re.search(r"Can't get attribute '([\w.]+)' on <module '__main__'", text or "")
+    if m:
+        return m.group(1)
+    m = re.match(r"__main__\.([\w.]+)$", text or "")
+    return m.group(1) if m else None
