@@ -23,21 +23,45 @@ repository and role only if ModelShip created them), so nothing is left billing.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import secrets
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import PIPELINE_KINDS, DeploymentRecord, Endpoint, Platform, Resource
-from app.errors import TargetError
+from app.errors import CredentialError, TargetError
 from app.progress import Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
-from targets.sagemaker import prices
+from targets.sagemaker import prices, resources
 from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
+from targets.sagemaker.preflight import (
+    HEALTH_WINDOW_S,
+    MAX_PAYLOAD,
+    initial_count,
+    role_problems,
+    scaling,
+    setting_problems,
+)
+from targets.sagemaker.resources import (
+    CONFIG,
+    ENDPOINT,
+    MODEL,
+    POLICY,
+    REPOSITORY,
+    ROLE,
+    SCALABLE,
+    TEARDOWN_ORDER,
+    TRUST_POLICY,
+    UPDATE,
+    VARIANT,
+    aws_name,
+    describe_endpoint,
+    endpoint_name,
+    repository_name,
+    role_name,
+    role_policy,
+)
 from targets.sagemaker.settings import SageMakerSettings
 
 if TYPE_CHECKING:
@@ -45,102 +69,9 @@ if TYPE_CHECKING:
     from app.profile import Profile
     from targets.sagemaker.ecr import ECRRegistry
 
-VARIANT = "AllTraffic"
-MAX_PAYLOAD = {"realtime": 6 * 1024 * 1024, "serverless": 4 * 1024 * 1024}
-# SageMaker gives a new container this long to answer /ping (real-time; configurable up
-# to an hour with ContainerStartupHealthCheckTimeoutInSeconds, which we set).
-HEALTH_WINDOW_S = 600
-# A rough measure of how long the serving runtime needs to load a model: Python and
-# onnxruntime start in a few seconds, then the file is read and the session built.
-WARMUP_BASE_S = 5.0
-WARMUP_BYTES_PER_S = 50 * 1024 * 1024
-
-# Resource kinds (the pipeline owns files, image and pushed_image).
-ROLE, MODEL, CONFIG, ENDPOINT = "iam_role", "sagemaker_model", "endpoint_config", "endpoint"
-UPDATE, SCALABLE, POLICY = "endpoint_update", "scalable_target", "scaling_policy"
-REPOSITORY = "ecr_repository"
-# teardown order: what depends on something goes before it
-TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, ROLE, REPOSITORY]
-
-TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def _role_policy(region: str, account: str, repository: str) -> dict[str, Any]:
-    """Only what an endpoint needs: pull its image from ECR and write its logs."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                "Resource": f"arn:aws:ecr:{region}:{account}:repository/{repository}",
-            },
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/*",
-            },
-            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
-        ],
-    }
-
-
-def _aws_name(text: str, limit: int = 63) -> str:
-    """SageMaker names: letters, digits and single hyphens, at most 63 characters."""
-    out = "".join(c if c.isalnum() else "-" for c in text)
-    while "--" in out:
-        out = out.replace("--", "-")
-    return out.strip("-")[:limit].rstrip("-")
-
-
-def endpoint_name(deployment: str) -> str:
-    return _aws_name(f"modelship-{deployment}")
-
-
-def role_name(deployment: str) -> str:
-    return f"ModelShip-{deployment}"[:64]
-
-
-def repository_name(profile: Profile) -> str:
-    s: SageMakerSettings = profile.target.settings
-    return s.ecr_repository or f"modelship/{profile.name}"
-
 
 def _aws(settings: SageMakerSettings) -> AWS:
     return AWS(settings.aws_profile, settings.region)
-
-
-def _aws_of(resource: Resource) -> AWS:
-    return AWS(resource.data.get("aws_profile"), str(resource.data.get("region") or ""))
-
-
-def _scaling(settings: SageMakerSettings) -> bool:
-    return settings.mode == "realtime" and settings.min_instances != settings.max_instances
-
-
-def _initial_count(settings: SageMakerSettings) -> int:
-    if _scaling(settings):
-        return min(max(settings.instance_count, settings.min_instances), settings.max_instances)
-    return settings.instance_count
 
 
 class SageMakerTarget(Target):
@@ -171,7 +102,7 @@ class SageMakerTarget(Target):
         if s.mode == "serverless":
             cost = prices.serverless_cost(s.memory_mb)
         else:
-            cost = prices.realtime_cost(s.instance_type, _initial_count(s))
+            cost = prices.realtime_cost(s.instance_type, initial_count(s))
         ctx.progress.update(
             None,
             f"SageMaker bills the {s.mode} endpoint while it exists: {cost} "
@@ -183,13 +114,14 @@ class SageMakerTarget(Target):
     # ---- before --------------------------------------------------------------------
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         s: SageMakerSettings = profile.target.settings
-        problems = self._setting_problems(profile)
+        problems = setting_problems(profile)
         aws = _aws(s)
         try:
             aws.account()
-        except TargetError as exc:
+        except (TargetError, CredentialError) as exc:
             kind = "credential" if exc.exit_code == 6 else "environment"
-            return [Problem(exc.message, exc.hint or "", kind=kind, setting="aws_profile")]
+            who = Problem(exc.message, exc.hint or "", kind=kind, setting="aws_profile")
+            return [who, *problems]  # first: a missing credential decides the exit code
         try:
             regions = aws.regions("sagemaker")
         except Exception:  # botocore's own data; never expected to fail
@@ -203,80 +135,8 @@ class SageMakerTarget(Target):
                     setting="region",
                 )
             )
-        problems += self._role_problems(aws, s)
+        problems += role_problems(aws, s)
         return problems
-
-    def _setting_problems(self, profile: Profile) -> list[Problem]:
-        s: SageMakerSettings = profile.target.settings
-        problems: list[Problem] = []
-        if s.mode == "realtime" and s.instance_type not in prices.INSTANCE_TYPES:
-            offered = ", ".join(sorted(prices.INSTANCE_TYPES))
-            problems.append(
-                Problem(
-                    f"Instance type {s.instance_type!r} is not one ModelShip offers.",
-                    f"Choose one of: {offered}.",
-                    kind="setting",
-                    setting="instance_type",
-                )
-            )
-        if _scaling(s) and not s.min_instances <= s.instance_count <= s.max_instances:
-            problems.append(
-                Problem(
-                    f"{s.instance_count} instance(s) at the start is outside the autoscaling "
-                    f"range {s.min_instances}-{s.max_instances}.",
-                    "Set instance_count between min_instances and max_instances.",
-                    kind="setting",
-                    setting="instance_count",
-                )
-            )
-        size = _sample_payload_bytes(profile.model.sample_csv)
-        limit = MAX_PAYLOAD[s.mode]
-        if size is not None and size > limit:
-            problems.append(
-                Problem(
-                    f"The sample rows make a request of {size / 2**20:.1f} MB; SageMaker "
-                    f"{s.mode} endpoints take at most {limit // 2**20} MB per request.",
-                    "Use fewer sample rows (a smaller sample CSV); send large batches in "
-                    "several requests.",
-                    kind="setting",
-                )
-            )
-        warmup = _warmup_seconds(profile.model.path)
-        if warmup is not None and warmup > HEALTH_WINDOW_S:
-            problems.append(
-                Problem(
-                    f"The model is large enough that loading it may take about "
-                    f"{warmup / 60:.0f} minutes, longer than SageMaker waits for a new "
-                    f"container to answer ({HEALTH_WINDOW_S // 60} minutes).",
-                    "Quantize the model (quantize = true) or choose a smaller one.",
-                    kind="setting",
-                )
-            )
-        return problems
-
-    def _role_problems(self, aws: AWS, s: SageMakerSettings) -> list[Problem]:
-        iam = aws.client("iam")
-        if s.role_arn:
-            try:
-                iam.get_role(RoleName=s.role_arn.rsplit("/", 1)[-1])
-            except Exception as exc:
-                if is_not_found(exc):
-                    return [
-                        Problem(
-                            f"The execution role {s.role_arn} does not exist.",
-                            "Check role_arn, or leave it empty and ModelShip creates one.",
-                            kind="setting",
-                            setting="role_arn",
-                        )
-                    ]
-                if error_code(exc) in {"AccessDenied", "AccessDeniedException"}:
-                    return []  # may still pass it (iam:PassRole) without reading it
-                try:
-                    with aws.errors("checking the execution role"):
-                        raise exc
-                except TargetError as err:
-                    return [Problem(err.message, err.hint or "", kind="environment")]
-        return []
 
     def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
         s: SageMakerSettings = profile.target.settings
@@ -308,7 +168,7 @@ class SageMakerTarget(Target):
             cost = prices.serverless_cost(s.memory_mb)
             detail = f"serverless, {s.memory_mb} MB, up to {s.max_concurrency} concurrent calls"
         else:
-            count = _initial_count(s)
+            count = initial_count(s)
             cost = prices.realtime_cost(s.instance_type, count)
             detail = f"real-time, {count} × {s.instance_type}"
         items.append(PlanItem("create", "endpoint config", f"{ep}-v*", detail))
@@ -323,7 +183,7 @@ class SageMakerTarget(Target):
                 cost,
             )
         )
-        if _scaling(s):
+        if scaling(s):
             most = prices.hourly(s.instance_type, s.max_instances)
             items.append(
                 PlanItem(
@@ -344,7 +204,7 @@ class SageMakerTarget(Target):
         if s.mode == "realtime":
             return [
                 f"A real-time SageMaker endpoint bills every hour it runs "
-                f"({prices.realtime_cost(s.instance_type, _initial_count(s))}), used or not. "
+                f"({prices.realtime_cost(s.instance_type, initial_count(s))}), used or not. "
                 f"Run `modelship teardown {profile.name}` when you no longer need it."
             ]
         return []
@@ -391,7 +251,7 @@ class SageMakerTarget(Target):
                 "aws_profile": s.aws_profile,
                 "mode": s.mode,
                 "instance_type": s.instance_type if s.mode == "realtime" else None,
-                "instance_count": _initial_count(s) if s.mode == "realtime" else None,
+                "instance_count": initial_count(s) if s.mode == "realtime" else None,
                 "memory_mb": s.memory_mb if s.mode == "serverless" else None,
                 "model": model,
                 "config": config,
@@ -446,7 +306,7 @@ class SageMakerTarget(Target):
                 RoleName=name,
                 PolicyName="modelship-endpoint",
                 PolicyDocument=json.dumps(
-                    _role_policy(s.region, account, repository_name(ctx.profile))
+                    role_policy(s.region, account, repository_name(ctx.profile))
                 ),
             )
         return arn, resource
@@ -464,7 +324,7 @@ class SageMakerTarget(Target):
         reuse = self._version_resources(ctx)
         if reuse is not None:  # a rollback: that version's model and config still exist
             return reuse
-        stem = _aws_name(f"{endpoint_name(ctx.name)}", 50)
+        stem = aws_name(f"{endpoint_name(ctx.name)}", 50)
         suffix = f"v{ctx.version}-{secrets.token_hex(2)}"
         model = f"{stem}-{suffix}"
         config = f"{stem}-{suffix}"
@@ -518,7 +378,7 @@ class SageMakerTarget(Target):
             variant = {
                 "VariantName": VARIANT,
                 "ModelName": model,
-                "InitialInstanceCount": _initial_count(s),
+                "InitialInstanceCount": initial_count(s),
                 "InstanceType": s.instance_type,
                 "InitialVariantWeight": 1.0,
                 "ContainerStartupHealthCheckTimeoutInSeconds": HEALTH_WINDOW_S,
@@ -533,8 +393,11 @@ class SageMakerTarget(Target):
         return model, config
 
     def _version_resources(self, ctx: DeployContext) -> tuple[str, str] | None:
-        """A recorded version's model and config, when both still exist (rollback)."""
-        if ctx.previous is None:
+        """A recorded version's model and config, when both still exist (rollback).
+
+        Only while SageMaker still serves this deployment: after another target replaced
+        it, the role those models name was removed with it, so new ones are made."""
+        if ctx.previous is None or ctx.previous.target != self.name:
             return None
         version = ctx.previous.version(ctx.version)
         if version is None or (version.target or ctx.previous.target) != self.name:
@@ -542,7 +405,7 @@ class SageMakerTarget(Target):
         found = {r.kind: r for r in version.resource_objects() if r.kind in {MODEL, CONFIG}}
         if set(found) != {MODEL, CONFIG}:
             return None
-        sm = _aws_of(found[MODEL]).client("sagemaker")
+        sm = resources.aws_of(found[MODEL]).client("sagemaker")
         try:
             sm.describe_model(ModelName=found[MODEL].id)
             sm.describe_endpoint_config(EndpointConfigName=found[CONFIG].id)
@@ -566,7 +429,7 @@ class SageMakerTarget(Target):
     ) -> Resource:
         sm = aws.client("sagemaker")
         resource = Resource(ENDPOINT, ep, name=f"endpoint {ep}", data=dict(base))
-        current = _describe(aws, ep)
+        current = describe_endpoint(aws, ep)
         if current is None:
             ctx.journal.record(resource)
             ctx.progress.update(None, f"Creating the endpoint {ep} (a few minutes on AWS)")
@@ -638,7 +501,7 @@ class SageMakerTarget(Target):
         started = time.time()
 
         def probe() -> dict[str, Any]:
-            found = _describe(aws, ep)
+            found = describe_endpoint(aws, ep)
             if found is None:
                 return {"EndpointStatus": "Gone"}
             return found
@@ -696,7 +559,7 @@ class SageMakerTarget(Target):
         previous_live: list[Resource],
     ) -> list[Resource]:
         had = [r for r in previous_live if r.kind in {SCALABLE, POLICY}]
-        if not _scaling(s):
+        if not scaling(s):
             for r in reversed(had):  # scaling turned off: remove the old setup
                 self.destroy(r, ctx.progress)
             return []
@@ -761,51 +624,7 @@ class SageMakerTarget(Target):
 
     # ---- removing ------------------------------------------------------------------
     def destroy(self, resource: Resource, progress: Progress) -> bool:
-        kind = resource.kind
-        if kind in PIPELINE_KINDS:
-            return False
-        aws = _aws_of(resource)
-        progress.update(None, f"Removing {resource.describe()}")
-        if kind == REPOSITORY:
-            if not resource.data.get("created"):
-                return False  # the user's: never ours to delete
-            from targets.sagemaker.ecr import delete_repository
-
-            return delete_repository(aws, resource.id)
-        if kind == ROLE:
-            return _delete_role(aws, resource) if resource.data.get("created") else False
-        sm = aws.client("sagemaker")
-        calls = {
-            MODEL: lambda: sm.delete_model(ModelName=resource.id),
-            CONFIG: lambda: sm.delete_endpoint_config(EndpointConfigName=resource.id),
-            ENDPOINT: lambda: _delete_endpoint(aws, resource.id),
-            UPDATE: lambda: _revert_update(aws, resource, progress),
-            SCALABLE: lambda: aws.client("application-autoscaling").deregister_scalable_target(
-                ServiceNamespace="sagemaker",
-                ResourceId=resource.id,
-                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-            ),
-            POLICY: lambda: aws.client("application-autoscaling").delete_scaling_policy(
-                PolicyName=resource.id,
-                ServiceNamespace="sagemaker",
-                ResourceId=str(resource.data.get("resource_id")),
-                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-            ),
-        }
-        call = calls.get(kind)
-        if call is None:
-            raise TargetError(
-                f"The SageMaker target does not know how to remove a {kind}.",
-                "Remove it in the AWS console.",
-            )
-        try:
-            result = call()
-        except Exception as exc:
-            if is_not_found(exc):
-                return False
-            with aws.errors(f"removing {resource.describe()}"):
-                raise exc
-        return result if isinstance(result, bool) else True
+        return resources.destroy(resource, progress)
 
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Everything of the deployment here, dependants first: scaling, the endpoint,
@@ -830,8 +649,8 @@ class SageMakerTarget(Target):
         ep = str(data["endpoint_name"])
         aws = AWS(data.get("aws_profile"), str(data.get("region")))
         try:
-            d = _describe(aws, ep)
-        except TargetError as exc:
+            d = describe_endpoint(aws, ep)
+        except (TargetError, CredentialError) as exc:
             return TargetStatus(False, exc.message)
         if d is None:
             return TargetStatus(False, f"endpoint {ep} is gone", cost="nothing (no endpoint)")
@@ -892,9 +711,6 @@ class SageMakerTarget(Target):
         return "\n".join(e.get("message", "").rstrip() for e in events[-lines:]) or None
 
 
-# ---- helpers ---------------------------------------------------------------------------
-
-
 def _keys(resources: list[Resource]) -> set[tuple[str, str]]:
     return {r.key for r in resources}
 
@@ -916,105 +732,6 @@ def _ago(hours: float) -> str:
     if hours < 48:
         return f"{hours:.1f} h"
     return f"{hours / 24:.1f} days"
-
-
-def _describe(aws: AWS, ep: str) -> dict[str, Any] | None:
-    sm = aws.client("sagemaker")
-    try:
-        return dict(sm.describe_endpoint(EndpointName=ep))
-    except Exception as exc:
-        if is_not_found(exc):
-            return None
-        with aws.errors(f"looking up endpoint {ep}"):
-            raise exc
-    return None  # pragma: no cover
-
-
-def _delete_endpoint(aws: AWS, ep: str) -> bool:
-    """Delete the endpoint and wait until SageMaker forgets it (billing stops there)."""
-    sm = aws.client("sagemaker")
-    sm.delete_endpoint(EndpointName=ep)
-    wait_until(
-        lambda: _describe(aws, ep),
-        lambda d: d is None,
-        timeout=600,
-        what=f"endpoint {ep} to be deleted",
-        interval=0.5,
-        max_interval=10.0,
-    )
-    return True
-
-
-def _revert_update(aws: AWS, resource: Resource, progress: Progress) -> bool:
-    """Undo a failed run's UpdateEndpoint: point the endpoint back at the config it ran,
-    but only while it still runs the config this update set (never undo a later one)."""
-    ep = str(resource.data["endpoint"])
-    current = _describe(aws, ep)
-    if current is None:
-        return False
-    if current.get("EndpointConfigName") != resource.data.get("config"):
-        if current["EndpointStatus"] != "Updating":
-            return False
-        # still switching: wait for the outcome before deciding
-        current = wait_until(
-            lambda: _describe(aws, ep) or {"EndpointStatus": "Gone"},
-            lambda d: d["EndpointStatus"] != "Updating",
-            timeout=1800,
-            what=f"endpoint {ep} to finish updating",
-            interval=1.0,
-            max_interval=10.0,
-        )
-        if current.get("EndpointConfigName") != resource.data.get("config"):
-            return False
-    previous = str(resource.data["previous_config"])
-    progress.update(None, f"Pointing endpoint {ep} back at {previous}")
-    aws.client("sagemaker").update_endpoint(EndpointName=ep, EndpointConfigName=previous)
-    wait_until(
-        lambda: _describe(aws, ep) or {"EndpointStatus": "Gone"},
-        lambda d: d["EndpointStatus"] in {"InService", "Gone", "Failed"},
-        timeout=1800,
-        what=f"endpoint {ep} to run {previous} again",
-        interval=1.0,
-        max_interval=10.0,
-    )
-    return True
-
-
-def _delete_role(aws: AWS, resource: Resource) -> bool:
-    iam = aws.client("iam")
-    name = resource.id
-    try:
-        for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for attached in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
-            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
-        iam.delete_role(RoleName=name)
-    except Exception as exc:
-        if is_not_found(exc):
-            return False
-        with aws.errors(f"deleting IAM role {name}"):
-            raise exc
-    return True
-
-
-def _sample_payload_bytes(sample_csv: Path | None) -> int | None:
-    """Size of the JSON request the smoke test sends for the sample rows."""
-    if sample_csv is None:
-        return None
-    try:
-        text = Path(sample_csv).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    rows = list(csv.reader(io.StringIO(text)))[1:]
-    return len(json.dumps(rows).encode())
-
-
-def _warmup_seconds(model: Path | None) -> float | None:
-    try:
-        size = Path(model).stat().st_size if model is not None else None
-    except OSError:
-        return None
-    return None if size is None else WARMUP_BASE_S + size / WARMUP_BYTES_PER_S
 
 
 __all__ = ["SageMakerTarget", "endpoint_name", "role_name"]
