@@ -191,3 +191,54 @@ def test_check_names_the_setting_to_fix(sagemaker_emulator, model, base_image) -
     graviton = sagemaker_profile(model, "sm-arm", base_image, instance_type="ml.c7g.large")
     assert target.platforms(graviton) == ("linux/arm64",)
     assert target.platforms(sagemaker_profile(model, "x", base_image)) == ("linux/amd64",)
+
+
+def test_a_failed_redeploy_leaves_the_old_version_serving(
+    sagemaker_emulator, docker_client, base_image, model, registry, tmp_path
+) -> None:
+    """A redeploy that fails after UpdateEndpoint switched (a smoke-test-like failure)
+    points the endpoint back at the old config; one that SageMaker rolls back itself
+    reports its FailureReason. Either way version 1 answers throughout and after."""
+    import boto3
+
+    from app.errors import TargetError
+    from tests.conformance.test_conformance import InjectedFailure, _train
+
+    name = "sm-redeploy"
+    first = sagemaker_profile(model, name, base_image)
+    sm = boto3.session.Session(region_name=REGION).client("sagemaker")
+    try:
+        v1 = run_deploy(first)
+        config_v1 = sm.describe_endpoint(EndpointName="modelship-sm-redeploy")["EndpointConfigName"]
+        rows = json.loads(v1.version().proof_path.read_text())["rows"][:5]
+        from targets import get_target
+
+        client = get_target("sagemaker").client(v1.endpoint_obj(), first)
+        before = client.predict(rows)["predictions"]
+        second = first.model_copy(deep=True)
+        second.model.path = _train(tmp_path / "other.joblib", 3)
+
+        def fail_after_deploy(event) -> None:
+            if event.kind == "step_finished" and event.step == "deploy":
+                raise InjectedFailure("after the switch")
+
+        with pytest.raises(InjectedFailure):
+            run_deploy(second, on_event=fail_after_deploy)
+        described = sm.describe_endpoint(EndpointName="modelship-sm-redeploy")
+        assert described["EndpointConfigName"] == config_v1
+        assert described["EndpointStatus"] == "InService"
+        assert client.predict(rows)["predictions"] == before
+        assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
+            config_v1
+        ]
+
+        reason = "The primary container for production variant AllTraffic did not pass the ping"
+        sagemaker_emulator.inject("UpdateEndpoint", failure_reason=reason)
+        with pytest.raises(TargetError) as info:
+            run_deploy(second)
+        assert reason in info.value.message and "rolled back by SageMaker" in info.value.message
+        assert client.predict(rows)["predictions"] == before
+        assert len(sm.list_models()["Models"]) == 1
+    finally:
+        teardown(name)
+    _nothing_left(name, sagemaker_emulator, docker_client)
