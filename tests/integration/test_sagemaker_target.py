@@ -116,6 +116,9 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
         assert main(["status", name]) == 0
         out = capsys.readouterr().out
         assert "InService" in out and "$0.056 per hour" in out and "since deploy" in out
+        # logs: CloudWatch has none in moto, so it says where to look
+        assert main(["logs", name]) == 0
+        assert "/aws/sagemaker/Endpoints/modelship-sm-cli" in capsys.readouterr().out
     finally:
         teardown(name)
     _nothing_left(name, sagemaker_emulator, docker_client)
