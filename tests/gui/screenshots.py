@@ -2,13 +2,14 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python tests/gui/screenshots.py [OUT_DIR]      # default docs/screenshots
+    .venv/bin/python tests/gui/screenshots.py [OUT_DIR] [WxH]  # docs/screenshots 1280x800
 
 Runs under Xvfb: the display comes from ``$MODELSHIP_XVFB_DISPLAY`` (started by
 ``.ci/services.sh``), else ``$DISPLAY``, else the script re-runs itself under
 ``xvfb-run -a``. Everything happens in a throw-away ``MODELSHIP_HOME`` with an in-memory
 keyring; the deployment is torn down at the end. Pages are saved as
-``NN-page.png`` at 1280x800.
+``NN-page.png`` at the size given (1280x800 by default; 800x600 is a small lab screen,
+2560x1440 a large one).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (1280, 800)
+if len(sys.argv) > 2:
+    SIZE = tuple(int(v) for v in sys.argv[2].lower().split("x"))  # type: ignore[assignment]
 
 
 def _ensure_display() -> None:
@@ -40,7 +43,8 @@ def _ensure_display() -> None:
     if not xvfb_run:
         sys.exit("error: no display; start Xvfb (.ci/services.sh) or install xvfb-run")
     env = {**os.environ, "_MODELSHIP_SCREENSHOT_CHILD": "1"}
-    cmd = [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv]
+    screen = f"-screen 0 {max(SIZE[0], 1280)}x{max(SIZE[1], 800)}x24"
+    cmd = [xvfb_run, "-a", "-s", screen, sys.executable, *sys.argv]
     sys.exit(subprocess.call(cmd, env=env))
 
 
@@ -78,7 +82,7 @@ def main(out_dir: Path) -> int:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
-    from wizards import notify
+    from wizards import ask, notify
     from wizards.app import create_app
     from wizards.window import WizardWindow
 
@@ -147,6 +151,19 @@ def main(out_dir: Path) -> int:
         settings.check_button.click()
         wait(lambda: idle("settings")() and settings.checked_ok, "checking the port")
         shot("settings")
+        # a port in use: the problem above the form, the fix, and why Next is grey
+        import socket as _socket
+
+        blocker = _socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        settings.editors["port"].set(blocker.getsockname()[1])
+        settings.check_button.click()
+        wait(idle("settings"), "checking a busy port")
+        shot("settings-port-in-use")
+        settings.fix_buttons["port"].click()
+        wait(lambda: idle("settings")() and settings.checked_ok, "using the free port")
+        blocker.close()
         window.next_button.click()
         wait(lambda: window.pages["review"].plan_ok, "planning")
         shot("review")
@@ -163,6 +180,28 @@ def main(out_dir: Path) -> int:
         wait(idle("start"), "checking deployments")
         window.pages["start"].deployments.setCurrentRow(0)
         shot("start-with-deployment")
+        # teardown asks first, naming what goes (the real box, shown and closed again)
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QMessageBox
+
+        real_confirm = ask.confirm
+
+        def confirm_and_shoot(*args, **kwargs):
+            def grab() -> None:
+                box = next(
+                    w
+                    for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QMessageBox) and w.isVisible()
+                )
+                shot("confirm-teardown", screen=True)
+                box.reject()
+
+            QTimer.singleShot(600, grab)
+            return real_confirm(*args, **kwargs)
+
+        ask.confirm = confirm_and_shoot
+        window.pages["start"].teardown()  # "Keep it": nothing happens
+        ask.confirm = real_confirm
         # an image target: its settings form and the generated Dockerfile on Review
         from targets import CATALOG
 
@@ -186,16 +225,14 @@ def main(out_dir: Path) -> int:
         bad.write_bytes(b"just some text, not a model")
         window.go("model")
         model_page.set_model_path(bad)
-        end = time.monotonic() + 60
-        while not notify.shown and time.monotonic() < end:
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        dialog = notify.last()
-        if dialog is not None:
-            pump(0.5)
-            shot("error", screen=True)
-            dialog.details_button.click()
-            shot("error-details", dialog)
-            notify.close_all()
+        wait(lambda: idle("model")() and model_page.problem.isVisible(), "reading a bad file")
+        shot("error")  # said on the page, and why Next is grey
+        from app.errors import ModelError
+
+        dialog = notify.show_error(window, ModelError("An example error.", "What to do next."))
+        dialog.details_button.click()
+        shot("error-details", dialog)
+        notify.close_all()
     finally:
         from app.records import list_records
         from wizards import actions

@@ -339,10 +339,17 @@ def test_11_every_page_fits_an_800x600_screen(window, qtbot):
     from wizards.window import ORDER
 
     assert window.minimumSize().width() <= 800 and window.minimumSize().height() <= 560
+    room = 800 - window.sidebar.width() - 20  # the page's width at 800 px, scroll bar off
     for page_id in ORDER:
         window.go(page_id, record=False)
         hint = window.minimumSizeHint()
         assert hint.width() <= 800 and hint.height() <= 560, (page_id, hint)
+        # nothing cut at the right: every page fits the width it gets
+        assert window.pages[page_id].minimumSizeHint().width() <= room, page_id
+    for kind in ("local", "docker"):
+        window.state.target_name = kind
+        window.pages["settings"]._build_form(kind)
+        assert window.pages["settings"].form_box.minimumSizeHint().width() <= room - 30, kind
     window.go("start", record=False)
     window.resize(QSize(2560, 1440))
     qtbot.waitUntil(lambda: window.width() > 1400)

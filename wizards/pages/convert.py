@@ -151,9 +151,7 @@ class ConvertPage(Page):
         )
         self.tolerance.setMaximumWidth(160)
         form.addRow("Accepted difference:", self.tolerance)
-        self.quantize = QCheckBox(
-            "Also make a smaller, faster int8 version (quantized) and prove it too"
-        )
+        self.quantize = QCheckBox("Also make a smaller int8 version, and prove it too")
         self.quantize.setObjectName("quantize")
         form.addRow("", self.quantize)
         row = QHBoxLayout()

@@ -48,7 +48,7 @@ class DeployPage(Page):
         row = QHBoxLayout()
         self.steps = QListWidget()
         self.steps.setObjectName("deploySteps")
-        self.steps.setMaximumWidth(300)
+        self.steps.setMaximumWidth(240)
         row.addWidget(self.steps)
         self.log = QPlainTextEdit()
         self.log.setObjectName("deployLog")
@@ -130,6 +130,7 @@ class DeployPage(Page):
         self.bar.setValue(0)
         self._reset_steps()
         self._title(f"Deploying {profile.name}")
+        self.subtitle_label.setText(self.subtitle)
         self.status.setText("Starting…")
 
         converted = self.state.converted(profile)
@@ -206,6 +207,7 @@ class DeployPage(Page):
         self.bar.setValue(100)
         self.status.setText("")
         self._title(f"Deployed {record.name}")
+        self.subtitle_label.setText("It runs and answered the smoke test.")
         self.outcome.say(
             f"<b>Your model is online</b> at {record.url}. Click Next to try it.", "ok"
         )
@@ -228,11 +230,13 @@ class DeployPage(Page):
         )
         if isinstance(exc, Cancelled):
             self._title("Deployment cancelled")
+            self.subtitle_label.setText("Below: what was removed again.")
             self.outcome.say(f"<b>Deployment cancelled.</b> {what}", "warning")
         else:
             from app.errors import ModelShipError
 
             self._title("The deployment did not finish")
+            self.subtitle_label.setText("Below: what happened, what was removed, what to do.")
             cause, hint, _details = notify.describe(exc)
             self.outcome.say(
                 f"<b>The deployment did not finish:</b> {_esc(cause)} {what}"
@@ -250,9 +254,9 @@ class DeployPage(Page):
 
     def _log(self, line: str) -> None:
         """Append a log line, once (the pipeline may repeat its last line as the result)."""
-        if line and line != self._last_line:
+        if line and line.strip() != self._last_line:
             self.log.appendPlainText(line)
-            self._last_line = line
+            self._last_line = line.strip()
 
     def _title(self, text: str) -> None:
         self.title_label.setText(f"<h2 style='margin:0'>{text}</h2>")

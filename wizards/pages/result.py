@@ -141,9 +141,9 @@ class ResultPage(Page):
         # Try it
         try_tab = QWidget()
         try_lay = QVBoxLayout(try_tab)
-        try_lay.addWidget(
-            QLabel("One row from your sample, filled in. Change any value and click Send.")
-        )
+        try_intro = QLabel("One row from your sample, filled in. Change any value and click Send.")
+        try_intro.setWordWrap(True)
+        try_lay.addWidget(try_intro)
         self.try_form_host = QWidget()
         self.try_form = QFormLayout(self.try_form_host)
         scroll = QScrollArea()
@@ -369,8 +369,13 @@ class ResultPage(Page):
         self.title_label.setText(
             f"<h2 style='margin:0'>“{self.state.record.name}” was removed</h2>"
         )
+        saved = self.state.profile_path is not None and self.state.profile_path.is_file()
         self.subtitle_label.setText(
-            "Nothing runs any more. The profile is kept: deploy it again from the start page."
+            "Nothing runs any more. Its profile is kept: deploy it again from “Saved "
+            "profiles” on the start page."
+            if saved
+            else "Nothing runs any more. Click “Save profile” to keep these choices for "
+            "another deployment."
         )
 
     def _teardown_failed(self, exc: BaseException) -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
+from wizards.words import plain
 
 
 class ReviewPage(Page):
@@ -73,9 +75,13 @@ class ReviewPage(Page):
         self.plan.verticalHeader().setVisible(False)
         self.plan.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.plan.horizontalHeader()
+        # long paths must not push the details out of sight at 800 px: the columns
+        # share the width, long texts are shortened in the middle (full text on hover)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.plan.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.plan.setWordWrap(False)
         plan_lay.addWidget(self.plan)
         self.body.addWidget(plan_box, 1)
 
@@ -233,9 +239,12 @@ class ReviewPage(Page):
         plan, dockerfile = result
         self.plan.setRowCount(len(plan))
         for row, item in enumerate(plan):
-            self.plan.setItem(row, 0, QTableWidgetItem(item.action.capitalize()))
-            self.plan.setItem(row, 1, QTableWidgetItem(f"{item.kind} {item.name}"))
-            self.plan.setItem(row, 2, QTableWidgetItem(item.detail))
+            for col, text in enumerate(
+                (item.action.capitalize(), f"{item.kind} {item.name}", plain(item.detail))
+            ):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                self.plan.setItem(row, col, cell)
         self.docker_box.setVisible(dockerfile is not None)
         self.dockerfile.setPlainText(dockerfile or "")
         self.plan_ok = True

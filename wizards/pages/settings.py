@@ -356,7 +356,6 @@ class SettingsPage(Page):
             if info.description and editor.kind != "bool":
                 hint = QLabel(info.description)
                 hint.setWordWrap(True)
-                hint.setMinimumWidth(420)
                 hint.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
                 hint.setStyleSheet("color: #57606a;")
                 self.form.addRow("", hint)

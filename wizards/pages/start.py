@@ -127,7 +127,7 @@ class StartPage(Page):
         self.profiles.clear()
         for info in list_profiles():
             model = Path(info.model).name if info.model else "?"
-            text = f"{info.name}\n{model} → {info.target or '?'}"
+            text = f"{info.name}\n{model} → {target_title(info.target) or '?'}"
             if info.error:
                 text = f"{info.name}\ncannot be read: {info.error}"
             item = QListWidgetItem(icon("fail" if info.error else "review"), text)
@@ -140,7 +140,8 @@ class StartPage(Page):
         self.deployments.clear()
         self.records = {r.name: r for r in list_records()}
         for name, record in self.records.items():
-            item = QListWidgetItem(icon("pending"), f"{name}\n{record.target}: checking…")
+            where = target_title(record.target)
+            item = QListWidgetItem(icon("pending"), f"{name}\n{where}: checking…")
             item.setData(ROLE, name)
             self.deployments.addItem(item)
         if not self.records:
@@ -168,7 +169,7 @@ class StartPage(Page):
             if status is None:
                 continue
             where = f" at {status.url}" if status.url and status.running else ""
-            item.setText(f"{name}\n{status.target}: {status.words()}{where}")
+            item.setText(f"{name}\n{target_title(status.target)}: {status.words()}{where}")
             item.setIcon(
                 icon("ok" if status.answering else "warning" if status.running else "fail")
             )
@@ -367,18 +368,23 @@ class StartPage(Page):
         return "model"
 
 
-def teardown_words(record: Any) -> str:
-    """What a teardown removes, named before it happens."""
+def target_title(kind: str | None) -> str | None:
+    """ "This computer" rather than "local": the card's title for a target kind."""
     from targets import CATALOG
 
-    where = getattr(CATALOG.get(record.target), "title", record.target)
-    things = [f"{r.kind} {r.name or r.id}" for r in record.resources()] if record.endpoint else []
-    versions = len(record.versions) or 1
+    return getattr(CATALOG.get(kind or ""), "title", kind)
+
+
+def teardown_words(record: Any) -> str:
+    """What a teardown removes, named before it happens."""
+    where = target_title(record.target)
+    things = [r.name or f"{r.kind} {r.id}" for r in record.resources()] if record.endpoint else []
+    versions = len(record.versions)
     text = (
         f"This stops “{record.name}” ({where}) and removes everything it created"
         + (f": {', '.join(things)}" if things else "")
-        + f", with its {versions} kept version{'s' if versions != 1 else ''}. "
-        "Programs that call its address will get no answer. This cannot be undone."
+        + (f", with all {versions} kept versions" if versions > 1 else "")
+        + ". Programs that call its address will get no answer. This cannot be undone."
     )
     if record.url:
         text += f"\n\nAddress: {record.url}"
