@@ -347,8 +347,7 @@ def heroku_main(args: argparse.Namespace) -> int:
                     }
                 )
                 print(f"warm {i + 1}: {seconds:.1f} s {steps}", file=sys.stderr)
-            model_layer = (work / "home").glob("models/*/v*/model.onnx")
-            results["model_onnx_bytes"] = max((p.stat().st_size for p in model_layer), default=None)
+            results["model_onnx_bytes"] = Path(record.version().model_path).stat().st_size
             results["warm"] = {
                 "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
                 "runs": runs,
