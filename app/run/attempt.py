@@ -11,11 +11,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, PushedImage
 from app.errors import Cancelled, ModelShipError
 from app.journal import Journal
 from app.progress import CancelToken, Progress
 from app.run import resources
 from app.run.events import STEP_TITLES, Event, EventProgress, OnEvent
+from targets.base import DeployContext
 
 
 class Attempt:
@@ -58,6 +60,31 @@ class Attempt:
             raise
         self.emit(Event("step_finished", step))
         self.cancel.raise_if_cancelled()
+
+    def context(
+        self,
+        profile: Any,
+        model: ConvertedModel,
+        version: int,
+        *,
+        image: BuiltImage | None,
+        pushed: PushedImage | None,
+        previous: DeploymentRecord | None,
+        progress: Progress,
+    ) -> DeployContext:
+        """What the target's ``prepare``/``deploy`` get: this attempt's journal and cancel."""
+        return DeployContext(
+            profile=profile,
+            name=self.name,
+            model=model,
+            journal=self.journal,
+            version=version,
+            image=image,
+            pushed=pushed,
+            previous=previous,
+            progress=progress,
+            cancel=self.cancel,
+        )
 
     def undo(self) -> list[str]:
         """Remove this attempt's resources, newest first. Returns what was removed."""

@@ -15,14 +15,14 @@ import contextlib
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
 from app.profile import Profile, save_profile
-from app.progress import CancelToken, Progress
+from app.progress import CancelToken
 from app.records import find_record, save_record
 from app.run import history, replace, steps
 from app.run.attempt import Attempt
 from app.run.events import Event, OnEvent
 from app.run.lock import deployment_lock
 from app.run.preflight import check_ready
-from targets.base import DeployContext, Target
+from targets.base import Target
 from targets.catalog import get_target
 
 
@@ -82,14 +82,19 @@ def _run_deploy(
             registry = target.registry(profile)
             if registry is not None:
                 with attempt.step_("push") as progress:
-                    before = _context(profile, attempt, model, version, image, None, previous,
-                                      progress)  # fmt: skip
+                    before = attempt.context(
+                        profile, model, version,
+                        image=image, pushed=None, previous=previous, progress=progress,
+                    )  # fmt: skip
                     target.prepare(before)  # e.g. the app that Heroku's registry pushes into
                     pushed = steps.push(registry, image, profile.name, version, attempt, progress)
         with attempt.step_("deploy", f"Deploying to {target.title}") as progress:
             if previous is not None and replace.stops_old_first(previous, target):
                 suspended = replace.suspend(previous, progress)
-            ctx = _context(profile, attempt, model, version, image, pushed, previous, progress)
+            ctx = attempt.context(
+                profile, model, version,
+                image=image, pushed=pushed, previous=previous, progress=progress,
+            )  # fmt: skip
             endpoint = target.deploy(ctx)
             progress.update(None, f"Answering on {endpoint.url}")
         with attempt.step_("smoke") as progress:
@@ -130,30 +135,6 @@ def _run_deploy(
         )
     )
     return record
-
-
-def _context(
-    profile: Profile,
-    attempt: Attempt,
-    model: ConvertedModel,
-    version: int,
-    image: BuiltImage | None,
-    pushed: PushedImage | None,
-    previous: DeploymentRecord | None,
-    progress: Progress,
-) -> DeployContext:
-    return DeployContext(
-        profile=profile,
-        name=profile.name,
-        model=model,
-        journal=attempt.journal,
-        version=version,
-        image=image,
-        pushed=pushed,
-        previous=previous,
-        progress=progress,
-        cancel=attempt.cancel,
-    )
 
 
 def _keep_failed(

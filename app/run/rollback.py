@@ -19,7 +19,7 @@ from app.run import replace, steps
 from app.run.attempt import Attempt
 from app.run.events import Event, OnEvent
 from app.run.lock import deployment_lock
-from targets.base import DeployContext, Target
+from targets.base import Target
 from targets.catalog import get_target
 
 
@@ -95,36 +95,20 @@ def _run_rollback(
             # clean-up); pushing an image the registry has is quick (layers exist).
             with attempt.step_("push") as progress:
                 target.prepare(
-                    DeployContext(
-                        profile=profile,
-                        name=name,
-                        model=older.converted(),
-                        journal=attempt.journal,
-                        version=older.version,
-                        image=image,
-                        pushed=None,
-                        previous=record,
-                        progress=progress,
-                        cancel=attempt.cancel,
+                    attempt.context(
+                        profile, older.converted(), older.version,
+                        image=image, pushed=None, previous=record, progress=progress,
                     )
-                )
+                )  # fmt: skip
                 pushed = steps.push(registry, image, name, older.version, attempt, progress)
         title = f"Going back to version {older.version} on {target.title}"
         with attempt.step_("deploy", title) as progress:
             if replace.stops_old_first(record, target):
                 suspended = replace.suspend(record, progress)
-            ctx = DeployContext(
-                profile=profile,
-                name=name,
-                model=older.converted(),
-                journal=attempt.journal,
-                version=older.version,
-                image=image,
-                pushed=pushed,
-                previous=record,
-                progress=progress,
-                cancel=attempt.cancel,
-            )
+            ctx = attempt.context(
+                profile, older.converted(), older.version,
+                image=image, pushed=pushed, previous=record, progress=progress,
+            )  # fmt: skip
             endpoint = target.deploy(ctx)
         with attempt.step_("smoke") as progress:
             report = steps.smoke(target, profile, endpoint, older.proof_path, attempt, progress)
