@@ -65,7 +65,7 @@ runcmd:
 # The front: a TCP relay from FRONT_PORT to "host port" read from /front/backend for
 # every new connection (so a rename of that file switches versions without a gap).
 FRONT_PY = r"""
-import socket, threading
+import socket, threading, time
 def pipe(a, b):
     try:
         while True:
@@ -80,12 +80,20 @@ def pipe(a, b):
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+def backend():
+    # a few tries: the backend may be restarting, or its name not yet in Docker's DNS
+    for _ in range(40):
+        try:
+            host, port = open("/front/backend").read().split()
+            u = socket.create_connection((host, int(port)), timeout=10)
+            u.settimeout(None)
+            return u
+        except (OSError, ValueError):
+            time.sleep(0.25)
+    return None
 def handle(c):
-    try:
-        host, port = open("/front/backend").read().split()
-        u = socket.create_connection((host, int(port)), timeout=10)
-        u.settimeout(None)
-    except (OSError, ValueError):
+    u = backend()
+    if u is None:
         c.close()
         return
     t = threading.Thread(target=pipe, args=(c, u), daemon=True)
@@ -96,9 +104,21 @@ def handle(c):
     u.close()
 srv = socket.create_server(("0.0.0.0", FRONT_PORT), backlog=1024)
 while True:
-    conn, _ = srv.accept()
+    try:
+        conn, _ = srv.accept()
+    except OSError:  # a client that gave up before accept, or no descriptors left
+        time.sleep(0.05)
+        continue
     threading.Thread(target=handle, args=(conn,), daemon=True).start()
 """.replace("FRONT_PORT", str(FRONT_PORT))
+
+
+# The image's HEALTHCHECK asks plain HTTP; on the VM the server speaks HTTPS only.
+HEALTH_PY = (
+    "import ssl,urllib.request as u;c=ssl.create_default_context();c.check_hostname=False;"
+    f"c.verify_mode=ssl.CERT_NONE;u.urlopen('https://127.0.0.1:{CONTAINER_PORT}/ping',"
+    "timeout=2,context=c)"
+)
 
 
 def base_name(deployment: str) -> str:
@@ -824,6 +844,7 @@ class OpenStackTarget(Target):
         ssh.docker(
             f"run -d --name {q(cname)} {labels} --label modelship.version-number={ctx.version} "
             f"--restart unless-stopped --network {q(base_name(name))} "
+            f"--health-cmd {q('python -c ' + q(HEALTH_PY))} "
             f"-v {q(secrets_dir)}:{SECRET_DIR_IN_CONTAINER}:ro {' '.join(env)} {q(tag)} serve"
         )
         self._wait_answering(ssh, cname, s, ctx)
@@ -1053,7 +1074,8 @@ class OpenStackTarget(Target):
         return removed
 
     def _sweep_vm(self, vm: Vm, deployment: str, progress: Progress) -> list[str]:
-        """Containers labelled with the deployment (a crashed run's) and its VM tags."""
+        """Everything of the deployment on the VM, found by label and name (also what a
+        crashed run left): containers (the front too), image tags, network, folder."""
         try:
             ssh = vm.connect(timeout=10)
         except (CredentialError, TargetError):
@@ -1066,12 +1088,11 @@ class OpenStackTarget(Target):
                 f"--filter label=modelship.deployment={q(deployment)}",
                 check=False,
             ).out.split()
-            front = f"{base_name(deployment)}-front"
             names = []
             for cid in ids:
                 cname = ssh.docker(f"inspect --format '{{{{.Name}}}}' {cid}", check=False)
                 names.append(cname.out.strip().lstrip("/"))
-            victims = [n for n in names if n and n != front]
+            victims = [n for n in names if n]
             if victims:
                 ssh.docker(f"rm -f {' '.join(q(n) for n in victims)}", check=False)
                 out += [f"container {n}" for n in victims]
@@ -1080,11 +1101,17 @@ class OpenStackTarget(Target):
                 f"modelship-vm/{q(deployment)}",
                 check=False,
             ).out.split()
-            keep = {vm_tag(deployment, "front")}
             for tag in tags:
-                if tag not in keep:
-                    ssh.docker(f"rmi {q(tag)}", check=False)
-                    out.append(f"image {tag} on the VM")
+                ssh.docker(f"rmi {q(tag)}", check=False)
+                out.append(f"image {tag} on the VM")
+            network = base_name(deployment)
+            if ssh.docker(f"network rm {q(network)}", check=False).status == 0:
+                out.append(f"network {network} on the VM")
+            root = f"{VM_ROOT}/{deployment}"
+            found = ssh.run(f"{ssh.sudo}test -d {q(root)} && echo yes || true", check=False)
+            if found.out.strip() == "yes":
+                ssh.run(f"{ssh.sudo}rm -rf {q(root)}", check=False)
+                out.append(f"folder {root} on the VM")
         finally:
             ssh.close()
         if out:
