@@ -140,6 +140,7 @@ class WizardWindow(QMainWindow):
         buttons = QHBoxLayout()
         buttons.setContentsMargins(24, 8, 24, 16)
         buttons.addWidget(self.home_button)
+        buttons.addStretch(0)  # takes the room while there is nothing to say
         buttons.addWidget(self.why, 1)
         buttons.addWidget(self.back_button)
         buttons.addWidget(self.next_button)
@@ -197,10 +198,12 @@ class WizardWindow(QMainWindow):
     def can_jump(self, page_id: str) -> bool:
         """A step in the sidebar can be clicked: one already shown in this deployment,
         and, going forward, only over complete steps (never into the deploy itself)."""
-        if page_id == self.current_id or page_id not in self.reached or self.page.is_busy():
+        if page_id == self.current_id or self.page.is_busy():
             return False
         if page_id == "start":
-            return True
+            return True  # home, always
+        if page_id not in self.reached:
+            return False
         here, there = ORDER.index(self.current_id), ORDER.index(page_id)
         if there < here:
             return self.current_id != "deploy" or not self.page.is_busy()

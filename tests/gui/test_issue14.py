@@ -509,3 +509,14 @@ def test_13_result_after_teardown_does_not_say_online(window):
     page._torn_down(["process 123"])
     assert "online" not in page.title_label.text().lower()
     assert not page.send_button.isEnabled()
+
+
+def test_7_an_invalid_setting_is_said_above_the_form_in_its_words(window, qtbot, tmp_path):
+    """Also for the remote targets' forms: no modal box, the field's title, no TOML key."""
+    page = _settings(window, qtbot, _onnx(tmp_path), {"memory_limit": "lots"}, target="docker")
+    assert not notify.shown
+    assert page.problems.isVisible()
+    text = page.problems.label.text()
+    assert "“Memory limit”" in text and "memory_limit" not in text
+    assert not window.next_button.isEnabled()
+    assert "Memory limit" in window.why.text()

@@ -9,6 +9,7 @@ into the operating system's keyring; the profile only keeps the entry's name.
 from __future__ import annotations
 
 import enum
+import re
 import sys
 import typing
 from typing import Any
@@ -213,8 +214,6 @@ def _allows_none(annotation: Any) -> bool:
 def _none_words(description: str) -> str:
     """What "empty" means, from the field's description: "(empty: one per CPU it may
     use)" -> "one per CPU it may use"; else "none"."""
-    import re
-
     m = re.search(r"\(empty: ([^)]*)\)", description) or re.search(r"Empty: ([^.]*)", description)
     return m.group(1).strip() if m else "none"
 
@@ -354,7 +353,11 @@ class SettingsPage(Page):
             label.setBuddy(editor.widget)
             self.form.addRow(label, editor.row_widget)
             if info.description and editor.kind != "bool":
-                hint = QLabel(info.description)
+                words = info.description
+                if editor.optional and editor.kind in {"int", "float"}:
+                    # the box shows what "empty" means at its lowest step
+                    words = re.sub(r"\s*\(empty: [^)]*\)", "", words)
+                hint = QLabel(words)
                 hint.setWordWrap(True)
                 hint.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
                 hint.setStyleSheet("color: #57606a;")
@@ -408,7 +411,20 @@ class SettingsPage(Page):
         try:
             profile = self.state.build_profile()
         except Exception as exc:
-            self.error(exc, "checking the settings")
+            from app.errors import ProfileError
+
+            if not isinstance(exc, ProfileError):
+                self.error(exc, "checking the settings")
+                return
+            # a setting the form can fix: said above the form, in the form's words
+            from wizards.fixes import Fix
+
+            problem = self._form_problem(exc)
+            fixes = []
+            if problem.setting in self.editors:
+                label = self.editors[problem.setting].label
+                fixes.append(Fix(problem.setting, f"Go to “{label}”"))
+            self._checked(([problem], fixes))
             return
         self.problems.setVisible(False)
         self.ready.setVisible(False)
@@ -459,6 +475,43 @@ class SettingsPage(Page):
             self.ready.setVisible(True)
             self.checked_ok = True
         self.completeChanged.emit()
+
+    def _form_problem(self, exc: Any) -> Any:
+        """A settings validation error as a Problem naming the form's fields (their
+        titles, "untick …"), not the profile's keys."""
+        from targets.base import Problem
+
+        text = str(getattr(exc, "message", exc))
+        where = re.match(r"^The setting '([\w.]+)' is not valid: ", text)
+        text = text[where.end() :] if where else text
+        text = text.rstrip(".")
+        field = where.group(1).rsplit(".", 1)[-1] if where else ""
+        if field in self.editors:  # one field is wrong: name it, and say what it takes
+            editor = self.editors[field]
+            if text.startswith(("String should match pattern", "Input should be")):
+                text = "is not in a form ModelShip understands"
+            return Problem(
+                f"“{editor.label}” {text}.",
+                (editor.info.description or "Correct it in the form below.")
+                + " Then click “Check again”.",
+                kind="setting",
+                setting=field,
+            )
+        first = None
+        for name, editor in sorted(self.editors.items(), key=lambda kv: -len(kv[0])):
+            title = f"“{editor.label}”"
+            text, n = re.subn(rf"\bset {name} = false\b", f"untick {title}", text)
+            text, m = re.subn(rf"\b{name}\b(?![”\w])", title, text)
+            if (n or m) and first is None:
+                first = name
+        if text:
+            text = text[0].upper() + text[1:]
+        return Problem(
+            text + ".",
+            "Change it in the form below, then click “Check again”.",
+            kind="setting",
+            setting=first,
+        )
 
     def _show_fixes(self, fixes: list[Any]) -> None:
         for button in self.fix_buttons.values():
