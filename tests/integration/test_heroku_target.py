@@ -196,3 +196,77 @@ def test_an_app_of_the_user_stays_with_only_what_modelship_set_removed(
     assert heroku_emulator.containers() == []
     assert heroku_emulator.registry_contents() == {}
     assert heroku_leftovers(heroku_emulator, docker_client, name, app="nothing") == []
+
+
+def test_a_failed_redeploy_leaves_the_previous_release_answering(
+    heroku_emulator, docker_client, base_image, model, home, tmp_path
+) -> None:
+    """Heroku swaps only once the new dyno is up; a redeploy that fails later (here: right
+    after the release succeeded) releases the previous image again."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from app.errors import ModelShipError
+    from app.profile import Profile
+    from app.records import load_record
+    from targets import get_target
+
+    store_keys(heroku_emulator)
+    name = "hk-redeploy"
+    first = heroku_profile(heroku_emulator, model, name, base_image)
+    v1 = run_deploy(first)
+    image_v1 = v1.endpoint_obj().data["image"]
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200, 4))
+    other = tmp_path / "other.joblib"
+    joblib.dump(LogisticRegression().fit(X, (X[:, 1] > 0).astype(int)), other)
+    second = first.model_copy(deep=True)
+    second.model.path = other
+
+    def current_image() -> str:
+        releases = heroku_emulator.state()["apps"][name]["releases"]
+        return next(r for r in releases if r["current"])["artifacts"][0]["id"]
+
+    try:
+        # 1. the new release never starts (R10): the old dyno keeps serving
+        heroku_emulator.fail_next_release("R10")
+        with pytest.raises(ModelShipError, match="R10"):
+            run_deploy(second)
+        assert current_image() == image_v1
+
+        # 2. the new release started, then the deploy failed: v1 is released again
+        def fail_after_deploy(event) -> None:
+            if event.kind == "step_finished" and event.step == "deploy":
+                raise RuntimeError("injected after the release")
+
+        with pytest.raises(RuntimeError):
+            run_deploy(second, on_event=fail_after_deploy)
+        assert current_image() == image_v1
+        record = load_record(name)
+        assert record.current_version == 1
+        target = get_target("heroku")
+        client = target.client(record.endpoint_obj(), Profile.model_validate(record.profile))
+        assert client.ping()
+        assert [d["state"] for d in heroku_emulator.state()["apps"][name]["dynos"]] == ["up"]
+        tags = heroku_emulator.registry_contents()[f"{name}/web"]
+        assert tags == ["v1"]
+    finally:
+        teardown(name)
+    assert heroku_leftovers(heroku_emulator, docker_client, name) == []
+
+
+def test_heroku_error_codes_and_prices_in_plain_words() -> None:
+    from targets.heroku import pricing
+    from targets.heroku.target import explain, suggest_name
+
+    code, meaning, fix = explain(
+        ['2026-01-01T00:00:00+00:00 heroku[router]: at=error code=H12 desc="Request timeout"']
+    )
+    assert code == "H12" and "30 seconds" in meaning and "fewer rows" in fix
+    assert explain(["heroku[web.1]: Error R14 (Memory quota exceeded)"])[0] == "R14"
+    assert explain(["nothing to see"]) is None
+    assert pricing.cost_words("Standard-1X").startswith("$25.00 per month at most")
+    assert "not in ModelShip's price table" in pricing.cost_words("huge-9x")
+    assert suggest_name("modelship-Iris_Model v2") == "modelship-iris-model-v2"
+    assert len(suggest_name("modelship-" + "x" * 50)) <= 30
