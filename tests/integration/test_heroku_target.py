@@ -142,6 +142,35 @@ def test_the_plan_states_the_cost_and_an_unnamed_app_gets_a_suggestion(
     assert heroku_emulator.is_empty()
 
 
+def test_preflight_finds_a_slug_app_and_a_spent_rate_limit(
+    heroku_emulator, base_image, model, home
+) -> None:
+    import requests
+
+    from app.run import preflight
+
+    store_keys(heroku_emulator)
+    made = requests.post(
+        f"{heroku_emulator.api_url}/apps",
+        json={"name": "slug-app", "stack": "heroku-24"},
+        headers={
+            "Authorization": f"Bearer {heroku_emulator.api_key}",
+            "Accept": "application/vnd.heroku+json; version=3",
+        },
+        timeout=10,
+    )
+    assert made.status_code == 201
+    heroku_emulator.set_rate_limit(40)
+    problems = preflight(
+        heroku_profile(heroku_emulator, model, "hk-pre", base_image, app="slug-app")
+    )
+    words = [p.message for p in problems]
+    assert any("heroku-24 stack" in w for w in words), words
+    assert any(p.kind == "quota" and "Heroku API calls are left" in p.message for p in problems), (
+        words
+    )
+
+
 def test_r10_is_explained_and_nothing_is_left(
     heroku_emulator, docker_client, base_image, model, home
 ) -> None:
