@@ -159,8 +159,8 @@ class WizardWindow(QMainWindow):
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
+        row.addStretch(0)  # on a wide screen, steps and page stay together, centred
         row.addWidget(self.sidebar)
-        row.addStretch(0)
         row.addWidget(self.content, 1)
         row.addStretch(0)
         self.setCentralWidget(central)

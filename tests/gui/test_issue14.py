@@ -118,6 +118,7 @@ def test_4_pytorch_asks_for_an_input_shape(window, qtbot, tmp_path):
     window.go("model")
     page = window.pages["model"]
     choose_model(qtbot, window, path)
+    wait_idle(qtbot, page)
     assert page.torch_box.isVisible()
     assert ".npy" in page.csv_label.text()
     assert not window.next_button.isEnabled()
@@ -149,6 +150,7 @@ def test_4_a_notebook_class_is_explained_in_plain_words(window, qtbot, tmp_path,
     window.go("model")
     page = window.pages["model"]
     choose_model(qtbot, window, path)
+    wait_idle(qtbot, page)
     assert page.problem.isVisible()
     text = page.problem.label.text()
     assert "notebook" in text and "TorchScript" in text
@@ -520,3 +522,31 @@ def test_7_an_invalid_setting_is_said_above_the_form_in_its_words(window, qtbot,
     assert "“Memory limit”" in text and "memory_limit" not in text
     assert not window.next_button.isEnabled()
     assert "Memory limit" in window.why.text()
+
+
+def test_item2_target_cards_show_live_health_with_what_to_do(window, qtbot, monkeypatch):
+    from wizards import health
+
+    monkeypatch.setattr(
+        health,
+        "card_health",
+        lambda kinds: {
+            "docker": health.Health(False, "The Docker Engine is not reachable.", "Start Docker.")
+        },
+    )
+    window.go("target")
+    page = window.pages["target"]
+    card = page.cards["docker"]
+    qtbot.waitUntil(lambda: card.health.isVisible(), timeout=10_000)
+    assert "not reachable" in card.health.text() and "Start Docker" in card.health.text()
+    assert card.recheck.isVisible()
+    assert window.next_button.isEnabled()  # "This computer" is chosen and needs no Docker
+    qtbot.waitUntil(lambda: not page.busy_workers())
+    # it came back: one click checks again
+    monkeypatch.setattr(
+        health, "card_health", lambda kinds: {"docker": health.Health(True, "Docker is running.")}
+    )
+    card.recheck.click()
+    qtbot.waitUntil(lambda: "running" in card.health.text(), timeout=10_000)
+    assert not card.recheck.isVisible()
+    qtbot.waitUntil(lambda: not page.busy_workers())

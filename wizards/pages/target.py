@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QRadioButton,
     QScrollArea,
     QVBoxLayout,
@@ -57,8 +58,29 @@ class TargetCard(QFrame):
             extra = QLabel("Builds a container image first.")
             extra.setStyleSheet("color: #57606a;")
             texts.addWidget(extra)
+        # live health (wizards.health): filled in when the page is shown
+        health_row = QHBoxLayout()
+        self.health = QLabel("")
+        self.health.setObjectName(f"health-{name}")
+        self.health.setWordWrap(True)
+        self.health.setVisible(False)
+        self.recheck = QPushButton("Check again")
+        self.recheck.setObjectName(f"recheck-{name}")
+        self.recheck.setVisible(False)
+        health_row.addWidget(self.health, 1)
+        health_row.addWidget(self.recheck, 0, Qt.AlignmentFlag.AlignTop)
+        texts.addLayout(health_row)
         lay.addLayout(texts, 1)
         self.radio.toggled.connect(self._chosen)
+
+    def show_health(self, health: Any) -> None:
+        if health.ok:
+            self.health.setText(f"<span style='color:#1a7f37'>✔ {health.text}</span>")
+        else:
+            fix = f"<br>{health.fix}" if health.fix else ""
+            self.health.setText(f"<span style='color:#cf222e'><b>{health.text}</b></span>{fix}")
+        self.health.setVisible(True)
+        self.recheck.setVisible(not health.ok)
 
     def _chosen(self, on: bool) -> None:
         self.setProperty("chosen", on)
@@ -96,6 +118,7 @@ class TargetPage(Page):
             self.group.addButton(card.radio)
             card.radio.toggled.connect(lambda on, n=name: on and self._chose(n))
             card.radio.clicked.connect(lambda _c=False, n=name: self._chose(n))
+            card.recheck.clicked.connect(self.check_health)
             card.clicked_card = lambda n=name: self._chose(n)  # type: ignore[method-assign]
             lay.addWidget(card)
         lay.addStretch(1)
@@ -109,6 +132,34 @@ class TargetPage(Page):
         name = self.state.target_name or next(iter(self.cards), None)
         if name in self.cards:
             self.choose(name)
+        self.check_health()
+
+    def check_health(self) -> None:
+        """Quick live checks for the cards (off the GUI thread; Next does not wait)."""
+        if any(w.name.startswith("modelship-health") for w in self.busy_workers()):
+            return
+        kinds = list(self.cards)
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from wizards import health
+
+            return health.card_health(kinds)
+
+        self.start_worker(
+            work,
+            name="health",
+            on_result=self._healthy,
+            on_error=lambda exc: self.error(exc, "checking the targets"),
+        )
+
+    def _healthy(self, found: dict[str, Any]) -> None:
+        for name, health in found.items():
+            if name in self.cards:
+                self.cards[name].show_health(health)
+
+    def is_busy(self) -> bool:
+        # the cards' health check never holds up Next
+        return any(not w.name.startswith("modelship-health") for w in self.busy_workers())
 
     def choose(self, name: str) -> None:
         # a radio button checked again emits no toggle: choose explicitly as well, or a
