@@ -550,3 +550,24 @@ def test_item2_target_cards_show_live_health_with_what_to_do(window, qtbot, monk
     qtbot.waitUntil(lambda: "running" in card.health.text(), timeout=10_000)
     assert not card.recheck.isVisible()
     qtbot.waitUntil(lambda: not page.busy_workers())
+
+
+def test_item2_try_it_form_is_typed_from_the_proof_rows(window, tmp_path):
+    import json
+
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    proof = tmp_path / "proof.json"
+    rows = [{"plan": "basic", "age": 30}, {"plan": "premium", "age": 61}, {"plan": "basic"}]
+    proof.write_text(json.dumps({"rows": rows, "predictions": ["no", "yes", "no"]}))
+    window.state.record = _record("iris", 9)
+    window.state.conversion = SimpleNamespace(proof_path=proof)
+    window.go("result")
+    page = window.pages["result"]
+    plan, _ = page.inputs["plan"]
+    assert isinstance(plan, QComboBox)
+    assert [plan.itemText(i) for i in range(plan.count())] == ["basic", "premium"]
+    age, _ = page.inputs["age"]
+    assert isinstance(age, QLineEdit) and "30 to 61" in age.toolTip()
+    plan.setCurrentText("premium")
+    assert page.row() == {"plan": "premium", "age": 30}

@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -243,9 +244,17 @@ class ResultPage(Page):
             self.try_form.removeRow(0)
         self.inputs.clear()
         for column, value in row.items():
-            edit = QLineEdit(_shown(value))
+            seen = [r.get(column) for r in rows if isinstance(r, dict)]
+            edit = typed_field(value, seen)
             edit.setObjectName(f"try-{column}")
-            self.try_form.addRow(f"{column}:", edit)
+            holder = QWidget()
+            line = QHBoxLayout(holder)
+            line.setContentsMargins(0, 0, 0, 0)
+            line.addWidget(edit, 1)
+            hint = QLabel(edit.toolTip() if isinstance(edit, QLineEdit) else "")
+            hint.setStyleSheet("color: #57606a;")
+            line.addWidget(hint)
+            self.try_form.addRow(f"{column}:", holder)
             self.inputs[column] = (edit, value)
         if not row:
             self.try_form.addRow(QLabel("This model takes tensors: use the snippets instead."))
@@ -257,7 +266,7 @@ class ResultPage(Page):
     def row(self) -> dict[str, Any]:
         out = {}
         for column, (edit, original) in self.inputs.items():
-            text = edit.text().strip()
+            text = (edit.currentText() if isinstance(edit, QComboBox) else edit.text()).strip()
             if text == _shown(original):
                 out[column] = original  # unchanged: send exactly the proof's value
             elif isinstance(original, bool):
@@ -384,6 +393,25 @@ class ResultPage(Page):
 
     def next_page(self) -> str | None:
         return "start"
+
+
+def typed_field(value: Any, seen: list[Any]) -> QWidget:
+    """A Try-it field that fits the column: the values the sample had for a text column
+    (a drop-down that still takes a new value), the sample's range for a number."""
+    if isinstance(value, str):
+        box = QComboBox()
+        box.setEditable(True)
+        choices = sorted({str(v) for v in seen if isinstance(v, str)})[:50]
+        box.addItems(choices or [value])
+        box.setCurrentText(value)
+        box.setToolTip("The values in your sample; you can also type another one.")
+        return box
+    edit = QLineEdit(_shown(value))
+    numbers = [v for v in seen if isinstance(v, int | float) and not isinstance(v, bool)]
+    if numbers and not isinstance(value, bool):
+        lo, hi = min(numbers), max(numbers)
+        edit.setToolTip(f"sample: {_shown(lo)} to {_shown(hi)}")
+    return edit
 
 
 def _shown(value: Any) -> str:
