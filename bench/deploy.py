@@ -484,18 +484,18 @@ def openstack_main(args: argparse.Namespace) -> int:
         try:
             cold, steps, record = deploy_once(profile)
             assert record.smoke and record.smoke["passed"], record.smoke
-            results["cold"] = {"seconds": round(cold, 2), "steps": steps, **shipped(record)}
+            results["cold"] = {"seconds": round(cold, 2), "steps": steps, "sent": shipped(record)}
             print(f"cold: {cold:.1f} s {steps}", file=sys.stderr)
             runs = []
             for i in range(args.runs):
                 train(model, seed=i + 1)
                 seconds, steps, record = deploy_once(profile)
                 assert record.smoke and record.smoke["passed"], record.smoke
-                runs.append({"seconds": round(seconds, 2), "steps": steps, **shipped(record)})
+                runs.append({"seconds": round(seconds, 2), "steps": steps, "sent": shipped(record)})
                 print(f"warm {i + 1}: {seconds:.1f} s {steps} {runs[-1]}", file=sys.stderr)
             results["warm"] = {
                 "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
-                "max_bytes_sent": max(r.get("bytes_sent", 0) for r in runs),
+                "max_bytes_sent": max(r["sent"].get("bytes_sent", 0) for r in runs),
                 "runs": runs,
             }
         finally:
@@ -538,7 +538,8 @@ def openstack_markdown(r: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {run['seconds']} | "
             + " | ".join(str(run["steps"].get(s, "")) for s in order)
-            + f" | {run.get('layers_sent')}/{run.get('layers_total')} | {run.get('bytes_sent')} |"
+            + f" | {run['sent'].get('layers_sent')}/{run['sent'].get('layers_total')} | "
+            f"{run['sent'].get('bytes_sent')} |"
         )
     lines += [
         "",

@@ -748,7 +748,7 @@ class OpenStackTarget(Target):
         _write(ssh, f"{root}/secrets/tls.crt", cert)
         _write(ssh, f"{root}/secrets/tls.key", key)
         _write(ssh, f"{root}/front/proxy.py", FRONT_PY.encode(), mode="644")
-        ssh.run(f"{ssh.sudo}chmod 755 {root} {root}/front")
+        ssh.run(f"{ssh.sudo}chmod 755 {VM_ROOT} {root} {root}/front")
         ssh.docker(
             f"network create --label {MANAGED} --label modelship.deployment={q(name)} "
             f"{q(base_name(name))}",
@@ -824,7 +824,7 @@ class OpenStackTarget(Target):
         ]
         cname = container_name(name, ctx.version)
         front = setup.data["front"]
-        current = ssh.run(f"cat {root}/front/backend 2>/dev/null || true").out.split()
+        current = _backend_now(ssh, root)
         res = Resource(
             "container",
             cname,
@@ -996,7 +996,7 @@ class OpenStackTarget(Target):
                 root = resource.data.get("root")
                 prev = resource.data.get("previous_backend")
                 if root:
-                    now = ssh.run(f"cat {root}/front/backend 2>/dev/null || true").out.split()
+                    now = _backend_now(ssh, root)
                     if now and now[0] == cname and prev and prev != cname:
                         running = ssh.docker(
                             f"inspect --format '{{{{.State.Running}}}}' {q(prev)}", check=False
@@ -1038,16 +1038,26 @@ class OpenStackTarget(Target):
         is no longer used: everything of it goes."""
         containers = [r for r in record.resources() if r.kind == "container"]
         vm = _vm_of(record.resources())
-        taken_over = False
-        if vm is not None and containers:
-            with contextlib.suppress(CredentialError, TargetError):
-                ssh = vm.connect(timeout=10)
-                try:
-                    root = containers[0].data.get("root")
-                    now = ssh.run(f"cat {root}/front/backend 2>/dev/null || true").out.split()
-                    taken_over = bool(now) and now[0] not in {c.id for c in containers}
-                finally:
-                    ssh.close()
+        if vm is None or not containers:
+            return super().retire(record, progress)
+        try:
+            ssh = vm.connect(timeout=10)
+        except (CredentialError, TargetError) as exc:
+            # cannot tell whether a newer version runs there: remove nothing
+            progress.log(f"Could not reach the previous VM to retire it ({exc.message})")
+            return []
+        try:
+            ours = {c.id for c in containers}
+            front = f"{base_name(record.name)}-front"
+            running = ssh.docker(
+                f"ps --filter label={MANAGED} "
+                f"--filter label=modelship.deployment={shlex.quote(record.name)} "
+                "--format '{{.Names}}'",
+                timeout=60,
+            ).out.split()
+            taken_over = any(n not in ours and n != front for n in running)
+        finally:
+            ssh.close()
         if not taken_over:
             return super().retire(record, progress)
         return [c.describe() for c in containers if self.destroy(c, progress)]
@@ -1249,6 +1259,12 @@ def _write(ssh: Ssh, path: str, data: bytes, mode: str = "600") -> None:
     q = shlex.quote
     ssh.run(f"{ssh.sudo}sh -c {q(f'umask 077; cat > {q(path)} && chmod {mode} {q(path)}')}",
             stdin=data)  # fmt: skip
+
+
+def _backend_now(ssh: Ssh, root: str) -> list[str]:
+    """``[container, port]`` the front forwards to now ([] before the first version).
+    Read with sudo: the deployment's folder is root's (a non-root login cannot list it)."""
+    return ssh.run(f"{ssh.sudo}cat {root}/front/backend 2>/dev/null || true").out.split()
 
 
 def _switch(ssh: Ssh, root: str) -> None:
