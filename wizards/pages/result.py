@@ -250,10 +250,11 @@ class ResultPage(Page):
             holder = QWidget()
             line = QHBoxLayout(holder)
             line.setContentsMargins(0, 0, 0, 0)
+            edit.setMaximumWidth(280)  # the fields line up; the sample's range beside
             line.addWidget(edit, 1)
             hint = QLabel(edit.toolTip() if isinstance(edit, QLineEdit) else "")
             hint.setStyleSheet("color: #57606a;")
-            line.addWidget(hint)
+            line.addWidget(hint, 1)
             self.try_form.addRow(f"{column}:", holder)
             self.inputs[column] = (edit, value)
         if not row:
