@@ -272,10 +272,10 @@ class WizardWindow(QMainWindow):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers() & (
             ~Qt.KeyboardModifier.KeypadModifier
         ):
-            focused = QApplication.focusWidget()
+            focused = self.focusWidget()  # this window's, also while it is not active
             if isinstance(focused, QAbstractButton) and focused.isEnabled():
                 focused.animateClick()
-            else:
+            elif not self.page.enter_pressed(focused):
                 self.next()
             event.accept()
             return

@@ -571,3 +571,22 @@ def test_item2_try_it_form_is_typed_from_the_proof_rows(window, tmp_path):
     assert isinstance(age, QLineEdit) and "30 to 61" in age.toolTip()
     plan.setCurrentText("premium")
     assert page.row() == {"plan": "premium", "age": 30}
+
+
+def test_12_enter_in_the_try_it_form_sends_instead_of_leaving(window, qtbot, monkeypatch):
+    window.state.record = _record("iris", 9)
+    window.go("result")
+    page = window.pages["result"]
+    sent = []
+    monkeypatch.setattr(page, "send", lambda: sent.append(page.row()))
+    page.inputs.clear()
+    from PySide6.QtWidgets import QLineEdit
+
+    edit = QLineEdit("5")
+    page.try_form.addRow("x:", edit)
+    page.inputs["x"] = (edit, 5)
+    qtbot.waitUntil(edit.isVisible)
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert sent == [{"x": 5}]
+    assert window.current_id == "result"

@@ -73,6 +73,11 @@ class Page(QWidget, WorkerOwner):
     def is_complete(self) -> bool:
         return True
 
+    def enter_pressed(self, focused: Any) -> bool:
+        """Enter was pressed with ``focused`` holding the focus: True when the page acted
+        on it (e.g. Send in the Try it form); else the window presses Next."""
+        return False
+
     def blocked_reason(self) -> str:
         """Why Next is grey, in a few words (shown next to it); "" when there is nothing
         to say."""

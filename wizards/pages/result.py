@@ -395,6 +395,13 @@ class ResultPage(Page):
     def next_page(self) -> str | None:
         return "start"
 
+    def enter_pressed(self, focused: Any) -> bool:
+        """Enter in the Try it form sends the row (it must not leave the page)."""
+        if focused is not None and self.try_form_host.isAncestorOf(focused):
+            self.send()
+            return True
+        return False
+
 
 def typed_field(value: Any, seen: list[Any]) -> QWidget:
     """A Try-it field that fits the column: the values the sample had for a text column

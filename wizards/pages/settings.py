@@ -543,6 +543,13 @@ class SettingsPage(Page):
             return False
         return self.checked_ok
 
+    def enter_pressed(self, focused: Any) -> bool:
+        """Enter after changing a setting checks it (Next waits for a check)."""
+        if not self.checked_ok and not self.is_busy():
+            self.run_check()
+            return True
+        return False
+
     def blocked_reason(self) -> str:
         if self.is_busy():
             return "Checking the settings…"
