@@ -857,7 +857,7 @@ class OpenStackTarget(Target):
             ssh.docker(f"tag {q(tag)} {q(vm_tag(name, 'front'))}")
             ctx.progress.update(None, f"Publishing port {s.port} on the VM")
             ssh.docker(
-                f"run -d --name {q(front)} {labels} --label modelship.role=front "
+                f"run -d --name {q(front)} {labels} --label modelship.role=front --no-healthcheck "
                 f"--restart unless-stopped --network {q(base_name(name))} "
                 f"-p {s.port}:{FRONT_PORT} -v {q(root + '/front')}:/front:ro "
                 f"--entrypoint python {q(vm_tag(name, 'front'))} /front/proxy.py"
@@ -906,7 +906,7 @@ class OpenStackTarget(Target):
             fail_hint="Read its log in the details (--debug).",
             details=tail,
             interval=0.3,
-            max_interval=3.0,
+            max_interval=1.0,  # it answers within seconds: poll closely
         )
 
     # ---- remove ---------------------------------------------------------------------
