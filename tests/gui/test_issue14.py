@@ -590,3 +590,20 @@ def test_12_enter_in_the_try_it_form_sends_instead_of_leaving(window, qtbot, mon
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     assert sent == [{"x": 5}]
     assert window.current_id == "result"
+
+
+def test_3_a_typed_secret_names_its_keyring_entry_before_the_check(
+    window, qtbot, tmp_path, memory_keyring
+):
+    """A target that requires a secret (OpenStack's API key) must not say "must name a
+    keyring entry" when the analyst has typed the secret."""
+    page = _settings(window, qtbot, _onnx(tmp_path), {}, target="openstack")
+    assert "keyring entry" in page.problems.label.text()
+    notify.close_all()
+    page.editors["api_key"].secret_value.setText("typed-key-123")
+    page.check_button.click()
+    wait_idle(qtbot, page, 60_000)
+    notify.close_all()
+    ref = page.editors["api_key"].get()
+    assert ref and memory_keyring.store[("modelship", ref)] == "typed-key-123"
+    assert "keyring entry" not in page.problems.label.text()

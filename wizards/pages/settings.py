@@ -404,7 +404,7 @@ class SettingsPage(Page):
     # ---- preflight ---------------------------------------------------------------
     def run_check(self) -> None:
         """Run the target's own preflight check off the GUI thread."""
-        if self.is_busy():
+        if self.is_busy() or not self._store_typed_secrets():
             return
         self.state.settings = self.values()
         self._store_base_image()
@@ -568,9 +568,20 @@ class SettingsPage(Page):
             self.state.base_image = self.base_image.text().strip() or None
 
     def accept(self) -> bool:
+        if not self._store_typed_secrets():
+            return False
         self.state.settings = self.values()
         self._store_base_image()
+        return True
+
+    def _store_typed_secrets(self) -> bool:
+        """Put secrets typed into the form into the keyring and their entry names into
+        the form (the profile keeps only the names). Done on "Check again" already, so
+        that a target that requires a secret finds its entry named and filled. Without a
+        secure keyring, only once the person chose "ask me each time"."""
         ok, _backend = secure_keyring()
+        if not ok and not self.each_run.isChecked():
+            return True
         for name, editor in self.editors.items():
             if not editor.secret or editor.secret_value is None:
                 continue
@@ -578,8 +589,6 @@ class SettingsPage(Page):
             if not value:
                 continue
             ref = editor.get() or f"{self.state.default_name()}-{name}"
-            editor.set(ref)
-            self.state.settings[name] = ref
             notify.register_secret(value)
             if not ok:
                 from wizards.session_keyring import use_session_keyring
@@ -591,6 +600,7 @@ class SettingsPage(Page):
             except Exception as exc:
                 self.error(exc, "saving the secret in the keyring")
                 return False
+            editor.set(ref)
             editor.secret_value.clear()
         return True
 
