@@ -109,6 +109,7 @@ def test_3_no_keyring_blocks_only_when_a_secret_is_typed(window, qtbot, tmp_path
 
 
 # 4 ----------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_4_pytorch_asks_for_an_input_shape(window, qtbot, tmp_path):
     torch = pytest.importorskip("torch")
     from tests.gui.helpers import choose_model

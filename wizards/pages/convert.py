@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -209,6 +210,8 @@ class ConvertPage(Page):
         self.log.setMaximumHeight(110)
         self.log.setPlaceholderText("Converter messages appear here.")
         self.body.addWidget(self.log, 1)
+        # on a tall screen the room left goes below everything, not into the tables' box
+        self.body.addStretch(1)
         self.failed_report: Any = None
         self.failed_exc: BaseException | None = None
         self._for_model: Any = None
@@ -298,6 +301,7 @@ class ConvertPage(Page):
 
     def _add_table(self, title: str, report: Any) -> None:
         box = QGroupBox(title)
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         lay = QHBoxLayout(box)
         lay.addWidget(report_table(report))
         self.tables.addWidget(box)
