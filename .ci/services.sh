@@ -18,6 +18,7 @@ APT_PACKAGES=(
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1
   libfontconfig1 libdbus-1-3 imagemagick wrk binutils curl
   openssh-server openssh-client
+  dbus gnome-keyring
 )
 
 log() { printf '[services] %s\n' "$*" >&2; }
