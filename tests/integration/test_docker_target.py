@@ -174,3 +174,48 @@ def test_status_of_a_removed_container_says_so(base_image, rf_model) -> None:
     )
     state = DockerTarget().status(record)
     assert not state.running and "gone" in state.detail
+
+
+def test_the_api_key_reaches_the_container_as_a_read_only_file_not_its_environment(
+    docker_client, base_image, rf_model, tmp_path: Path
+) -> None:
+    import json
+
+    from app import secrets
+    from app.run import run_deploy, teardown
+
+    name = deployment_name("key")
+    port = free_port()
+    key = "docker-key-" + "k" * 24
+    secrets.set_secret("docker-test-key", key)
+    model = tmp_path / "model.joblib"
+    model.write_bytes(rf_model.source.read_bytes())
+    profile = docker_profile(name, base_image, model, port=port, api_key="docker-test-key")
+    try:
+        record = run_deploy(profile)  # the smoke test sends the key: the server read the file
+        assert record.smoke["passed"]
+        container = docker_client.containers.get(record.resources()[0].data["container_id"])
+        inspected = json.dumps(container.attrs)
+        assert key not in inspected, "docker inspect shows the API key"
+        env = container.attrs["Config"]["Env"]
+        assert "MODELSHIP_API_KEY_FILE=/run/modelship/api_key" in env
+        assert not [e for e in env if e.startswith("MODELSHIP_API_KEY=")]
+        code, out = container.exec_run(["stat", "-c", "%a %u", "/run/modelship/api_key"])
+        assert code == 0 and out.decode().split()[0] == "400"
+        assert out.decode().split()[1] == str(container.attrs["Config"]["User"]).split(":")[0]
+        code, _ = container.exec_run(["sh", "-c", "echo x > /run/modelship/api_key"])
+        assert code != 0, "the server's user can change its own key file"
+        body = json.dumps([[0.0] * 20]).encode()
+        status, _, _ = http("POST", record.url + "/predict", body,
+                            {"Content-Type": "application/json"})  # fmt: skip
+        assert status == 401
+        status, _, _ = http(
+            "POST",
+            record.url + "/predict",
+            body,
+            {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+        )
+        assert status == 200
+    finally:
+        teardown(name)
+    assert leftovers(docker_client, name) == []
