@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +44,7 @@ class TargetCard(QFrame):
         lay.setContentsMargins(12, 10, 12, 10)
         badge = QLabel()
         badge.setPixmap(icon(ICONS.get(name, "cloud")).pixmap(36, 36))
+        badge.setFixedSize(40, 40)
         lay.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
         texts = QVBoxLayout()
         self.radio = QRadioButton(getattr(cls, "title", name))
@@ -52,6 +54,11 @@ class TargetCard(QFrame):
         self.radio.setFont(font)
         self.summary = QLabel(getattr(cls, "summary", ""))
         self.summary.setWordWrap(True)
+        # Expanding: a word-wrapped label alone in a row otherwise takes its narrowest
+        # width and the card's spare room goes to the left of it
+        wide = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.summary.setSizePolicy(wide)
+        self.radio.setSizePolicy(wide)
         texts.addWidget(self.radio)
         texts.addWidget(self.summary)
         if getattr(cls, "needs_image", False):
