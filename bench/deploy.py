@@ -220,11 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_redeploy": results["warm"]["median_seconds"] < TARGET_WARM_S,
         "over_base": results["image"]["over_base_mb"] < TARGET_OVER_BASE_MB,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "deploy.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "deploy.md").write_text(markdown(results))
-    print(markdown(results))
-    return 0
+    return _write(args.out, "deploy", results, markdown(results))
 
 
 def _median_without(r: dict[str, Any], step: str) -> float:
@@ -359,11 +355,34 @@ def heroku_main(args: argparse.Namespace) -> int:
                 teardown(name)
             results["emulator_empty_after_teardown"] = emulator.is_empty()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "deploy-heroku.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "deploy-heroku.md").write_text(heroku_markdown(results))
-    print(heroku_markdown(results))
+    return _write(args.out, "deploy-heroku", results, heroku_markdown(results))
+
+
+def _write(out: Path, stem: str, results: dict[str, Any], text: str) -> int:
+    """Save a benchmark's figures (``STEM.json``) and report (``STEM.md``); print it."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(text)
+    print(text)
     return 0
+
+
+PUSH_STEPS = ["intake", "convert", "build", "push", "deploy", "smoke"]
+
+
+def _pushed_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Markdown table of runs for targets that push an image: steps and bytes pushed."""
+    lines = [
+        "| run | total s | " + " | ".join(PUSH_STEPS) + " | bytes pushed |",
+        "|---|---:|" + "---:|" * (len(PUSH_STEPS) + 1),
+    ]
+    for label, run in runs:
+        lines.append(
+            f"| {label} | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in PUSH_STEPS)
+            + f" | {run.get('bytes_pushed')} |"
+        )
+    return lines
 
 
 def heroku_markdown(r: dict[str, Any]) -> str:
@@ -371,7 +390,6 @@ def heroku_markdown(r: dict[str, Any]) -> str:
     runs = [("cold (new app, empty registry)", r["cold"])] + [
         (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
     ]
-    order = ["intake", "convert", "build", "push", "deploy", "smoke"]
     lines = [
         "# Deploy benchmark (heroku target, emulated platform)",
         "",
@@ -382,15 +400,8 @@ def heroku_markdown(r: dict[str, Any]) -> str:
         "platform is tests/emulators/heroku on 127.0.0.1 (a real docker-registry; each release "
         "runs as a container): network time to the real Heroku is not in these figures.",
         "",
-        "| run | total s | " + " | ".join(order) + " | bytes pushed |",
-        "|---|---:|" + "---:|" * (len(order) + 1),
+        *_pushed_table(runs),
     ]
-    for label, run in runs:
-        lines.append(
-            f"| {label} | {run['seconds']} | "
-            + " | ".join(str(run["steps"].get(s, "")) for s in order)
-            + f" | {run.get('bytes_pushed')} |"
-        )
     lines += [
         "",
         f"Warm redeploy, median: **{r['warm']['median_seconds']} s**. A warm push uploads "
@@ -509,11 +520,7 @@ def openstack_main(args: argparse.Namespace) -> int:
         backend.close()
         sshd.stop()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "deploy-openstack.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "deploy-openstack.md").write_text(openstack_markdown(results))
-    print(openstack_markdown(results))
-    return 0
+    return _write(args.out, "deploy-openstack", results, openstack_markdown(results))
 
 
 def openstack_markdown(r: dict[str, Any]) -> str:
@@ -636,11 +643,7 @@ def sagemaker_main(args: argparse.Namespace) -> int:
         emulator.close()
         moto.stop()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "deploy-sagemaker.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "deploy-sagemaker.md").write_text(sagemaker_markdown(results))
-    print(sagemaker_markdown(results))
-    return 0
+    return _write(args.out, "deploy-sagemaker", results, sagemaker_markdown(results))
 
 
 def sagemaker_markdown(r: dict[str, Any]) -> str:
@@ -648,7 +651,6 @@ def sagemaker_markdown(r: dict[str, Any]) -> str:
     runs = [("cold (new endpoint)", r["cold"])] + [
         (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
     ]
-    order = ["intake", "convert", "build", "push", "deploy", "smoke"]
     lines = [
         "# Deploy benchmark (sagemaker target, emulated platform)",
         "",
@@ -660,15 +662,8 @@ def sagemaker_markdown(r: dict[str, Any]) -> str:
         "SageMaker takes minutes to provision instances, which is not in these figures. The "
         "Engine's layer cache and the registry's base layers are warm on the cold run.",
         "",
-        "| run | total s | " + " | ".join(order) + " | bytes pushed |",
-        "|---|---:|" + "---:|" * (len(order) + 1),
+        *_pushed_table(runs),
     ]
-    for label, run in runs:
-        lines.append(
-            f"| {label} | {run['seconds']} | "
-            + " | ".join(str(run["steps"].get(s, "")) for s in order)
-            + f" | {run.get('bytes_pushed')} |"
-        )
     lines += [
         "",
         f"Warm redeploy (blue/green UpdateEndpoint), median: **{r['warm']['median_seconds']} "
