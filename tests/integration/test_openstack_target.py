@@ -35,20 +35,9 @@ from tests.conformance.harnesses.openstack import (
     use_clouds_yaml,
     vm_leftovers,
 )
+from tests.conformance.test_conformance import _train  # the same small classifier
 
 pytestmark = [pytest.mark.integration]
-
-
-def _train(path: Path, seed: int) -> Path:
-    import joblib
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(200, 4))
-    y = (X[:, 0] + (seed + 1) * X[:, 1] > 0).astype(int)
-    joblib.dump(LogisticRegression().fit(X, y), path)
-    return path
 
 
 @pytest.fixture(scope="module")
