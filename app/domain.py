@@ -45,7 +45,7 @@ Ships = Literal["files", "image"]
 Replacement = Literal["stop_old_first", "side_by_side", "platform"]
 # How an endpoint is called: no credentials, a bearer key, or AWS SigV4.
 EndpointAuth = Literal["none", "bearer", "sigv4"]
-RecordState = Literal["running", "failed", "stopped"]
+RecordState = Literal["running", "failed", "stopped", "removed"]
 JournalOutcome = Literal["deployed", "rolled_back", "kept", "torn_down"]
 
 # Resource kinds the pipeline owns itself (every other kind belongs to the target that
@@ -320,6 +320,10 @@ class DeploymentRecord:
     updated: str = field(default_factory=now_iso)
     message: str = ""  # last thing that happened, in words
     schema: int = RECORD_SCHEMA
+    # Set when the deployment was torn down: the record is then history (kept apart
+    # from live records by ``app.records``), its versions and their dates kept.
+    removed_at: str | None = None
+    stopped_at: str | None = None  # set while the owner has stopped it (Stop/Start)
 
     # ---- views ------------------------------------------------------------------------
     @property

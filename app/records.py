@@ -4,6 +4,12 @@ One JSON file per deployment name in ``app.paths.deployments_dir()``. The record
 (:class:`DeploymentRecord`, :class:`ModelVersion`) are plain data in ``app.domain``;
 this module only reads and writes them. Only the pipeline (``app.run``) and the
 commands use the store: targets get the records they need passed in.
+
+A torn-down deployment is kept as history in ``removed/`` below the live records,
+marked with ``removed_at``: what it was, where, its versions and their dates, and the
+profile to deploy it again. Being apart, it is never mistaken for something that runs
+(``find_record``/``list_records`` see live records only), and deploying the same name
+again starts clean; the removed copy is dropped once the new one is saved.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ def save_record(record: DeploymentRecord) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+    if record.removed_at is None:
+        removed_record_path(record.name).unlink(missing_ok=True)  # live again
     return path
 
 
@@ -73,15 +81,91 @@ def delete_record(name: str) -> bool:
     return False
 
 
+# ---- history: torn-down deployments ------------------------------------------------------
+
+
+def removed_dir() -> Path:
+    path = deployments_dir() / "removed"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def removed_record_path(name: str) -> Path:
+    return deployments_dir() / "removed" / f"{name}.json"
+
+
+def mark_removed(name: str) -> DeploymentRecord | None:
+    """Move the live record of ``name`` to the history, marked removed (now).
+
+    Nothing of it runs any more: the endpoint is cleared (its address is kept in
+    ``message``), the versions and their dates stay. Returns the removed record, or
+    None when there was no live record.
+    """
+    record = find_record(name)
+    if record is None:
+        return None
+    url = record.url
+    record.state = "removed"
+    record.removed_at = now_iso()
+    record.stopped_at = None
+    record.endpoint = None
+    record.message = f"Removed; it answered at {url}." if url else "Removed."
+    record.updated = record.removed_at
+    path = removed_record_path(name)
+    removed_dir()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    delete_record(name)
+    return record
+
+
+def find_removed(name: str) -> DeploymentRecord | None:
+    path = removed_record_path(name)
+    if not path.exists():
+        return None
+    try:
+        return DeploymentRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, KeyError, OSError):
+        return None
+
+
+def list_removed() -> list[DeploymentRecord]:
+    """Torn-down deployments, most recently removed first (none that runs again)."""
+    out = []
+    for path in removed_dir().glob("*.json"):
+        try:
+            record = DeploymentRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, KeyError, OSError):
+            continue
+        if not record_path(record.name).exists():
+            out.append(record)
+    return sorted(out, key=lambda r: r.removed_at or "", reverse=True)
+
+
+def forget_removed(name: str) -> bool:
+    """Drop a removed deployment from the history."""
+    path = removed_record_path(name)
+    if path.exists():
+        path.unlink()
+        return True
+    return False
+
+
 __all__ = [
     "RECORD_SCHEMA",
     "DeploymentRecord",
     "ModelVersion",
     "delete_record",
     "find_record",
+    "find_removed",
+    "forget_removed",
     "list_records",
+    "list_removed",
     "load_record",
+    "mark_removed",
     "now_iso",
     "record_path",
+    "removed_record_path",
     "save_record",
 ]

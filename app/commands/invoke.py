@@ -2,7 +2,8 @@
 
 Goes through the deployment's own client (bearer key from the keyring, pinned
 certificate, SageMaker's signed InvokeEndpoint), so it works the same on every target.
-Predictions go to stdout: CSV for CSV in, JSON for JSON in.
+Predictions go to stdout: CSV for CSV in, JSON for JSON in. With ``-o OUT`` a CSV is
+scored in chunks (``app.batch``) and OUT holds its rows with their predictions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--csv", type=Path, help="a CSV file with a header row")
     what.add_argument("--json", type=Path, help="a JSON file: a list of rows or records")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="with --csv: write the rows with their predictions to this CSV file",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +39,17 @@ def run(args: argparse.Namespace) -> int:
     if endpoint is None:
         raise TargetError(f"{record.name!r} has no live endpoint.", "Deploy it again.")
     path: Path = args.csv or args.json
+    if getattr(args, "output", None) is not None:
+        if not args.csv:
+            raise UsageError("-o goes with --csv.", "Give the rows as a CSV file.")
+        from app.batch import score_csv
+        from app.commands._console import ConsoleProgress
+
+        profile = Profile.model_validate(record.profile)
+        client = get_target(endpoint.target).client(endpoint, profile)
+        result = score_csv(client, args.csv, args.output, progress=ConsoleProgress())
+        print(f"Scored {result.rows} rows into {result.path}")
+        return 0
     try:
         data = path.read_bytes()
     except OSError as exc:

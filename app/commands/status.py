@@ -2,7 +2,8 @@
 
 "Answers" is checked live through the target's own client (``GET /ping``, a pinned
 certificate, SageMaker's signed call), not read from the record. With a NAME the exit
-code says it: 0 when it answers, 1 when it does not.
+code says it: 0 when it answers, 1 when it does not. Torn-down deployments are history:
+``--all`` lists them too, marked removed (and a NAME that was removed says so).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from app.commands._console import print_json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME", help="one deployment (default: all)")
     parser.add_argument("--json", action="store_true", help="print as JSON")
+    parser.add_argument(
+        "--all", action="store_true", help="also list removed (torn-down) deployments"
+    )
 
 
 def deployment_status(record: Any) -> dict[str, Any]:
@@ -45,6 +49,8 @@ def deployment_status(record: Any) -> dict[str, Any]:
         state = "answering"
     elif running:
         state = "running, not answering"
+    elif record.state == "stopped":
+        state = f"stopped by you (start it again: modelship start {record.name})"
     else:
         state = "stopped"
     if record.state == "failed":
@@ -64,15 +70,45 @@ def deployment_status(record: Any) -> dict[str, Any]:
         "created": record.created,
         "updated": record.updated,
         "message": record.message,
+        "removed": False,
+        "stopped_at": record.stopped_at,
+    }
+
+
+def removed_status(record: Any) -> dict[str, Any]:
+    """A torn-down deployment, from its history record (nothing is asked live)."""
+    return {
+        "name": record.name,
+        "target": record.target,
+        "url": None,
+        "version": record.current_version,
+        "versions": [v["version"] for v in record.versions],
+        "answering": False,
+        "running": False,
+        "state": "removed",
+        "detail": f"removed {record.removed_at}",
+        "smoke": None,
+        "cost": "",
+        "created": record.created,
+        "updated": record.updated,
+        "message": record.message,
+        "removed": True,
+        "removed_at": record.removed_at,
     }
 
 
 def run(args: argparse.Namespace) -> int:
     from app.journal import open_journals
-    from app.records import find_record, list_records, load_record
+    from app.records import find_record, find_removed, list_records, list_removed, load_record
 
-    records = [load_record(args.name)] if args.name else list_records()
-    rows = [deployment_status(r) for r in records]
+    gone = find_removed(args.name) if args.name and find_record(args.name) is None else None
+    if gone is not None:
+        rows = [removed_status(gone)]
+    else:
+        records = [load_record(args.name)] if args.name else list_records()
+        rows = [deployment_status(r) for r in records]
+        if getattr(args, "all", False) and not args.name:
+            rows += [removed_status(r) for r in list_removed()]
     leftovers = sorted({j.name for j in open_journals(args.name) if find_record(j.name) is None})
     if args.json:
         print_json(rows if not args.name else rows[0])
@@ -81,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             print(f"{row['name']}  [{row['target']}]  version {row['version']}  {row['state']}")
+            if row["removed"]:
+                print(f"    removed: {row['removed_at']}  ({row['message']})")
+                continue
             print(f"    url:    {row['url']}")
             print(f"    detail: {row['detail']}")
             if row["smoke"]:

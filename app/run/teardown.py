@@ -10,7 +10,7 @@ from app.errors import ModelShipError
 from app.journal import Journal, open_journals, remove_journals
 from app.paths import data_dir
 from app.progress import NullProgress, Progress
-from app.records import delete_record, find_record, load_record
+from app.records import find_record, load_record, mark_removed
 from app.run import resources
 from app.run.attempt import short
 from app.run.events import Event, EventProgress, OnEvent
@@ -74,7 +74,7 @@ def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
     if versions_dir(name).exists():
         shutil.rmtree(versions_dir(name), ignore_errors=True)
         removed.append(f"model files of {name!r}")
-    delete_record(name)
+    mark_removed(name)  # kept as history (versions and dates), apart from live records
     remove_journals(name)
     lock_path(name).unlink(missing_ok=True)
     emit(Event("step_finished", "teardown", message=f"Removed {len(removed)} thing(s)."))

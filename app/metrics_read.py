@@ -1,0 +1,112 @@
+"""Reading a deployment's ``/metrics`` (Prometheus text format) for the dashboard.
+
+A small parser for the text exposition format (no prometheus_client: the core keeps
+its dependencies few), and a summary that adds up the serving workers: each worker
+process reports its own counters with a ``worker`` label, and the dashboard shows the
+deployment's totals and how long its oldest worker has run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def _unescape(value: str) -> str:
+    return value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+
+
+def parse(text: str) -> list[Sample]:
+    """Samples of a Prometheus text exposition (comments and bad lines skipped)."""
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if m is None:
+            continue
+        name, _, labels, value = m.groups()
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        found = {k: _unescape(v) for k, v in _LABEL.findall(labels or "")}
+        out.append(Sample(name, found, number))
+    return out
+
+
+@dataclass(frozen=True)
+class Summary:
+    requests: int  # predictions answered (every route but /ping and /metrics)
+    errors: int  # of those, answered 4xx/5xx
+    rows: int  # rows predicted
+    started: float | None  # Unix time the oldest worker started
+    workers: int
+
+    def uptime(self, now: float | None = None) -> float | None:
+        if self.started is None:
+            return None
+        return max(0.0, (now if now is not None else time.time()) - self.started)
+
+
+QUIET_ROUTES = {"/ping", "/metrics", "/health", "/healthz"}
+
+
+def summarize(text: str) -> Summary:
+    """Totals over all workers: requests and errors (health and metrics calls left
+    out, they are not anyone's predictions), rows, the oldest worker's start."""
+    requests = errors = rows = 0
+    starts: list[float] = []
+    workers: set[str] = set()
+    for s in parse(text):
+        if not math.isfinite(s.value):
+            continue  # NaN/Inf: no count to add
+        if "worker" in s.labels:
+            workers.add(s.labels["worker"])
+        if s.name == "modelship_requests_total":
+            if s.labels.get("route") in QUIET_ROUTES:
+                continue
+            n = int(s.value)
+            requests += n
+            code = s.labels.get("code", "")
+            if code.isdigit() and int(code) >= 400:
+                errors += n
+        elif s.name == "modelship_rows_total":
+            rows += int(s.value)
+        elif (
+            s.name in {"modelship_start_time_seconds", "process_start_time_seconds"} and s.value > 0
+        ):
+            starts.append(s.value)
+    return Summary(requests, errors, rows, min(starts) if starts else None, len(workers))
+
+
+def duration_words(seconds: float | None) -> str:
+    """12 s, 5 min, 3 h 20 min, 2 days 4 h."""
+    if seconds is None:
+        return "unknown"
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d} day{'s' if d != 1 else ''} {h} h" if h else f"{d} day{'s' if d != 1 else ''}"
+
+
+__all__ = ["Sample", "Summary", "duration_words", "parse", "summarize"]
