@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("app.commands.status", "show deployments and whether they answer"),
     "invoke": ("app.commands.invoke", "get predictions from a deployment for a CSV/JSON file"),
     "logs": ("app.commands.logs", "show a deployment's last log lines"),
+    "stop": ("app.commands.stop", "stop a deployment without removing it"),
+    "start": ("app.commands.start", "start a stopped deployment again"),
     "teardown": ("app.commands.teardown", "remove a deployment and everything it created"),
     "rollback": ("app.commands.rollback", "go back to a deployment's previous image"),
     "profiles": ("app.commands.profiles", "list, show, export and import saved profiles"),

@@ -287,6 +287,27 @@ class Target(ABC):
                 removed.append(resource.describe())
         return removed
 
+    # ---- stop and start (optional: kinds with "stop_start" in their capabilities) ----
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        """Stop the live deployment without removing it (nothing answers; what it needs
+        to start again is kept). Only kinds that declare ``stop_start``."""
+        from app.errors import UsageError
+
+        raise UsageError(
+            f"{self.title} deployments cannot be stopped and started again.",
+            "Tear it down to stop it (and its cost); deploy it again later.",
+        )
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        """Start a stopped deployment again. Returns the endpoint when its resources
+        changed (e.g. a new pid), else None. The caller waits until it answers."""
+        from app.errors import UsageError
+
+        raise UsageError(
+            f"{self.title} deployments cannot be stopped and started again.",
+            "Deploy it again instead.",
+        )
+
     # ---- replacing in place (defaults: nothing to do) -------------------------------
     def suspend(self, record: DeploymentRecord, progress: Progress) -> None:  # noqa: B027
         """``stop_old_first``: make room for a replacement (stop the old one, keep it

@@ -39,6 +39,11 @@ class Kind:
     remote: bool = False  # runs somewhere else than this computer
     capabilities: frozenset[str] = frozenset()  # "logs", "stop_start", "autoscaling", ...
 
+    @property
+    def can_stop(self) -> bool:
+        """Stop and Start apart from Delete (the target implements ``stop``/``start``)."""
+        return "stop_start" in self.capabilities
+
     def load(self) -> type[Target]:
         module, _, cls = self.implementation.partition(":")
         return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
@@ -57,7 +62,7 @@ CATALOG: dict[str, Kind] = {
         Settings=LocalSettings,
         implementation="targets.local.target:LocalTarget",
         ships="files",
-        capabilities=frozenset({"logs"}),
+        capabilities=frozenset({"logs", "stop_start"}),
     ),
     "docker": Kind(
         name="docker",
@@ -67,7 +72,7 @@ CATALOG: dict[str, Kind] = {
         Settings=DockerSettings,
         implementation="targets.docker.target:DockerTarget",
         ships="image",
-        capabilities=frozenset({"logs"}),
+        capabilities=frozenset({"logs", "stop_start"}),
     ),
     "openstack": Kind(
         name="openstack",

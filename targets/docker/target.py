@@ -408,6 +408,37 @@ class DockerTarget(Target):
         finally:
             client.close()
 
+    # ---- stop and start -------------------------------------------------------------
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        """``docker stop`` the live container; it and its image stay for ``start``."""
+        self.suspend(record, progress)
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        """``docker start`` the stopped container (same id: the endpoint holds)."""
+        import docker.errors
+
+        self.resume(record, progress)
+        client = connect()
+        try:
+            for r in record.resources():
+                if r.kind != "container":
+                    continue
+                try:
+                    c = client.containers.get(r.data.get("container_id") or r.id)
+                except docker.errors.NotFound:
+                    raise TargetError(
+                        f"The container of {record.name!r} is gone.", "Deploy it again."
+                    ) from None
+                if c.status not in {"running", "restarting"}:
+                    raise TargetError(
+                        f"The container of {record.name!r} did not start ({c.status}).",
+                        "Read its log, or deploy it again.",
+                        details=_logs_tail(c, 15) or None,
+                    )
+            return None
+        finally:
+            client.close()
+
 
 # ---- helpers ----------------------------------------------------------------------------
 

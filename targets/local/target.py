@@ -468,6 +468,25 @@ class LocalTarget(Target):
             progress.update(message=f"Restarted the previous server (process {pid})")
         return ep
 
+    # ---- stop and start -------------------------------------------------------------
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        """Stop the server process; its log, model and command stay for ``start``."""
+        self.suspend(record, progress)
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        """Start the server again from its recorded command (a new pid)."""
+        ep = self.resume(record, progress)
+        procs = [r for r in (ep.resources if ep else []) if r.kind == "process"]
+        if not procs or not all(is_our_process(r.data) for r in procs):
+            log = next((r.data.get("log") for r in procs if r.data.get("log")), None)
+            tail = _log_tail(Path(log), 15) if log else ""
+            raise TargetError(
+                f"{record.name!r} did not start again.",
+                "Check that its port is free and read its log; or deploy it again.",
+                details=tail or None,
+            )
+        return ep
+
 
 def _ours_on_port(previous: DeploymentRecord | None, port: int) -> bool:
     """Is the port held by the deployment being replaced (same name)?"""

@@ -195,3 +195,42 @@ def test_redeploy_and_rollback_keep_answering(harness: Harness, models: tuple[Pa
     finally:
         teardown(name)
     _nothing_left(harness, name)
+
+
+def test_stop_and_start_apart_from_delete(harness: Harness, models: tuple[Path, Path]) -> None:
+    """Kinds that declare ``stop_start``: stopped, nothing answers; started again, the
+    smoke rows get the same predictions; teardown still leaves nothing. Others refuse
+    Stop with an error that says how to stop paying/running (teardown)."""
+    import json
+
+    from app.endpoint import EndpointError, EndpointUnreachable
+    from app.errors import UsageError
+    from app.records import load_record
+    from app.run.power import start_deployment, stop_deployment
+    from targets.catalog import get_kind
+
+    name = _name(harness, "stop")
+    profile = harness.profile(models[0], name)
+    if not get_kind(harness.kind).can_stop:
+        pytest.skip(f"{harness.kind} does not offer Stop/Start")  # refusal: unit-tested
+    try:
+        record = run_deploy(profile)
+        rows = json.loads(record.version().proof_path.read_text())["rows"]
+        expected = _predictions(record, rows)
+        stopped = stop_deployment(name)
+        assert stopped.state == "stopped" and stopped.stopped_at
+        assert load_record(name).state == "stopped"
+        try:
+            answered = _client(stopped).ping(timeout=2)
+        except (EndpointError, EndpointUnreachable):
+            answered = False
+        assert not answered, "a stopped deployment still answers"
+        started = start_deployment(name)
+        assert started.state == "running" and started.stopped_at is None
+        assert _client(started).ping()
+        assert _predictions(started, rows) == expected
+        with pytest.raises(UsageError):
+            stop_deployment(f"{name}-unknown")
+    finally:
+        teardown(name)
+    _nothing_left(harness, name)

@@ -164,3 +164,16 @@ def test_score_csv_cancel_and_refusal_leave_no_half_file(tmp_path) -> None:
     (tmp_path / "empty.csv").write_text("x,name\n")
     with pytest.raises(UsageError, match="no rows"):
         score_csv(FakeClient(), tmp_path / "empty.csv")
+
+
+def test_stop_is_refused_where_the_platform_cannot_stop_with_what_to_do() -> None:
+    from app.run.power import can_stop, stop_deployment
+
+    record = make_record("paid")
+    record.target = "sagemaker"
+    save_record(record)
+    assert not can_stop(record)
+    with pytest.raises(UsageError, match="billed while it exists") as info:
+        stop_deployment("paid")
+    assert "teardown paid" in (info.value.hint or "")
+    assert find_record("paid").state == "running"  # nothing changed
