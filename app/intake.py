@@ -471,8 +471,8 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
     if need and installed.get("scikit-learn") and installed["scikit-learn"] != need:
         art.warnings.append(
             f"It was saved with scikit-learn {need}; this Python has "
-            f"{installed['scikit-learn']}. Convert with --python pointing at a Python that "
-            f"has scikit-learn {need}."
+            f"{installed['scikit-learn']}. Convert with --match-env (a matching environment, "
+            f"made once), or --python pointing at a Python that has scikit-learn {need}."
         )
     try:
         desc = describe_estimator(root)

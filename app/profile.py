@@ -59,6 +59,11 @@ class ModelSection(_Strict):
     sample_csv: Path | None = Field(None, description="Sample rows for the conversion proof.")
     input_shape: list[int] | None = Field(None, description="Input shape for tensor models.")
     tolerance: float = Field(1e-4, gt=0, description="Largest accepted difference in the proof.")
+    match_env: bool = Field(
+        False,
+        description="Convert in an environment with the library versions the file was saved "
+        "with, made from the package index once, when they differ from ModelShip's own.",
+    )
     quantize: bool = Field(False, description="Also make an int8 version and serve it.")
     accept_mismatch: bool = Field(
         False, description="Deploy even if the conversion proof fails (not recommended)."

@@ -25,6 +25,9 @@ class WizardState:
     tolerance: float = 1e-4
     quantize: bool = False
     allow_mismatch: bool = False
+    # convert in an environment with the versions the file was saved with (app/envs.py):
+    # set by the Convert page's "Make a matching environment" button
+    match_env: bool = False
     conversion: Any = None  # app.convert.ConversionResult
     # what the conversion was made from (app.run.conversion_key): the deploy reuses the
     # proven files while the profile still describes the same input, instead of
@@ -84,6 +87,7 @@ class WizardState:
             allow_mismatch=self.allow_mismatch,
             quantize=self.quantize,
             trust=self.trusted,
+            match_env=self.match_env,
         )
 
     def converted(self, profile: Any) -> Any:
@@ -140,6 +144,7 @@ class WizardState:
         model["tolerance"] = self.tolerance
         model["quantize"] = self.quantize
         model["accept_mismatch"] = self.allow_mismatch
+        model["match_env"] = self.match_env
         if self.trusted and self.model_path is not None:
             from app.hashing import sha256_file
 
@@ -173,6 +178,7 @@ class WizardState:
         self.tolerance = float(getattr(model, "tolerance", 1e-4) or 1e-4)
         self.quantize = bool(getattr(model, "quantize", False))
         self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
+        self.match_env = bool(getattr(model, "match_env", False))
         trusted_hash = getattr(model, "trusted_sha256", None)
         if trusted_hash and self.model_path is not None and self.model_path.is_file():
             from app.hashing import sha256_file

@@ -25,6 +25,14 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"(?:run again with |use |with )?--accept-mismatch"),
         "tick “Deploy anyway” on the Convert page",
     ),
+    (
+        re.compile(r"(?:Convert with|Add|Use) --match-env(?: \([^)]*\))?"),
+        "Use “Make a matching environment” on the Convert page",
+    ),
+    (
+        re.compile(r"(?:add |use |with )?--match-env(?: \([^)]*\))?"),
+        "“Make a matching environment” on the Convert page",
+    ),
     (re.compile(r"raise --tolerance"), "raise the accepted difference"),
     (re.compile(r"--tolerance"), "the accepted difference"),
     (re.compile(r"e\.g\. --input-shape ([\d,]+)"), r"in the Input shape field, e.g. \1"),

@@ -24,36 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `convert` and `demo`."""
-    parser.add_argument(
-        "--sample",
-        metavar="CSV",
-        type=Path,
-        help="rows to prove the conversion on: a CSV with a header row, or for PyTorch a "
-        ".npy array (batch first); default: generated rows",
-    )
-    parser.add_argument(
-        "--input-shape",
-        metavar="DIMS",
-        type=parse_shape,
-        help="input shape for PyTorch models, batch first, e.g. 1,3,32,32",
-    )
-    parser.add_argument(
-        "--python",
-        metavar="PATH",
-        help="Python interpreter to load and convert the model with (use the "
-        "environment the model was trained in); default: ModelShip's own",
-    )
+    add_model_arguments(parser, tolerance_default=1e-4)
     parser.add_argument(
         "--quantize",
         action="store_true",
         help="also write a dynamic int8 quantized model, with its own proof",
-    )
-    parser.add_argument(
-        "--tolerance",
-        type=float,
-        default=1e-4,
-        help="largest accepted difference between original and ONNX "
-        "(default: 1e-4; relative for values above 1)",
     )
     parser.add_argument(
         "--quantize-tolerance",
@@ -79,6 +54,47 @@ def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop a conversion that takes longer (seconds, default: 600)",
     )
     add_trust_argument(parser)
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, *, tolerance_default: float | None
+) -> None:
+    """How a model is converted and proven: shared by `convert`, `demo` and `deploy`
+    (where a default of None means "as the profile says")."""
+    parser.add_argument(
+        "--sample",
+        metavar="CSV",
+        type=Path,
+        help="rows to prove the conversion on: a CSV with a header row, or for PyTorch a "
+        ".npy array (batch first); default: generated rows",
+    )
+    parser.add_argument(
+        "--input-shape",
+        metavar="DIMS",
+        type=parse_shape,
+        help="input shape for PyTorch models, batch first, e.g. 1,3,32,32",
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="Python interpreter to load and convert the model with (use the "
+        "environment the model was trained in); default: ModelShip's own",
+    )
+    parser.add_argument(
+        "--match-env",
+        action=argparse.BooleanOptionalAction,
+        default=None if tolerance_default is None else False,
+        help="if the model was saved with other library versions than ModelShip's own, "
+        "convert it in an environment with exactly those versions, made from the package "
+        "index once and then reused",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=tolerance_default,
+        help="largest accepted difference between original and ONNX "
+        "(default: 1e-4; relative for values above 1)",
+    )
 
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +139,7 @@ def options_from(args: argparse.Namespace):
         quantize_tolerance=args.quantize_tolerance,
         timeout_s=args.timeout,
         trust=bool(getattr(args, "trust", False)),
+        match_env=bool(getattr(args, "match_env", False)),
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands._console import ConsoleProgress, print_json
-from app.commands.convert import add_trust_argument
+from app.commands.convert import add_model_arguments, add_trust_argument
 from app.errors import ProfileError, UsageError
 from app.profile import Profile, load_profile, new_profile, profile_path
 from app.progress import CancelToken
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="deployment name (default: from the model file name)")
     parser.add_argument("--base-image", help="base image for targets that build one")
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 to answer on")
+    add_model_arguments(parser, tolerance_default=None)
     add_trust_argument(parser)
     parser.add_argument(
         "--accept-host-key",
@@ -82,6 +83,7 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
         )
         if getattr(args, "trust", False):
             profile.model.trusted_sha256 = _sha256(path)
+        _apply_overrides(profile, args)  # the conversion flags
         return profile, True
     profile = load_profile(what)
     from_saved = profile.source is not None and profile.source == profile_path(profile.name)
@@ -112,6 +114,10 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
     if getattr(args, "trust", False):
         data["model"]["trusted_sha256"] = _sha256(Path(data["model"]["path"]))
         changed = True
+    for key, value in _model_flags(args).items():
+        if data["model"].get(key) != value:
+            data["model"][key] = value
+            changed = True
     if not changed:
         return None
     try:
@@ -125,11 +131,34 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
         key = ".".join(str(p) for p in first["loc"])
         raise ProfileError(
             f"The options do not fit the profile: {key}: {first['msg']}",
-            "Check --target and --port (not every target takes a port).",
+            "Check --target and --port (not every target takes a port), and --tolerance "
+            "(a number above 0).",
         ) from None
     for field in ("name", "model", "target", "image", "smoke"):
         setattr(profile, field, getattr(updated, field))
     return profile
+
+
+def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The conversion flags given (the same as `convert` takes), as profile values."""
+    out: dict[str, Any] = {}
+    if getattr(args, "sample", None) is not None:
+        out["sample_csv"] = str(Path(args.sample).expanduser().resolve())
+    if getattr(args, "python", None):
+        python = str(args.python)
+        # a path (not a name looked up on PATH) is stored whole, so the profile runs
+        # the same from any folder
+        is_path = "/" in python or "\\" in python or python.startswith("~")
+        out["python"] = str(Path(python).expanduser().absolute()) if is_path else python
+    if getattr(args, "input_shape", None):
+        out["input_shape"] = list(args.input_shape)
+    if getattr(args, "tolerance", None) is not None:
+        if args.tolerance <= 0:
+            raise UsageError("Tolerances must be positive numbers.", "E.g. --tolerance 1e-4.")
+        out["tolerance"] = float(args.tolerance)
+    if getattr(args, "match_env", None) is not None:
+        out["match_env"] = bool(args.match_env)
+    return out
 
 
 def _sha256(path: Path) -> str:

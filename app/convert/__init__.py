@@ -33,7 +33,7 @@ from app.errors import (
     UsageError,
 )
 from app.hashing import sha256_file
-from app.intake import ModelArtifact, inspect_model, installed_versions
+from app.intake import ModelArtifact, inspect_model
 from app.picklescan import require_trust
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
@@ -62,6 +62,10 @@ class ConvertOptions:
     # load a pickle even when it names dangerous or unknown code. Without it, such a
     # file is refused before anything loads it (app.picklescan.require_trust).
     trust: bool = False
+    # When the file records library versions other than ModelShip's own (a pickle from
+    # a newer or older scikit-learn, ...), convert in a cached environment with exactly
+    # those versions (app/envs.py), made from the package index the first time.
+    match_env: bool = False
 
 
 @dataclass
@@ -209,8 +213,9 @@ def convert_model(
             "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
         )
     python = _resolve_python(options.python, art.kind)
+    matched: str | None = None
     if python == sys.executable:
-        _check_versions_here(art)
+        python, matched = _matching_python(art, options, progress, cancel)
     cancel.raise_if_cancelled()
 
     if art.kind == "onnx":
@@ -219,6 +224,12 @@ def convert_model(
             result.quantized = _quantize(result, options, progress, None, {}, None)
     else:
         result = _convert_in_worker(art, out, options, python, progress, cancel)
+    if matched:
+        result.report.warnings.insert(
+            0,
+            f"Converted in a matching environment with {matched} (the versions the file "
+            "was saved with).",
+        )
     result.artifact = art
     return result
 
@@ -282,19 +293,33 @@ def _npy_shape(path: Path) -> list[int]:
     return [1, *[int(d) for d in arr.shape[1:]]]
 
 
-def _check_versions_here(art: ModelArtifact) -> None:
-    here = installed_versions({k: v for k, v in art.libraries.items() if v})
-    for dist, want in art.libraries.items():
-        if not want or dist not in here:
-            continue
-        have = here[dist]
-        if dist == "scikit-learn" and have != want:
-            raise EnvironmentMismatchError(
-                f"{art.path.name} was saved with scikit-learn {want}, but this Python has "
-                f"scikit-learn {have or 'not installed'}.",
-                f"Convert with --python pointing at a Python that has scikit-learn {want} "
-                "(e.g. the environment the model was trained in).",
-            )
+def _matching_python(
+    art: ModelArtifact, options: ConvertOptions, progress: Progress, cancel: CancelToken
+) -> tuple[str, str | None]:
+    """The Python to convert with when the user named none, and the versions it matches.
+
+    ModelShip's own, unless the file records library versions that differ in a way
+    that matters (app.envs.mismatch): then the cached matching environment with
+    ``match_env``, else a refusal that says how to get one.
+    """
+    from app import envs
+
+    found = envs.mismatch(art.kind, art.format, art.libraries)
+    if found is None:
+        return sys.executable, None
+    spec_words = ", ".join(f"{d} {v}" for d, v in sorted(found.wanted.items()))
+    if options.match_env:
+        spec = envs.spec_for(found)
+        return envs.ensure_env(spec, progress, cancel), spec.words()
+    here = ", ".join(f"{d} {v or 'not installed'}" for d, v in sorted(found.differing.items()))
+    raise envs.NeedsMatchingEnvironment(
+        f"{art.path.name} was saved with {spec_words}, but ModelShip has {here}.",
+        "Add --match-env: ModelShip then makes an environment with exactly those versions "
+        f"and the converters (downloads about {envs.EnvSpec.of(found.wanted, '').download_mb()}"
+        " MB, once) and converts there. Or give --python pointing at the environment the "
+        "model was trained in.",
+        mismatch=found,
+    )
 
 
 # ---------------------------------------------------------------------------

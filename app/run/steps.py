@@ -69,6 +69,8 @@ def conversion_key(profile: Profile) -> str:
         "accept_mismatch": m.accept_mismatch,
         "modelship": __version__,
     }
+    if m.match_env:  # only when set: keys of profiles without it stay as they were
+        data["match_env"] = True
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -146,6 +148,7 @@ def convert_for_profile(
         allow_mismatch=m.accept_mismatch,
         quantize=m.quantize,
         trust=trusted(profile),
+        match_env=m.match_env,
     )
     result = convert_model(m.path, out, options, progress, cancel)
     served, quantized = result, False

@@ -170,6 +170,13 @@ class ConvertPage(Page):
         row.addStretch(1)
         form.addRow("", row)
         self.body.addWidget(options)
+        # offered when the model was saved with other library versions than ModelShip's
+        # own (app/envs.py): one click makes a matching environment and converts again
+        self.match_button = QPushButton("Make a matching environment")
+        self.match_button.setObjectName("matchEnvButton")
+        self.match_button.clicked.connect(self.make_matching_environment)
+        self.match_button.setVisible(False)
+        self.body.addWidget(self.match_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
@@ -290,6 +297,7 @@ class ConvertPage(Page):
     def _clear_results(self) -> None:
         self.failed_exc = None
         self.details_button.setVisible(False)
+        self.match_button.setVisible(False)
         self.verdict.setVisible(False)
         self.choice_box.setVisible(False)
         self.override.setVisible(False)
@@ -371,7 +379,60 @@ class ConvertPage(Page):
             self._add_table("Details", report)
             self.override.setVisible(True)
             return  # said on the page, with the way on (the override): no second box
+        if self._offer_matching(exc):
+            return
         self.show_failure(exc)
+
+    def _offer_matching(self, exc: BaseException) -> bool:
+        """A model saved with other library versions: say so in plain words and offer
+        the one button that makes a matching environment (no command-line words)."""
+        from app.envs import EnvSpec, MatchingEnvironmentError, NeedsMatchingEnvironment
+
+        if isinstance(exc, NeedsMatchingEnvironment):
+            found = exc.mismatch
+            spec = EnvSpec.of(found.wanted, "")
+            here = ", ".join(
+                f"{d} {v}" if v else f"no {d}" for d, v in sorted(found.differing.items())
+            )
+            self.failed_exc = exc
+            self.verdict.say(
+                f"<b>Your model was saved with {_esc(spec.words())}; ModelShip has "
+                f"{_esc(here)}.</b> A model file like this one loads reliably only with the "
+                "versions it was saved with.<br><b>What to do:</b> let ModelShip make a "
+                "separate environment with exactly those versions and convert the model "
+                "there. It is kept and used again for every model that needs the same "
+                "versions.",
+                "warning",
+            )
+            self.match_button.setText(
+                f"Make a matching environment (downloads about {spec.download_mb()} MB, once)"
+            )
+            self.match_button.setVisible(True)
+            self.details_button.setVisible(True)
+            return True
+        if isinstance(exc, MatchingEnvironmentError):
+            from wizards import notify
+
+            cause, _hint, _details = notify.describe(exc)
+            self.failed_exc = exc
+            self.verdict.say(
+                f"<b>The matching environment could not be made.</b> {_esc(cause)}"
+                "<br><b>What to do:</b> check that this computer is online (and its proxy "
+                "or package mirror settings, if your organisation uses them), then try "
+                "again.",
+                "fail",
+            )
+            self.match_button.setText("Try again to make the matching environment")
+            self.match_button.setVisible(True)
+            self.details_button.setVisible(True)
+            return True
+        return False
+
+    def make_matching_environment(self) -> None:
+        """Convert again, in an environment with the versions the file was saved with
+        (made first, with its progress on this page; reused later)."""
+        self.state.match_env = True
+        self.start()
 
     def show_failure(self, exc: BaseException) -> None:
         """Any other failure: said on the page in plain words (never a blank page)."""

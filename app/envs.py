@@ -1,0 +1,474 @@
+"""Conversion environments that match the library versions a model was saved with.
+
+A pickle loads reliably only with the library versions it was saved with. When a
+model file records versions that differ from ModelShip's own, ModelShip can make a
+Python environment with exactly those versions plus the converters (``--match-env``;
+in the wizard, one button) and run the conversion worker there. Environments are
+cached by what decides their content (the pinned libraries, the Python version and
+the converters asked for), so every later conversion that needs the same set reuses
+one, and several ModelShip processes never build the same one twice at once.
+
+pip downloads from the package index the user has configured: it honours
+``PIP_INDEX_URL`` (a mirror) and ``HTTPS_PROXY`` itself, and they are passed through.
+``MODELSHIP_ENV_CACHE`` puts the cache elsewhere (CI keeps it between runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.errors import Cancelled, EnvironmentMismatchError
+from app.progress import CancelToken, NullProgress, Progress
+from app.runtime import is_frozen
+
+# Bump when what goes into an environment changes: old ones are then never reused.
+FORMAT = 1
+# What the conversion worker imports besides the model's own library; pip picks the
+# newest versions that fit the pinned model libraries.
+CONVERTERS = ("skl2onnx", "onnxmltools", "onnx", "numpy", "scipy", "pandas", "joblib")
+# Libraries whose pickles are tied to the version that wrote them.
+MATCHED = ("scikit-learn", "xgboost", "lightgbm")
+PICKLED = ("pickle", "joblib")
+# Download sizes (MB, Linux x86-64 wheels) for the wizard's "about N MB": a guide only.
+_SIZE_MB = {
+    "scikit-learn": 13,
+    "xgboost": 5,
+    "lightgbm": 4,
+    "torch": 200,
+    "skl2onnx": 1,
+    "onnxmltools": 1,
+    "onnx": 17,
+    "numpy": 17,
+    "scipy": 36,
+    "pandas": 13,
+    "joblib": 1,
+}
+_COMPLETE = "modelship-env.json"
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+class MatchingEnvironmentError(EnvironmentMismatchError):
+    """A matching conversion environment could not be made."""
+
+
+class NeedsMatchingEnvironment(EnvironmentMismatchError):
+    """The file records library versions that differ from ModelShip's own; converting
+    it needs a matching environment (``match_env``) or the user's own (``--python``)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, mismatch: Mismatch) -> None:
+        super().__init__(message, hint)
+        self.mismatch = mismatch
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What a matching environment holds: the model's libraries, pinned exactly."""
+
+    libraries: tuple[tuple[str, str], ...]
+    python_version: str  # "3.11": the environment's Python (major.minor)
+    converters: tuple[str, ...] = CONVERTERS
+
+    @classmethod
+    def of(cls, libraries: dict[str, str], python_version: str) -> EnvSpec:
+        return cls(tuple(sorted(libraries.items())), python_version)
+
+    def requirements(self) -> list[str]:
+        pins = [f"{_dist(d)}=={v}" for d, v in self.libraries]
+        return pins + [c for c in self.converters if c not in dict(self.libraries)]
+
+    def key(self) -> str:
+        doc = {
+            "format": FORMAT,
+            "libraries": dict(self.libraries),
+            "python": self.python_version,
+            "converters": list(self.converters),
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+    def words(self) -> str:
+        """'scikit-learn 1.9.1' / 'scikit-learn 1.7.2 and xgboost 2.1.4'."""
+        parts = [f"{d} {v}" for d, v in self.libraries]
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    def download_mb(self) -> int:
+        return sum(_SIZE_MB.get(d, 5) for d in {d for d, _ in self.libraries} | set(CONVERTERS))
+
+
+@dataclass
+class Mismatch:
+    """The versions a model file records that ModelShip's own environment lacks."""
+
+    wanted: dict[str, str]  # every recorded version of the model's libraries
+    differing: dict[str, str] = field(default_factory=dict)  # {dist: version here or ""}
+
+
+def _dist(dist: str) -> str:
+    """The distribution to install: the CPU-only xgboost on Linux/Windows (the default
+    wheel carries CUDA and NCCL, ~700 MB, that a converter never uses)."""
+    if dist == "xgboost" and sys.platform != "darwin":
+        return "xgboost-cpu"
+    return dist
+
+
+def installed_version(dist: str) -> str:
+    from importlib import metadata
+
+    for name in (dist, _dist(dist)):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
+    """What differs in a way that matters, or None.
+
+    Only pickles (pickle, joblib) are tied to the versions that wrote them: XGBoost
+    JSON/UBJ and LightGBM text files load in any later release, and ONNX needs no
+    library at all. A pickle matters when a library it records a version of is
+    missing here or has another version (scikit-learn refuses to vouch for a pickle
+    from any other release, patch releases included).
+    """
+    if fmt not in PICKLED:
+        return None
+    recorded = {d: v for d, v in libraries.items() if d in MATCHED and v}
+    differing = {d: installed_version(d) for d, v in recorded.items() if installed_version(d) != v}
+    if not differing:
+        return None
+    return Mismatch(wanted=recorded, differing=differing)
+
+
+def spec_for(found: Mismatch, python_version: str | None = None) -> EnvSpec:
+    return EnvSpec.of(found.wanted, python_version or _python_version_of(base_python()))
+
+
+# ---- where ------------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    value = os.environ.get("MODELSHIP_ENV_CACHE")
+    if value:
+        root = Path(value).expanduser()
+    else:
+        from app.paths import cache_dir
+
+        root = cache_dir() / "envs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _python_in(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def find_env(spec: EnvSpec) -> str | None:
+    """The Python of a finished environment for ``spec``, or None."""
+    env = cache_root() / spec.key()
+    python = _python_in(env)
+    if (env / _COMPLETE).is_file() and python.exists():
+        return str(python)
+    return None
+
+
+# ---- which Python makes it --------------------------------------------------------------
+
+
+def base_python() -> str:
+    """The Python that makes environments: this one from source; in the packaged app
+    (which has no interpreter of its own) a python3 of at least 3.10 on the PATH."""
+    if not is_frozen():
+        return sys.executable
+    for name in ("python3.13", "python3.12", "python3.11", "python3.10", "python3", "python"):
+        found = shutil.which(name)
+        if found:
+            with contextlib.suppress(MatchingEnvironmentError):
+                major, minor = _python_version_of(found).split(".")
+                if (int(major), int(minor)) >= (3, 10):
+                    return found
+    raise MatchingEnvironmentError(
+        "ModelShip needs Python 3.10 or newer on this computer to make a matching "
+        "environment, and found none.",
+        "Install Python 3 (e.g. apt install python3 python3-venv, or from python.org), "
+        "then try again; or convert with a Python that has the model's libraries.",
+    )
+
+
+def _python_version_of(python: str) -> str:
+    if python == sys.executable:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        raise MatchingEnvironmentError(
+            f"Could not run {python} to find its version.",
+            "Check that it is a working Python 3 interpreter.",
+        ) from None
+    return out
+
+
+# ---- making one -------------------------------------------------------------------------
+
+
+def ensure_env(
+    spec: EnvSpec,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """The Python of a matching environment for ``spec``, made first if it is not cached.
+
+    Made in a temporary folder beside the cache entry and renamed into place when pip
+    has finished, so a failed, cancelled or killed build never leaves a half-made
+    environment that a later conversion would take for a finished one. Only ``python
+    -m ...`` is ever run from it, so the rename does not matter (console scripts'
+    shebangs would name the temporary folder).
+    """
+    progress = progress or NullProgress()
+    cancel = cancel or CancelToken()
+    found = find_env(spec)
+    if found:
+        progress.update(None, f"Using the matching environment with {spec.words()}")
+        return found
+    root = cache_root()
+    with _build_lock(root / f"{spec.key()}.lock", progress, cancel):
+        found = find_env(spec)  # another process made it while this one waited
+        if found:
+            progress.update(None, f"Using the matching environment with {spec.words()}")
+            return found
+        final = root / spec.key()
+        if final.exists():  # a finished folder without its marker: not ours to trust
+            shutil.rmtree(final, ignore_errors=True)
+        tmp = root / f".building-{spec.key()}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        progress.step(
+            f"Making a conversion environment with {spec.words()} "
+            f"(downloads about {spec.download_mb()} MB, once)"
+        )
+        try:
+            _create_venv(base_python(), tmp, cancel)
+            _pip_install(_python_in(tmp), spec.requirements(), progress, cancel)
+            versions = _freeze(_python_in(tmp))
+            (tmp / _COMPLETE).write_text(
+                json.dumps(
+                    {
+                        "key": spec.key(),
+                        "libraries": dict(spec.libraries),
+                        "python": spec.python_version,
+                        "installed": versions,
+                        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    },
+                    indent=2,
+                ),
+                encoding="utf-8",
+            )
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    progress.update(None, f"Made the matching environment with {spec.words()}")
+    return str(_python_in(final))
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path, progress: Progress, cancel: CancelToken) -> Iterator[None]:
+    """One build per environment at a time; others wait for it (the OS drops the lock
+    of a process that dies, so a crash never leaves a stale one)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the temporary folder is per process; carry on
+        yield
+        return
+    with open(path, "w") as fh:
+        said = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if not said:
+                    progress.update(
+                        None, "Waiting for another ModelShip to finish making the same environment"
+                    )
+                    said = True
+                if cancel.cancelled:
+                    raise Cancelled() from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _create_venv(python: str, where: Path, cancel: CancelToken) -> None:
+    cancel.raise_if_cancelled()
+    try:
+        done = subprocess.run(
+            [python, "-m", "venv", str(where)],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MatchingEnvironmentError(
+            f"Could not run {python} to make a Python environment ({exc}).",
+            "Check that Python 3 with its venv module is installed.",
+        ) from None
+    if done.returncode != 0:
+        text = (done.stderr or done.stdout or "").strip()
+        hint = (
+            "Install the venv module for this Python (on Debian/Ubuntu: apt install "
+            "python3-venv), then try again."
+            if "ensurepip" in text or "venv" in text
+            else "Check that there is room in the cache folder, then try again."
+        )
+        raise MatchingEnvironmentError(
+            f"Could not make a Python environment in {where.parent}.", hint, details=text
+        )
+
+
+_NETWORK_SIGNS = (
+    "connection",
+    "proxy",
+    "max retries",
+    "temporary failure in name resolution",
+    "name or service not known",
+    "ssl",
+    "timed out",
+    "network is unreachable",
+)
+
+
+def _pip_install(
+    python: Path, requirements: list[str], progress: Progress, cancel: CancelToken
+) -> None:
+    cmd = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        # wheels only: no compiler is needed, and a version without one for this
+        # Python says so at once
+        "--only-binary",
+        ":all:",
+        *requirements,
+    ]
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
+    env.pop("PYTHONPATH", None)  # ModelShip's own packages must not leak in
+    env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+    except OSError as exc:
+        raise MatchingEnvironmentError(
+            f"Could not start pip in the new environment ({exc}).",
+            "Check that Python 3 with its venv module is installed.",
+        ) from None
+    tail: deque[str] = deque(maxlen=40)
+    index = ""
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            if cancel.cancelled:
+                raise Cancelled()
+            line = raw.rstrip()
+            if not line:
+                continue
+            tail.append(line)
+            progress.log(line)
+            if line.startswith("Looking in indexes:"):
+                index = line.split(":", 1)[1].strip().split(",")[0].strip()
+            elif line.startswith(("Collecting ", "Downloading ", "Installing collected")):
+                word, _, rest = line.partition(" ")
+                rest = rest.split(" (from ")[0]
+                if word == "Downloading":  # "Downloading https://.../x.whl (12.3 MB)"
+                    rest = rest.rsplit("/", 1)[-1]
+                progress.update(None, f"{word} {rest}"[:120])
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        proc.stdout.close()
+    if rc == 0:
+        return
+    text = "\n".join(tail)
+    raise _pip_error(text, index or _index_url(), requirements)
+
+
+def _index_url() -> str:
+    return os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX
+
+
+def _pip_error(text: str, index: str, requirements: list[str]) -> MatchingEnvironmentError:
+    lowered = text.lower()
+    index = _redact(index)
+    if any(sign in lowered for sign in _NETWORK_SIGNS):
+        return MatchingEnvironmentError(
+            f"Could not reach the package index at {index} to make the matching environment.",
+            "Check your network, your proxy (HTTPS_PROXY) or your mirror (PIP_INDEX_URL), "
+            "then try again.",
+            details=text,
+        )
+    missing = re.search(r"no matching distribution found for (\S+)", lowered)
+    if missing:
+        return MatchingEnvironmentError(
+            f"The package index at {index} has no {missing.group(1)} for this computer's Python.",
+            "Convert with the Python of the environment the model was trained in, or save "
+            "the model again with a release that supports this Python.",
+            details=text,
+        )
+    last = next((x for x in reversed(text.splitlines()) if x.startswith("ERROR")), "")
+    return MatchingEnvironmentError(
+        "pip could not install " + ", ".join(requirements[:3]) + f" ({last or 'no reason given'}).",
+        "See the details; check your network and the package index, then try again.",
+        details=text,
+    )
+
+
+def _redact(url: str) -> str:
+    """An index URL without the password a mirror's URL may carry."""
+    return re.sub(r"//[^/@]+@", "//***@", url)
+
+
+def _freeze(python: Path) -> dict[str, str]:
+    try:
+        out = subprocess.run(
+            [str(python), "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        return {p["name"].lower(): p["version"] for p in json.loads(out)}
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return {}
