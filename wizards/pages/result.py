@@ -198,15 +198,22 @@ class ResultPage(Page):
         self.save_button.clicked.connect(self.save_profile)
         self.export_button = QPushButton("&Export profile…")
         self.export_button.clicked.connect(self.export_profile)
+        self.dashboard_button = QPushButton(icon("running"), "&Dashboard…")
+        self.dashboard_button.setObjectName("resultDashboard")
+        self.dashboard_button.setToolTip(
+            "How it is doing: requests, log, versions; Stop and Start; score a whole file"
+        )
+        self.dashboard_button.clicked.connect(self.open_dashboard)
         self.teardown_button = QPushButton("&Tear down (remove it)")
         self.teardown_button.setObjectName("teardownButton")
         self.teardown_button.clicked.connect(self.teardown)
         grid.addWidget(self.save_button, 0, 0)
         grid.addWidget(self.export_button, 0, 1)
-        grid.addWidget(self.teardown_button, 0, 2)
+        grid.addWidget(self.dashboard_button, 0, 2)
+        grid.addWidget(self.teardown_button, 0, 3)
         self.saved = QLabel("")
         self.saved.setWordWrap(True)
-        grid.addWidget(self.saved, 1, 0, 1, 3)
+        grid.addWidget(self.saved, 1, 0, 1, 4)
         self.body.addWidget(actions_box)
         self.torn = note("", "ok")
         self.torn.setVisible(False)
@@ -215,6 +222,7 @@ class ResultPage(Page):
         self.proof: dict[str, Any] = {}
         self.last_answer: Any = None
         self.torn_down: list[str] | None = None
+        self.dashboard: Any = None
 
     def _copy(self, text: str, button: QPushButton) -> None:
         QGuiApplication.clipboard().setText(text)
@@ -230,6 +238,7 @@ class ResultPage(Page):
         self.torn.setVisible(False)
         self.torn_down = None
         self.teardown_button.setEnabled(True)
+        self.dashboard_button.setEnabled(True)
         self.send_button.setEnabled(True)
         self.answer.setText("")
         url = record.url or ""
@@ -369,8 +378,29 @@ class ResultPage(Page):
         )
         self.busyChanged.emit(True)
 
+    def open_dashboard(self) -> None:
+        record = self.state.record
+        if record is None or self.torn_down is not None:
+            return
+        from wizards.dashboard import open_dashboard
+
+        if self.dashboard is not None:
+            self.dashboard.close()
+        self.dashboard = open_dashboard(self.window(), record.name)
+        self.dashboard.finished.connect(self._dashboard_closed)
+
+    def _dashboard_closed(self, *_: Any) -> None:
+        self.dashboard = None
+
+    def stop_workers(self, timeout: float = 30.0) -> None:
+        """The window stops every page's work when it closes: the dashboard closes too."""
+        if getattr(self, "dashboard", None) is not None:
+            self.dashboard.close()
+        super().stop_workers(timeout)
+
     def _torn_down(self, removed: list[str]) -> None:
         self.torn_down = list(removed)
+        self.dashboard_button.setEnabled(False)
         what = "; ".join(removed) if removed else "nothing was left to remove"
         self.torn.label.setText(f"<b>Removed.</b> {what}.")
         self.torn.setVisible(True)

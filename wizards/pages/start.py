@@ -1,4 +1,8 @@
-"""Start: a new deployment, a saved profile, or a past deployment (with its live status)."""
+"""Start: a new deployment, a saved profile, or a past deployment (with its live status).
+
+Past deployments list what runs (with live status) and, under "Removed", what was torn
+down (greyed, with its dates), which "Deploy again" re-runs with its last profile.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -24,6 +29,8 @@ from wizards.resources import icon
 from wizards.state import WizardState
 
 ROLE = Qt.ItemDataRole.UserRole
+REMOVED_ROLE = Qt.ItemDataRole.UserRole + 1  # True on a removed deployment's item
+GREY = QColor("#6e7781")
 
 
 class StartPage(Page):
@@ -91,14 +98,22 @@ class StartPage(Page):
         self.teardown_button.setObjectName("teardownDeployment")
         self.teardown_button.setToolTip("Stop it and remove everything it created")
         self.refresh_button = QPushButton("Re&fresh")
+        self.dashboard_button = QPushButton("&Dashboard")
+        self.dashboard_button.setObjectName("openDashboard")
+        self.dashboard_button.setToolTip(
+            "How it is doing: status, requests, log, versions; Stop and Start; score a file"
+        )
+        self.dashboard_button.clicked.connect(self.open_dashboard)
+        self.deployments.itemDoubleClicked.connect(lambda _i: self.open_dashboard())
         self.redeploy_button.clicked.connect(self.redeploy)
         self.rollback_button.clicked.connect(self.rollback)
         self.teardown_button.clicked.connect(self.teardown)
         self.refresh_button.clicked.connect(self.refresh)
-        db.addWidget(self.redeploy_button, 0, 0)
-        db.addWidget(self.rollback_button, 0, 1)
-        db.addWidget(self.teardown_button, 1, 0)
-        db.addWidget(self.refresh_button, 1, 1)
+        db.addWidget(self.dashboard_button, 0, 0)
+        db.addWidget(self.redeploy_button, 0, 1)
+        db.addWidget(self.rollback_button, 1, 0)
+        db.addWidget(self.teardown_button, 1, 1)
+        db.addWidget(self.refresh_button, 2, 0, 1, 2)
         dl.addLayout(db)
         grid.addWidget(deployments_box, 0, 1)
         self.body.addLayout(grid, 1)
@@ -106,6 +121,8 @@ class StartPage(Page):
         self.message.setVisible(False)
         self.body.addWidget(self.message)
         self.records: dict[str, Any] = {}
+        self.removed: dict[str, Any] = {}  # torn-down deployments (history)
+        self.dashboards: list[Any] = []
 
     # ---- lists ---------------------------------------------------------------------
     def enter(self) -> None:
@@ -122,7 +139,7 @@ class StartPage(Page):
 
     def refresh(self) -> None:
         from app.profile import list_profiles
-        from app.records import list_records
+        from app.records import list_records, list_removed
 
         self.profiles.clear()
         for info in list_profiles():
@@ -144,10 +161,26 @@ class StartPage(Page):
             item = QListWidgetItem(icon("pending"), f"{name}\n{where}: checking…")
             item.setData(ROLE, name)
             self.deployments.addItem(item)
+        self.removed = {r.name: r for r in list_removed()}
         if not self.records:
             empty = QListWidgetItem("Nothing deployed yet.")
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.deployments.addItem(empty)
+        if self.removed:
+            header = QListWidgetItem("Removed")
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            bold = QFont(header.font())
+            bold.setBold(True)
+            header.setFont(bold)
+            header.setForeground(QBrush(GREY))
+            self.deployments.addItem(header)
+        for name, record in self.removed.items():
+            item = QListWidgetItem(icon("pending"), removed_words(record))
+            item.setData(ROLE, name)
+            item.setData(REMOVED_ROLE, True)
+            item.setForeground(QBrush(GREY))
+            item.setToolTip(record.message)
+            self.deployments.addItem(item)
         self._update()
         if self.records and not self.is_busy():
             self.status_bar.setVisible(True)
@@ -166,10 +199,14 @@ class StartPage(Page):
             item = self.deployments.item(i)
             name = item.data(ROLE)
             status = by_name.get(name)
-            if status is None:
+            if status is None or item.data(REMOVED_ROLE):
                 continue
             where = f" at {status.url}" if status.url and status.running else ""
-            item.setText(f"{name}\n{target_title(status.target)}: {status.words()}{where}")
+            words = status.words()
+            record = self.records.get(name)
+            if not status.running and getattr(record, "state", "") == "stopped":
+                words = "stopped (start it from its dashboard)"
+            item.setText(f"{name}\n{target_title(status.target)}: {words}{where}")
             item.setIcon(
                 icon("ok" if status.answering else "warning" if status.running else "fail")
             )
@@ -187,10 +224,18 @@ class StartPage(Page):
         self.open_button.setEnabled(profile is not None and not profile.error)
         self.duplicate_button.setEnabled(profile is not None and not profile.error)
         self.export_button.setEnabled(profile is not None and not profile.error)
-        for b in (self.redeploy_button, self.teardown_button):
-            b.setEnabled(record is not None and not busy)
+        gone = self._selected_is_removed()
+        self.redeploy_button.setText("&Deploy again" if gone else "&Redeploy")
+        self.redeploy_button.setToolTip(
+            "Deploy it again with its last choices"
+            if gone
+            else "Deploy it again with the same choices"
+        )
+        self.redeploy_button.setEnabled(record is not None and not busy)
+        self.teardown_button.setEnabled(record is not None and not busy and not gone)
+        self.dashboard_button.setEnabled(record is not None and not gone)
         self.rollback_button.setEnabled(
-            record is not None and not busy and record.previous_version() is not None
+            record is not None and not busy and not gone and record.previous_version() is not None
         )
 
     def _selected_profile(self) -> Any:
@@ -200,7 +245,43 @@ class StartPage(Page):
     def _selected_record(self) -> Any:
         item = self.deployments.currentItem()
         name = item.data(ROLE) if item is not None else None
-        return self.records.get(name) if name else None
+        if not name:
+            return None
+        return self.removed.get(name) if item.data(REMOVED_ROLE) else self.records.get(name)
+
+    def _selected_is_removed(self) -> bool:
+        item = self.deployments.currentItem()
+        return bool(item is not None and item.data(REMOVED_ROLE))
+
+    def select_deployment(self, name: str, removed: bool = False) -> bool:
+        """Select ``name`` in the list (tests and the Result page use this)."""
+        for i in range(self.deployments.count()):
+            item = self.deployments.item(i)
+            if item.data(ROLE) == name and bool(item.data(REMOVED_ROLE)) == removed:
+                self.deployments.setCurrentItem(item)
+                return True
+        return False
+
+    def open_dashboard(self) -> None:
+        record = self._selected_record()
+        if record is None or self._selected_is_removed():
+            return
+        from wizards.dashboard import open_dashboard
+
+        dialog = open_dashboard(self.window(), record.name)
+        dialog.changed.connect(self.refresh)
+        self.dashboards.append(dialog)
+        dialog.finished.connect(lambda *_: self._forget_dashboard(dialog))
+
+    def _forget_dashboard(self, dialog: Any) -> None:
+        if dialog in self.dashboards:
+            self.dashboards.remove(dialog)
+
+    def stop_workers(self, timeout: float = 30.0) -> None:
+        """The window stops every page's work when it closes: dashboards close too."""
+        for dialog in list(getattr(self, "dashboards", [])):
+            dialog.close()
+        super().stop_workers(timeout)
 
     def _say(self, text: str, kind: str = "ok") -> None:
         self.message.label.setText(text)
@@ -303,7 +384,8 @@ class StartPage(Page):
         self.state.adopt_profile(
             profile, Path(record.profile_path) if record.profile_path else None
         )
-        self.state.replace_ok_for = record.name  # a redeploy replaces it: that is the point
+        if not self._selected_is_removed():
+            self.state.replace_ok_for = record.name  # a redeploy replaces it: the point
         self.go.emit("review")
 
     def _run_on_record(self, what: str, fn: Any, done: Any) -> None:
@@ -373,6 +455,16 @@ def target_title(kind: str | None) -> str | None:
     from targets import CATALOG
 
     return getattr(CATALOG.get(kind or ""), "title", kind)
+
+
+def removed_words(record: Any) -> str:
+    """A removed deployment's line: name, where it ran, when it was removed."""
+    from wizards.dashboard import when_words
+
+    where = target_title(record.target)
+    n = len(record.versions)
+    versions = f", {n} version{'s' if n != 1 else ''}" if n else ""
+    return f"{record.name}\n{where}: removed {when_words(record.removed_at)}{versions}"
 
 
 def teardown_words(record: Any) -> str:
