@@ -48,6 +48,27 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?:use |with )?--base-image(?: \S+)?"), "the Base image setting"),
     (re.compile(r"\[model\] path in the profile"), "the model file on the Model page"),
     (
+        re.compile(r"\(the wizard's settings page, or keyring set [^)]*\)"),
+        "(type it into its field on the settings page)",
+    ),
+    (
+        re.compile(r"`?keyring set modelship [^`.;)\s]+`?"),
+        "its field on the settings page",
+    ),
+    (
+        re.compile(r"billing stops at `modelship teardown [^`]*`"),
+        "billing stops when you tear it down (Start page or Try it page)",
+    ),
+    (
+        re.compile(
+            r"Set up AWS credentials: `aws configure[^`]*` \(access key\) or "
+            r"`aws sso login[^`]*` \(SSO\), or name another profile in the AWS "
+            r"profile setting \(aws_profile\)\."
+        ),
+        "Set up AWS access: “Set one up” on the settings page (an access key from the AWS "
+        "console), or pick another AWS profile.",
+    ),
+    (
         re.compile(r"\(?`?modelship (?:deploy|convert|status|teardown|rollback)[^`.;)]*`?\)?"),
         "ModelShip",
     ),

@@ -46,5 +46,5 @@ def test_sagemaker_form_shows_the_credential_fix(
     model.write_bytes(b"x")
     page = _sagemaker_page(window, qtbot, model)
     assert page.problems.isVisible()
-    assert "aws configure" in page.problems.label.text()
+    assert "Set one up" in page.problems.label.text()  # the wizard's words, no command
     assert not window.next_button.isEnabled()

@@ -26,6 +26,45 @@ from wizards import notify
 from wizards.pages.base import Page, note
 from wizards.resources import icon
 from wizards.state import WizardState
+from wizards.words import plain
+
+# Long waits, from what the targets say when they start one: what is happening and
+# how long it usually takes (the bar cannot know: the cloud does not say).
+WAITS: list[tuple[str, str]] = [
+    (r"^Creating server ", "Starting the virtual machine: this usually takes 1–3 minutes."),
+    (
+        r"^Waiting for cloud-init",
+        "The virtual machine is setting itself up and installing Docker: this usually "
+        "takes 2–5 minutes.",
+    ),
+    (
+        r"^Sending the image to the VM",
+        "Sending the image to the virtual machine: a few minutes, depending on your connection.",
+    ),
+    (
+        r"^(Creating|Updating) the endpoint ",
+        "SageMaker is starting the endpoint (until it is “InService”): this usually takes "
+        "5–10 minutes.",
+    ),
+    (
+        r"^Releasing ",
+        "Heroku is starting the new release: this usually takes under a minute.",
+    ),
+]
+PUSH_WAIT = "Uploading the image: usually a minute or two, depending on your connection."
+
+
+def wait_words(step: str, message: str, remote: bool = False) -> str | None:
+    """What a long wait is about and how long it usually takes; None: no long wait."""
+    import re
+
+    if step == "push" and remote and not message:
+        return PUSH_WAIT
+    for pattern, words in WAITS:
+        if re.match(pattern, message or ""):
+            return words
+    return None
+
 
 STEP_WORDS = {
     "intake": "Read the model file",
@@ -58,9 +97,15 @@ class DeployPage(Page):
         row.addWidget(self.log, 1)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.wait_line = QLabel("")
+        self.wait_line.setObjectName("waitLine")
+        self.wait_line.setWordWrap(True)
+        self.wait_line.setStyleSheet("color: #57606a;")
+        self.wait_line.setVisible(False)
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.body.addWidget(self.status)
+        self.body.addWidget(self.wait_line)
         self.body.addWidget(self.bar)
         self.body.addLayout(row, 1)
         self.outcome = note("", "ok")
@@ -155,9 +200,10 @@ class DeployPage(Page):
             return
         event = payload
         step = getattr(event, "step", "") or ""
-        message = getattr(event, "message", "") or ""
+        message = plain(getattr(event, "message", "") or "")
         fraction = getattr(event, "fraction", None)
         ek = event.kind
+        self._show_wait(ek, step, message)
         if ek == "step_started":
             self._item(step).setIcon(icon("running"))
             self.status.setText(f"{STEP_WORDS.get(step, step)}…")
@@ -193,6 +239,22 @@ class DeployPage(Page):
                 self._log(f"Removed: {message}")
         elif ek == "finished" and message:
             self._log(message)
+
+    def _show_wait(self, kind: str, step: str, message: str) -> None:
+        """The "this usually takes…" line for a long wait; gone when the step ends."""
+        if kind in {"step_finished", "step_failed", "rollback", "finished"}:
+            self.wait_line.setVisible(False)
+            return
+        from targets import CATALOG
+
+        target = CATALOG.get(self.state.profile.target.kind) if self.state.profile else None
+        remote = bool(getattr(target, "remote", False))
+        words = wait_words(step, "" if kind == "step_started" else message, remote)
+        if kind == "step_started" and words is None:
+            self.wait_line.setVisible(False)
+        if words is not None:
+            self.wait_line.setText(f"⏳ {words}")
+            self.wait_line.setVisible(True)
 
     def _deployed(self, record: Any) -> None:
         self.state.record = record

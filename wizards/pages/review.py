@@ -49,6 +49,11 @@ class ReviewPage(Page):
         self.summary.setWordWrap(True)
         top.addRow("", self.summary)
         self.body.addLayout(top)
+        # billing targets: what it costs, before anything is created
+        self.cost = note("", "warning")
+        self.cost.setObjectName("costNote")
+        self.cost.setVisible(False)
+        self.body.addWidget(self.cost)
         # a deployment of that name exists: deploying replaces it, and that needs a yes
         self.replace_box = QGroupBox("This replaces a deployment")
         self.replace_box.setObjectName("replaceBox")
@@ -210,6 +215,7 @@ class ReviewPage(Page):
             + (" as the smaller int8 version" if profile.model.quantize else "")
             + "."
         )
+        self._show_cost(profile, cls)
         conversion = self.state.conversion
         self.bar.setVisible(True)
 
@@ -229,6 +235,26 @@ class ReviewPage(Page):
             on_finished=self._plan_done,
         )
         self.busyChanged.emit(True)
+
+    def _show_cost(self, profile: Any, kind: Any) -> None:
+        """The cost line of a billing target (per hour and per month), from the
+        target's own price table; hidden for targets that cost nothing."""
+        cost = cost_of(profile) if kind.billing else None
+        if cost is None:
+            self.cost.setVisible(False)
+            return
+        figures = []
+        if cost.per_hour is not None:
+            figures.append(f"${cost.per_hour:.2f} per hour")
+        if cost.per_month is not None:
+            figures.append(f"about ${cost.per_month:,.0f} per month")
+        head = " — ".join(figures) if figures else "Billed per use"
+        self.cost.say(
+            f"<b style='font-size:14pt'>Cost: {head}</b><br>{_esc(plain(cost.words))} "
+            f"{kind.title.split(' (')[0]} bills it until you tear it down (the Start page or "
+            f"the Try it page).<br><span style='color:#57606a'>{_esc(cost.note)}</span>",
+            "warning",
+        )
 
     def _plan_done(self) -> None:
         self.bar.setVisible(False)
@@ -266,6 +292,25 @@ class ReviewPage(Page):
             Path(self.save_path.text()).expanduser() if self.save_check.isChecked() else None
         )
         return True
+
+
+def cost_of(profile: Any) -> Any:
+    """The target's cost estimate (``targets.<kind>.choices.estimate``), or None."""
+    import importlib
+
+    from targets import get_kind
+
+    package = get_kind(profile.target.kind).module.rsplit(".", 1)[0]
+    try:
+        choices = importlib.import_module(f"{package}.choices")
+    except ImportError:
+        return None
+    estimate = getattr(choices, "estimate", None)
+    return None if estimate is None else estimate(profile.target.settings)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_dockerfile(profile: Any, conversion: Any) -> str:

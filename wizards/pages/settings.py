@@ -4,6 +4,10 @@ The form is generated from the pydantic ``Settings`` model of the chosen target
 (``str``, ``int``, ``float``, ``bool``, enums/``Literal`` and ``SecretRef``), using each
 field's title and description, so a new target needs no wizard code. Secret values go
 into the operating system's keyring; the profile only keeps the entry's name.
+
+The cloud targets add a panel of their own on top (``wizards.forms``): dropdowns filled
+from the cloud, credentials found or imported, live checks. Their values still go into
+the same generated editors, so the profile's keys are the Settings fields' names.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import typing
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -82,7 +87,7 @@ def store_secret(ref: str, value: str) -> None:
 class FieldEditor:
     """One generated form row: the widget and how to read/write its value."""
 
-    def __init__(self, name: str, info: Any, page: SettingsPage) -> None:
+    def __init__(self, name: str, info: Any, page: SettingsPage, choice: bool = False) -> None:
         self.name = name
         self.info = info
         self.secret = is_secret_field(info)
@@ -93,6 +98,8 @@ class FieldEditor:
         self.optional = _allows_none(info.annotation)
         self.none_words = _none_words(info.description or "")
         self.secret_value: QLineEdit | None = None
+        self.advanced = False  # shown under “Show more settings”
+        self.hint: QLabel | None = None
         if self.secret:
             self.kind = "secret"
             box = QWidget()
@@ -109,6 +116,17 @@ class FieldEditor:
             lay.addWidget(self.secret_value)
             lay.addWidget(self.widget)
             self.row_widget = box
+        elif choice:
+            # a dropdown filled later (from the cloud); typing a value still works
+            self.kind = "choice"
+            self.widget = QComboBox()
+            self.widget.setEditable(True)
+            self.widget.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            self.widget.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            self.widget.setMinimumContentsLength(12)
+            self.row_widget = self.widget
         elif base is bool:
             self.kind = "bool"
             self.widget = QCheckBox(info.description or "")
@@ -164,6 +182,8 @@ class FieldEditor:
             w.valueChanged.connect(page.changed)
         elif isinstance(w, QComboBox):
             w.currentIndexChanged.connect(page.changed)
+            if w.isEditable():
+                w.editTextChanged.connect(page.changed)
         if self.secret_value is not None:
             self.secret_value.textChanged.connect(page.changed)
 
@@ -179,6 +199,12 @@ class FieldEditor:
             if self.optional and w.value() == w.minimum():
                 return None
             return w.value()
+        if isinstance(w, QComboBox) and self.kind == "choice":
+            text = w.currentText().strip()
+            i = w.findText(text)
+            if i >= 0 and w.itemData(i) is not None:
+                return w.itemData(i)
+            return text or None
         if isinstance(w, QComboBox):
             return w.currentData()
         text = w.text().strip()
@@ -196,12 +222,31 @@ class FieldEditor:
             w.setValue(int(value))
         elif isinstance(w, QDoubleSpinBox):
             w.setValue(float(value))
+        elif isinstance(w, QComboBox) and self.kind == "choice":
+            i = w.findData(value) if value is not None else -1
+            if i >= 0:
+                w.setCurrentIndex(i)
+            else:
+                w.setEditText("" if value is None else str(value))
         elif isinstance(w, QComboBox):
             i = w.findData(value)
             if i >= 0:
                 w.setCurrentIndex(i)
         else:
             w.setText("" if value is None else str(value))
+
+    def offer(self, items: list[tuple[Any, str]]) -> None:
+        """Fill a dropdown with (value, label) pairs, keeping the value it holds."""
+        w = self.widget
+        if not isinstance(w, QComboBox):
+            return
+        current = self.get()
+        w.blockSignals(True)
+        w.clear()
+        for value, label in items:
+            w.addItem(label, userData=value)
+        w.blockSignals(False)
+        self.set(current)
 
 
 def _allows_none(annotation: Any) -> bool:
@@ -249,7 +294,26 @@ class SettingsPage(Page):
         holder = QWidget()
         holder_lay = QVBoxLayout(holder)
         holder_lay.setContentsMargins(0, 0, 0, 0)
+        # a cloud target's own panel (wizards.forms) goes above the generated form
+        self.extra_slot = QVBoxLayout()
+        self.extra_slot.setContentsMargins(0, 0, 0, 0)
+        holder_lay.addLayout(self.extra_slot)
         holder_lay.addWidget(self.form_box)
+        # settings few people change, behind one click
+        self.more_button = QPushButton("Show more settings")
+        self.more_button.setObjectName("moreSettings")
+        self.more_button.setCheckable(True)
+        self.more_button.setFlat(True)
+        self.more_button.setStyleSheet("text-align: left; color: #0969da;")
+        self.more_button.toggled.connect(self._show_more)
+        self.more_box = QGroupBox("More settings")
+        self.more_form = QFormLayout(self.more_box)
+        self.more_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.more_button.setVisible(False)
+        self.more_box.setVisible(False)
+        holder_lay.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
+        holder_lay.addWidget(self.more_box)
+        self.target_form: Any = None
         self.scroll.setWidget(holder)
         # the check's verdict comes first, where it is seen without scrolling
         check_row = QHBoxLayout()
@@ -329,6 +393,8 @@ class SettingsPage(Page):
         for key, editor in self.editors.items():
             if key in self.state.settings:
                 editor.set(self.state.settings[key])
+        if self.target_form is not None:
+            self.target_form.entered()
         from app.profile import DEFAULT_BASE_IMAGE
         from targets import get_kind
 
@@ -338,20 +404,33 @@ class SettingsPage(Page):
 
     def _build_form(self, name: str) -> None:
         from targets import get_kind
+        from wizards.forms import form_for
 
         while self.form.rowCount():
             self.form.removeRow(0)
+        while self.more_form.rowCount():
+            self.more_form.removeRow(0)
+        if self.target_form is not None:
+            self.target_form.close_form()
+            self.extra_slot.removeWidget(self.target_form)
+            self.target_form.deleteLater()
+            self.target_form = None
         self.editors.clear()
         cls = get_kind(name)
+        form_cls = form_for(name)
+        choices = set(getattr(form_cls, "choice_fields", ()))
+        advanced = set(getattr(form_cls, "advanced_fields", ()))
         self.form_box.setTitle("Settings")
         self.title_label.setText(f"<h2 style='margin:0'>Settings for: {cls.title}</h2>")
         previous: QWidget | None = None
         for field_name, info in cls.Settings.model_fields.items():
-            editor = FieldEditor(field_name, info, self)
+            editor = FieldEditor(field_name, info, self, choice=field_name in choices)
             self.editors[field_name] = editor
+            editor.advanced = field_name in advanced
+            form = self.more_form if editor.advanced else self.form
             label = QLabel(f"{editor.label}:")
             label.setBuddy(editor.widget)
-            self.form.addRow(label, editor.row_widget)
+            form.addRow(label, editor.row_widget)
             if info.description and editor.kind != "bool":
                 words = info.description
                 if editor.optional and editor.kind in {"int", "float"}:
@@ -361,13 +440,20 @@ class SettingsPage(Page):
                 hint.setWordWrap(True)
                 hint.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
                 hint.setStyleSheet("color: #57606a;")
-                self.form.addRow("", hint)
+                form.addRow("", hint)
+                editor.hint = hint
             first = editor.secret_value or editor.widget
             if previous is not None:
                 self.setTabOrder(previous, first)
             previous = editor.widget
         if not self.editors:
             self.form.addRow(QLabel("This target needs no settings."))
+        self.more_button.setVisible(bool(advanced))
+        self.more_button.setChecked(False)
+        self._show_more(False)
+        if form_cls is not None:
+            self.target_form = form_cls(self)
+            self.extra_slot.addWidget(self.target_form)
         has_secret = any(e.secret for e in self.editors.values())
         self.secret_note.setVisible(has_secret)
         ok, backend = secure_keyring()
@@ -379,6 +465,25 @@ class SettingsPage(Page):
         )
         self._update_keyring_choice()
         self.built_for = name
+
+    def _show_more(self, on: bool) -> None:
+        self.more_box.setVisible(on)
+        self.more_button.setText("Hide more settings" if on else "Show more settings")
+
+    def set_row_visible(self, name: str, visible: bool) -> None:
+        """Show or hide one field's row (and its hint), e.g. serverless-only settings."""
+        editor = self.editors.get(name)
+        if editor is None:
+            return
+        form = self.more_form if getattr(editor, "advanced", False) else self.form
+        form.setRowVisible(editor.row_widget, visible)
+        hint = getattr(editor, "hint", None)
+        if hint is not None:
+            form.setRowVisible(hint, visible)
+
+    def is_busy(self) -> bool:
+        """Only the check holds up Next; a form asking the cloud for choices does not."""
+        return any(not w.name.startswith("modelship-choices") for w in self.busy_workers())
 
     def needs_keyring_choice(self) -> bool:
         """Only a secret typed now needs a place to go: no secret, no question."""
@@ -474,6 +579,8 @@ class SettingsPage(Page):
             self.check_state.setText("")
             self.ready.setVisible(True)
             self.checked_ok = True
+        if self.target_form is not None:
+            self.target_form.after_check()
         self.completeChanged.emit()
 
     def _form_problem(self, exc: Any) -> Any:
@@ -530,6 +637,8 @@ class SettingsPage(Page):
 
     def apply_fix(self, fix: Any) -> None:
         editor = self.editors[fix.setting]
+        if getattr(editor, "advanced", False):
+            self.more_button.setChecked(True)
         if fix.value is not None:
             editor.set(fix.value)
             self.run_check()

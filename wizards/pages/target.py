@@ -74,7 +74,13 @@ class TargetCard(QFrame):
         self.recheck = QPushButton("Check again")
         self.recheck.setObjectName(f"recheck-{name}")
         self.recheck.setVisible(False)
+        # a one-click fix ("Set one up"), when the health check offers one
+        self.fix_button = QPushButton("")
+        self.fix_button.setObjectName(f"fix-{name}")
+        self.fix_button.setVisible(False)
+        self.fix_action = ""
         health_row.addWidget(self.health, 1)
+        health_row.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignTop)
         health_row.addWidget(self.recheck, 0, Qt.AlignmentFlag.AlignTop)
         texts.addLayout(health_row)
         lay.addLayout(texts, 1)
@@ -87,7 +93,10 @@ class TargetCard(QFrame):
             fix = f"<br>{health.fix}" if health.fix else ""
             self.health.setText(f"<span style='color:#cf222e'><b>{health.text}</b></span>{fix}")
         self.health.setVisible(True)
-        self.recheck.setVisible(not health.ok)
+        self.fix_action = getattr(health, "action", "")
+        self.fix_button.setText(f"{getattr(health, 'action_text', '')}…")
+        self.fix_button.setVisible(bool(self.fix_action))
+        self.recheck.setVisible(not health.ok and not self.fix_action)
 
     def _chosen(self, on: bool) -> None:
         self.setProperty("chosen", on)
@@ -126,6 +135,7 @@ class TargetPage(Page):
             card.radio.toggled.connect(lambda on, n=name: on and self._chose(n))
             card.radio.clicked.connect(lambda _c=False, n=name: self._chose(n))
             card.recheck.clicked.connect(self.check_health)
+            card.fix_button.clicked.connect(lambda _c=False, c=card: self.apply_fix(c))
             card.clicked_card = lambda n=name: self._chose(n)  # type: ignore[method-assign]
             lay.addWidget(card)
         lay.addStretch(1)
@@ -158,6 +168,14 @@ class TargetPage(Page):
             on_result=self._healthy,
             on_error=lambda exc: self.error(exc, "checking the targets"),
         )
+
+    def apply_fix(self, card: TargetCard) -> None:
+        """The card's one-click fix, then its health again."""
+        if card.fix_action == "aws_setup":
+            from wizards.forms.sagemaker import AwsKeyDialog
+
+            if AwsKeyDialog(self).exec():
+                self.check_health()
 
     def _healthy(self, found: dict[str, Any]) -> None:
         for name, health in found.items():

@@ -1,0 +1,140 @@
+"""What every cloud target's panel has: a line that says what is being asked, the
+error with a Retry button, and workers that never hold up the page's Next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wizards.words import plain
+
+GREY = "color: #57606a;"
+GREEN = "color: #1a7f37;"
+RED = "color: #cf222e;"
+
+
+def esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def wrapped(text: str = "", style: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if style:
+        label.setStyleSheet(style)
+    return label
+
+
+class TargetForm(QGroupBox):
+    """A panel above the generated form. Subclasses list ``choice_fields`` (drawn as
+    dropdowns) and ``advanced_fields`` (under "Show more settings")."""
+
+    choice_fields: tuple[str, ...] = ()
+    advanced_fields: tuple[str, ...] = ()
+    panel_title = ""
+
+    def __init__(self, page: Any) -> None:
+        super().__init__(self.panel_title)
+        self.page = page
+        self.editors = page.editors
+        self.lay = QVBoxLayout(self)
+        # "Asking the cloud…" / the error and Retry
+        row = QHBoxLayout()
+        self.asking = wrapped("", GREY)
+        self.asking.setObjectName("askingState")
+        self.retry_button = QPushButton("&Retry")
+        self.retry_button.setObjectName("retryChoices")
+        self.retry_button.setVisible(False)
+        self.retry_button.clicked.connect(self.refresh)
+        row.addWidget(self.asking, 1)
+        row.addWidget(self.retry_button)
+        self.status_row = QWidget()
+        self.status_row.setLayout(row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.last_error: BaseException | None = None
+        self._generation = 0
+        self._timers: list[QTimer] = []
+
+    # ---- for subclasses ------------------------------------------------------------
+    def entered(self) -> None:
+        """The page was shown with its values set: start asking."""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Ask again (Retry)."""
+
+    def after_check(self) -> None:
+        """The page's check ran (typed secrets are in the keyring now)."""
+
+    def debounce(self, ms: int, fn: Callable[[], None]) -> QTimer:
+        """A single-shot timer restarted on every call of its ``start`` (typing)."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(fn)
+        self._timers.append(timer)
+        return timer
+
+    def ask(
+        self,
+        fn: Callable[[], Any],
+        on_result: Callable[[Any], None],
+        doing: str,
+        name: str = "choices",
+    ) -> None:
+        """Run ``fn`` off the GUI thread; meanwhile say ``doing``; an error is said in
+        words with Retry. An answer that an newer question overtook is dropped."""
+        self._generation += 1
+        generation = self._generation
+        self.asking.setText(f"{doing}…")
+        self.asking.setStyleSheet(GREY)
+        self.retry_button.setVisible(False)
+
+        def work(progress: Any, cancel: Any) -> Any:
+            return fn()
+
+        def done(value: Any) -> None:
+            if generation == self._generation:
+                self.asking.setText("")
+                on_result(value)
+
+        def failed(exc: BaseException) -> None:
+            if generation != self._generation:
+                return
+            from app.errors import ModelShipError
+
+            if not isinstance(exc, ModelShipError):
+                self.page.error(exc, doing.lower())  # a bug: the dialog with details
+            self.last_error = exc
+            message = plain(str(getattr(exc, "message", exc)))
+            hint = plain(getattr(exc, "hint", "") or "")
+            self.asking.setText(
+                f"<span style='{RED}'><b>{esc(message)}</b></span>"
+                + (f"<br>{esc(hint)}" if hint else "")
+            )
+            self.retry_button.setVisible(True)
+            self.failed(exc)
+
+        self.page.start_worker(work, name=f"choices-{name}", on_result=done, on_error=failed)
+
+    def failed(self, exc: BaseException) -> None:
+        """A question failed (already said on screen)."""
+
+    def value(self, name: str) -> Any:
+        return self.editors[name].get() if name in self.editors else None
+
+    def close_form(self) -> None:
+        """The form is replaced: stop its timers (its workers' answers are dropped)."""
+        self._generation += 1
+        for timer in self._timers:
+            timer.stop()

@@ -1,0 +1,109 @@
+"""The Heroku form: the API key found (``~/.netrc``, the environment, the keyring) or
+pasted once into the keyring, and the app name checked live as you type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizards.forms.base import GREEN, GREY, RED, TargetForm, esc, wrapped
+
+APP_COLORS = {"free": GREEN, "yours": "color: #9a6700;", "taken": RED, "invalid": RED}
+
+
+class HerokuForm(TargetForm):
+    panel_title = "Your Heroku account"
+    choice_fields = ("dyno_size", "region")
+    advanced_fields = ("team", "api_url", "registry", "start_timeout")
+
+    def __init__(self, page: Any) -> None:
+        super().__init__(page)
+        self.key_state = wrapped("", GREY)
+        self.key_state.setObjectName("herokuKey")
+        self.lay.addWidget(self.key_state)
+        self.lay.addWidget(self.status_row)
+        self.app_state = wrapped("", GREY)
+        self.app_state.setObjectName("appNameState")
+        # the app name's verdict sits right under the app name
+        app_row = page.form.getWidgetPosition(self.editors["app"].widget)[0]
+        page.form.insertRow(app_row + 1, "", self.app_state)
+        self.key_source = "none"
+        self._check_timer = self.debounce(600, self._check_app)
+        self.editors["app"].widget.textChanged.connect(lambda _t: self._app_typed())
+        self.editors["dyno_size"].offer(_dyno_choices())
+        self.editors["region"].offer([("eu", "eu (Europe)"), ("us", "us (United States)")])
+        secret = self.editors["api_key"].secret_value
+        if secret is not None:
+            secret.setPlaceholderText(
+                "paste your Heroku API key once (Heroku → Account settings → API key)"
+            )
+
+    def entered(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        from targets.heroku.choices import key_source
+
+        entry = self.value("api_key") or "heroku-api-key"
+        source, where = key_source(entry, self.value("api_url") or "https://api.heroku.com")
+        self.key_source = source
+        if source == "none":
+            self.key_state.setText(
+                f"<span style='{RED}'><b>No Heroku API key found.</b></span> Paste it once "
+                "into “Heroku API key” below (Heroku → Account settings → API key → "
+                "Reveal): it is kept in your system keyring."
+            )
+        else:
+            self.key_state.setText(
+                f"<span style='{GREEN}'>✔ Heroku API key found in {esc(where)}.</span>"
+            )
+        # a key found needs no field; none found: the paste field, up front
+        self.page.set_row_visible("api_key", source == "none")
+        self._check_app()
+
+    def after_check(self) -> None:
+        if self.key_source == "none":
+            self.refresh()
+
+    def _app_typed(self) -> None:
+        self.app_state.setText("")
+        self._check_timer.start()
+
+    def _check_app(self) -> None:
+        name = self.value("app")
+        if not name:
+            self.app_state.setText("Empty: ModelShip suggests a free name.")
+            self.app_state.setStyleSheet(GREY)
+            return
+        typed = self.editors["api_key"].secret_value
+        if self.key_source == "none":
+            words = "click “Check again”" if typed and typed.text() else "paste your API key"
+            self.app_state.setText(f"The name is checked with Heroku once you {words}.")
+            self.app_state.setStyleSheet(GREY)
+            return
+        entry = self.value("api_key") or "heroku-api-key"
+        api_url = self.value("api_url") or "https://api.heroku.com"
+
+        def work() -> Any:
+            from targets.heroku.choices import check_app_name
+
+            return check_app_name(name, entry, api_url)
+
+        self.app_state.setText(f"Checking whether “{esc(name)}” is free…")
+        self.app_state.setStyleSheet(GREY)
+        self.ask(work, self._checked, f"Asking Heroku about “{name}”", name="app")
+        self.asking.setText("")  # the line under the app name says it
+
+    def _checked(self, check: Any) -> None:
+        if check.name != self.value("app"):
+            return
+        self.app_state.setText(esc(check.words))
+        self.app_state.setStyleSheet(APP_COLORS.get(check.state, GREY))
+
+    def failed(self, exc: BaseException) -> None:
+        self.app_state.setText("")
+
+
+def _dyno_choices() -> list[tuple[Any, str]]:
+    from targets.heroku.choices import dyno_choices
+
+    return dyno_choices()
