@@ -7,9 +7,20 @@ from pathlib import Path
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks (models can be large)."""
+    """Hex SHA-256 of a file, read in 1 MiB chunks (models can be large).
+
+    A folder (an MLflow model directory) hashes every file under it, with its relative
+    path, in a fixed order: changing, adding or removing any file changes the hash.
+    """
+    p = Path(path)
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    if p.is_dir():
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            rel = f.relative_to(p).as_posix().encode("utf-8")
+            h.update(len(rel).to_bytes(4, "big") + rel)
+            h.update(bytes.fromhex(sha256_file(f)))
+        return h.hexdigest()
+    with open(p, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

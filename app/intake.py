@@ -31,13 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
+from app.mlflowmodel import MlflowModel, download, is_model_dir, is_uri, read_model_dir
 from app.picklescan import SAFE, Verdict, judge, py3_name, scan_stream
 
 SUPPORTED_TEXT = (
-    "ModelShip converts scikit-learn estimators and pipelines (pickle or joblib), XGBoost "
-    "(.json/.ubj or pickled XGBClassifier/XGBRegressor), LightGBM (.txt or pickled "
-    "LGBMClassifier/LGBMRegressor), PyTorch (TorchScript or a whole module saved with "
-    "torch.save) and ONNX files."
+    "ModelShip converts scikit-learn estimators and pipelines (pickle, joblib or skops), "
+    "XGBoost (.json/.ubj or pickled XGBClassifier/XGBRegressor), LightGBM (.txt or pickled "
+    "LGBMClassifier/LGBMRegressor), CatBoost (.cbm or pickled), PyTorch (TorchScript, a "
+    "whole module saved with torch.save, or torch.export .pt2), ONNX files, and MLflow "
+    "model folders of those flavors."
 )
 
 # The library a pickled class comes from (top-level module -> kind, distribution name).
@@ -46,7 +48,11 @@ _LIBRARIES = {
     "xgboost": ("xgboost", "xgboost"),
     "lightgbm": ("lightgbm", "lightgbm"),
     "torch": ("pytorch", "torch"),
+    "catboost": ("catboost", "catboost"),
 }
+# File names that say joblib although the bytes are a plain pickle (joblib writes a
+# plain pickle when the model holds no numpy arrays, e.g. an XGBClassifier).
+_JOBLIB_SUFFIXES = {".joblib", ".jbl", ".jl"}
 
 
 @dataclass
@@ -54,8 +60,10 @@ class ModelArtifact:
     """What a model file is, found without executing it."""
 
     path: Path
-    kind: str  # "sklearn" | "xgboost" | "lightgbm" | "pytorch" | "onnx"
-    format: str  # "pickle" | "joblib" | "onnx" | "xgboost-json" | "xgboost-ubj" | ...
+    kind: str  # "sklearn" | "xgboost" | "lightgbm" | "catboost" | "pytorch" | "onnx"
+    # "pickle" | "joblib" | "skops" | "onnx" | "xgboost-json" | "xgboost-ubj" |
+    # "lightgbm-txt" | "catboost-cbm" | "torchscript" | "torch-module" | "torch-export"
+    format: str
     estimator: str | None = None
     libraries: dict[str, str] = field(default_factory=dict)
     inputs: list[dict] = field(default_factory=list)
@@ -67,11 +75,27 @@ class ModelArtifact:
     size_bytes: int = 0
     # what loading it would import, judged (None: not a pickle, loading runs no Python)
     safety: Verdict | None = None
+    # an MLflow model folder: path is the model file inside it, this is the rest of what
+    # MLmodel says (flavor, signature, input example, requirements; app.mlflowmodel)
+    mlflow: MlflowModel | None = None
+
+    @property
+    def name(self) -> str:
+        """What to call the model: the MLflow folder's name, else the file's stem."""
+        if self.mlflow is not None:
+            return self.mlflow.folder.name
+        return Path(self.path).stem
+
+    @property
+    def source(self) -> Path:
+        """What the user gave: the MLflow folder, else the model file."""
+        return self.mlflow.folder if self.mlflow is not None else Path(self.path)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["path"] = str(self.path)
         d["safety"] = self.safety.to_dict() if self.safety else None
+        d["mlflow"] = self.mlflow.to_dict() if self.mlflow else None
         return d
 
 
@@ -79,15 +103,24 @@ class ModelArtifact:
 # entry point
 # ---------------------------------------------------------------------------
 def inspect_model(path: str | Path) -> ModelArtifact:
-    """Identify a model file by its content. Never executes a pickle."""
+    """Identify a model file (or MLflow model folder) by its content. Never executes a pickle."""
+    if is_uri(path):
+        return _inspect_mlflow(download(str(path)), uri=str(path))
     p = Path(path)
     if not p.exists():
         raise ModelError(f"{p} does not exist.", "Check the path and try again.")
     if p.is_dir():
+        if is_model_dir(p):
+            return _inspect_mlflow(p)
         raise ModelError(
-            f"{p} is a folder, not a model file.",
-            "Give the model file itself (e.g. model.joblib, model.onnx, model.pt).",
+            f"{p} is a folder, but not an MLflow model (it has no MLmodel file).",
+            "Give the model file itself (e.g. model.joblib, model.onnx, model.pt), or an "
+            "MLflow model folder (the one with the MLmodel file).",
         )
+    return _inspect_file(p)
+
+
+def _inspect_file(p: Path) -> ModelArtifact:
     data = p.read_bytes()
     if not data:
         raise ModelError(f"{p.name} is empty (0 bytes).", "Save the model again and retry.")
@@ -98,6 +131,8 @@ def inspect_model(path: str | Path) -> ModelArtifact:
 
 def _identify(p: Path, data: bytes) -> ModelArtifact:
     head = data[:16]
+    if head.startswith(b"CBM1"):
+        return _inspect_catboost(p, data)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _inspect_zip(p, data)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
@@ -380,7 +415,7 @@ def safe_load(data: bytes, fmt: str) -> tuple[Any, list[str]]:
 def _inspect_pickle(p: Path, data: bytes, fmt: str) -> ModelArtifact:
     imports, complete = scan_pickle(data)
     joblib_stream = any(i.startswith("joblib.numpy_pickle") for i in imports)
-    if joblib_stream:
+    if joblib_stream or p.suffix.lower() in _JOBLIB_SUFFIXES:
         fmt = "joblib"
     if not complete and not joblib_stream:
         if judge(imports).verdict != SAFE:
@@ -437,7 +472,7 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
             "Pickle the fitted estimator itself (e.g. joblib.dump(model, 'model.joblib')).",
         )
     top = estimator.split(".")[0]
-    if top not in ("sklearn", "xgboost", "lightgbm"):
+    if top not in ("sklearn", "xgboost", "lightgbm", "catboost"):
         raise UnsupportedModelError(
             f"{p.name} holds a {estimator}, which ModelShip cannot convert.", SUPPORTED_TEXT
         )
@@ -474,6 +509,15 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
             f"{installed['scikit-learn']}. Convert with --match-env (a matching environment, "
             f"made once), or --python pointing at a Python that has scikit-learn {need}."
         )
+    if top == "catboost":
+        blob = root.state.get("__model") if isinstance(root, _Stub) else None
+        desc = _describe_catboost_blob(blob) if isinstance(blob, bytes | bytearray) else {}
+        if not desc:
+            desc = {"task": "classification" if "Classifier" in estimator else "regression"}
+        art.inputs = desc.get("columns", [])
+        art.task = desc.get("task")
+        art.classes = desc.get("classes")
+        return art
     try:
         desc = describe_estimator(root)
     except Exception:  # description is best effort; never block intake on it
@@ -614,7 +658,7 @@ def _booster_columns(est: _Stub) -> list[str] | None:
     if isinstance(text, str):  # LightGBM: the model in its text format
         header = dict(line.split("=", 1) for line in text.splitlines()[:40] if "=" in line)
         n = int(header.get("max_feature_idx", "-1")) + 1
-        given = header.get("feature_names", "").split()
+        given = _lightgbm_names(header.get("feature_names", ""))
         if not est.state.get("_fitted_with_feature_names"):
             given = []
         return [given[i] if i < len(given) else f"f{i}" for i in range(n)]
@@ -678,6 +722,12 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
             f"{p.name} is a zip file that is truncated or corrupt.",
             "Copy or save the model again; the file did not arrive whole.",
         ) from None
+    if "schema.json" in names:
+        return _inspect_skops(p, zf)
+    if any(n.endswith("/archive_format") or n == "archive_format" for n in names) and not any(
+        n.endswith("/data.pkl") for n in names
+    ):
+        return _inspect_torch_export(p, zf, names)
     pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
     if not pkl:
         raise ModelError(
@@ -944,7 +994,7 @@ def _inspect_lightgbm(p: Path, data: bytes) -> ModelArtifact:
             "Copy or save the model again; the file did not arrive whole.",
         )
     n = int(header["max_feature_idx"]) + 1
-    names = header.get("feature_names", "").split()
+    names = _lightgbm_names(header.get("feature_names", ""))
     art = ModelArtifact(
         path=p, kind="lightgbm", format="lightgbm-txt", estimator="lightgbm.Booster"
     )
@@ -1006,3 +1056,267 @@ def _try_onnx(p: Path, data: bytes) -> ModelArtifact | None:
         art.libraries["produced by"] = f"{model.producer_name} {model.producer_version}".strip()
     art.inputs = inputs
     return art
+
+
+def _lightgbm_names(text: str) -> list[str]:
+    """LightGBM's feature names, or none when they are its defaults (Column_0, ...).
+
+    A model trained on a DataFrame keeps the DataFrame's column names; one trained on
+    an array gets Column_0, Column_1, ... which ModelShip calls f0, f1, ... as for
+    every model fitted without names.
+    """
+    names = text.split()
+    if names and all(n == f"Column_{i}" for i, n in enumerate(names)):
+        return []
+    return names
+
+
+# ---------------------------------------------------------------------------
+# CatBoost
+# ---------------------------------------------------------------------------
+_CATBOOST_CLASSIFICATION = {"Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll"}
+
+
+def _inspect_catboost(p: Path, data: bytes) -> ModelArtifact:
+    """CatBoost's own binary format: data only, loading it runs no Python."""
+    art = ModelArtifact(
+        path=p, kind="catboost", format="catboost-cbm", estimator="catboost.CatBoost"
+    )
+    art.libraries["catboost"] = ""
+    desc = _describe_catboost_blob(data)
+    if desc.get("error"):
+        raise ModelError(
+            f"{p.name} starts like a CatBoost model but cannot be read ({desc['error']}).",
+            "Copy or save the model again; the file did not arrive whole.",
+        )
+    if not desc:
+        art.warnings.append(
+            "CatBoost is not installed here, so its columns are read when converting "
+            "(pip install catboost, or convert with --python pointing at a Python that has it)."
+        )
+    art.inputs = desc.get("columns", [])
+    art.task = desc.get("task")
+    art.classes = desc.get("classes")
+    return art
+
+
+def _describe_catboost_blob(blob: bytes) -> dict[str, Any]:
+    """Columns, task and classes of a CatBoost model (its .cbm bytes), read by CatBoost.
+
+    A .cbm file is data (no pickle), so reading it with CatBoost runs no code from the
+    file. Returns {} when CatBoost is not installed: the worker describes it then.
+    """
+    try:
+        from catboost import CatBoost
+    except ImportError:
+        return {}
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="modelship-cbm-") as tmp:
+        f = Path(tmp) / "model.cbm"
+        f.write_bytes(bytes(blob))
+        try:
+            model = CatBoost()
+            model.load_model(str(f), format="cbm")
+        except Exception as exc:
+            return {"error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
+    names = [str(n) for n in (model.feature_names_ or [])]
+    cat = set(model.get_cat_feature_indices() or [])
+    columns = [
+        {"name": n if n and not n.isdigit() else f"f{i}", "dtype": "str" if i in cat else "float"}
+        for i, n in enumerate(names)
+    ]
+    loss = str(model.get_all_params().get("loss_function", ""))
+    out: dict[str, Any] = {"columns": columns}
+    if loss.split(":")[0] in _CATBOOST_CLASSIFICATION:
+        out["task"] = "classification"
+        classes = getattr(model, "classes_", None)
+        out["classes"] = [_plain(c) for c in list(classes)] if classes is not None else None
+    else:
+        out["task"] = "regression"
+    return out
+
+
+# ---------------------------------------------------------------------------
+# skops
+# ---------------------------------------------------------------------------
+def _inspect_skops(p: Path, zf: zipfile.ZipFile) -> ModelArtifact:
+    """A skops file: skops' own check of the types it would build, then a stand-in tree.
+
+    skops builds only types it trusts by default (scikit-learn's and numpy's own);
+    everything else it names is listed by ``get_untrusted_types`` and judged here by the
+    same rules as a pickle's imports: safe (a known model class), unknown (needs
+    --trust), dangerous. The worker loads it with ``skops.io.load(trusted=...)`` given
+    exactly the types judged here.
+    """
+    try:
+        from skops.io import get_untrusted_types
+    except ImportError:
+        raise ModelError(
+            f"{p.name} is a skops file, and reading one needs skops, which is not installed.",
+            "Install it (pip install skops) and try again.",
+        ) from None
+    try:
+        untrusted = list(get_untrusted_types(file=p))
+        schema = json.loads(zf.read("schema.json").decode("utf-8"))
+        root = _skops_tree(schema, zf, 0)
+    except Exception as exc:
+        raise ModelError(
+            f"{p.name} is a skops file that is truncated or corrupt ({type(exc).__name__}).",
+            "Copy or save the model again; the file did not arrive whole.",
+        ) from None
+    verdict = judge(untrusted)
+    imports = sorted({*untrusted, *_skops_classes(schema)})
+    try:
+        art = _describe_pickled(p, "skops", root, imports)
+    except ModelError:
+        if verdict.verdict != SAFE:
+            _refuse_non_model(p, verdict)
+        raise
+    art.safety = verdict
+    art.runs_code_on_load = verdict.verdict != SAFE
+    art.libraries.setdefault("skops", str(schema.get("_skops_version") or ""))
+    art.warnings = [w for w in art.warnings if "it is a pickle" not in w]
+    if verdict.verdict != SAFE:
+        art.warnings.insert(0, verdict.summary())
+    return art
+
+
+def _skops_classes(node: Any) -> set[str]:
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            if n.get("__loader__") == "ObjectNode":
+                out.add(f"{n.get('__module__')}.{n.get('__class__')}")
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+    return out
+
+
+def _skops_tree(node: Any, zf: zipfile.ZipFile, depth: int) -> Any:
+    """skops' schema as plain data, with a stand-in (never the real class) for objects."""
+    if depth > 60 or not isinstance(node, dict):
+        return None
+    loader = node.get("__loader__")
+    content = node.get("content")
+    if loader == "JsonNode":
+        return json.loads(content) if isinstance(content, str) else content
+    if loader == "NdArrayNode":
+        import numpy as np
+
+        if node.get("type") == "numpy" and node.get("file"):
+            return np.load(io.BytesIO(zf.read(node["file"])), allow_pickle=False)
+        if isinstance(content, list):
+            return np.array([_skops_tree(x, zf, depth + 1) for x in content], dtype=object)
+        return None
+    if loader in ("ListNode", "TupleNode", "SetNode"):
+        items = [_skops_tree(x, zf, depth + 1) for x in (content or [])]
+        return tuple(items) if loader == "TupleNode" else items
+    if loader in ("DictNode", "DefaultDictNode", "OrderedDictNode"):
+        if isinstance(content, dict) and "__loader__" not in content:
+            return {k: _skops_tree(v, zf, depth + 1) for k, v in content.items()}
+        return _skops_tree(content, zf, depth + 1) if isinstance(content, dict) else {}
+    if loader in ("ObjectNode", "ReduceNode"):
+        stub = _make_stub(f"{node.get('__module__')}.{node.get('__class__')}")()
+        state = _skops_tree(content, zf, depth + 1) if isinstance(content, dict) else None
+        if isinstance(state, dict) and "attrs" in state and loader == "ReduceNode":
+            state = state["attrs"]
+        stub.__setstate__(state if isinstance(state, dict) else {})
+        return stub
+    return None
+
+
+# ---------------------------------------------------------------------------
+# torch.export archives (.pt2)
+# ---------------------------------------------------------------------------
+def _inspect_torch_export(p: Path, zf: zipfile.ZipFile, names: list[str]) -> ModelArtifact:
+    """A torch.export archive: a graph and raw weights, no pickled Python objects."""
+    art = ModelArtifact(
+        path=p,
+        kind="pytorch",
+        format="torch-export",
+        estimator="torch.export.ExportedProgram",
+        libraries={"torch": ""},
+    )
+    art.warnings.append(
+        "A torch.export archive runs no Python code on load, but its graph runs when converting."
+    )
+    return art
+
+
+# ---------------------------------------------------------------------------
+# MLflow model folders
+# ---------------------------------------------------------------------------
+_FLAVOR_DISTS = {
+    "sklearn": ("scikit-learn",),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "lightgbm": ("lightgbm",),
+    "catboost": ("catboost",),
+    "pytorch": ("torch",),
+    "onnx": ("onnx",),
+}
+
+
+def _inspect_mlflow(folder: Path, uri: str | None = None) -> ModelArtifact:
+    """An MLflow model folder: the model file it holds, read like any other, plus what
+    MLmodel records (signature, input example, requirements)."""
+    mm = read_model_dir(folder, uri)
+    art = _inspect_file(mm.model_file)
+    art.size_bytes = mm.model_file.stat().st_size
+    art.mlflow = mm
+    want_kind = "sklearn" if mm.flavor == "sklearn" else mm.flavor
+    if mm.flavor in ("xgboost", "lightgbm", "catboost") and art.kind == "sklearn":
+        want_kind = "sklearn"  # e.g. an XGBClassifier inside a Pipeline, logged by the flavor
+    if art.kind != want_kind and not (mm.flavor == "sklearn" and art.kind != "pytorch"):
+        art.warnings.append(
+            f"MLmodel says the flavor is {mm.flavor}, but the file holds a {art.kind} model."
+        )
+    # the recorded requirements, as recorded library versions (the file's own record of
+    # a version, e.g. scikit-learn's in a pickle, wins)
+    for dist in (*_FLAVOR_DISTS.get(mm.flavor, ()), "scikit-learn"):
+        version = mm.requirements.get(dist)
+        if version and not art.libraries.get(dist):
+            if dist == "xgboost-cpu":
+                dist = "xgboost"
+            art.libraries[dist] = version
+    if art.format == "skops" and mm.requirements.get("skops"):
+        art.libraries["skops"] = mm.requirements["skops"]
+    # the signature: the names (and types) the model was logged with
+    if (
+        mm.columns
+        and (not art.inputs or _unnamed(art.inputs))
+        and (not art.inputs or len(art.inputs) == len(mm.columns))
+    ):
+        art.inputs = [{"name": c["name"], "dtype": c["dtype"]} for c in mm.columns]
+    elif mm.tensor is not None and not art.inputs:
+        art.inputs = [
+            {
+                "name": mm.tensor["name"],
+                "dtype": mm.tensor["dtype"],
+                "shape": [d if d >= 0 else None for d in mm.tensor["shape"]],
+            }
+        ]
+    art.warnings = [w for w in art.warnings if not w.startswith("PyTorch models need an input")]
+    if art.kind == "pytorch" and mm.tensor is None and mm.example is None:
+        art.warnings.append(
+            "PyTorch models need an input shape to convert, e.g. --input-shape 1,3,32,32."
+        )
+    source = uri or str(folder)
+    art.warnings.append(
+        f"MLflow model ({mm.flavor} flavor, MLflow {mm.mlflow_version or 'version unknown'}) "
+        f"from {source}"
+        + (
+            f"; its input example ({len(mm.example.get('rows', mm.example.get('array', [])))} "
+            "rows) is used in the proof."
+            if mm.example
+            else "."
+        )
+    )
+    return art
+
+
+def _unnamed(inputs: list[dict]) -> bool:
+    return all(c.get("name") == f"f{i}" for i, c in enumerate(inputs))

@@ -15,7 +15,7 @@ anything loads it. Modelled on picklescan, modelscan and skops:
   code the file names, so it is part of the scan, not a load.
 * :func:`classify` puts each global in one of three classes: ``safe`` (an explicit
   allowlist of the classes and numpy/scipy/pandas/joblib/torch reconstructors that
-  scikit-learn, XGBoost, LightGBM and PyTorch models use), ``dangerous`` (modules and
+  scikit-learn, XGBoost, LightGBM, CatBoost and PyTorch models use), ``dangerous`` (modules and
   callables that run commands, evaluate code, open files or sockets, or reach any
   attribute: os, subprocess, builtins.eval, operator.attrgetter, ...) or ``unknown``.
 
@@ -173,7 +173,7 @@ _TORCH_DTYPES = {
 # in _DANGEROUS_MODULES, which wins).
 _SAFE_CLASS_PACKAGES = (
     "sklearn.", "xgboost.", "lightgbm.", "torch.nn.modules.", "pandas.core.", "pandas._libs.",
-    "numpy.dtypes.", "scipy.sparse.", "imblearn.",
+    "numpy.dtypes.", "scipy.sparse.", "imblearn.", "catboost.",
 )  # fmt: skip
 _CLASS_NAME = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
 _TORCH_STORAGE = re.compile(r"^torch\.[A-Za-z0-9]*Storage$")

@@ -101,9 +101,11 @@ class ConversionReport:
                 f"original to compare it with. ONNX file {_size(self.onnx_size_bytes)}."
             )
         what = "quantized model" if self.quantized else "converted model"
-        src = {"csv": "your sample CSV", "npy": "your sample"}.get(
-            self.rows_from, "generated sample"
-        )
+        src = {
+            "csv": "your sample CSV",
+            "npy": "your sample",
+            "example": "the model's input example and generated sample",
+        }.get(self.rows_from, "generated sample")
         if self.labels_agreeing is not None:
             first = (
                 f"The {what} gives the same answer on {self.labels_agreeing} of {self.rows} "
@@ -190,7 +192,7 @@ def convert_model(
     art = inspect_model(model_path)
     # the decision, before any process loads the file
     require_trust(Path(art.path).name, art.safety, options.trust)
-    out = Path(out_path) if out_path else Path(art.path).with_suffix(".onnx")
+    out = Path(out_path) if out_path else art.source.with_suffix(".onnx")
     if out.resolve() == Path(art.path).resolve():
         out = out.with_name(out.stem + ".converted.onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +209,10 @@ def convert_model(
             "A PyTorch model takes a sample as a NumPy .npy file (batch first), not a CSV.",
             "Save sample inputs with numpy.save('sample.npy', x), or use --input-shape.",
         )
+    if art.kind == "pytorch" and not options.input_shape and not options.sample_csv:
+        shape = _logged_shape(art)
+        if shape:
+            options = replace(options, input_shape=shape)
     if art.kind == "pytorch" and not options.input_shape:
         raise UsageError(
             f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
@@ -258,6 +264,13 @@ def _resolve_python(python: str | None, kind: str) -> str:
     """
     python = python or os.environ.get("MODELSHIP_PYTHON")
     if not python:
+        if kind == "catboost" and is_frozen():
+            raise UsageError(
+                "The packaged ModelShip converts CatBoost models with a Python that has "
+                "catboost installed.",
+                "Choose the python of the environment the model was trained in (--python PATH "
+                "or MODELSHIP_PYTHON), or install catboost into one: pip install catboost",
+            )
         if kind == "pytorch" and is_frozen():
             raise UsageError(
                 "The packaged ModelShip converts PyTorch models with a Python that has torch "
@@ -274,6 +287,20 @@ def _resolve_python(python: str | None, kind: str) -> str:
             "e.g. --python ~/envs/train/bin/python.",
         )
     return str(Path(found).absolute())
+
+
+def _logged_shape(art: ModelArtifact) -> list[int] | None:
+    """An MLflow model's input shape (batch first, batch 1), from its signature or example."""
+    mm = art.mlflow
+    if mm is None:
+        return None
+    if mm.tensor and len(mm.tensor["shape"]) >= 2 and all(d > 0 for d in mm.tensor["shape"][1:]):
+        return [1, *[int(d) for d in mm.tensor["shape"][1:]]]
+    if mm.example and mm.example.get("array"):
+        arr = np.asarray(mm.example["array"])
+        if arr.ndim >= 2:
+            return [1, *[int(d) for d in arr.shape[1:]]]
+    return None
 
 
 def _npy_shape(path: Path) -> list[int]:
@@ -352,6 +379,10 @@ def _convert_in_worker(
             # the globals that were scanned and approved: the worker's unpickler admits
             # these and nothing else (a file changed after the scan cannot slip through)
             "allowed_globals": list(art.safety.imports) if art.safety else None,
+            # an MLflow model: the column names it was logged with, and its input
+            # example as the first sample rows (unless the user gave their own)
+            "column_names": [c["name"] for c in art.mlflow.columns] if art.mlflow else [],
+            "example": art.mlflow.example if art.mlflow and not options.sample_csv else None,
         }
         (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         _run_worker(python, job_dir, options.timeout_s, progress, cancel)
@@ -381,7 +412,7 @@ def _convert_in_worker(
     _mark_missing(out, signature, res, original, options.tolerance)
     progress.step("Proving the conversion")
     report, proof = _prove(out, signature, res, original, rows_doc, options.tolerance)
-    report.model = art.path.name
+    report.model = art.source.name
     report.warnings.extend(res.get("warnings", []))
     result = _finish(out, signature, report, proof, options.allow_mismatch)
     if options.quantize:
@@ -501,7 +532,7 @@ def _check_onnx(path: Path) -> None:
 def _signature(onnx_path: Path, art: ModelArtifact, res: dict) -> Signature:
     sig = Signature.from_onnx(onnx_path)
     sig.framework = art.kind
-    sig.model_name = Path(art.path).stem
+    sig.model_name = art.name
     sig.model_sha256 = sha256_file(onnx_path)
     import onnx
 
@@ -792,7 +823,7 @@ def _adopt_onnx(
             "Export it again with an opset this onnxruntime supports.",
         ) from None
     sig.framework, sig.model_sha256 = "onnx", sha256_file(out)
-    sig.model_name = Path(art.path).stem
+    sig.model_name = art.name
     report = ConversionReport(
         rows=0,
         labels_agreeing=None,
@@ -804,7 +835,7 @@ def _adopt_onnx(
         original_ms=0.0,
         onnx_ms=0.0,
         onnx_size_bytes=out.stat().st_size,
-        model=art.path.name,
+        model=art.source.name,
         warnings=["The model is already ONNX: there is no original to compare it with."],
     )
     proof = empty_proof(options.tolerance)

@@ -196,6 +196,32 @@ def load_model(job: dict) -> object:
                         f"{m.original_sklearn_version}.",
                     )
             return model
+        if fmt == "skops":
+            sio = need("skops.io", "skops")
+            if allowed is None:
+                raise WorkerError(
+                    "refused_global",
+                    "The model was not checked before loading; nothing was loaded.",
+                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                )
+            try:
+                # exactly the types the parent judged; skops refuses any other it finds
+                return sio.load(path, trusted=list(allowed))
+            except Exception as exc:
+                if type(exc).__name__ == "UntrustedTypesFoundException":
+                    raise WorkerError(
+                        "refused_global",
+                        f"The skops file names types that were not in it when it was checked "
+                        f"({first_line(exc)}); nothing was loaded.",
+                        "Inspect the file again (modelship inspect MODEL); do not use it if it "
+                        "changed.",
+                    ) from None
+                raise
+        if fmt == "catboost-cbm":
+            return load_catboost(path)
+        if fmt == "torch-export":
+            torch = need("torch", "torch")
+            return torch.export.load(path)
         if fmt in ("xgboost-json", "xgboost-ubj"):
             xgb = need("xgboost", "xgboost")
             booster = xgb.Booster()
@@ -275,15 +301,65 @@ def is_booster(model: object) -> str | None:
         return "xgboost"
     if name == "Booster" and mod.startswith("lightgbm"):
         return "lightgbm"
+    if mod.startswith("catboost"):
+        return "catboost"
     return None
+
+
+CATBOOST_CLASSIFICATION = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll")
+
+
+def load_catboost(path: str) -> object:
+    """A .cbm file as CatBoostClassifier or CatBoostRegressor (by its loss function)."""
+    cb = need("catboost", "catboost")
+    model = cb.CatBoost()
+    model.load_model(path, format="cbm")
+    loss = str(model.get_all_params().get("loss_function", "")).split(":")[0]
+    cls = cb.CatBoostClassifier if loss in CATBOOST_CLASSIFICATION else cb.CatBoostRegressor
+    typed = cls()
+    typed.load_model(path, format="cbm")
+    return typed
+
+
+def lightgbm_names(names: list[str]) -> list[str]:
+    """LightGBM's defaults (Column_0, ...) mean the model was fitted without names."""
+    if all(n == f"Column_{i}" for i, n in enumerate(names)):
+        return [f"f{i}" for i in range(len(names))]
+    return [str(n) for n in names]
 
 
 def describe(model: object, kind: str) -> dict:
     """Columns, layout and task of a tabular model."""
     booster = is_booster(model)
+    if booster == "catboost":
+        names = [str(n) for n in (model.feature_names_ or [])]
+        names = [n if n and not n.isdigit() else f"f{i}" for i, n in enumerate(names)]
+        if model.get_cat_feature_indices():
+            raise WorkerError(
+                "unsupported",
+                "The CatBoost model has categorical features, which CatBoost's ONNX export "
+                "does not support.",
+                "Encode those columns as numbers before training (e.g. one-hot), or train "
+                "without cat_features.",
+            )
+        loss = str(model.get_all_params().get("loss_function", "")).split(":")[0]
+        task = "classification" if loss in CATBOOST_CLASSIFICATION else "regression"
+        classes = None
+        if task == "classification":
+            classes = [c.item() if hasattr(c, "item") else c for c in list(model.classes_)]
+        return dict(
+            names=names,
+            str_cols={},
+            frame=False,
+            per_column=False,
+            task=task,
+            classes=classes,
+            objective=loss,
+        )
     if booster == "xgboost":
         n = int(model.num_features())
-        names = [f"f{i}" for i in range(n)]
+        given = list(model.feature_names or [])
+        names = [str(given[i]) if i < len(given) else f"f{i}" for i in range(n)]
         cfg = json.loads(model.save_config())
         obj = cfg["learner"]["objective"]["name"]
         nclass = int(cfg["learner"]["learner_model_param"].get("num_class", "0") or 0)
@@ -300,7 +376,8 @@ def describe(model: object, kind: str) -> dict:
         )
     if booster == "lightgbm":
         n = int(model.num_feature())
-        names = [f"f{i}" for i in range(n)]
+        given = lightgbm_names(list(model.feature_name() or []))
+        names = [given[i] if i < len(given) else f"f{i}" for i in range(n)]
         obj = str(model.params.get("objective", "") or model.dump_model().get("objective", ""))
         obj = obj.split()[0] if obj else ""
         task = (
@@ -432,6 +509,10 @@ def tree_thresholds(model: object, n: int) -> dict[int, tuple[float, float]]:
                     if "split" in node:
                         add(int(str(node["split"]).lstrip("f")), node["split_condition"])
                     stack.extend(node.get("children", []))
+        elif booster == "catboost":
+            for i, borders in (model.get_borders() or {}).items():
+                for t in borders:
+                    add(int(i), float(t))
         elif booster == "lightgbm":
             for info in model.dump_model()["tree_info"]:
                 stack = [info["tree_structure"]]
@@ -478,6 +559,35 @@ def generate_rows(desc: dict, ranges: dict, n: int, seed: int) -> list[list]:
             # model (float32) then see the very same numbers
             cols.append([float(np.float32(v)) for v in vals])
     return [list(r) for r in zip(*cols, strict=True)]
+
+
+def example_rows(example: dict, desc: dict) -> list[list]:
+    """An MLflow input example ({"columns", "rows"}) in the model's column order."""
+    columns = [str(c) for c in example.get("columns") or []]
+    names = desc["names"]
+    if set(names) <= set(columns):
+        pos = [columns.index(c) for c in names]
+    elif len(columns) == len(names):
+        pos = list(range(len(names)))
+    else:
+        raise WorkerError(
+            "csv_columns",
+            "The model's input example has the columns " + ", ".join(columns[:10]) + ", but "
+            "the model takes " + ", ".join(names[:10]) + ".",
+            "Log the model again with an input example of its own columns, or give sample "
+            "rows with --sample.",
+        )
+    out = []
+    for raw in example.get("rows") or []:
+        row = []
+        for c, i in zip(names, pos, strict=True):
+            v = raw[i] if i < len(raw) else None
+            if c in desc["str_cols"]:
+                row.append("" if v is None else str(v))
+            else:
+                row.append(float("nan") if v is None else float(v))
+        out.append(row)
+    return out
 
 
 def read_csv_rows(path: str, desc: dict, limit: int = 5000) -> tuple[list[list], list[str]]:
@@ -654,9 +764,11 @@ def uses_boosters(model: object) -> bool:
 def convert_tabular(model: object, desc: dict) -> object:
     booster = is_booster(model)
     n = len(desc["names"])
-    if booster:
+    if booster in ("xgboost", "lightgbm"):
         import onnxmltools
         from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
+    if booster == "catboost":
+        return convert_catboost(model, desc)
     if booster == "xgboost":
         b = model.copy()
         b.feature_names = None
@@ -713,6 +825,55 @@ def convert_tabular(model: object, desc: dict) -> object:
         raise
 
 
+def convert_catboost(model: object, desc: dict) -> object:
+    """CatBoost's own ONNX export, with its class probabilities as a plain tensor.
+
+    CatBoost ends a classifier's graph in a ZipMap (a list of {label: probability}
+    maps); the serving runtime and the proof take the tensor that feeds it, so the
+    ZipMap is cut off and that tensor becomes the ``probabilities`` output.
+    """
+    import tempfile
+
+    onnx = need("onnx", "onnx")
+    with tempfile.TemporaryDirectory(prefix="modelship-catboost-") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        model.save_model(path, format="onnx")
+        onx = onnx.load(path)
+    graph = onx.graph
+    # one float input, named as every tabular model's is here ("input", not "features")
+    for inp in graph.input:
+        if inp.name != "input":
+            old = inp.name
+            inp.name = "input"
+            for node in graph.node:
+                for j, name in enumerate(node.input):
+                    if name == old:
+                        node.input[j] = "input"
+    zipmaps = [n for n in graph.node if n.op_type == "ZipMap"]
+    for zm in zipmaps:
+        src, dst = zm.input[0], zm.output[0]
+        graph.node.remove(zm)
+        for i, out in enumerate(list(graph.output)):
+            if out.name == dst:
+                k = len(desc["classes"] or []) or None
+                graph.output.remove(out)
+                graph.output.insert(
+                    i,
+                    onnx.helper.make_tensor_value_info(
+                        "probabilities", onnx.TensorProto.FLOAT, ["N", k]
+                    ),
+                )
+                # the tensor keeps its place in the graph under the output's name
+                for node in graph.node:
+                    for j, name in enumerate(node.output):
+                        if name == src:
+                            node.output[j] = "probabilities"
+                    for j, name in enumerate(node.input):
+                        if name == src:
+                            node.input[j] = "probabilities"
+    return onx
+
+
 def frame_or_array(desc: dict, rows: list[list]) -> object:
     import numpy as np
 
@@ -736,13 +897,29 @@ def predict_original(model: object, desc: dict, rows: list[list]) -> dict:
     if booster == "xgboost":
         import xgboost as xgb
 
+        names = desc["names"] if model.feature_names else None
         t0 = time.perf_counter()
-        raw = model.predict(xgb.DMatrix(np.asarray(X, dtype=np.float64)))
+        raw = model.predict(xgb.DMatrix(np.asarray(X, dtype=np.float64), feature_names=names))
         ms = (time.perf_counter() - t0) * 1000
     elif booster == "lightgbm":
         t0 = time.perf_counter()
         raw = model.predict(np.asarray(X, dtype=np.float64))
         ms = (time.perf_counter() - t0) * 1000
+    elif booster == "catboost":
+        X = np.asarray(X, dtype=np.float32)  # what the ONNX model sees
+        t0 = time.perf_counter()
+        if desc["task"] == "classification":
+            probs = np.asarray(model.predict_proba(X), dtype=np.float64)
+            ms = (time.perf_counter() - t0) * 1000
+            classes = np.asarray(desc["classes"])
+            out["probabilities"] = probs
+            out["labels"] = classes[probs.argmax(axis=1)]
+            if out["labels"].dtype == object:
+                out["labels"] = out["labels"].astype(str)
+        else:
+            out["values"] = np.asarray(model.predict(X), dtype=np.float64)
+            ms = (time.perf_counter() - t0) * 1000
+        return {"arrays": out, "ms": ms}
     else:
         t0 = time.perf_counter()
         labels = model.predict(X)
@@ -813,6 +990,16 @@ def run_tabular(job: dict, model: object, result: dict) -> None:
     if not is_booster(model):
         check_supported(model)
     desc = describe(model, job["kind"])
+    given = job.get("column_names") or []
+    if (
+        given
+        and len(given) == len(desc["names"])
+        and desc["names"] == [f"f{i}" for i in range(len(given))]
+        and not desc["frame"]
+    ):
+        # fitted without names (an array), but logged with them (the MLflow signature):
+        # the endpoint takes the names the model was logged with
+        desc["names"] = [str(c) for c in given]
     ranges = value_ranges(model, desc["names"])
     progress(0.35, "Converting to ONNX")
     onx = convert_tabular(model, desc)
@@ -826,6 +1013,11 @@ def run_tabular(job: dict, model: object, result: dict) -> None:
     else:
         rows = generate_rows(desc, ranges, int(job.get("rows", 200)), int(job.get("seed", 0)))
         result["rows_from"] = "generated"
+        example = job.get("example") or {}
+        if example.get("rows"):
+            # the model's own input example first, then generated rows
+            rows = [*example_rows(example, desc), *rows]
+            result["rows_from"] = "example"
     pred = predict_original(model, desc, rows)
     progress(0.85, "Trying the original model with missing values")
     m_cols, m_rows, m_arrays = probe_missing(model, desc, rows[0])
@@ -869,7 +1061,11 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
             "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
         )
     progress(0.3, "Converting to ONNX (torch.onnx.export)")
-    example = torch.zeros(*[1, *shape[1:]], dtype=torch.float32)
+    exported = None
+    if job.get("format") == "torch-export":  # a torch.export archive: export its program
+        exported, model = model, model.module()
+    # torch.export specialises sizes 0 and 1: a batch of 2 keeps the batch dimension free
+    example = torch.zeros(*[2 if exported is not None else 1, *shape[1:]], dtype=torch.float32)
     try:
         with torch.no_grad():
             outs = model(example)
@@ -888,10 +1084,17 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(model, (example,), job["onnx_path"], dynamo=False, **kwargs)
-        except TypeError:  # torch without the dynamo switch: the legacy exporter is the default
-            torch.onnx.export(model, (example,), job["onnx_path"], **kwargs)
+        if exported is not None:
+            need("onnxscript", "onnxscript")
+            kwargs.pop("dynamic_axes")
+            kwargs["opset_version"] = max(ONNX_OPSET, 18)  # the dynamo exporter's minimum
+            prog = torch.onnx.export(exported, (example,), dynamo=True, **kwargs)
+            prog.save(job["onnx_path"])
+        else:
+            try:
+                torch.onnx.export(model, (example,), job["onnx_path"], dynamo=False, **kwargs)
+            except TypeError:  # torch without the dynamo switch: the legacy exporter's default
+                torch.onnx.export(model, (example,), job["onnx_path"], **kwargs)
     progress(0.7, "Running the original model on sample inputs")
     n = int(job.get("rows", 200))
     rng = np.random.default_rng(int(job.get("seed", 0)))
@@ -902,6 +1105,12 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
     else:
         x = rng.standard_normal(size=(n, *shape[1:])).astype(np.float32)
         result["rows_from"] = "generated"
+        example = (job.get("example") or {}).get("array")
+        if example:
+            ex = np.asarray(example, dtype=np.float32)
+            if ex.shape[1:] == x.shape[1:]:  # the model's own input example first
+                x = np.concatenate([ex, x])
+                result["rows_from"] = "example"
     with torch.no_grad():
         t0 = time.perf_counter()
         y = model(torch.from_numpy(x))
@@ -949,6 +1158,9 @@ def main(argv: list[str]) -> int:
                 need("skl2onnx", "skl2onnx")
             if job["kind"] in ("xgboost", "lightgbm"):
                 need("onnxmltools", "onnxmltools")
+        if job["kind"] == "catboost":
+            need("catboost", "catboost")
+            need("onnx", "onnx")
         if job["kind"] == "pytorch":
             need("torch", "torch")
             need("onnx", "onnx")
