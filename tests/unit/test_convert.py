@@ -216,7 +216,7 @@ def test_version_mismatch_names_both_versions(files, tmp_path: Path) -> None:
     with pytest.raises(EnvironmentMismatchError) as err:
         convert_model(old, tmp_path / "o.onnx", FAST)
     assert fake in err.value.message and sklearn.__version__ in err.value.message
-    assert "--python" in err.value.hint
+    assert "--python" in err.value.hint and "--match-env" in err.value.hint
 
 
 def test_chosen_python_is_used_and_missing_converter_is_named(files, tmp_path: Path) -> None:
