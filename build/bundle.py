@@ -63,6 +63,8 @@ def bundle_plan(root: Path) -> BundlePlan:
     hidden += [module for module, _ in COMMANDS.values() if importlib.util.find_spec(module)]
     hidden += sorted({kind.module for kind in CATALOG.values()})
     hidden += _submodules("app") + _submodules("targets") + _submodules("wizards")
+    # imported inside functions (PyInstaller cannot see those): MLmodel is YAML
+    hidden += ["yaml"]
 
     datas: list[tuple[str, str]] = []
     # Resources are read with importlib.resources; keep the package layout.
@@ -90,6 +92,8 @@ def bundle_plan(root: Path) -> BundlePlan:
             "sklearn",
             "xgboost",
             "lightgbm",
+            # skops files are read (intake) and loaded (the worker) with skops
+            "skops",
             "uvicorn",
             # the wheelhouse is downloaded with the bundle's own pip (no Python needed)
             "pip",
@@ -110,6 +114,12 @@ def bundle_plan(root: Path) -> BundlePlan:
             "torch",
             "torchvision",
             "onnxscript",
+            # CatBoost conversion too (catboost is 270 MB with plotly and matplotlib);
+            # MLflow is only for runs:/ and models:/ URIs, from a Python that has it.
+            "catboost",
+            "plotly",
+            "graphviz",
+            "mlflow",
             "tensorboard",
             "matplotlib",
             "IPython",
