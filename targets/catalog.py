@@ -95,7 +95,7 @@ CATALOG: dict[str, Kind] = {
         ships="image",
         billing=True,
         remote=True,
-        capabilities=frozenset({"logs"}),
+        capabilities=frozenset({"logs", "stop_start"}),
     ),
     "sagemaker": Kind(
         name="sagemaker",

@@ -219,8 +219,8 @@ class DashboardDialog(QDialog, WorkerOwner):
                 f"{snap.title} cannot stop a deployment and keep it: "
                 + (
                     "it is billed while it exists. Delete it to stop the billing."
-                    if snap.cost and not snap.cost.startswith("Nothing")
-                    else "Delete it to stop it."
+                    if snap.billing
+                    else "Delete it to stop it; deploy it again later."
                 )
             )
         at_end = self.log.verticalScrollBar().value() >= self.log.verticalScrollBar().maximum()

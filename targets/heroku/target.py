@@ -868,6 +868,31 @@ class HerokuTarget(Target):
                     removed.append(f"web dynos of Heroku app {app} (scaled to 0)")
         return removed
 
+    # ---- stop and start -------------------------------------------------------------
+    def _release_of(self, record: DeploymentRecord) -> Resource:
+        release = next((r for r in record.resources() if r.kind == KIND_RELEASE), None)
+        if release is None:
+            raise TargetError(f"{record.name!r} has no Heroku release recorded.", "Deploy again.")
+        return release
+
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        """Scale the web formation to 0 (no dyno runs or bills); the app, its release
+        and config stay, so ``start`` needs no new release."""
+        r = self._release_of(record)
+        with _client(r.data["api_url"], r.data["api_key"], progress) as api:
+            self._scale_down(api, str(r.data["app"]), progress)
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        """Scale the web formation back to 1 (the current release boots); same URL."""
+        r = self._release_of(record)
+        app = str(r.data["app"])
+        with _client(r.data["api_url"], r.data["api_key"], progress) as api:
+            if api.app(app) is None:
+                raise TargetError(f"The Heroku app {app} is gone.", "Deploy it again.")
+            progress.update(None, f"Scaling the web dynos of {app} to 1")
+            api.update_formation(app, [{"type": PROCESS, "quantity": 1}])
+        return None
+
     def retire(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Another target took the name over: nothing of it may keep running (and billing)."""
         return self.teardown(record, progress)

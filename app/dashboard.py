@@ -1,0 +1,153 @@
+"""What the wizard's dashboard shows about one deployment, gathered in one call.
+
+Qt-free and slow (it asks the target and the endpoint over the network): the wizard
+runs :func:`snapshot` on a worker thread every few seconds. Each part fails on its own:
+an endpoint without ``/metrics`` (SageMaker's runtime) still shows its status and logs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.metrics_read import Summary, summarize
+
+LOG_LINES = 40
+
+
+@dataclass
+class VersionRow:
+    version: int
+    created: str
+    target: str
+    current: bool
+    model: str
+
+
+@dataclass
+class Snapshot:
+    name: str
+    target: str
+    title: str  # the target's title, in words
+    url: str | None
+    state: str  # "answering", "running, not answering", "stopped", "removed"
+    answering: bool
+    running: bool
+    stopped: bool  # stopped by the owner (Stop), not crashed
+    removed: bool
+    detail: str
+    can_stop: bool
+    billing: bool = False  # the platform bills while it exists
+    metrics: Summary | None = None
+    metrics_note: str = ""  # why there are no figures
+    logs: str = ""
+    cost: str = ""
+    versions: list[VersionRow] = field(default_factory=list)
+    taken: float = field(default_factory=time.time)
+
+    def uptime(self) -> float | None:
+        if self.metrics is None or not self.answering:
+            return None
+        return self.metrics.uptime(self.taken)
+
+
+def cost_words(kind: str, billing: bool, status_cost: str) -> str:
+    """The running cost, in words, for every kind (cloud: from the target's prices)."""
+    if status_cost:
+        return status_cost
+    if kind in {"local", "docker"}:
+        return "Nothing: it runs on this computer."
+    if kind == "openstack":
+        return (
+            "Free on bwCloud (its members use it at no charge); other OpenStack clouds "
+            "bill the VM by their own rates."
+        )
+    return "See your provider's bill." if billing else ""
+
+
+def versions(record: Any) -> list[VersionRow]:
+    from pathlib import Path
+
+    rows = [
+        VersionRow(
+            v.version,
+            v.created,
+            v.target or record.target,
+            v.version == record.current_version,
+            Path(v.source_model).name,
+        )
+        for v in record.version_objects()
+    ]
+    return sorted(rows, key=lambda r: -r.version)
+
+
+def snapshot(name: str, *, log_lines: int = LOG_LINES) -> Snapshot:
+    """Live status, /metrics figures, log tail, versions and cost of ``name``.
+
+    A removed (torn-down) deployment gives its history only.
+    """
+    from app.commands.status import deployment_status
+    from app.errors import ModelShipError
+    from app.records import find_record, find_removed, load_record
+    from targets.catalog import get_kind
+
+    record = find_record(name)
+    if record is None and (gone := find_removed(name)) is not None:
+        kind = get_kind(gone.target)
+        return Snapshot(
+            name, gone.target, kind.title, None, "removed", False, False, False, True,
+            f"Removed {gone.removed_at}", False, versions=versions(gone),
+            metrics_note="It was removed.",
+        )  # fmt: skip
+    record = record or load_record(name)
+    kind = get_kind(record.target)
+    d = deployment_status(record)
+    snap = Snapshot(
+        name=name,
+        target=record.target,
+        title=kind.title,
+        url=record.url,
+        state=d["state"],
+        answering=bool(d["answering"]),
+        running=bool(d["running"]),
+        stopped=record.state == "stopped",
+        removed=False,
+        detail=d["detail"],
+        can_stop=kind.can_stop,
+        billing=kind.billing,
+        cost=cost_words(record.target, kind.billing, d.get("cost") or ""),
+        versions=versions(record),
+    )
+    if snap.answering:
+        snap.metrics, snap.metrics_note = _metrics(record)
+    else:
+        snap.metrics_note = "It does not answer right now."
+    try:
+        from targets import get_target
+
+        snap.logs = get_target(record.target).logs(record, log_lines)
+    except ModelShipError as exc:
+        snap.logs = f"(The log cannot be read: {exc.message})"
+    except Exception as exc:  # a platform's own error: shown, not fatal
+        snap.logs = f"(The log cannot be read: {exc})"
+    return snap
+
+
+def _metrics(record: Any) -> tuple[Summary | None, str]:
+    from app.endpoint import EndpointError, EndpointUnreachable
+    from app.errors import ModelShipError
+    from app.profile import Profile
+    from targets import get_target
+
+    endpoint = record.endpoint_obj()
+    try:
+        client = get_target(endpoint.target).client(
+            endpoint, Profile.model_validate(record.profile)
+        )
+        return summarize(client.metrics()), ""
+    except (EndpointError, EndpointUnreachable, ModelShipError, ValueError, AttributeError):
+        return None, "This platform does not pass on the server's request counts."
+
+
+__all__ = ["Snapshot", "VersionRow", "cost_words", "snapshot", "versions"]
