@@ -73,7 +73,10 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
     settings: dict[str, Any] = {}
     if args.port is not None:
         settings["port"] = args.port
-    if path.is_file() and not _is_profile_file(path):
+    from app.mlflowmodel import is_model_dir
+
+    # a model file, or an MLflow model folder (the one with the MLmodel file)
+    if (path.is_file() and not _is_profile_file(path)) or is_model_dir(path):
         profile = new_profile(
             path,
             name=args.name,

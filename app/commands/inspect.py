@@ -20,12 +20,16 @@ _KIND = {
     "sklearn": "a scikit-learn model",
     "xgboost": "an XGBoost model",
     "lightgbm": "a LightGBM model",
+    "catboost": "a CatBoost model",
     "pytorch": "a PyTorch model",
     "onnx": "an ONNX model",
 }
 _FORMAT = {
     "pickle": "saved with pickle",
     "joblib": "saved with joblib",
+    "skops": "saved with skops",
+    "catboost-cbm": "CatBoost's binary format",
+    "torch-export": "a torch.export archive",
     "onnx": "ONNX protobuf",
     "xgboost-json": "XGBoost's JSON format",
     "xgboost-ubj": "XGBoost's binary (UBJSON) format",
@@ -37,7 +41,9 @@ _FORMAT = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "model", help="the model file (pickle, joblib, .json/.ubj, .txt, .pt, .onnx)"
+        "model",
+        help="the model file (pickle, joblib, .skops, .json/.ubj, .txt, .cbm, .pt, .pt2, "
+        ".onnx) or an MLflow model folder (or runs:/ / models:/ URI)",
     )
     parser.add_argument("--json", action="store_true", help="print everything found as JSON")
     parser.add_argument(
@@ -53,6 +59,9 @@ def describe(art: ModelArtifact) -> list[str]:
         f"{art.path.name}: {_KIND.get(art.kind, art.kind)} ({_FORMAT.get(art.format, art.format)})"
         + (f", {art.estimator}" if art.estimator else "")
     ]
+    if art.mlflow is not None:
+        mm = art.mlflow
+        lines[0] = f"{mm.uri or mm.folder.name}: an MLflow model ({mm.flavor} flavor), " + lines[0]
     if art.task:
         text = f"Task: {art.task}"
         if art.classes is not None:
