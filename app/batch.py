@@ -4,7 +4,9 @@ The rows go to the deployment in chunks through its own client (bearer key, pinn
 certificate, SageMaker's signed call), so a large file never becomes one huge request
 and progress and cancelling work between chunks. The output holds every input column,
 then the endpoint's answer for that row (``prediction`` and, for classifiers, one
-``probability_<class>`` column per class), in the input's order. It is written to a
+``probability_<class>`` column per class), in the input's order. Columns the model
+does not take (an ID, the true label) stay in the output but are not sent, when the
+model's columns are known (its signature file). It is written to a
 temporary file and renamed at the end: a cancelled or failed run leaves no half file.
 
 Plain function with a progress/cancel pair (the Orange3 pattern), used by the wizard's
@@ -38,6 +40,22 @@ def default_output(source: Path) -> Path:
     return source.with_name(f"{source.stem}.predictions.csv")
 
 
+def model_columns(record: Any) -> list[str] | None:
+    """The input columns of the deployment's current model (its signature file), or
+    None when unknown (a tensor model, files already pruned)."""
+    import json
+
+    version = record.version() if record is not None else None
+    if version is None:
+        return None
+    try:
+        data = json.loads(version.converted().signature_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = [str(c.get("name")) for c in data.get("columns") or [] if isinstance(c, dict)]
+    return names or None
+
+
 def read_table(source: Path) -> tuple[list[str], list[list[str]]]:
     """The header and the (non-empty) rows of a CSV file."""
     try:
@@ -69,10 +87,14 @@ def score_csv(
     output: Path | None = None,
     *,
     chunk_rows: int = CHUNK_ROWS,
+    columns: list[str] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> BatchResult:
     """Score every row of ``source`` through ``client`` (an ``EndpointClient``).
+
+    With ``columns`` (the model's, see :func:`model_columns`), only those are sent when
+    the file has them all; the others are written back unchanged.
 
     Raises Cancelled (between chunks), UsageError for an unreadable file, TargetError
     when the endpoint refuses a chunk (with the rows it was at).
@@ -84,6 +106,11 @@ def score_csv(
     output = output or default_output(source)
     header, rows = read_table(source)
     total = len(rows)
+    head_index = {c.strip(): i for i, c in enumerate(header)}
+    send = list(range(len(header)))
+    if columns and all(c in head_index for c in columns) and len(columns) < len(header):
+        wanted = set(columns)
+        send = [i for i, c in enumerate(header) if c.strip() in wanted]
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     out_header: list[str] | None = None
     done = 0
@@ -95,7 +122,8 @@ def score_csv(
                 cancel.raise_if_cancelled()
                 chunk = rows[start : start + chunk_rows]
                 try:
-                    answer = client.predict_csv(_csv_text([header, *chunk]))
+                    part = [[r[i] if i < len(r) else "" for i in send] for r in [header, *chunk]]
+                    answer = client.predict_csv(_csv_text(part))
                 except EndpointError as exc:
                     raise TargetError(
                         f"The endpoint refused rows {start + 1}-{start + len(chunk)}: "
@@ -128,4 +156,11 @@ def score_csv(
     return BatchResult(output, done, out_header or [])
 
 
-__all__ = ["CHUNK_ROWS", "BatchResult", "default_output", "read_table", "score_csv"]
+__all__ = [
+    "CHUNK_ROWS",
+    "BatchResult",
+    "default_output",
+    "model_columns",
+    "read_table",
+    "score_csv",
+]

@@ -31,7 +31,7 @@ from wizards.workers import WorkerOwner
 def score_file(name: str, source: Path, progress: Any, cancel: Any) -> Any:
     """Worker thread: the deployment's own client (keyring, pinned certificate), then
     ``app.batch.score_csv``."""
-    from app.batch import score_csv
+    from app.batch import model_columns, score_csv
     from app.errors import TargetError
     from app.profile import Profile
     from app.records import load_record
@@ -45,7 +45,8 @@ def score_file(name: str, source: Path, progress: Any, cancel: Any) -> Any:
     for value in client.headers.values():
         if value.startswith("Bearer "):
             notify.register_secret(value.removeprefix("Bearer "))
-    return score_csv(client, source, progress=progress, cancel=cancel)
+    columns = model_columns(record)
+    return score_csv(client, source, columns=columns, progress=progress, cancel=cancel)
 
 
 class BatchPanel(QWidget, WorkerOwner):

@@ -42,12 +42,18 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "output", None) is not None:
         if not args.csv:
             raise UsageError("-o goes with --csv.", "Give the rows as a CSV file.")
-        from app.batch import score_csv
+        from app.batch import model_columns, score_csv
         from app.commands._console import ConsoleProgress
 
         profile = Profile.model_validate(record.profile)
         client = get_target(endpoint.target).client(endpoint, profile)
-        result = score_csv(client, args.csv, args.output, progress=ConsoleProgress())
+        result = score_csv(
+            client,
+            args.csv,
+            args.output,
+            columns=model_columns(record),
+            progress=ConsoleProgress(),
+        )
         print(f"Scored {result.rows} rows into {result.path}")
         return 0
     try:

@@ -177,3 +177,21 @@ def test_stop_is_refused_where_the_platform_cannot_stop_with_what_to_do() -> Non
         stop_deployment("paid")
     assert "teardown paid" in (info.value.hint or "")
     assert find_record("paid").state == "running"  # nothing changed
+
+
+def test_score_csv_sends_only_the_models_columns_and_keeps_the_others(tmp_path) -> None:
+    src = tmp_path / "labelled.csv"
+    src.write_text("id,x,churned\n7,1,yes\n8,9,no\n")
+    heads: list[list[str]] = []
+
+    class Client(FakeClient):
+        def predict_csv(self, text: str) -> str:
+            table = list(csv.reader(io.StringIO(text)))
+            heads.append(table[0])
+            return super().predict_csv(text)
+
+    result = score_csv(Client(), src, columns=["x"])
+    assert heads == [["x"]]
+    table = list(csv.reader(result.path.open()))
+    assert table[0] == ["id", "x", "churned", "prediction", "probability_a", "probability_b"]
+    assert [r[3] for r in table[1:]] == ["a", "b"]
