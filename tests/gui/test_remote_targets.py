@@ -30,6 +30,9 @@ COMMAND_LINE = re.compile(
 )
 
 
+RAW_TEXT = {"dockerfile", "deployLog"}
+
+
 def visible_words(widget) -> list[str]:
     """Every text a person can see on ``widget``: labels, buttons, group titles,
     placeholders, dropdown entries."""
@@ -59,7 +62,9 @@ def visible_words(widget) -> list[str]:
         if combo.isVisibleTo(widget.window()):
             out += [combo.itemText(i) for i in range(combo.count())]
     for edit in widget.findChildren(QPlainTextEdit):
-        if edit.isVisibleTo(widget.window()) and edit.objectName() != "dockerfile":
+        # the Dockerfile and the deploy's raw log (pip, docker build) are shown as they
+        # are, for whoever helps; the person is told what happens in the lines above them
+        if edit.isVisibleTo(widget.window()) and edit.objectName() not in RAW_TEXT:
             out.append(edit.toPlainText())
     return out
 
