@@ -36,8 +36,18 @@ from app.runtime import is_frozen
 # Bump when what goes into an environment changes: old ones are then never reused.
 FORMAT = 1
 # What the conversion worker imports besides the model's own library; pip picks the
-# newest versions that fit the pinned model libraries.
-CONVERTERS = ("skl2onnx", "onnxmltools", "onnx", "numpy", "scipy", "pandas", "joblib")
+# newest versions that fit the pinned model libraries. (onnxmltools 1.16 imports
+# packaging without declaring it.)
+CONVERTERS = (
+    "skl2onnx",
+    "onnxmltools",
+    "onnx",
+    "numpy",
+    "scipy",
+    "pandas",
+    "joblib",
+    "packaging",
+)
 # Libraries whose pickles are tied to the version that wrote them.
 MATCHED = ("scikit-learn", "xgboost", "lightgbm")
 PICKLED = ("pickle", "joblib")
@@ -54,6 +64,7 @@ _SIZE_MB = {
     "scipy": 36,
     "pandas": 13,
     "joblib": 1,
+    "packaging": 1,
 }
 _COMPLETE = "modelship-env.json"
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -85,7 +96,7 @@ class EnvSpec:
         return cls(tuple(sorted(libraries.items())), python_version)
 
     def requirements(self) -> list[str]:
-        pins = [f"{_dist(d)}=={v}" for d, v in self.libraries]
+        pins = [f"{_dist(d, v)}=={v}" if v else _dist(d, v) for d, v in self.libraries]
         return pins + [c for c in self.converters if c not in dict(self.libraries)]
 
     def key(self) -> str:
@@ -99,7 +110,7 @@ class EnvSpec:
 
     def words(self) -> str:
         """'scikit-learn 1.9.1' / 'scikit-learn 1.7.2 and xgboost 2.1.4'."""
-        parts = [f"{d} {v}" for d, v in self.libraries]
+        parts = [f"{d} {v}" if v else d for d, v in self.libraries]
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
     def download_mb(self) -> int:
@@ -114,12 +125,18 @@ class Mismatch:
     differing: dict[str, str] = field(default_factory=dict)  # {dist: version here or ""}
 
 
-def _dist(dist: str) -> str:
+def _dist(dist: str, version: str = "") -> str:
     """The distribution to install: the CPU-only xgboost on Linux/Windows (the default
-    wheel carries CUDA and NCCL, ~700 MB, that a converter never uses)."""
-    if dist == "xgboost" and sys.platform != "darwin":
+    wheel carries CUDA and NCCL, ~700 MB, that a converter never uses), which exists
+    from XGBoost 2.1 on."""
+    if dist == "xgboost" and sys.platform != "darwin" and _at_least(version or "9", (2, 1)):
         return "xgboost-cpu"
     return dist
+
+
+def _at_least(version: str, floor: tuple[int, int]) -> bool:
+    nums = [int(n) for n in re.findall(r"\d+", version)[:2]]
+    return tuple(nums) >= floor
 
 
 def installed_version(dist: str) -> str:
@@ -148,7 +165,49 @@ def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
     differing = {d: installed_version(d) for d, v in recorded.items() if installed_version(d) != v}
     if not differing:
         return None
-    return Mismatch(wanted=recorded, differing=differing)
+    # libraries the file uses without saying which release (LightGBM pickles, older
+    # XGBoost ones): the environment gets ModelShip's own release of them
+    wanted = dict(recorded)
+    for d in MATCHED:
+        if d in libraries and d not in wanted:
+            wanted[d] = installed_version(d)
+    return Mismatch(wanted=wanted, differing=differing)
+
+
+def recorded_versions(path: str | Path, fmt: str, libraries: dict[str, str]) -> dict[str, str]:
+    """``libraries`` (what intake found) plus what only the bytes of a pickle tell: the
+    XGBoost release a pickled booster was saved with (its serialisation carries
+    ``"version": [major, minor, patch]``, as UBJSON or JSON)."""
+    out = dict(libraries)
+    if fmt not in PICKLED or "xgboost" not in out or out["xgboost"]:
+        return out
+    try:
+        data = _uncompressed(Path(path).read_bytes())
+    except OSError:
+        return out
+    ubj = re.search(rb"\x07version\[#(?:[iU]|L\x00{7})\x03[iU](.)[iU](.)[iU](.)", data, re.S)
+    if ubj:
+        out["xgboost"] = ".".join(str(b[0]) for b in ubj.groups())
+        return out
+    text = re.search(rb'"version"\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]', data)
+    if text:
+        out["xgboost"] = ".".join(g.decode() for g in text.groups())
+    return out
+
+
+def _uncompressed(data: bytes) -> bytes:
+    """A compressed joblib file's pickle stream (zlib or gzip: joblib's usual two)."""
+    import gzip
+    import zlib
+
+    try:
+        if data[:2] in (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"):
+            return zlib.decompressobj().decompress(data)
+        if data[:2] == b"\x1f\x8b":
+            return gzip.decompress(data)
+    except (OSError, zlib.error, EOFError):
+        return b""
+    return data
 
 
 def spec_for(found: Mismatch, python_version: str | None = None) -> EnvSpec:

@@ -331,7 +331,9 @@ def _matching_python(
     """
     from app import envs
 
-    found = envs.mismatch(art.kind, art.format, art.libraries)
+    found = envs.mismatch(
+        art.kind, art.format, envs.recorded_versions(art.path, art.format, art.libraries)
+    )
     if found is None:
         return sys.executable, None
     spec_words = ", ".join(f"{d} {v}" for d, v in sorted(found.wanted.items()))

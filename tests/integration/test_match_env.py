@@ -246,3 +246,37 @@ def test_an_unreachable_index_says_so_and_leaves_no_half_made_environment(
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
     assert not (tmp_path / "m.onnx").exists()
     assert time.monotonic() - started < 300
+
+
+def test_a_pickled_xgboost_model_from_another_release_converts_in_a_matching_environment(
+    env_cache: Path, tmp_path: Path, capsys
+) -> None:
+    """XGBoost records its release inside a pickled booster; app.envs reads it there."""
+    import sklearn
+
+    require(_index_reachable(), "The Python package index")
+    here = envs.installed_version("xgboost")
+    other = "3.1.3" if not here.startswith("3.1.") else "3.0.5"
+    training = envs.EnvSpec(
+        libraries=(("scikit-learn", sklearn.__version__), ("xgboost", other)),
+        python_version=PY,
+        converters=("pandas",),
+    )
+    python = envs.ensure_env(training)
+    model = tmp_path / "xgb.joblib"
+    script = (
+        "import sys, joblib, numpy as np, xgboost as xgb\n"
+        "rng = np.random.RandomState(0); X = rng.rand(200, 4).astype('float32')\n"
+        "y = (X[:, 0] > 0.5).astype(int)\n"
+        "joblib.dump(xgb.XGBClassifier(n_estimators=8, max_depth=3).fit(X, y), sys.argv[1])\n"
+    )
+    subprocess.run([python, "-c", script, str(model)], check=True, timeout=300)
+
+    assert main(["convert", str(model), "-o", str(tmp_path / "no.onnx")]) == 3
+    err = capsys.readouterr().err
+    assert f"xgboost {other}" in err and "--match-env" in err
+
+    assert main(["convert", str(model), "-o", str(tmp_path / "x.onnx"), "--match-env"]) == 0
+    printed = capsys.readouterr()
+    assert "within the tolerance" in printed.out and "NOT within" not in printed.out
+    assert f"xgboost {other}" in printed.out
