@@ -1278,7 +1278,9 @@ def _inspect_mlflow(folder: Path, uri: str | None = None) -> ModelArtifact:
     # a version, e.g. scikit-learn's in a pickle, wins)
     for dist in (*_FLAVOR_DISTS.get(mm.flavor, ()), "scikit-learn"):
         version = mm.requirements.get(dist)
-        if version and not art.libraries.get(dist):
+        recorded = art.libraries.get(dist, "")
+        # (LightGBM's text files record their format, "v4", not the library's version)
+        if version and not recorded[:1].isdigit():
             if dist == "xgboost-cpu":
                 dist = "xgboost"
             art.libraries[dist] = version
