@@ -301,7 +301,9 @@ class LocalTarget(Target):
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         problems = []
         settings: LocalSettings = profile.target.settings
-        if not Path(profile.model.path).is_file():
+        model = Path(profile.model.path)
+        # a model file, or an MLflow model folder (app.mlflowmodel)
+        if not (model.is_file() or (model / "MLmodel").is_file()):
             problems.append(
                 Problem(
                     f"The model file {profile.model.path} does not exist.",
