@@ -233,6 +233,7 @@ def main(out_dir: Path) -> int:
         dialog.details_button.click()
         shot("error-details", dialog)
         notify.close_all()
+        _dashboard_and_batch(window, tmp, shot, wait)
     finally:
         from app.records import list_records
         from wizards import actions
@@ -248,6 +249,50 @@ def main(out_dir: Path) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{len(shots)} screenshots in {out_dir}")
     return 0
+
+
+def _dashboard_and_batch(window, tmp: Path, shot, wait) -> None:
+    """The dashboard of the running deployment (after a batch scoring, so that its
+    figures move), and its Score a file tab with a finished run."""
+    from app.records import list_records
+    from app.samples import sample_csv_path
+    from wizards.dashboard import DashboardDialog
+
+    record = next(r for r in list_records() if r.target == "local")
+    dialog = DashboardDialog(record.name, window)
+    dialog.resize(min(SIZE[0], 1000), min(SIZE[1], 720))
+    dialog.show()
+    try:
+        wait(lambda: dialog.snap is not None, "the dashboard's first look")
+        rows = tmp / "customers.csv"
+        shutil.copy(sample_csv_path(), rows)
+        dialog.tabs.setCurrentWidget(dialog.batch)
+        dialog.batch.pick(rows)
+        dialog.batch.score()
+        wait(lambda: dialog.batch.result is not None and not dialog.batch.is_busy(), "scoring")
+        shot("batch-scoring", dialog)
+        dialog.tabs.setCurrentIndex(0)  # the log
+        dialog.refresh()
+        wait(
+            lambda: (
+                dialog.snap.metrics is not None
+                and dialog.snap.metrics.requests > 1
+                and not dialog.busy_workers()
+            ),
+            "the dashboard's figures",
+        )
+        shot("dashboard", dialog)
+    finally:
+        dialog.close()
+    # torn down, it stays on the Start page under "Removed", with Deploy again
+    from wizards import actions
+
+    actions.teardown(record.name)
+    window.go("start")
+    start = window.pages["start"]
+    wait(lambda: not start.is_busy(), "listing deployments")
+    start.select_deployment(record.name, removed=True)
+    shot("start-removed")
 
 
 if __name__ == "__main__":
