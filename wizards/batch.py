@@ -103,7 +103,10 @@ class BatchPanel(QWidget, WorkerOwner):
         self.open_button.setObjectName("batchOpenFolder")
         self.open_button.setToolTip("Show the predictions file in the file manager")
         self.open_button.clicked.connect(self.open_folder)
-        lay.addWidget(self.open_button)
+        open_row = QHBoxLayout()
+        open_row.addWidget(self.open_button)
+        open_row.addStretch(1)
+        lay.addLayout(open_row)
         lay.addStretch(1)
         self._update()
 

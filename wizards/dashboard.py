@@ -90,7 +90,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         self.values: dict[str, QLabel] = {}
         for key, title in (
             ("uptime", "Up for:"),
-            ("requests", "Predictions asked:"),
+            ("requests", "Requests:"),
             ("errors", "Refused or failed:"),
             ("cost", "Running cost:"),
             ("where", "Where:"),
@@ -208,7 +208,11 @@ class DashboardDialog(QDialog, WorkerOwner):
         self.values["uptime"].setText(
             duration_words(snap.uptime()) if snap.uptime() is not None else "—"
         )
-        self.values["requests"].setText(str(m.requests) if m else snap.metrics_note or "—")
+        self.values["requests"].setText(
+            f"{m.requests} ({m.rows} row{'s' if m.rows != 1 else ''} predicted)"
+            if m
+            else snap.metrics_note or "—"
+        )
         self.values["errors"].setText(str(m.errors) if m else "—")
         self.values["cost"].setText(snap.cost or "—")
         self.values["where"].setText(f"{snap.title}. {snap.detail}" if snap.detail else snap.title)
