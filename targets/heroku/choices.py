@@ -78,6 +78,7 @@ class Cost:
     per_month: float | None
     words: str
     note: str = ""
+    detail: str = ""  # what the figures are for ("1 × ml.m5.large while it runs")
 
 
 def estimate(settings: Any) -> Cost:
@@ -95,6 +96,7 @@ def estimate(settings: Any) -> Cost:
         month,
         f"${hour:.4f} per hour, ${month:.2f} per month at most ({size} dyno) while it runs.",
         note,
+        f"One {size} dyno while it runs; Heroku bills by the second, at most ${month:.2f} a month.",
     )
 
 

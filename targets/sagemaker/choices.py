@@ -167,7 +167,8 @@ class Cost:
     per_hour: float | None  # None: billed per request (serverless)
     per_month: float | None
     words: str  # one sentence, plain words
-    note: str = ""  # where the figures come from
+    note: str = ""
+    detail: str = ""  # what the figures are for ("1 × ml.m5.large while it runs")
 
 
 def estimate(settings: Any) -> Cost:
@@ -188,10 +189,13 @@ def estimate(settings: Any) -> Cost:
         f"${hourly:.2f} per hour, about ${hourly * 24 * 30:,.0f} per month "
         f"({count} × {settings.instance_type}) while it runs"
     )
+    detail = f"{count} × {settings.instance_type} while it runs"
     if settings.max_instances > count:
         top = prices.hourly(settings.instance_type, settings.max_instances) or hourly
-        words += f"; up to ${top:.2f} per hour when it scales to {settings.max_instances}"
-    return Cost(hourly, hourly * 24 * 30, words + ".", note)
+        more = f"; up to ${top:.2f} per hour when it scales to {settings.max_instances}"
+        words += more
+        detail += more
+    return Cost(hourly, hourly * 24 * 30, words + ".", note, detail + ".")
 
 
 __all__ = [

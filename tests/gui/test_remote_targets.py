@@ -115,15 +115,20 @@ def test_openstack_dropdowns_come_from_the_cloud(window, qtbot, tmp_path, clouds
     assert _items(e["region"]) == ["Freiburg", "Karlsruhe"]
     assert _items(e["image"]) == ["Debian 11", "Debian 12", "Ubuntu 24.04"]
     assert _items(e["flavor"])[1] == "m1.small (1 CPU, 2 GB memory, 12 GB disk)"
-    assert _items(e["network"]) == ["public-belwue (public addresses)", "private (private)"]
+    assert _items(e["network"]) == [
+        "Automatic: the cloud's only network, or its public one",
+        "public-belwue (public addresses)",
+        "private (private)",
+    ]
+    assert e["network"].get() is None  # automatic, as the profile had it
     assert "0 of 10 servers, 0 of 20 CPUs" in form.quota.text()
     # a choice from the dropdown is the profile's plain value
     e["flavor"].widget.setCurrentIndex(2)
-    e["network"].widget.setCurrentIndex(0)
+    e["network"].widget.setCurrentIndex(1)
     assert e["flavor"].get() == "m1.medium" and e["network"].get() == "public-belwue"
     # another region: asked again; Freiburg has only the public network
     e["region"].widget.setCurrentIndex(0)
-    qtbot.waitUntil(lambda: e["network"].widget.count() == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: e["network"].widget.count() == 2, timeout=60_000)
     assert e["region"].get() == "Freiburg"
     page.check_button.click()
     wait_idle(qtbot, page, 60_000)
@@ -414,3 +419,18 @@ def test_click_through_deploy_to_heroku(
     assert not notify.shown, notify.last().diagnostics_text()
     wait_idle(qtbot, result, 60_000)
     assert "wizard-heroku" not in emu.app_names()
+
+
+def test_remote_settings_pages_fit_800_pixels(window, qtbot, tmp_path) -> None:
+    """The cloud panels and their forms fit the page's width on an 800×600 screen."""
+    room = 800 - window.sidebar.width() - 20
+    for kind, settings in [
+        ("openstack", {"cloud": "nowhere", "api_key": "k"}),
+        ("sagemaker", {}),
+        ("heroku", {"require_endpoint_api_key": False, "api_url": "http://127.0.0.1:9"}),
+    ]:
+        page = _settings(window, qtbot, _model(tmp_path), kind, settings)
+        page.more_button.setChecked(True)
+        for box in (page.target_form, page.form_box, page.more_box):
+            assert box.minimumSizeHint().width() <= room - 30, (kind, box.title())
+        wait_idle(qtbot, page, 60_000)

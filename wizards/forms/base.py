@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +61,7 @@ class TargetForm(QGroupBox):
         row.addWidget(self.retry_button)
         self.status_row = QWidget()
         self.status_row.setLayout(row)
+        self.status_row.setVisible(False)  # shown while asking, or with an error
         row.setContentsMargins(0, 0, 0, 0)
         self.last_error: BaseException | None = None
         self._generation = 0
@@ -98,18 +100,20 @@ class TargetForm(QGroupBox):
         generation = self._generation
         self.asking.setText(f"{doing}…")
         self.asking.setStyleSheet(GREY)
+        self.status_row.setVisible(True)
         self.retry_button.setVisible(False)
 
         def work(progress: Any, cancel: Any) -> Any:
             return fn()
 
         def done(value: Any) -> None:
-            if generation == self._generation:
+            if generation == self._generation and self.alive():
                 self.asking.setText("")
+                self.status_row.setVisible(False)
                 on_result(value)
 
         def failed(exc: BaseException) -> None:
-            if generation != self._generation:
+            if generation != self._generation or not self.alive():
                 return
             from app.errors import ModelShipError
 
@@ -129,6 +133,28 @@ class TargetForm(QGroupBox):
 
     def failed(self, exc: BaseException) -> None:
         """A question failed (already said on screen)."""
+
+    def short_checkbox(self, name: str, text: str) -> None:
+        """A tick box with a short text and its description as a wrapped hint below
+        (a tick box's own text never wraps: a long one widens the page past 800 px)."""
+        editor = self.editors.get(name)
+        if editor is None or editor.kind != "bool":
+            return
+        words = editor.widget.text()
+        editor.widget.setText(text)
+        editor.widget.setToolTip(words)
+        form = self.page.more_form if editor.advanced else self.page.form
+        row = form.getWidgetPosition(editor.widget)[0]
+        hint = wrapped(words, GREY)
+        hint.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        form.insertRow(row + 1, "", hint)
+        editor.hint = hint
+
+    def alive(self) -> bool:
+        """False once Qt deleted the panel (its page closed while a question ran)."""
+        from shiboken6 import isValid
+
+        return isValid(self) and isValid(self.asking)
 
     def value(self, name: str) -> Any:
         return self.editors[name].get() if name in self.editors else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtWidgets import QSizePolicy
+
 from wizards.forms.base import GREEN, GREY, RED, TargetForm, esc, wrapped
 
 APP_COLORS = {"free": GREEN, "yours": "color: #9a6700;", "taken": RED, "invalid": RED}
@@ -23,9 +25,11 @@ class HerokuForm(TargetForm):
         self.lay.addWidget(self.status_row)
         self.app_state = wrapped("", GREY)
         self.app_state.setObjectName("appNameState")
+        self.app_state.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         # the app name's verdict sits right under the app name
         app_row = page.form.getWidgetPosition(self.editors["app"].widget)[0]
         page.form.insertRow(app_row + 1, "", self.app_state)
+        self.short_checkbox("require_endpoint_api_key", "Callers must send the API key")
         self.key_source = "none"
         self._check_timer = self.debounce(600, self._check_app)
         self.editors["app"].widget.textChanged.connect(lambda _t: self._app_typed())
@@ -91,7 +95,7 @@ class HerokuForm(TargetForm):
         self.app_state.setText(f"Checking whether “{esc(name)}” is free…")
         self.app_state.setStyleSheet(GREY)
         self.ask(work, self._checked, f"Asking Heroku about “{name}”", name="app")
-        self.asking.setText("")  # the line under the app name says it
+        self.status_row.setVisible(False)  # the line under the app name says it
 
     def _checked(self, check: Any) -> None:
         if check.name != self.value("app"):

@@ -53,6 +53,7 @@ class OpenStackForm(TargetForm):
         self.quota = wrapped("", GREY)
         self.quota.setObjectName("cloudQuota")
         self.lay.addWidget(self.quota)
+        self.short_checkbox("require_api_key", "Callers must send the API key")
         self.choices: Any = None
         self._ask_timer = self.debounce(500, self._ask_cloud)
         self.editors["cloud"].widget.currentTextChanged.connect(lambda _t: self._ask_timer.start())
@@ -148,7 +149,8 @@ class OpenStackForm(TargetForm):
             e["region"].set(c.region)
         e["image"].offer([(i, i) for i in c.images])
         e["flavor"].offer([(f.name, self._flavor_label(f)) for f in c.flavors])
-        e["network"].offer([(n.name, n.label) for n in c.networks])
+        automatic = "Automatic: the cloud's only network, or its public one"
+        e["network"].offer([(None, automatic)] + [(n.name, n.label) for n in c.networks])
         self._show_quota()
 
     def _flavor_label(self, flavor: Any) -> str:

@@ -121,13 +121,16 @@ class SageMakerForm(TargetForm):
         row.addWidget(self.account, 1)
         row.addWidget(self.setup_button)
         self.lay.addLayout(row)
-        self.serverless = QCheckBox(
-            "Serverless: billed per request, nothing while idle (the first call after a "
-            "pause is slow)"
-        )
+        self.serverless = QCheckBox("Serverless: billed per request")
         self.serverless.setObjectName("serverlessSwitch")
+        serverless_hint = wrapped(
+            "Nothing is billed while idle, but the first call after a pause is slow. Off: "
+            "instances that run (and bill) all the time, with an autoscaling range.",
+            GREY,
+        )
         self.serverless.toggled.connect(self._mode_toggled)
         self.lay.addWidget(self.serverless)
+        self.lay.addWidget(serverless_hint)
         self.cost = wrapped("")
         self.cost.setObjectName("sagemakerCost")
         self.lay.addWidget(self.cost)

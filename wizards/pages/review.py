@@ -250,7 +250,8 @@ class ReviewPage(Page):
             figures.append(f"about ${cost.per_month:,.0f} per month")
         head = " — ".join(figures) if figures else "Billed per use"
         self.cost.say(
-            f"<b style='font-size:14pt'>Cost: {head}</b><br>{_esc(plain(cost.words))} "
+            f"<b style='font-size:14pt'>Cost: {head}</b><br>"
+            f"{_esc(plain(cost.detail if figures and cost.detail else cost.words))} "
             f"{kind.title.split(' (')[0]} bills it until you tear it down (the Start page or "
             f"the Try it page).<br><span style='color:#57606a'>{_esc(cost.note)}</span>",
             "warning",

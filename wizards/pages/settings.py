@@ -126,6 +126,7 @@ class FieldEditor:
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
             self.widget.setMinimumContentsLength(12)
+            self.widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             self.row_widget = self.widget
         elif base is bool:
             self.kind = "bool"
@@ -202,7 +203,7 @@ class FieldEditor:
         if isinstance(w, QComboBox) and self.kind == "choice":
             text = w.currentText().strip()
             i = w.findText(text)
-            if i >= 0 and w.itemData(i) is not None:
+            if i >= 0:  # an entry of the list: its value (None: "automatic")
                 return w.itemData(i)
             return text or None
         if isinstance(w, QComboBox):
@@ -223,7 +224,7 @@ class FieldEditor:
         elif isinstance(w, QDoubleSpinBox):
             w.setValue(float(value))
         elif isinstance(w, QComboBox) and self.kind == "choice":
-            i = w.findData(value) if value is not None else -1
+            i = next((j for j in range(w.count()) if w.itemData(j) == value), -1)
             if i >= 0:
                 w.setCurrentIndex(i)
             else:
@@ -413,6 +414,8 @@ class SettingsPage(Page):
         if self.target_form is not None:
             self.target_form.close_form()
             self.extra_slot.removeWidget(self.target_form)
+            self.target_form.hide()  # removed from the layout is not gone from the screen
+            self.target_form.setParent(None)
             self.target_form.deleteLater()
             self.target_form = None
         self.editors.clear()
