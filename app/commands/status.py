@@ -126,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"    smoke:  {row['smoke']}")
             if row["cost"]:
                 print(f"    cost:   {row['cost']}")
+    if not args.name and not getattr(args, "all", False) and not args.json:
+        gone = len(list_removed())
+        if gone:
+            print(f"({gone} removed deployment(s) not shown: modelship status --all)")
     for name in leftovers:
         print(
             f"note: an interrupted deploy of {name!r} may have left resources behind; "

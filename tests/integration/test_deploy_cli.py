@@ -111,7 +111,12 @@ def test_deploy_status_redeploy_rollback_teardown(iris_model: Path) -> None:  # 
     assert "Removed 'iris'" in gone.stdout and "process modelship-iris-v1" in gone.stdout
     assert_nothing_left("iris", port)
     assert not (data_dir() / "local" / "iris").exists()
-    assert modelship("status", "iris").returncode == 2  # no such deployment any more
+    # nothing runs any more; the history says it was removed (and does not answer: 1)
+    after = modelship("status", "iris")
+    assert after.returncode == 1 and "iris  [local]  version 1  removed" in after.stdout
+    assert "iris" not in modelship("status").stdout.split("(")[0]  # live ones only
+    assert "removed" in modelship("status", "--all").stdout
+    assert modelship("status", "nosuch").returncode == 2  # never deployed: a usage error
     assert saved.exists()  # the profile stays: it can be deployed again
 
 
