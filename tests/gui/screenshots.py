@@ -14,6 +14,7 @@ keyring; the deployment is torn down at the end. Pages are saved as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -126,6 +127,7 @@ def main(out_dir: Path) -> int:
 
     model = _sample_model(tmp)
     port = _free_port()
+    stack = contextlib.ExitStack()  # the cloud emulators of the remote targets' pages
     try:
         shot("start")
         window.next_button.click()
@@ -233,6 +235,7 @@ def main(out_dir: Path) -> int:
         dialog.details_button.click()
         shot("error-details", dialog)
         notify.close_all()
+        _remote_targets(window, tmp, model, shot, wait, idle, stack)
         _dashboard_and_batch(window, tmp, shot, wait)
     finally:
         from app.records import list_records
@@ -246,9 +249,116 @@ def main(out_dir: Path) -> int:
                 print(f"teardown of {record.name} failed: {exc}", file=sys.stderr)
         window.close()
         QApplication.processEvents()
+        stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{len(shots)} screenshots in {out_dir}")
     return 0
+
+
+def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> None:
+    """The cloud targets' settings pages against the test emulators (OpenStack, moto for
+    AWS, Heroku when Docker and the registry are here), and Review with the cost."""
+    import yaml
+
+    from tests.emulators.openstack.emulator import OpenStackEmulator
+
+    emulator = OpenStackEmulator().start()
+    stack.callback(emulator.stop)
+    clouds = {
+        "bwcloud": emulator.cloud_config("application_credential", "Freiburg"),
+    }
+    (tmp / "openstack").mkdir(exist_ok=True)
+    (tmp / "openstack" / "clouds.yaml").write_text(yaml.safe_dump({"clouds": clouds}))
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(tmp / "openstack" / "clouds.yaml")
+    from app.secrets import set_secret
+
+    set_secret("iris-key", "screenshot-key-0123456789")
+    settings = window.pages["settings"]
+    window.state.name = "churn-cloud"
+    window.state.model_path = model  # the error shots above left a bad file chosen
+    # the cards' health: no AWS profile yet ("Set one up"), no Heroku key yet
+    os.environ["AWS_CONFIG_FILE"] = str(tmp / "aws" / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "aws" / "credentials")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "HEROKU_API_KEY"):
+        os.environ.pop(name, None)
+    os.environ["NETRC"] = str(tmp / "no-netrc")
+    window.go("target")
+    cards = window.pages["target"].cards
+    window.pages["target"].choose("openstack")
+    wait(lambda: cards["sagemaker"].health.isVisible(), "checking the cards")
+    shot("target-clouds")
+    window.go("target")
+    window.pages["target"].choose("openstack")
+    window.state.settings = {"cloud": "bwcloud", "region": "Freiburg", "api_key": "iris-key"}
+    window.go("settings")
+    wait(lambda: settings.editors["flavor"].widget.count() > 0, "asking the OpenStack cloud")
+    settings.editors["flavor"].set("m1.small")
+    settings.check_button.click()
+    wait(idle("settings"), "checking the cloud")
+    shot("settings-openstack")
+    # SageMaker: profiles from ~/.aws, prices, autoscaling; moto stands in for AWS
+    from tests.emulators.sagemaker_runtime.server import MotoServer
+
+    moto = MotoServer().start()
+    stack.callback(moto.stop)
+    (tmp / "aws").mkdir(exist_ok=True)
+    (tmp / "aws" / "config").write_text(
+        "[default]\nregion = eu-central-1\n\n[profile lab]\nregion = eu-central-1\n"
+    )
+    (tmp / "aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        "[lab]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    os.environ.update(
+        AWS_CONFIG_FILE=str(tmp / "aws" / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "aws" / "credentials"),
+        AWS_ENDPOINT_URL=moto.url,
+        AWS_MAX_ATTEMPTS="1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    window.go("target")
+    window.pages["target"].choose("sagemaker")
+    window.state.settings = {
+        "aws_profile": "lab",
+        "region": "eu-central-1",
+        "instance_type": "ml.m5.large",
+        "max_instances": 3,
+    }
+    window.go("settings")
+    wait(idle("settings"), "checking AWS")
+    shot("settings-sagemaker")
+    window.go("review")
+    wait(lambda: idle("review")() and window.pages["review"].plan_ok, "planning for SageMaker")
+    shot("review-cost")
+    # Heroku: the key found in ~/.netrc, the app name checked live
+    from tests.conftest import docker_available
+    from tests.emulators.heroku.registry import registry_available
+
+    if not (docker_available() and registry_available()):
+        print("no Docker or registry: no Heroku screenshot", file=sys.stderr)
+        return
+    from tests.emulators.heroku.emulator import HerokuEmulator
+
+    heroku = HerokuEmulator(api_keys=["key-shot-0123"])
+    heroku.start()
+    stack.callback(heroku.stop)
+    netrc = tmp / "netrc"
+    netrc.write_text("machine 127.0.0.1\n  login analyst@uni.example\n  password key-shot-0123\n")
+    netrc.chmod(0o600)
+    os.environ["NETRC"] = str(netrc)
+    os.environ.pop("HEROKU_API_KEY", None)
+    window.go("target")
+    window.pages["target"].choose("heroku")
+    window.state.settings = {
+        "app": "churn-model",
+        "api_url": heroku.api_url,
+        "registry": heroku.registry,
+        "endpoint_api_key": "iris-key",
+    }
+    window.go("settings")
+    form = settings.target_form
+    wait(lambda: "Free:" in form.app_state.text() and idle("settings")(), "checking the app")
+    shot("settings-heroku")
 
 
 def _dashboard_and_batch(window, tmp: Path, shot, wait) -> None:
