@@ -28,12 +28,14 @@ from wizards.state import WizardState
 from wizards.words import NOTEBOOK_CLASS, NOTEBOOK_FIX, class_words, notebook_class, plain
 
 MODEL_FILTER = (
-    "Model files (*.onnx *.pkl *.pickle *.joblib *.json *.ubj *.txt *.pt *.pth);;All files (*)"
+    "Model files (*.onnx *.pkl *.pickle *.joblib *.skops *.json *.ubj *.txt *.cbm *.pt *.pth "
+    "*.pt2 MLmodel);;All files (*)"
 )
 KIND_NAMES = {
     "sklearn": "scikit-learn",
     "xgboost": "XGBoost",
     "lightgbm": "LightGBM",
+    "catboost": "CatBoost",
     "pytorch": "PyTorch",
     "onnx": "ONNX",
 }
@@ -53,7 +55,7 @@ class DropArea(QFrame):
             'QFrame#dropArea[hover="true"] { border-color: #0969da; background: #ddf4ff; }'
         )
         lay = QVBoxLayout(self)
-        label = QLabel("Drop your model file here")
+        label = QLabel("Drop your model file (or MLflow model folder) here")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(label)
 
@@ -82,8 +84,9 @@ class ModelPage(Page):
     page_id = "model"
     title = "Which model do you want to put online?"
     subtitle = (
-        "Choose the file you saved your trained model in. ModelShip looks inside it "
-        "without running it and tells you what it found."
+        "Choose the file you saved your trained model in, or the MLflow model folder "
+        "(the one with the MLmodel file). ModelShip looks inside without running it and "
+        "tells you what it found."
     )
     icon_name = "model"
 
@@ -92,12 +95,19 @@ class ModelPage(Page):
         row = QHBoxLayout()
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("modelPath")
-        self.path_edit.setPlaceholderText("Path to a model file (.joblib, .pkl, .onnx, ...)")
+        self.path_edit.setPlaceholderText(
+            "Path to a model file (.joblib, .pkl, .skops, .cbm, .onnx, ...) or MLflow folder"
+        )
         self.path_edit.editingFinished.connect(self._path_typed)
         self.browse_button = QPushButton("Choose model &file…")
         self.browse_button.clicked.connect(self._browse)
+        self.folder_button = QPushButton("Choose f&older…")
+        self.folder_button.setObjectName("chooseFolder")
+        self.folder_button.setToolTip("An MLflow model folder: the one with the MLmodel file")
+        self.folder_button.clicked.connect(self._browse_folder)
         row.addWidget(self.path_edit, 1)
         row.addWidget(self.browse_button)
+        row.addWidget(self.folder_button)
         self.body.addLayout(row)
         self.drop = DropArea(self.set_model_path)
         self.body.addWidget(self.drop)
@@ -193,7 +203,8 @@ class ModelPage(Page):
         self.body.addWidget(extra)
         self.body.addStretch(1)
         self.setTabOrder(self.path_edit, self.browse_button)
-        self.setTabOrder(self.browse_button, self.trust)
+        self.setTabOrder(self.browse_button, self.folder_button)
+        self.setTabOrder(self.folder_button, self.trust)
         self.setTabOrder(self.trust, self.csv_edit)
         self.setTabOrder(self.csv_edit, self.csv_button)
         self.setTabOrder(self.csv_button, self.python_combo)
@@ -213,6 +224,11 @@ class ModelPage(Page):
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose your model file", "", MODEL_FILTER)
+        if path:
+            self.set_model_path(Path(path))
+
+    def _browse_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the MLflow model folder")
         if path:
             self.set_model_path(Path(path))
 
@@ -251,6 +267,8 @@ class ModelPage(Page):
 
     def set_model_path(self, path: Path) -> None:
         """Inspect a model file (off the GUI thread); the page fills in when done."""
+        if path.name == "MLmodel":  # chosen in the file dialog: the model is its folder
+            path = path.parent
         self.stop_workers()
         self.path_edit.setText(str(path))
         if self.state.model_path != path:
@@ -303,7 +321,8 @@ class ModelPage(Page):
         self.state.artifact = artifact
         kind = KIND_NAMES.get(artifact.kind, artifact.kind)
         what = estimator_words(artifact.estimator) or kind
-        self.kind_label.setText(f"<b>{what}</b> ({kind}, saved as {artifact.format})")
+        where = "MLflow model folder, " if getattr(artifact, "mlflow", None) else ""
+        self.kind_label.setText(f"<b>{what}</b> ({kind}, {where}saved as {artifact.format})")
         self.kind_label.setToolTip(artifact.estimator or "")
         libs = artifact.libraries or {}
         self.libs_label.setText(
@@ -314,11 +333,19 @@ class ModelPage(Page):
         torch = artifact.kind == "pytorch"
         self.torch_box.setVisible(torch)
         self.csv_label.setText("Sample inputs (.npy):" if torch else "Sample rows (CSV):")
-        self.csv_edit.setPlaceholderText(
-            "None: ModelShip makes up inputs of the shape above"
-            if torch
-            else "None: ModelShip makes up sample rows"
-        )
+        logged = getattr(artifact, "mlflow", None)
+        if logged is not None and logged.example:
+            self.csv_edit.setPlaceholderText("None: the model's input example, plus made-up rows")
+        else:
+            self.csv_edit.setPlaceholderText(
+                "None: ModelShip makes up inputs of the shape above"
+                if torch
+                else "None: ModelShip makes up sample rows"
+            )
+        if torch and not self.shape_edit.text().strip() and logged is not None:
+            shape = logged_shape(artifact)
+            if shape:  # the shape the model was logged with
+                self.shape_edit.setText(",".join(map(str, shape)))
         notebook = notebook_class(artifact.estimator or "")
         if notebook:
             self.problem.label.setText(
@@ -343,12 +370,21 @@ class ModelPage(Page):
             more = len(artifact.pickle_imports) - 8
             if more > 0:
                 imports += f" and {more} more"
-            self.pickle_text.setText(
-                "This file is a Python pickle. Converting it means opening it, and opening "
-                "a pickle can run any code that was put into it. Only continue if you made "
-                "this file yourself or got it from someone you trust."
-                + (f"<br><small>It refers to: {imports}</small>" if imports else "")
-            )
+            if artifact.format == "skops" and artifact.safety is not None:
+                unknown = [*artifact.safety.dangerous, *artifact.safety.unknown]
+                self.pickle_text.setText(
+                    "This skops file names code that ModelShip does not know. Converting it "
+                    "means opening it, and that runs this code. Only continue if you made "
+                    "this file yourself or got it from someone you trust."
+                    + f"<br><small>It names: {_esc(', '.join(unknown[:8]))}</small>"
+                )
+            else:
+                self.pickle_text.setText(
+                    "This file is a Python pickle. Converting it means opening it, and opening "
+                    "a pickle can run any code that was put into it. Only continue if you made "
+                    "this file yourself or got it from someone you trust."
+                    + (f"<br><small>It refers to: {imports}</small>" if imports else "")
+                )
             self.trust.setChecked(self.state.trusted)
             self.pickle_box.setVisible(True)
         self.completeChanged.emit()
@@ -423,6 +459,22 @@ class ModelPage(Page):
         self.state.input_shape = shape
         self.state.python = python
         return True
+
+
+def logged_shape(artifact: Any) -> list[int] | None:
+    """The input shape an MLflow PyTorch model was logged with (batch 1), if known."""
+    tensor = artifact.mlflow.tensor if artifact.mlflow is not None else None
+    if tensor and len(tensor["shape"]) >= 2 and all(d > 0 for d in tensor["shape"][1:]):
+        return [1, *tensor["shape"][1:]]
+    example = (artifact.mlflow.example or {}).get("array") if artifact.mlflow else None
+    if example and isinstance(example[0], list):
+        shape = [1]
+        row = example[0]
+        while isinstance(row, list):
+            shape.append(len(row))
+            row = row[0] if row else None
+        return shape
+    return None
 
 
 def estimator_words(path: str | None) -> str | None:
