@@ -71,6 +71,30 @@ def aws_profiles() -> list[AwsProfile]:
     return sorted(out, key=lambda p: (p.name != "default", p.name))
 
 
+def keyring_key_names(profile: str | None) -> tuple[str, str]:
+    """Keyring entries of an access key the wizard stored for ``profile``."""
+    name = profile or "default"
+    return f"aws/{name}/access_key_id", f"aws/{name}/secret_access_key"
+
+
+def keyring_keys(profile: str | None) -> tuple[str, str] | None:
+    """An access key stored in the keyring for ``profile`` (the wizard's "Set one up"),
+    used only when ``~/.aws`` has no profile of that name: files set up with the AWS
+    tools always win."""
+    from app.errors import CredentialError
+    from app.secrets import get_secret, has_secret
+
+    names = keyring_key_names(profile)
+    try:
+        if not all(has_secret(n) for n in names):
+            return None
+        if any(p.name == (profile or "default") for p in aws_profiles()):
+            return None
+        return get_secret(names[0]), get_secret(names[1])
+    except CredentialError:  # no keyring at all: boto3's own chain decides
+        return None
+
+
 def env_credentials() -> bool:
     """Credentials in the environment (``AWS_ACCESS_KEY_ID``...), as boto3 uses them."""
     return bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
@@ -98,8 +122,6 @@ def credentials_found(profile: str | None = None) -> bool:
 
 def credentials_state() -> tuple[bool, str]:
     """(credentials found, words), without asking AWS: reads the two small files."""
-    from targets.sagemaker.client import keyring_keys
-
     profiles = aws_profiles()
     if keyring_keys(None) is not None and not profiles:
         return True, "Using the AWS access key kept in your system keyring."
@@ -209,5 +231,7 @@ __all__ = [
     "env_credentials",
     "estimate",
     "instance_types",
+    "keyring_key_names",
+    "keyring_keys",
     "regions",
 ]

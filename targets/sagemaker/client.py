@@ -151,31 +151,6 @@ def aws_errors(doing: str, profile: str | None = None) -> Iterator[None]:
         ) from None
 
 
-def keyring_key_names(profile: str | None) -> tuple[str, str]:
-    """Keyring entries of an access key the wizard stored for ``profile``."""
-    name = profile or "default"
-    return f"aws/{name}/access_key_id", f"aws/{name}/secret_access_key"
-
-
-def keyring_keys(profile: str | None) -> tuple[str, str] | None:
-    """An access key stored in the keyring for ``profile`` (the wizard's "Set one up"),
-    used only when ``~/.aws`` has no profile of that name: files set up with the AWS
-    tools always win."""
-    from app.secrets import get_secret, has_secret
-
-    names = keyring_key_names(profile)
-    try:
-        if not all(has_secret(n) for n in names):
-            return None
-        from targets.sagemaker.choices import aws_profiles
-
-        if any(p.name == (profile or "default") for p in aws_profiles()):
-            return None
-        return get_secret(names[0]), get_secret(names[1])
-    except CredentialError:  # no keyring at all: boto3's own chain decides
-        return None
-
-
 class AWS:
     """One boto3 session for an AWS profile and region, with its clients.
 
@@ -195,6 +170,8 @@ class AWS:
     def session(self) -> Any:
         if self._session is None:
             import boto3
+
+            from targets.sagemaker.choices import keyring_keys
 
             keys = keyring_keys(self.profile)
             with aws_errors("reading the AWS configuration", self.profile):

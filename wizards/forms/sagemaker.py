@@ -80,7 +80,7 @@ class AwsKeyDialog(QDialog):
     def save(self) -> None:
         from app.errors import ModelShipError
         from app.secrets import set_secret
-        from targets.sagemaker.client import keyring_key_names
+        from targets.sagemaker.choices import keyring_key_names
         from wizards import notify
 
         key_id, secret = self.key_id.text().strip(), self.secret.text().strip()
