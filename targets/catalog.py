@@ -83,7 +83,7 @@ CATALOG: dict[str, Kind] = {
         implementation="targets.openstack.target:OpenStackTarget",
         ships="image",
         remote=True,
-        capabilities=frozenset({"logs"}),
+        capabilities=frozenset({"logs", "stop_start"}),
     ),
     "heroku": Kind(
         name="heroku",

@@ -1172,6 +1172,48 @@ class OpenStackTarget(Target):
         return out
 
     # ---- later ----------------------------------------------------------------------
+    # ---- stop and start -------------------------------------------------------------
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        """Shut the VM down (Nova ``os-stop``): it keeps its disk, addresses and pinned
+        host key; the containers come back with it (``--restart unless-stopped``)."""
+        self._power(record, progress, on=False)
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        """Boot the stopped VM again (Nova ``os-start``); the caller waits for /ping."""
+        self._power(record, progress, on=True)
+        return None
+
+    def _power(self, record: DeploymentRecord, progress: Progress, *, on: bool) -> None:
+        r = next((r for r in record.resources() if r.kind == "server"), None)
+        if r is None:
+            raise TargetError(f"{record.name!r} has no server recorded.", "Deploy it again.")
+        server_id, cloud = r.data.get("server_id") or r.id, r.data["cloud"]
+        want, verb = ("ACTIVE", "start") if on else ("SHUTOFF", "stop")
+        conn = osc.connect(cloud, r.data.get("region"))
+        try:
+            with osc.calls("starting the server" if on else "stopping the server", cloud):
+                server = conn.compute.find_server(server_id, ignore_missing=True)
+                if server is None:
+                    raise TargetError(f"The server {r.id} is gone.", "Deploy it again.")
+                if str(server.status).upper() != want:
+                    progress.update(None, f"{'Starting' if on else 'Stopping'} server {r.id}")
+                    if on:
+                        conn.compute.start_server(server_id)
+                    else:
+                        conn.compute.stop_server(server_id)
+                wait_until(
+                    lambda: str(conn.compute.get_server(server_id).status).upper(),
+                    lambda status: status == want,
+                    lambda status: f"the server went to {status}" if status == "ERROR" else None,
+                    timeout=600,
+                    progress=progress,
+                    what=f"the server {r.id} to {verb}",
+                    interval=0.2,
+                    max_interval=5,
+                )
+        finally:
+            conn.close()
+
     def status(self, record: DeploymentRecord) -> TargetStatus:
         servers = [r for r in record.resources() if r.kind == "server"]
         if not servers:

@@ -111,9 +111,31 @@ def cloud_leftovers(emulator) -> list[str]:
     ]
 
 
+def vm_power(backend, docker_client):
+    """What powering the "VM" off and on does to what runs on it: the Engine is shared
+    with this computer, so the deployment's containers (by their label) stop at os-stop
+    and, like ``--restart unless-stopped`` containers at a real VM's boot, start again
+    at os-start."""
+
+    def power(server_id: str, on: bool) -> None:
+        request = backend.requests.get(server_id)
+        name = (request.metadata if request else {}).get("modelship.deployment")
+        if not name:
+            return
+        label = f"modelship.deployment={name}"
+        for c in docker_client.containers.list(all=True, filters={"label": label}):
+            if on and c.status != "running":
+                c.start()
+            elif not on and c.status in {"running", "restarting"}:
+                c.stop(timeout=5)
+
+    return power
+
+
 @pytest.fixture
 def harness_openstack(
     openstack_vm_emulator,
+    sshd_backend,
     sshd_host,
     docker_client,
     base_image,
@@ -125,6 +147,7 @@ def harness_openstack(
 
     emulator = openstack_vm_emulator
     use_clouds_yaml(emulator, tmp_path, monkeypatch)
+    sshd_backend.on_power = vm_power(sshd_backend, docker_client)
     set_secret(API_KEY_REF, "conformance-key-0123456789")
 
     def profile(model: Path, name: str):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -222,6 +223,7 @@ class SshdBackend:
         self.boot_delay = boot_delay
         self.console_delay = console_delay
         self.requests: dict[str, ServerRequest] = {}
+        self.on_power: Callable[[str, bool], None] | None = None
 
     @property
     def ssh_port(self) -> int:
@@ -243,6 +245,18 @@ class SshdBackend:
     def delete(self, server_id: str) -> None:
         self.requests.pop(server_id, None)
         self.sshd.revoke(server_id)
+
+    def power(self, server_id: str, on: bool) -> None:
+        """os-stop / os-start: a stopped VM takes no logins and runs nothing. Its key
+        goes out of (and back into) authorized_keys; ``on_power(server_id, on)``, when
+        set, stops and starts what the test ran "on the VM" (the Engine is shared)."""
+        request = self.requests.get(server_id)
+        if on and request is not None and request.public_key:
+            self.sshd.authorize(server_id, request.public_key)
+        if self.on_power is not None:
+            self.on_power(server_id, on)
+        if not on:
+            self.sshd.revoke(server_id)
 
     def close(self) -> None:
         for server_id in list(self.requests):

@@ -310,6 +310,7 @@ class ServerRecord:
     fault: str | None = None
     admin_pass: str = ""
     updated_at: str = ""
+    powered: bool = True  # False after os-stop (Nova: status SHUTOFF, vm_state stopped)
 
     def status(self) -> str:
         if self.fault is not None:
@@ -319,6 +320,8 @@ class ServerRecord:
         state = self.backend.state()
         if state == "ERROR":
             self.fault = self.backend.fault() or "The machine behind the server failed."
+        if state == "ACTIVE" and not self.powered:
+            return "SHUTOFF"
         return state
 
 

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 Row = tuple[str, str, Any]
 ID = r"(?P<id>[^/]+)"
+# Nova's vm_state for each status the emulator shows
+VM_STATES = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped"}
 
 
 def _link(href: str, rel: str = "self") -> dict[str, str]:
@@ -506,14 +508,16 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
             }
         view: dict[str, Any] = {
             "OS-EXT-STS:task_state": "spawning" if status == "BUILD" else None,
-            "addresses": _addresses(region, server) if status == "ACTIVE" else {},
+            "addresses": _addresses(region, server) if status in {"ACTIVE", "SHUTOFF"} else {},
             "links": [_link(link), _link(link, "bookmark")],
             "image": {
                 "id": server.image["id"],
                 "links": [_link(f"{ctx.service_root}/images/{server.image['id']}", "bookmark")],
             },
-            "OS-EXT-STS:vm_state": {"ACTIVE": "active", "BUILD": "building"}.get(status, "error"),
-            "OS-SRV-USG:launched_at": server.created_at if status == "ACTIVE" else None,
+            "OS-EXT-STS:vm_state": VM_STATES.get(status, "error"),
+            "OS-SRV-USG:launched_at": (
+                server.created_at if status in {"ACTIVE", "SHUTOFF"} else None
+            ),
             "flavor": flavor,
             "id": server.id,
             "security_groups": [{"name": name} for name in server.security_groups],
@@ -522,7 +526,8 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
             "accessIPv4": "",
             "accessIPv6": "",
             "progress": 0 if status != "ACTIVE" else 100,
-            "OS-EXT-STS:power_state": 1 if status == "ACTIVE" else 0,
+            # Nova's power states: 1 RUNNING, 4 SHUTDOWN, 0 NOSTATE
+            "OS-EXT-STS:power_state": {"ACTIVE": 1, "SHUTOFF": 4}.get(status, 0),
             "OS-EXT-AZ:availability_zone": "nova",
             "metadata": dict(server.metadata),
             "status": status,
@@ -746,12 +751,20 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
             return _json(200, {"output": text})
         for action in ("reboot", "os-stop", "os-start"):
             if action in body:
-                if server.status() != "ACTIVE":
+                # Nova: reboot and os-stop need an active server, os-start a stopped one
+                status = server.status()
+                if status != ("SHUTOFF" if action == "os-start" else "ACTIVE"):
                     raise nova_error(
                         409,
                         f"Cannot '{action}' instance {id} while it is in vm_state "
-                        f"{server.status().lower()}",
+                        f"{VM_STATES.get(status, 'error')}",
                     )
+                if action != "reboot":
+                    server.powered = action == "os-start"
+                    server.updated_at = now_iso()
+                    power = getattr(emu.backend, "power", None)
+                    if power is not None:
+                        power(id, server.powered)
                 return _empty(202)
         raise nova_error(400, f"There is no such action: {','.join(body or {})}")
 

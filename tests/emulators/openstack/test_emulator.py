@@ -269,6 +269,26 @@ def test_auto_network_is_ambiguous_with_two_networks(clouds_yaml):
         conn.create_server("x", image="Debian 12", flavor="m1.small", wait=False)
 
 
+def test_server_stop_and_start_as_nova_does(clouds_yaml):
+    """os-stop/os-start: 202, SHUTOFF (vm_state stopped, power_state 4) with the
+    addresses kept; starting an active server or stopping a stopped one is a 409."""
+    import openstack.exceptions
+
+    conn = connect(region="Freiburg")
+    server = create_server(conn, "sleepy", "public-belwue")
+    with pytest.raises(openstack.exceptions.ConflictException, match="vm_state active"):
+        conn.compute.start_server(server.id)
+    conn.compute.stop_server(server.id)
+    stopped = conn.compute.get_server(server.id)
+    assert (stopped.status, stopped.vm_state, stopped.power_state) == ("SHUTOFF", "stopped", 4)
+    assert stopped.addresses["public-belwue"]
+    with pytest.raises(openstack.exceptions.ConflictException, match="vm_state stopped"):
+        conn.compute.stop_server(server.id)
+    conn.compute.start_server(server.id)
+    again = conn.compute.get_server(server.id)
+    assert (again.status, again.vm_state, again.power_state) == ("ACTIVE", "active", 1)
+
+
 def test_server_tags_and_lookup_by_tag(clouds_yaml):
     conn = connect(region="Freiburg")
     server = create_server(conn, "churn", "public-belwue")
