@@ -434,3 +434,17 @@ def test_remote_settings_pages_fit_800_pixels(window, qtbot, tmp_path) -> None:
         for box in (page.target_form, page.form_box, page.more_box):
             assert box.minimumSizeHint().width() <= room - 30, (kind, box.title())
         wait_idle(qtbot, page, 60_000)
+
+
+def test_long_waits_say_how_long_they_usually_take() -> None:
+    """The messages the targets send when a long wait starts (targets/*/target.py)."""
+    from wizards.pages.deploy import PUSH_WAIT, wait_words
+
+    assert "1–3 minutes" in wait_words("deploy", "Creating server ms-x (Debian 12, m1.small)")
+    assert "installing Docker" in wait_words("deploy", "Waiting for cloud-init to finish on the VM")
+    assert "InService" in wait_words("deploy", "Creating the endpoint ms-x (a few minutes on AWS)")
+    assert "InService" in wait_words("deploy", "Updating the endpoint ms-x (blue/green: it keeps")
+    assert "Heroku" in wait_words("deploy", "Releasing sha256:0688 to app (basic web dyno)")
+    assert wait_words("push", "", remote=True) == PUSH_WAIT
+    assert wait_words("push", "", remote=False) is None
+    assert wait_words("deploy", "Setting config vars A on app") is None
