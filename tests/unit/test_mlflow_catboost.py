@@ -285,3 +285,19 @@ def test_native_boosters_keep_their_feature_names(files, tmp_path: Path, key: st
 def test_lightgbm_default_names_stay_generic(files, tmp_path: Path) -> None:
     result = convert_model(files["lgbm_txt_unnamed"], tmp_path / "m.onnx", FAST)
     assert result.report.passed and _columns(result) == ["f0", "f1", "f2"]
+
+
+def test_catboost_with_categorical_features_is_refused_plainly(tmp_path: Path) -> None:
+    from catboost import CatBoostClassifier
+
+    X, y = mm.frame()
+    X["city"] = ["Ulm" if a > 45 else "Bonn" for a in X["age"]]
+    model = CatBoostClassifier(iterations=5, verbose=0).fit(X, y, cat_features=["city"])
+    path = tmp_path / "cats.cbm"
+    model.save_model(str(path))
+    art = inspect_model(path)
+    assert {c["name"]: c["dtype"] for c in art.inputs}["city"] == "str"
+    with pytest.raises(UnsupportedModelError) as err:
+        convert_model(path, tmp_path / "cats.onnx", FAST)
+    assert "categorical features" in err.value.message
+    assert "one-hot" in err.value.hint
