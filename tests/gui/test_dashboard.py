@@ -82,6 +82,12 @@ def test_dashboard_shows_live_figures_and_stops_starts_and_deletes(
         result = window.pages["result"]
         result.send()
         qtbot.waitUntil(lambda: result.last_answer is not None, timeout=30_000)
+        # the Result page opens the same dashboard
+        result.dashboard_button.click()
+        assert result.dashboard is not None and result.dashboard.isVisible()
+        assert result.dashboard.name == "dash"
+        result.dashboard.close()
+        qtbot.waitUntil(lambda: result.dashboard is None, timeout=5_000)
         _fresh(qtbot, dialog, lambda s: s.metrics is not None and s.metrics.requests > before)
         assert dialog.values["requests"].text().startswith(f"{before + 1} (")
         assert dialog.values["errors"].text() == "0"
@@ -117,6 +123,11 @@ def test_start_page_keeps_removed_deployments_under_removed(window, qtbot, answe
     qtbot.waitUntil(lambda: not start.is_busy(), timeout=30_000)
     assert start.select_deployment("dash")
     assert start.dashboard_button.isEnabled() and start.teardown_button.isEnabled()
+    start.dashboard_button.click()
+    assert [d.name for d in start.dashboards] == ["dash"]
+    qtbot.waitUntil(lambda: start.dashboards[0].snap is not None, timeout=30_000)
+    start.dashboards[0].close()
+    qtbot.waitUntil(lambda: not start.dashboards, timeout=5_000)
     start.teardown()
     qtbot.waitUntil(lambda: find_removed("dash") is not None and not start.is_busy(), timeout=SLOW)
     texts = [start.deployments.item(i).text() for i in range(start.deployments.count())]
