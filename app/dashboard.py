@@ -119,6 +119,8 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES) -> Snapshot:
         cost=cost_words(record.target, kind.billing, d.get("cost") or ""),
         versions=versions(record),
     )
+    if snap.stopped and record.target == "heroku":
+        snap.cost = f"Nothing while stopped (no dyno runs). Before: {snap.cost}"
     if snap.answering:
         snap.metrics, snap.metrics_note = _metrics(record)
     else:
