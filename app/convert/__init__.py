@@ -104,7 +104,7 @@ class ConversionReport:
         src = {
             "csv": "your sample CSV",
             "npy": "your sample",
-            "example": "the model's input example and generated sample",
+            "example": "the model's input example, then generated ones",
         }.get(self.rows_from, "generated sample")
         if self.labels_agreeing is not None:
             first = (
@@ -116,9 +116,13 @@ class ConversionReport:
                 first += f"; largest difference in probabilities {diff:.2g}"
         else:
             first = (
-                f"The {what} was compared with the original on {self.rows} {src} "
-                f"{'inputs' if self.task == 'other' else 'rows'}; largest difference "
-                f"{self.max_abs_diff:.2g}"
+                f"The {what} was compared with the original on {self.rows} "
+                + (
+                    f"{'inputs' if self.task == 'other' else 'rows'} ({src})"
+                    if self.rows_from == "example"
+                    else f"{src} {'inputs' if self.task == 'other' else 'rows'}"
+                )
+                + f"; largest difference {self.max_abs_diff:.2g}"
             )
         verdict = (
             f"within the tolerance of {self.tolerance:g}."

@@ -150,8 +150,9 @@ def mlflow_catboost(folder: Path) -> Path:
     return folder
 
 
-def mlflow_pytorch(folder: Path) -> Path:
-    """A small MLP, saved as MLflow 3 does by default (torch.export, .pt2)."""
+def mlflow_pytorch(folder: Path, serialization_format: str = "pt2") -> Path:
+    """A small MLP, saved as MLflow 3 does by default (torch.export, .pt2) or pickled
+    (torch.save of the whole module, as MLflow 2 did)."""
     import mlflow.pytorch
     import torch
 
@@ -165,6 +166,7 @@ def mlflow_pytorch(folder: Path) -> Path:
             net,
             str(folder),
             input_example=example,
+            serialization_format=serialization_format,
             pip_requirements=[f"torch=={_version('torch')}"],
         )
     return folder

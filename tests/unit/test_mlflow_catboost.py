@@ -36,6 +36,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mlflow_lightgbm_booster": mm.mlflow_lightgbm(d / "lgbm-booster", booster=True),
         "mlflow_catboost": mm.mlflow_catboost(d / "catboost"),
         "mlflow_pytorch": mm.mlflow_pytorch(d / "torch"),
+        "mlflow_pytorch_pickle": mm.mlflow_pytorch(d / "torch-pickle", "pickle"),
         "mlflow_onnx": mm.mlflow_onnx(d / "onnx"),
         "pyfunc": mm.pyfunc_only(d / "pyfunc"),
     }
@@ -237,8 +238,11 @@ def test_mlflow_signature_names_a_model_fitted_on_an_array(files, tmp_path: Path
     assert result.signature.task == "regression"
 
 
-def test_mlflow_pytorch_converts_with_shape_from_the_signature(files, tmp_path: Path) -> None:
-    result = convert_model(files["mlflow_pytorch"], tmp_path / "m.onnx", FAST)
+@pytest.mark.parametrize("key", ["mlflow_pytorch", "mlflow_pytorch_pickle"])
+def test_mlflow_pytorch_converts_with_shape_from_the_signature(
+    files, tmp_path: Path, key: str
+) -> None:
+    result = convert_model(files[key], tmp_path / "m.onnx", FAST)
     assert result.report.passed and result.report.rows_from == "example"
     assert result.report.rows == 105
     assert result.signature.inputs[0].shape[1:] == [3]
