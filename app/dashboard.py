@@ -150,6 +150,8 @@ def _metrics(record: Any) -> tuple[Summary | None, str]:
         return summarize(client.metrics()), ""
     except (EndpointError, EndpointUnreachable, ModelShipError, ValueError, AttributeError):
         return None, "This platform does not pass on the server's request counts."
+    except Exception as exc:  # an SDK's own error: the rest of the dashboard still shows
+        return None, f"The request counts cannot be read right now ({type(exc).__name__})."
 
 
 __all__ = ["Snapshot", "VersionRow", "cost_words", "snapshot", "versions"]
