@@ -195,3 +195,17 @@ def test_score_csv_sends_only_the_models_columns_and_keeps_the_others(tmp_path) 
     table = list(csv.reader(result.path.open()))
     assert table[0] == ["id", "x", "churned", "prediction", "probability_a", "probability_b"]
     assert [r[3] for r in table[1:]] == ["a", "b"]
+
+
+def test_dashboard_snapshot_of_a_removed_deployment_and_the_cost_words() -> None:
+    from app.dashboard import cost_words, snapshot
+
+    save_record(make_record("iris"))
+    mark_removed("iris")
+    snap = snapshot("iris")
+    assert snap.removed and snap.state == "removed" and not snap.can_stop
+    assert [v.version for v in snap.versions] == [2, 1] and snap.versions[0].current
+    assert all(v.created for v in snap.versions)
+    assert cost_words("local", False, "") == "Nothing: it runs on this computer."
+    assert "Free on bwCloud" in cost_words("openstack", False, "")
+    assert cost_words("heroku", True, "$0.01 so far") == "$0.01 so far"  # the target's own
