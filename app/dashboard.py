@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.metrics_read import Summary, summarize
+from app.metrics_read import MetricsBook, Summary, summarize
 
 LOG_LINES = 40
 
@@ -82,10 +82,12 @@ def versions(record: Any) -> list[VersionRow]:
     return sorted(rows, key=lambda r: -r.version)
 
 
-def snapshot(name: str, *, log_lines: int = LOG_LINES) -> Snapshot:
+def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None = None) -> Snapshot:
     """Live status, /metrics figures, log tail, versions and cost of ``name``.
 
-    A removed (torn-down) deployment gives its history only.
+    With a ``book`` (kept by the caller from one snapshot to the next) the figures add
+    up every worker seen so far, not only the one this scrape reached. A removed
+    (torn-down) deployment gives its history only.
     """
     from app.commands.status import deployment_status
     from app.errors import ModelShipError
@@ -122,7 +124,7 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES) -> Snapshot:
     if snap.stopped and record.target == "heroku":
         snap.cost = f"Nothing while stopped (no dyno runs). Before: {snap.cost}"
     if snap.answering:
-        snap.metrics, snap.metrics_note = _metrics(record)
+        snap.metrics, snap.metrics_note = _metrics(record, book)
     else:
         snap.metrics_note = "It does not answer right now."
     try:
@@ -136,7 +138,7 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES) -> Snapshot:
     return snap
 
 
-def _metrics(record: Any) -> tuple[Summary | None, str]:
+def _metrics(record: Any, book: MetricsBook | None = None) -> tuple[Summary | None, str]:
     from app.endpoint import EndpointError, EndpointUnreachable
     from app.errors import ModelShipError
     from app.profile import Profile
@@ -147,7 +149,14 @@ def _metrics(record: Any) -> tuple[Summary | None, str]:
         client = get_target(endpoint.target).client(
             endpoint, Profile.model_validate(record.profile)
         )
-        return summarize(client.metrics()), ""
+        if book is None:
+            return summarize(client.metrics()), ""
+        for _ in range(3):  # a new connection may reach another worker
+            known = len(book.workers)
+            total = book.add(client.metrics())
+            if len(book.workers) == known:
+                break
+        return total, ""
     except (EndpointError, EndpointUnreachable, ModelShipError, ValueError, AttributeError):
         return None, "This platform does not pass on the server's request counts."
     except Exception as exc:  # an SDK's own error: the rest of the dashboard still shows

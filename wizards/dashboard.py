@@ -63,6 +63,9 @@ class DashboardDialog(QDialog, WorkerOwner):
         super().__init__(parent)
         self.name = name
         self.snap: Any = None
+        from app.metrics_read import MetricsBook
+
+        self.book = MetricsBook()  # used by one snapshot at a time (see refresh)
         self.removed: list[str] | None = None
         self.setObjectName("dashboard")
         self.setWindowTitle(f"{name} — ModelShip")
@@ -177,9 +180,9 @@ class DashboardDialog(QDialog, WorkerOwner):
             return
         from app.dashboard import snapshot
 
-        name = self.name
+        name, book = self.name, self.book
         self.start_worker(
-            lambda progress, cancel: snapshot(name),
+            lambda progress, cancel: snapshot(name, book=book),
             name="snapshot",
             on_result=self.show_snapshot,
             on_error=self._snapshot_failed,

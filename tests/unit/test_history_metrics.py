@@ -209,3 +209,22 @@ def test_dashboard_snapshot_of_a_removed_deployment_and_the_cost_words() -> None
     assert cost_words("local", False, "") == "Nothing: it runs on this computer."
     assert "Free on bwCloud" in cost_words("openstack", False, "")
     assert cost_words("heroku", True, "$0.01 so far") == "$0.01 so far"  # the target's own
+
+
+def test_metrics_book_adds_up_workers_seen_in_separate_scrapes() -> None:
+    from app.metrics_read import MetricsBook
+
+    def scrape(worker: str, started: float, n: int) -> str:
+        return (
+            f'modelship_requests_total{{worker="{worker}",route="/predict",code="200"}} {n}\n'
+            f'modelship_start_time_seconds{{worker="{worker}"}} {started}\n'
+        )
+
+    book = MetricsBook()
+    assert book.add(scrape("11", 1000.0, 4)).requests == 4
+    assert book.add(scrape("12", 1001.0, 6)).requests == 10  # another worker answered
+    total = book.add(scrape("11", 1000.0, 5))  # the first one again, one more request
+    assert (total.requests, total.workers, total.started) == (11, 2, 1000.0)
+    # stopped and started again: new workers; the old ones' counts are gone
+    total = book.add(scrape("31", 5000.0, 1))
+    assert (total.requests, total.workers, total.started) == (1, 1, 5000.0)
