@@ -211,10 +211,15 @@ def test_stop_and_start_apart_from_delete(harness: Harness, models: tuple[Path, 
 
     name = _name(harness, "stop")
     profile = harness.profile(models[0], name)
-    if not get_kind(harness.kind).can_stop:
-        pytest.skip(f"{harness.kind} does not offer Stop/Start")  # refusal: unit-tested
     try:
         record = run_deploy(profile)
+        if not get_kind(harness.kind).can_stop:
+            # refused in words that say how to stop it running (and billing): delete it
+            with pytest.raises(UsageError, match=r"(?i)tear|delete"):
+                stop_deployment(name)
+            assert load_record(name).state != "stopped"
+            assert _client(record).ping(), "a refused Stop must leave it answering"
+            return
         rows = json.loads(record.version().proof_path.read_text())["rows"]
         expected = _predictions(record, rows)
         stopped = stop_deployment(name)
