@@ -120,6 +120,16 @@ def bundle_plan(root: Path) -> BundlePlan:
             "plotly",
             "graphviz",
             "mlflow",
+            # skops' model cards and tests (only skops.io is used) and Pillow, which
+            # sklearn.datasets and onnx's reference image ops import optionally and the
+            # test extra now installs (catboost, mlflow): about 30 MB with its libraries
+            "skops.card",
+            "skops.hub_utils",
+            "skops.io.tests",
+            "skops.card.tests",
+            "prettytable",
+            "wcwidth",
+            "PIL",
             "tensorboard",
             "matplotlib",
             "IPython",
