@@ -1276,13 +1276,12 @@ def _inspect_mlflow(folder: Path, uri: str | None = None) -> ModelArtifact:
         )
     # the recorded requirements, as recorded library versions (the file's own record of
     # a version, e.g. scikit-learn's in a pickle, wins)
-    for dist in (*_FLAVOR_DISTS.get(mm.flavor, ()), "scikit-learn"):
-        version = mm.requirements.get(dist)
+    for req in (*_FLAVOR_DISTS.get(mm.flavor, ()), "scikit-learn"):
+        version = mm.requirements.get(req)
+        dist = "xgboost" if req == "xgboost-cpu" else req  # one library, two wheels
         recorded = art.libraries.get(dist, "")
         # (LightGBM's text files record their format, "v4", not the library's version)
         if version and not recorded[:1].isdigit():
-            if dist == "xgboost-cpu":
-                dist = "xgboost"
             art.libraries[dist] = version
     if art.format == "skops" and mm.requirements.get("skops"):
         art.libraries["skops"] = mm.requirements["skops"]
