@@ -176,7 +176,6 @@ class ConvertPage(Page):
         self.match_button.setObjectName("matchEnvButton")
         self.match_button.clicked.connect(self.make_matching_environment)
         self.match_button.setVisible(False)
-        self.body.addWidget(self.match_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
@@ -189,6 +188,7 @@ class ConvertPage(Page):
         self.verdict = note("", "ok")
         self.verdict.setVisible(False)
         self.body.addWidget(self.verdict)
+        self.body.addWidget(self.match_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.tables = QHBoxLayout()
         self.body.addLayout(self.tables)
         self.choice_box = QGroupBox("Which version to put online")
@@ -470,6 +470,8 @@ class ConvertPage(Page):
             return "Converting and proving…"
         if self.failed_report is not None:
             return "The proof failed: tick “Deploy anyway”, or change the accepted difference."
+        if self.failed_exc is not None and not self.match_button.isHidden():
+            return "Click “Make a matching environment”."
         if self.failed_exc is not None:
             return "The model could not be converted (see above)."
         if self.state.conversion is None:
