@@ -137,7 +137,9 @@ def mlflow_catboost(folder: Path) -> Path:
     from catboost import CatBoostClassifier
 
     X, y = frame()
-    model = CatBoostClassifier(iterations=20, depth=3, verbose=0, random_seed=0).fit(X, y)
+    model = CatBoostClassifier(
+        iterations=20, depth=3, verbose=0, random_seed=0, allow_writing_files=False
+    ).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlflow.catboost.save_model(
@@ -212,8 +214,12 @@ def catboost_files(folder: Path) -> dict[str, Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     X, y = frame()
-    clf = CatBoostClassifier(iterations=20, depth=3, verbose=0, random_seed=0).fit(X, y)
-    reg = CatBoostRegressor(iterations=20, depth=3, verbose=0, random_seed=0)
+    clf = CatBoostClassifier(
+        iterations=20, depth=3, verbose=0, random_seed=0, allow_writing_files=False
+    ).fit(X, y)
+    reg = CatBoostRegressor(
+        iterations=20, depth=3, verbose=0, random_seed=0, allow_writing_files=False
+    )
     reg.fit(X, X["score"] * 2 + X["age"] / 10)
     clf.save_model(str(folder / "churn.cbm"))
     reg.save_model(str(folder / "spend.cbm"))
