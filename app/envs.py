@@ -253,7 +253,7 @@ def base_python() -> str:
     for name in ("python3.13", "python3.12", "python3.11", "python3.10", "python3", "python"):
         found = shutil.which(name)
         if found:
-            with contextlib.suppress(MatchingEnvironmentError):
+            with contextlib.suppress(MatchingEnvironmentError, ValueError):
                 major, minor = _python_version_of(found).split(".")
                 if (int(major), int(minor)) >= (3, 10):
                     return found
@@ -315,8 +315,10 @@ def ensure_env(
         final = root / spec.key()
         if final.exists():  # a finished folder without its marker: not ours to trust
             shutil.rmtree(final, ignore_errors=True)
+        # left by a build that was killed (builds run only under this lock)
+        for stale in root.glob(f".building-{spec.key()}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = root / f".building-{spec.key()}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         progress.step(
             f"Making a conversion environment with {spec.words()} "
             f"(downloads about {spec.download_mb()} MB, once)"
@@ -338,7 +340,19 @@ def ensure_env(
                 ),
                 encoding="utf-8",
             )
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:  # unlocked platforms: another process finished it first
+                if not find_env(spec):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise MatchingEnvironmentError(
+                f"Could not write the matching environment in {root} ({exc.strerror or exc}).",
+                f"Check that there is room (about {3 * spec.download_mb()} MB) and that you "
+                "may write there, or set MODELSHIP_ENV_CACHE to another folder.",
+            ) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
