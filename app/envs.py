@@ -451,6 +451,7 @@ def _pip_install(
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)  # ModelShip's own packages must not leak in
     env.pop("PIP_REQUIRE_VIRTUALENV", None)
+    env.pop("PIP_USER", None)  # a --user install would go outside the environment
     try:
         proc = subprocess.Popen(
             cmd,

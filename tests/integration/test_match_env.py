@@ -237,6 +237,7 @@ def test_an_unreachable_index_says_so_and_leaves_no_half_made_environment(
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no find-links or index from pip.conf
     started = time.monotonic()
     assert main(["convert", str(model), "-o", str(tmp_path / "m.onnx"), "--match-env"]) == 3
     err = capsys.readouterr().err
