@@ -19,10 +19,12 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -469,10 +471,28 @@ def _pip_install(
     tail: deque[str] = deque(maxlen=40)
     index = ""
     assert proc.stdout is not None
-    try:
+    # pip may say nothing for a while (a large download): read its output on a thread,
+    # so a cancel takes effect at once
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
         for raw in proc.stdout:
+            lines.put(raw)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name="modelship-env-pip", daemon=True)
+    reader.start()
+    try:
+        while True:
             if cancel.cancelled:
                 raise Cancelled()
+            try:
+                raw = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if raw is None:
+                break
             line = raw.rstrip()
             if not line:
                 continue
@@ -492,6 +512,7 @@ def _pip_install(
         proc.wait()
         raise
     finally:
+        reader.join(timeout=5)
         proc.stdout.close()
     if rc == 0:
         return

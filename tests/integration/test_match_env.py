@@ -281,3 +281,39 @@ def test_a_pickled_xgboost_model_from_another_release_converts_in_a_matching_env
     printed = capsys.readouterr()
     assert "within the tolerance" in printed.out and "NOT within" not in printed.out
     assert f"xgboost {other}" in printed.out
+
+
+def test_a_cancelled_build_stops_pip_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from app.errors import Cancelled
+    from app.progress import CancelToken
+
+    require(_index_reachable(), "The Python package index")
+    cache = tmp_path / "envs"
+    monkeypatch.setenv("MODELSHIP_ENV_CACHE", str(cache))
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")  # a real download, long enough to cancel
+    cancel = CancelToken()
+    seen: list[str] = []
+
+    class Progress:
+        def step(self, name: str) -> None:
+            seen.append(name)
+
+        def update(self, fraction: float | None = None, message: str | None = None) -> None:
+            if message and message.startswith("Collecting"):
+                cancel.cancel()  # pip is running: cancel now
+
+        def log(self, line: str) -> None:
+            pass
+
+    spec = envs.EnvSpec.of({"scikit-learn": "1.5.2"}, PY)
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        envs.ensure_env(spec, Progress(), cancel)
+    assert time.monotonic() - started < 120
+    assert seen and "Making a conversion environment" in seen[0]
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+    assert not [t for t in threading.enumerate() if t.name == "modelship-env-pip"]
