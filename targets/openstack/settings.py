@@ -67,7 +67,7 @@ class OpenStackSettings(TargetSettings):
         pattern=r"^SHA256:[A-Za-z0-9+/]{43}$",
         title="Accepted SSH host key",
         description="Only for images that print no host keys on the console: the VM's key "
-        "fingerprint you checked (SHA256:...), as --accept-host-key sets it.",
+        "fingerprint you checked (SHA256:...).",
     )
     start_timeout: float = Field(
         900.0,

@@ -11,67 +11,22 @@ result page, with the cost on Review.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.gui.helpers import SLOW, choose_model, next_page, wait_converted, wait_idle
+from tests.gui.helpers import (
+    SLOW,
+    assert_no_command_line_words,
+    choose_model,
+    next_page,
+    wait_converted,
+    wait_idle,
+)
 from wizards import notify
 
 pytestmark = [pytest.mark.gui]
-
-# what an analyst must never be told to type
-COMMAND_LINE = re.compile(
-    r"(?:^|[\s(“\"'`])--[a-z]|\bmodelship (?:deploy|teardown|status|convert|rollback|serve)\b"
-    r"|\baws (?:configure|sso)\b|\bheroku (?:login|authorizations)\b|\bkeyring set\b"
-    r"|\btargets\.\w+\.\w+"
-)
-
-
-RAW_TEXT = {"dockerfile", "deployLog"}
-
-
-def visible_words(widget) -> list[str]:
-    """Every text a person can see on ``widget``: labels, buttons, group titles,
-    placeholders, dropdown entries."""
-    from PySide6.QtWidgets import (
-        QAbstractButton,
-        QComboBox,
-        QGroupBox,
-        QLabel,
-        QLineEdit,
-        QPlainTextEdit,
-    )
-
-    out: list[str] = []
-    for w in [widget, *widget.findChildren(QLabel), *widget.findChildren(QAbstractButton)]:
-        if not w.isVisibleTo(widget.window()):
-            continue
-        text = getattr(w, "text", None)
-        if callable(text):
-            out.append(text())
-    for box in widget.findChildren(QGroupBox):
-        if box.isVisibleTo(widget.window()):
-            out.append(box.title())
-    for edit in widget.findChildren(QLineEdit):
-        if edit.isVisibleTo(widget.window()):
-            out.append(edit.placeholderText())
-    for combo in widget.findChildren(QComboBox):
-        if combo.isVisibleTo(widget.window()):
-            out += [combo.itemText(i) for i in range(combo.count())]
-    for edit in widget.findChildren(QPlainTextEdit):
-        # the Dockerfile and the deploy's raw log (pip, docker build) are shown as they
-        # are, for whoever helps; the person is told what happens in the lines above them
-        if edit.isVisibleTo(widget.window()) and edit.objectName() not in RAW_TEXT:
-            out.append(edit.toPlainText())
-    return out
-
-
-def assert_no_command_line_words(widget) -> None:
-    found = [t for t in visible_words(widget) if COMMAND_LINE.search(t)]
-    assert not found, f"command-line words on screen: {found}"
 
 
 def _settings(window, qtbot, model: Path, kind: str, settings: dict):
