@@ -4,8 +4,8 @@ with their price, and the cost estimate the review page shows.
 Plain functions, no Qt. Profiles are read the way the AWS command line reads them
 (``~/.aws/config`` and ``~/.aws/credentials``, or ``AWS_CONFIG_FILE`` and
 ``AWS_SHARED_CREDENTIALS_FILE``) with configparser, so listing them needs no SDK and
-no network; boto3 is imported lazily for the list of regions it knows and for the
-question whether a profile has usable credentials.
+no network; boto3 is imported lazily (from the wizard's worker threads) for the list of
+regions it knows and for the question whether a profile has usable credentials.
 """
 
 from __future__ import annotations
@@ -154,15 +154,32 @@ REGION_NAMES = {
 }
 
 
+_regions: list[tuple[str, str]] | None = None  # botocore's list, once read
+
+
 def regions() -> list[tuple[str, str]]:
     """(region, label) of the regions SageMaker runs in, from botocore's own data
-    (no call): "eu-central-1 (Frankfurt)"."""
-    try:
-        import boto3
+    (no call): "eu-central-1 (Frankfurt)". Importing boto3 takes a noticeable moment:
+    the wizard asks this from a worker thread and shows :func:`known_regions` until
+    then."""
+    global _regions
+    if _regions is None:
+        try:
+            import boto3
 
-        names = boto3.session.Session().get_available_regions("sagemaker")
-    except Exception:  # botocore's data missing: the regions we know
-        names = list(REGION_NAMES)
+            names = boto3.session.Session().get_available_regions("sagemaker")
+        except Exception:  # botocore's data missing: the regions we know
+            names = list(REGION_NAMES)
+        _regions = _labelled(names or list(REGION_NAMES))
+    return list(_regions)
+
+
+def known_regions() -> list[tuple[str, str]]:
+    """:func:`regions` if already read, else the regions named here, without boto3."""
+    return list(_regions) if _regions is not None else _labelled(list(REGION_NAMES))
+
+
+def _labelled(names: list[str]) -> list[tuple[str, str]]:
     names = sorted(names, key=lambda r: (not r.startswith("eu-"), r))
     return [(r, f"{r} ({REGION_NAMES[r]})" if r in REGION_NAMES else r) for r in names]
 
@@ -233,5 +250,6 @@ __all__ = [
     "instance_types",
     "keyring_key_names",
     "keyring_keys",
+    "known_regions",
     "regions",
 ]

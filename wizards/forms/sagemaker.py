@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,9 +59,9 @@ class AwsKeyDialog(QDialog):
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.region = QComboBox()
         self.region.setObjectName("awsRegion")
-        from targets.sagemaker.choices import regions
+        from targets.sagemaker.choices import known_regions
 
-        for value, label in regions():
+        for value, label in known_regions():
             self.region.addItem(label, userData=value)
         i = self.region.findData(region)
         self.region.setCurrentIndex(max(i, 0))
@@ -118,6 +119,7 @@ class SageMakerForm(TargetForm):
         self.setup_button.setObjectName("awsSetUp")
         self.setup_button.clicked.connect(self.set_up)
         self.setup_button.setVisible(False)
+        self.setup_dialog: AwsKeyDialog | None = None  # the last one opened
         row.addWidget(self.account, 1)
         row.addWidget(self.setup_button)
         self.lay.addLayout(row)
@@ -147,15 +149,27 @@ class SageMakerForm(TargetForm):
         self.editors["aws_profile"].widget.currentTextChanged.connect(self._profile_chosen)
 
     def _fill_static(self) -> None:
+        """Instance types from the price table; regions first from the list ModelShip
+        knows, then botocore's full list from a worker (importing boto3 on the GUI
+        thread would freeze the form for a moment)."""
         from targets.sagemaker import choices
 
-        self.editors["region"].offer(choices.regions())
+        self.editors["region"].offer(choices.known_regions())
         self.editors["instance_type"].offer(choices.instance_types())
+
+    def _ask_regions(self) -> None:
+        def work() -> Any:
+            from targets.sagemaker.choices import regions
+
+            return regions()
+
+        self.ask(work, self.editors["region"].offer, "Listing the AWS regions", name="regions")
 
     def entered(self) -> None:
         self.serverless.setChecked(self.value("mode") == "serverless")
         self._mode_toggled(self.serverless.isChecked())
         self.refresh()
+        self._ask_regions()
 
     def refresh(self) -> None:
         from targets.sagemaker import choices
@@ -176,11 +190,21 @@ class SageMakerForm(TargetForm):
         self._show_cost()
 
     def set_up(self) -> None:
+        """ "Set one up…": the key dialog, window-modal through ``open()`` (the page's
+        workers go on); once saved, its region is taken and the page checks again."""
         dialog = AwsKeyDialog(self, self.value("region") or "eu-central-1")
-        if dialog.exec():
-            self.editors["region"].set(dialog.region.currentData())
-            self.refresh()
-            self.page.run_check()
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._set_up_done(dialog.region.currentData()))
+        self.setup_dialog = dialog
+        dialog.open()
+
+    def _set_up_done(self, region: str | None) -> None:
+        if not self.alive():
+            return
+        if region:
+            self.editors["region"].set(region)
+        self.refresh()
+        self.page.run_check()
 
     def _profile_chosen(self, _text: str) -> None:
         """A profile with a region in ~/.aws/config brings its region along."""

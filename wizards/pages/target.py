@@ -125,6 +125,7 @@ class TargetPage(Page):
 
         self.group = QButtonGroup(self)
         self.cards: dict[str, TargetCard] = {}
+        self.fix_dialog: Any = None  # the card's fix dialog last opened
         inner = QWidget()
         lay = QVBoxLayout(inner)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -170,12 +171,16 @@ class TargetPage(Page):
         )
 
     def apply_fix(self, card: TargetCard) -> None:
-        """The card's one-click fix, then its health again."""
+        """The card's one-click fix, then its health again. The dialog is window-modal
+        but opened with ``open()``: the page's workers and events go on meanwhile."""
         if card.fix_action == "aws_setup":
             from wizards.forms.sagemaker import AwsKeyDialog
 
-            if AwsKeyDialog(self).exec():
-                self.check_health()
+            dialog = AwsKeyDialog(self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.accepted.connect(self.check_health)
+            self.fix_dialog = dialog
+            dialog.open()
 
     def _healthy(self, found: dict[str, Any]) -> None:
         for name, health in found.items():
