@@ -69,6 +69,23 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         "console), or pick another AWS profile.",
     ),
     (
+        re.compile(
+            r"Create a new API key \(`heroku authorizations:create`\) and store it in the "
+            r"keyring entry the profile names \(api_key\)\."
+        ),
+        "Create a new API key (Heroku → Account settings → API key → Regenerate) and paste "
+        "it with “Use a different key” on the settings page.",
+    ),
+    (
+        re.compile(
+            r"Run `heroku login` \(it writes ~/\.netrc\), or create a key with `heroku "
+            r"authorizations:create` and store it: (?:`?keyring set modelship [^`.;)\s]+`?|"
+            r"its field on the settings page)\."
+        ),
+        "Paste your Heroku API key (Heroku → Account settings → API key → Reveal) into its "
+        "field on the settings page.",
+    ),
+    (
         re.compile(r"\(?`?modelship (?:deploy|convert|status|teardown|rollback)[^`.;)]*`?\)?"),
         "ModelShip",
     ),

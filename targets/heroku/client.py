@@ -132,6 +132,21 @@ _ERROR_HINTS = {
 }
 
 
+def _bearer(key: str) -> Any:
+    """requests auth sending ``Authorization: Bearer KEY``."""
+    import requests
+
+    class Bearer(requests.auth.AuthBase):
+        def __call__(self, request: Any) -> Any:
+            request.headers["Authorization"] = f"Bearer {key}"
+            return request
+
+        def __repr__(self) -> str:  # never the key
+            return "Bearer(...)"
+
+    return Bearer()
+
+
 class HerokuClient:
     """Calls to one Platform API (``api_url``) with one key. Cheap; make one per task."""
 
@@ -143,9 +158,11 @@ class HerokuClient:
         import requests
 
         self._session = requests.Session()
-        self._session.headers.update(
-            {"Authorization": f"Bearer {key}", "User-Agent": "ModelShip (heroku target)"}
-        )
+        self._session.headers.update({"User-Agent": "ModelShip (heroku target)"})
+        # the key as auth, not only as a header: requests replaces a plain
+        # Authorization header with ~/.netrc's entry for the host when no auth is set,
+        # and the key chosen (the keyring's, say) must win over what ~/.netrc holds
+        self._session.auth = _bearer(key)
 
     def close(self) -> None:
         self._session.close()
@@ -267,10 +284,8 @@ class HerokuClient:
 
         same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(self.api_url).netloc
         # A plain request, not the session: this may run in a reader thread.
-        headers = {"Authorization": f"Bearer {self._key}"} if same_host else {}
-        with contextlib.closing(
-            requests.get(url, headers=headers, stream=True, timeout=timeout)
-        ) as resp:
+        auth = _bearer(self._key) if same_host else None
+        with contextlib.closing(requests.get(url, auth=auth, stream=True, timeout=timeout)) as resp:
             if resp.status_code >= 400:
                 return
             for raw in resp.iter_lines(decode_unicode=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QSizePolicy
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSizePolicy
 
 from wizards.forms.base import GREEN, GREY, RED, TargetForm, esc, wrapped
 
@@ -21,7 +21,16 @@ class HerokuForm(TargetForm):
         super().__init__(page)
         self.key_state = wrapped("", GREY)
         self.key_state.setObjectName("herokuKey")
-        self.lay.addWidget(self.key_state)
+        # a key found hides the paste field; this brings it back to replace that key
+        self.other_key_button = QPushButton("Use a different key…")
+        self.other_key_button.setObjectName("herokuOtherKey")
+        self.other_key_button.setVisible(False)
+        self.other_key_button.clicked.connect(self.use_other_key)
+        self.replacing = False  # the paste field shown although a key was found
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_state, 1)
+        key_row.addWidget(self.other_key_button)
+        self.lay.addLayout(key_row)
         self.lay.addWidget(self.status_row)
         self.app_state = wrapped("", GREY)
         self.app_state.setObjectName("appNameState")
@@ -56,16 +65,38 @@ class HerokuForm(TargetForm):
                 "into “Heroku API key” below (Heroku → Account settings → API key → "
                 "Reveal): it is kept in your system keyring."
             )
+        elif self.replacing:
+            self.key_state.setText(
+                f"<span style='{GREEN}'>✔ Heroku API key found in {esc(where)}.</span> "
+                "Paste the other key into “Heroku API key” below and click “Check "
+                "again”: it is kept in your system keyring and used from then on."
+            )
         else:
             self.key_state.setText(
                 f"<span style='{GREEN}'>✔ Heroku API key found in {esc(where)}.</span>"
             )
-        # a key found needs no field; none found: the paste field, up front
-        self.page.set_row_visible("api_key", source == "none")
+        # a key found needs no field (unless it is being replaced); none: the field
+        self.page.set_row_visible("api_key", source == "none" or self.replacing)
+        self.other_key_button.setVisible(source != "none" and not self.replacing)
         self._check_app()
 
+    def use_other_key(self) -> None:
+        """ "Use a different key…": the paste field, for a key that replaces the one
+        found (stored in the keyring on "Check again", where it is found first)."""
+        self.replacing = True
+        editor = self.editors["api_key"]
+        if not editor.get():
+            editor.set("heroku-api-key")
+        self.refresh()
+        if editor.secret_value is not None:
+            editor.secret_value.setFocus()
+
     def after_check(self) -> None:
-        if self.key_source == "none":
+        typed = self.editors["api_key"].secret_value
+        if self.replacing and not (typed is not None and typed.text()):
+            self.replacing = False  # the pasted key is in the keyring now
+            self.refresh()
+        elif self.key_source == "none":
             self.refresh()
 
     def _app_typed(self) -> None:
