@@ -92,9 +92,13 @@ def cloud_names() -> list[str]:
     except ImportError:  # pragma: no cover - a broken install
         return []
     try:
-        names = OpenStackConfig(load_envvars=True).get_cloud_names()
+        config = OpenStackConfig(load_envvars=True)
+        names = config.get_cloud_names()
     except Exception:  # an unreadable file: the form offers to pick one
         return []
+    if config.config_filename is None:
+        # no clouds.yaml: openstacksdk makes up a cloud "defaults" with no auth at all
+        names = [n for n in names if n != "defaults"]
     return [n for n in dict.fromkeys(names) if n != "envvars"] + (
         ["envvars"] if "envvars" in names else []
     )
