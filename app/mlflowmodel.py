@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,7 @@ class MlflowModel:
 
 
 def is_uri(value: str | Path) -> bool:
-    return isinstance(value, str) and value.startswith(URI_SCHEMES)
+    return isinstance(value, str) and value.strip().lower().startswith(URI_SCHEMES)
 
 
 def is_model_dir(path: str | Path) -> bool:
@@ -87,8 +89,70 @@ def is_model_dir(path: str | Path) -> bool:
     return p.is_dir() and (p / MLMODEL).is_file()
 
 
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+def check_uri(uri: str) -> str:
+    """A ``runs:/RUN_ID/PATH`` or ``models:/NAME/VERSION|STAGE``, ``models:/NAME@ALIAS``
+    or ``models:/MODEL_ID`` URI as given; ``ValueError`` says what is wrong with it."""
+    scheme, _, rest = uri.partition(":/")
+    scheme = scheme.lower()
+    if rest.startswith("/"):
+        raise ValueError(
+            f"{uri!r}: a URI with a host ({scheme}://...) is not supported; "
+            f"give {scheme}:/... with the tracking server in MLFLOW_TRACKING_URI"
+        )
+    parts = rest.split("/")
+    if any(c.isspace() for c in uri) or not all(parts) or any(p in (".", "..") for p in parts):
+        raise ValueError(f"{uri!r} is not an MLflow URI (empty, '..' or spaced parts)")
+    if not all(_SEGMENT.match(p) for p in parts):
+        raise ValueError(f"{uri!r} is not an MLflow URI (odd characters in a part)")
+    if scheme == "runs" and len(parts) < 2:
+        raise ValueError(f"{uri!r} names no logged model: give runs:/RUN_ID/ARTIFACT_PATH")
+    if scheme == "models" and len(parts) > 2:
+        raise ValueError(f"{uri!r} is not models:/NAME/VERSION, models:/NAME@ALIAS or models:/ID")
+    return f"{scheme}:/{rest}"
+
+
+def resolve_uri(uri: str) -> str:
+    """The URI pinned to what it points to now: a registered model's stage, alias or
+    'latest' becomes its version number (``models:/churn/Production`` ->
+    ``models:/churn/3``), so the same download is found again and a re-run is of the
+    same model. ``runs:/`` URIs and version numbers are already fixed."""
+    scheme, _, rest = uri.partition(":/")
+    if scheme != "models":
+        return uri
+    parts = rest.split("/")
+    if len(parts) == 2 and parts[1].isdigit():
+        return uri
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    if len(parts) == 1 and "@" in parts[0]:
+        name, alias = parts[0].split("@", 1)
+        return f"models:/{name}/{client.get_model_version_by_alias(name, alias).version}"
+    if len(parts) == 1:  # models:/m-... (an MLflow 3 logged model id): fixed
+        return uri
+    name, which = parts
+    if which.lower() == "latest":
+        versions = client.search_model_versions(f"name='{name}'")
+        if not versions:
+            raise LookupError(f"registered model {name!r} has no versions")
+        return f"models:/{name}/{max(int(v.version) for v in versions)}"
+    latest = client.get_latest_versions(name, stages=[which])
+    if not latest:
+        raise LookupError(f"registered model {name!r} has no version in stage {which!r}")
+    return f"models:/{name}/{latest[0].version}"
+
+
 def download(uri: str) -> Path:
-    """A ``runs:/`` or ``models:/`` URI, downloaded once into ModelShip's cache."""
+    """A ``runs:/`` or ``models:/`` URI, downloaded once into ModelShip's cache.
+
+    The cache folder is keyed by the tracking server and the URI pinned to its run or
+    version (:func:`resolve_uri`): a run's artifacts and a version's files do not change,
+    so a finished download is used again, and a stage or alias that moved on is a new
+    download of the version it points to now.
+    """
     tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if not tracking:
         raise ModelError(
@@ -96,6 +160,12 @@ def download(uri: str) -> Path:
             "Set MLFLOW_TRACKING_URI to your tracking server (e.g. http://mlflow.example:5000), "
             "or download the model folder and give its path.",
         )
+    try:
+        uri = check_uri(uri.strip())
+    except ValueError as exc:
+        raise ModelError(
+            str(exc), "Give runs:/RUN_ID/model or models:/NAME/VERSION (or /Production)."
+        ) from None
     try:
         import mlflow.artifacts  # the optional SDK, only for URIs
     except ImportError:
@@ -106,23 +176,47 @@ def download(uri: str) -> Path:
         ) from None
     from app.paths import cache_dir
 
-    key = hashlib.sha256(f"{tracking}\n{uri}".encode()).hexdigest()[:16]
-    dest = cache_dir() / "mlflow" / key
-    dest.mkdir(parents=True, exist_ok=True)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+        pinned = resolve_uri(uri)
     except Exception as exc:
-        raise ModelError(
-            f"{uri} could not be downloaded from {tracking} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}).",
-            "Check the run id or the model name and version, and that the tracking server answers.",
-        ) from None
-    if not is_model_dir(local):
-        raise ModelError(
-            f"{uri} is not an MLflow model (it has no MLmodel file).",
-            "Give the URI of the logged model itself, e.g. runs:/RUN_ID/model.",
-        )
-    return local
+        raise _unreachable(uri, tracking, exc) from None
+    key = hashlib.sha256(f"{tracking}\n{pinned}".encode()).hexdigest()[:16]
+    root = cache_dir() / "mlflow"
+    dest = root / key
+    done = dest / ".modelship-downloaded"
+    if done.is_file():
+        local = dest / done.read_text(encoding="utf-8").strip()
+        if is_model_dir(local):
+            return local
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        try:
+            got = Path(mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=str(tmp)))
+        except Exception as exc:
+            raise _unreachable(uri, tracking, exc) from None
+        if not is_model_dir(got):
+            raise ModelError(
+                f"{uri} is not an MLflow model (it has no MLmodel file).",
+                "Give the URI of the logged model itself, e.g. runs:/RUN_ID/model.",
+            )
+        rel = got.resolve().relative_to(tmp.resolve()).as_posix()
+        (tmp / done.name).write_text(rel + "\n", encoding="utf-8")
+        shutil.rmtree(dest, ignore_errors=True)  # an unfinished older download
+        tmp.replace(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest / rel
+
+
+def _unreachable(uri: str, tracking: str, exc: Exception) -> ModelError:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return ModelError(
+        f"{uri} could not be downloaded from the MLflow tracking server {tracking} "
+        f"({type(exc).__name__}: {text}).",
+        "Check that MLFLOW_TRACKING_URI is right and the server answers, and the run id or "
+        "the model name and version.",
+    )
 
 
 def read_model_dir(folder: Path, uri: str | None = None) -> MlflowModel:

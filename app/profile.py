@@ -52,7 +52,12 @@ class _Strict(pydantic.BaseModel):
 
 
 class ModelSection(_Strict):
-    path: Path = Field(description="The trained model file (pickle, joblib, ONNX, ...).")
+    # A file or folder is a Path; an MLflow ``runs:/`` or ``models:/`` URI stays the text
+    # it is (downloaded by the pipeline from the tracking server, never made a file path).
+    path: Path | str = Field(
+        description="The trained model file (pickle, joblib, ONNX, ...), an MLflow model "
+        "folder, or an MLflow runs:/ or models:/ URI."
+    )
     python: str | None = Field(
         None, description="Python interpreter to convert with (the model's training environment)."
     )
@@ -76,6 +81,22 @@ class ModelSection(_Strict):
         description="SHA-256 of the model file its owner said to trust (a pickle that refers "
         "to code ModelShip does not know); another file is not trusted.",
     )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_or_uri(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from app.mlflowmodel import URI_SCHEMES, check_uri
+
+            if value.strip().lower().startswith(URI_SCHEMES):
+                return check_uri(value.strip())  # ValueError names what is wrong
+            return Path(value)
+        return value
+
+
+def is_uri_path(path: Path | str) -> bool:
+    """Is a profile's model path an MLflow URI (kept as text) rather than a file?"""
+    return isinstance(path, str)
 
 
 class TargetSection(_Strict):
@@ -316,7 +337,8 @@ def parse_profile(text: str, *, source: Path | None = None) -> Profile:
 
 def _resolve_paths(profile: Profile, base: Path) -> None:
     m = profile.model
-    m.path = _absolute(m.path, base)
+    if not is_uri_path(m.path):  # an MLflow URI is not relative to anything
+        m.path = _absolute(m.path, base)
     if m.sample_csv is not None:
         m.sample_csv = _absolute(m.sample_csv, base)
     if m.python and ("/" in m.python or "\\" in m.python):
@@ -413,6 +435,7 @@ def delete_profile(name: str) -> bool:
 _MODEL_SUFFIXES = {
     ".joblib", ".pkl", ".pickle", ".onnx", ".json", ".ubj", ".txt", ".model", ".bst",
     ".pt", ".pth", ".torchscript", ".module", ".gz", ".bz2", ".xz", ".lzma", ".z",
+    ".skops", ".cbm", ".pt2",
 }  # fmt: skip
 
 
@@ -420,15 +443,32 @@ def default_name(model_path: str | Path) -> str:
     """A valid deployment name from a model file name (``Iris RF.joblib`` -> ``iris-rf``).
 
     Only model-file suffixes are dropped, so a version in the name stays part of it
-    (``churn-1.8.0.joblib`` -> ``churn-1-8-0``, not ``churn-1``).
+    (``churn-1.8.0.joblib`` -> ``churn-1-8-0``, not ``churn-1``). An MLflow model folder
+    is named as it is (``churn.model/`` -> ``churn-model``); an MLflow URI by the
+    registered model (``models:/churn/3`` -> ``churn``) or the run's artifact folder
+    (``runs:/RUN/churn_rf`` -> ``churn_rf``).
     """
-    stem = Path(model_path).name
-    while Path(stem).suffix.lower() in _MODEL_SUFFIXES:
-        stem = Path(stem).stem
+    text = str(model_path)
+    if isinstance(model_path, str) and text.lower().startswith(("runs:/", "models:/")):
+        parts = [p for p in text.split(":/", 1)[1].split("/") if p]
+        if text.lower().startswith("models:/"):
+            stem = re.split(r"[@]", parts[0])[0] if parts else ""
+        else:
+            stem = parts[-1] if len(parts) > 1 else ""
+    elif Path(model_path).is_dir():
+        stem = Path(model_path).name
+    else:
+        stem = Path(model_path).name
+        while Path(stem).suffix.lower() in _MODEL_SUFFIXES:
+            stem = Path(stem).stem
     name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_") or "model"
     if not name[0].isalnum():
         name = "m" + name
     return name[:63]
+
+
+def _is_uri_text(value: str | Path) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(("runs:/", "models:/"))
 
 
 def new_profile(
@@ -443,7 +483,11 @@ def new_profile(
     data: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "name": name or default_name(model_path),
-        "model": {"path": str(Path(model_path).expanduser().resolve())},
+        "model": {
+            "path": model_path
+            if _is_uri_text(model_path)
+            else str(Path(model_path).expanduser().resolve())
+        },
         "target": {"kind": target, "settings": settings or {}},
     }
     if base_image:

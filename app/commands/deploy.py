@@ -73,19 +73,21 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
     settings: dict[str, Any] = {}
     if args.port is not None:
         settings["port"] = args.port
-    from app.mlflowmodel import is_model_dir
+    from app.mlflowmodel import is_model_dir, is_uri
 
-    # a model file, or an MLflow model folder (the one with the MLmodel file)
-    if (path.is_file() and not _is_profile_file(path)) or is_model_dir(path):
+    # a model file, an MLflow model folder (the one with the MLmodel file), or an
+    # MLflow runs:/ or models:/ URI (kept as it is; the pipeline downloads it)
+    uri = is_uri(what)
+    if uri or (path.is_file() and not _is_profile_file(path)) or is_model_dir(path):
         profile = new_profile(
-            path,
+            what.strip() if uri else path,
             name=args.name,
             target=args.target or "local",
             settings=settings,
             base_image=args.base_image,
         )
         if getattr(args, "trust", False):
-            profile.model.trusted_sha256 = _sha256(path)
+            profile.model.trusted_sha256 = _sha256(profile.model.path)
         _apply_overrides(profile, args)  # the conversion flags
         return profile, True
     profile = load_profile(what)
@@ -115,7 +117,7 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
         data["target"].setdefault("settings", {})["accept_host_key"] = args.accept_host_key
         changed = True
     if getattr(args, "trust", False):
-        data["model"]["trusted_sha256"] = _sha256(Path(data["model"]["path"]))
+        data["model"]["trusted_sha256"] = _sha256(profile.model.path)
         changed = True
     for key, value in _model_flags(args).items():
         if data["model"].get(key) != value:
@@ -164,11 +166,13 @@ def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path | str) -> str:
+    """The model's hash (an MLflow URI's: of the folder it downloads to)."""
     from app.hashing import sha256_file
+    from app.run.steps import local_model
 
     try:
-        return sha256_file(path)
+        return sha256_file(local_model(path))
     except OSError as exc:
         raise UsageError(
             f"Cannot read the model {path}: {exc.strerror}.", "Check the path."

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 f"A saved profile named {p.name!r} exists.",
                 "Use --force to replace it, or --name to save under another name.",
             )
-        if not Path(p.model.path).exists():
+        if not profiles.is_uri_path(p.model.path) and not Path(p.model.path).exists():
             print(f"warning: the model file {p.model.path} does not exist here.", file=sys.stderr)
         profiles.save_profile(p)
         print(f"Imported {p.name!r} ({dest}); deploy it with: modelship deploy {p.name}")

@@ -37,6 +37,18 @@ def file_sha256(path: Path | None) -> str | None:
         return None
 
 
+def local_model(path: Path | str) -> Path:
+    """The model on this machine: an MLflow ``runs:/``/``models:/`` URI (a profile keeps
+    it as text) is downloaded into the cache, once per run or model version."""
+    from app.profile import is_uri_path
+
+    if is_uri_path(path):
+        from app.mlflowmodel import download
+
+        return download(str(path))
+    return Path(path)
+
+
 # ---- intake -----------------------------------------------------------------------------
 
 
@@ -60,7 +72,7 @@ def conversion_key(profile: Profile) -> str:
 
     m = profile.model
     data = {
-        "model": file_sha256(m.path),
+        "model": file_sha256(local_model(m.path)),
         "sample_csv": file_sha256(m.sample_csv),
         "python": m.python,
         "input_shape": m.input_shape,
@@ -168,7 +180,7 @@ def convert_for_profile(
 def trusted(profile: Profile) -> bool:
     """Did the profile's owner trust exactly this model file? (Its hash, not its name.)"""
     want = profile.model.trusted_sha256
-    return bool(want) and file_sha256(profile.model.path) == want
+    return bool(want) and file_sha256(local_model(profile.model.path)) == want
 
 
 # ---- image ------------------------------------------------------------------------------

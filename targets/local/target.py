@@ -302,8 +302,10 @@ class LocalTarget(Target):
         problems = []
         settings: LocalSettings = profile.target.settings
         model = Path(profile.model.path)
-        # a model file, or an MLflow model folder (app.mlflowmodel)
-        if not (model.is_file() or (model / "MLmodel").is_file()):
+        # a model file, or an MLflow model folder (app.mlflowmodel); an MLflow runs:/ or
+        # models:/ URI (kept as text) is downloaded by the intake step, which says why not
+        on_disk = isinstance(profile.model.path, Path)
+        if on_disk and not (model.is_file() or (model / "MLmodel").is_file()):
             problems.append(
                 Problem(
                     f"The model file {profile.model.path} does not exist.",

@@ -1325,8 +1325,10 @@ def _url_host(host: str) -> str:
 
 
 def _model_mb(profile: Profile) -> int:
-    with contextlib.suppress(OSError):
-        return max(1, int(profile.model.path.stat().st_size / 1e6))
+    from pathlib import Path
+
+    with contextlib.suppress(OSError):  # a URI (a str) is no file: 1
+        return max(1, int(Path(profile.model.path).stat().st_size / 1e6))
     return 1
 
 
