@@ -140,6 +140,16 @@ _SAFE_NAMES = {
     "numpy.random._pickle.__bit_generator_ctor", "numpy.random._pickle.__generator_ctor",
     "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
     "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator",
+    # A Generator (HistGradientBoosting* keep one; so does any model given
+    # np.random.default_rng) pickles its bit generator's SeedSequence with Cython's
+    # reconstructor: __pyx_unpickle_SeedSequence(cls, checksum, state) checks the
+    # checksum, calls SeedSequence.__new__(cls) (a TypeError for any other class) and
+    # assigns the typed fields (entropy, spawn key, pool): construction only, it calls
+    # nothing the file names. The other bit generators numpy ships rebuild from their
+    # state dict the same way as MT19937 and PCG64.
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+    "numpy.random.bit_generator.SeedSequence", "numpy.random._pcg64.PCG64DXSM",
+    "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
     "joblib.numpy_pickle.NumpyArrayWrapper", "scipy.sparse._csr.csr_matrix",
     "scipy.sparse._csc.csc_matrix", "scipy.sparse._coo.coo_matrix",
     "scipy.sparse._csr.csr_array", "scipy.sparse._csc.csc_array",

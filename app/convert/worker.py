@@ -97,6 +97,30 @@ def _py3_name(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+def fix_tree_missing_flags() -> None:
+    """skl2onnx (1.20 and earlier) passes a HistGradientBoosting leaf's "missing goes
+    left" flag as a Python bool into an INTS attribute, which onnx 1.23's protobuf
+    refuses ("Expected an int, got a boolean"), so no HistGradientBoosting* model would
+    convert. The flag is 0 or 1 either way: hand it over as an int. Conversion-time only;
+    a skl2onnx without that helper (or already fixed) is left as it is."""
+    try:
+        from skl2onnx.common import tree_ensemble
+    except ImportError:
+        return
+    original = getattr(tree_ensemble, "add_node", None)
+    if original is None or getattr(original, "_modelship_int_flags", False):
+        return
+
+    def add_node(*args: object, **kwargs: object) -> object:
+        flag = kwargs.get("nodes_missing_value_tracks_true")
+        if isinstance(flag, bool) or type(flag).__name__ == "bool_":
+            kwargs["nodes_missing_value_tracks_true"] = int(flag)  # type: ignore[call-overload]
+        return original(*args, **kwargs)
+
+    add_node._modelship_int_flags = True  # type: ignore[attr-defined]
+    tree_ensemble.add_node = add_node
+
+
 def guard(allowed: list[str]) -> object:
     """A ``find_class`` that admits only the globals the parent scanned and approved.
 
@@ -789,6 +813,7 @@ def convert_tabular(model: object, desc: dict) -> object:
 
     if uses_boosters(model):
         register_boosters()
+    fix_tree_missing_flags()
     if desc["per_column"]:
         types = [
             (

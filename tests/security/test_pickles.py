@@ -197,9 +197,60 @@ def test_a_plain_model_needs_no_trust(tmp_path: Path) -> None:
         ("numpy._core.multiarray._reconstruct", "safe"),
         ("copy_reg._reconstructor", "safe"),
         ("sklearn.utils.shuffle", UNKNOWN),  # a function, not a class: not on the list
+        # numpy.random's reconstructors (a Generator's SeedSequence, the bit generators)
+        ("numpy.random.bit_generator.__pyx_unpickle_SeedSequence", "safe"),
+        ("numpy.random.bit_generator.SeedSequence", "safe"),
+        ("numpy.random._philox.Philox", "safe"),
+        ("numpy.random._sfc64.SFC64", "safe"),
+        ("numpy.random._pcg64.PCG64DXSM", "safe"),
+        # ... but no other dunder of those modules, and no numpy.random function
+        ("numpy.random.bit_generator.__builtins__", DANGEROUS),
+        ("numpy.random.bit_generator.__pyx_unpickle_Enum", UNKNOWN),  # another reconstructor
+        ("numpy.random._pickle.__getattr__", DANGEROUS),
+        ("numpy.random.bit_generator.SeedSequence.__reduce__", DANGEROUS),
+        ("numpy.random.seed", UNKNOWN),
         ("mylib.MyModel", UNKNOWN),
     ],
 )
 def test_classification(ref: str, verdict: str) -> None:
     assert classify(ref)[0] == verdict
     assert judge([ref, "numpy.ndarray"]).verdict == verdict
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+def test_models_holding_a_numpy_generator_need_no_trust(tmp_path: Path, how: str) -> None:
+    """HistGradientBoosting* keep a numpy Generator (its SeedSequence pickles through a
+    Cython reconstructor); a forest given a RandomState or a Generator: all are safe,
+    convert in the guarded worker and pass the proof."""
+    import pickle
+
+    import joblib
+    import numpy as np
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+    )
+
+    rng = np.random.RandomState(7)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=3, random_state=np.random.RandomState(0))
+    models = {
+        "hgb-c": HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(x, y),
+        "hgb-r": HistGradientBoostingRegressor(max_iter=15).fit(x, x[:, 2] * 2.0),
+        "rf-rs": forest.fit(x, y),
+        "hgb-gen": HistGradientBoostingClassifier(
+            max_iter=10, early_stopping=True, random_state=np.random.RandomState(1)
+        ).fit(x, y),
+    }
+    for name, model in models.items():
+        path = tmp_path / f"{name}.{how}"
+        if how == "pickle":
+            path.write_bytes(pickle.dumps(model, protocol=5))
+        else:
+            joblib.dump(model, path)
+        art = inspect_model(path)
+        assert art.safety is not None and art.safety.verdict == "safe", (name, art.safety)
+        result = convert_model(path, tmp_path / f"{name}.onnx", ConvertOptions(generated_rows=50))
+        assert result.report.passed, (name, result.report.summary())
