@@ -52,7 +52,16 @@ CONVERTERS = (
 )
 # Libraries whose pickles are tied to the version that wrote them.
 MATCHED = ("scikit-learn", "xgboost", "lightgbm")
-PICKLED = ("pickle", "joblib")
+# Formats that rebuild the library's objects from their pickled state, so they are tied
+# to the version that wrote them as a pickle is: skops files hold each estimator's
+# __getstate__ (with its _sklearn_version) and skops sets it back the same way.
+PICKLED = ("pickle", "joblib", "skops")
+# Native formats a later release reads, but an earlier one may not: only a file from a
+# newer release than ModelShip's needs a matching environment.
+NATIVE = ("xgboost-json", "xgboost-ubj", "xgboost-bin", "lightgbm-txt")
+# Libraries an environment needs to load the model, unpinned unless recorded: skops to
+# read a .skops file, CatBoost for a CatBoost model (inside a pickle or a pipeline).
+_LOADERS = {"skops": "skops", "catboost": "catboost"}
 # Download sizes (MB, Linux x86-64 wheels) for the wizard's "about N MB": a guide only.
 _SIZE_MB = {
     "scikit-learn": 13,
@@ -67,6 +76,8 @@ _SIZE_MB = {
     "pandas": 13,
     "joblib": 1,
     "packaging": 1,
+    "skops": 1,
+    "catboost": 100,
 }
 _COMPLETE = "modelship-env.json"
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -155,16 +166,27 @@ def installed_version(dist: str) -> str:
 def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
     """What differs in a way that matters, or None.
 
-    Only pickles (pickle, joblib) are tied to the versions that wrote them: XGBoost
-    JSON/UBJ and LightGBM text files load in any later release, and ONNX needs no
-    library at all. A pickle matters when a library it records a version of is
-    missing here or has another version (scikit-learn refuses to vouch for a pickle
-    from any other release, patch releases included).
+    Pickles (pickle, joblib) and skops files are tied to the versions that wrote them:
+    one matters when a library it records a version of is missing here or has another
+    version (scikit-learn refuses to vouch for a pickle from any other release, patch
+    releases included). XGBoost JSON/UBJ and LightGBM text files load in any later
+    release, so they matter only when saved by a newer one than ModelShip's; ONNX needs
+    no library at all. An MLflow folder's pinned requirements count as recorded
+    versions (app.intake puts them in ``libraries``).
     """
-    if fmt not in PICKLED:
-        return None
     recorded = {d: v for d, v in libraries.items() if d in MATCHED and v}
-    differing = {d: installed_version(d) for d, v in recorded.items() if installed_version(d) != v}
+    if fmt in PICKLED:
+        differing = {
+            d: installed_version(d) for d, v in recorded.items() if installed_version(d) != v
+        }
+    elif fmt in NATIVE:
+        differing = {
+            d: installed_version(d)
+            for d, v in recorded.items()
+            if not installed_version(d) or _newer(v, installed_version(d))
+        }
+    else:
+        return None
     if not differing:
         return None
     # libraries the file uses without saying which release (LightGBM pickles, older
@@ -173,7 +195,24 @@ def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
     for d in MATCHED:
         if d in libraries and d not in wanted:
             wanted[d] = installed_version(d)
+    # what loads the file besides the model's libraries: the recorded release if the
+    # file or MLflow folder says, else ModelShip's own, else the newest that fits
+    loaders = {d for d in libraries if d in _LOADERS} | ({"skops"} if fmt == "skops" else set())
+    if kind == "catboost":
+        loaders.add("catboost")
+    for d in sorted(loaders):
+        version = libraries.get(d, "")
+        wanted[_LOADERS[d]] = version if version[:1].isdigit() else installed_version(d)
     return Mismatch(wanted=wanted, differing=differing)
+
+
+def _newer(version: str, than: str) -> bool:
+    """Is ``version`` a later release than ``than`` (numbers compared, labels ignored)?"""
+
+    def nums(v: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", v)[:3])
+
+    return nums(version) > nums(than)
 
 
 def recorded_versions(path: str | Path, fmt: str, libraries: dict[str, str]) -> dict[str, str]:
