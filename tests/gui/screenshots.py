@@ -10,6 +10,11 @@ Runs under Xvfb: the display comes from ``$MODELSHIP_XVFB_DISPLAY`` (started by
 keyring; the deployment is torn down at the end. Pages are saved as
 ``NN-page.png`` at the size given (1280x800 by default; 800x600 is a small lab screen,
 2560x1440 a large one).
+
+To regenerate only some shots, name them (without number and ``.png``) in
+``MODELSHIP_SHOTS``, e.g. ``MODELSHIP_SHOTS=target,target-clouds``: the walk is the
+same (the numbers stay), only those files are written, and it stops after the last one.
+The target page is shot once the cards' health has arrived.
 """
 
 from __future__ import annotations
@@ -29,6 +34,23 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (1280, 800)
 if len(sys.argv) > 2:
     SIZE = tuple(int(v) for v in sys.argv[2].lower().split("x"))  # type: ignore[assignment]
+ONLY = {n.strip() for n in os.environ.get("MODELSHIP_SHOTS", "").split(",") if n.strip()}
+
+
+class AllTaken(Exception):
+    """The last shot named in MODELSHIP_SHOTS is taken: the walk may stop."""
+
+
+def health_arrived(page) -> Callable[[], bool]:
+    """The target page's health check is done and its cards show the results (the
+    worker finished and its result was delivered to the cards)."""
+
+    def done() -> bool:
+        if any(w.name.startswith("modelship-health") for w in page.busy_workers()):
+            return False
+        return all(card.health.isVisible() for name, card in page.cards.items() if name != "local")
+
+    return done
 
 
 def _ensure_display() -> None:
@@ -110,17 +132,24 @@ def main(out_dir: Path) -> int:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         pump(0.4)
 
+    taken: set[str] = set()
+
     def shot(name: str, widget=None, screen: bool = False) -> None:
-        pump(0.3)
         n = len(shots) + 1
         path = out_dir / f"{n:02d}-{name}.png"
+        shots.append(path.name)
+        if ONLY and name not in ONLY:
+            return
+        pump(0.3)
         if screen:  # the window with a dialog on top, as the person sees it
             image = app.primaryScreen().grabWindow(0, 0, 0, *SIZE)
         else:
             image = (widget or window).grab()
         image.save(str(path))
-        shots.append(path.name)
+        taken.add(name)
         print(path)
+        if ONLY and taken >= ONLY:
+            raise AllTaken
 
     def idle(page_id: str) -> Callable[[], bool]:
         return lambda: not window.pages[page_id].is_busy()
@@ -145,6 +174,7 @@ def main(out_dir: Path) -> int:
         shot("convert")
         window.next_button.click()
         window.pages["target"].choose("local")
+        wait(health_arrived(window.pages["target"]), "checking the cards", 60)
         shot("target")
         window.next_button.click()
         settings = window.pages["settings"]
@@ -237,6 +267,8 @@ def main(out_dir: Path) -> int:
         notify.close_all()
         _remote_targets(window, tmp, model, shot, wait, idle, stack)
         _dashboard_and_batch(window, tmp, shot, wait)
+    except AllTaken:
+        pass
     finally:
         from app.records import list_records
         from wizards import actions
@@ -247,11 +279,14 @@ def main(out_dir: Path) -> int:
                 actions.teardown(record.name)
             except Exception as exc:  # report, but still close cleanly
                 print(f"teardown of {record.name} failed: {exc}", file=sys.stderr)
+        # a run stopped early (MODELSHIP_SHOTS) holds answers: no one is there to
+        # answer "Discard this deployment?"
+        ask.confirm = lambda *args, **kwargs: True
         window.close()
         QApplication.processEvents()
         stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{len(shots)} screenshots in {out_dir}")
+    print(f"{len(taken)} of {len(shots)} screenshots written in {out_dir}")
     return 0
 
 
@@ -285,7 +320,9 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     window.go("target")
     cards = window.pages["target"].cards
     window.pages["target"].choose("openstack")
-    wait(lambda: cards["sagemaker"].health.isVisible(), "checking the cards")
+    for card in cards.values():
+        card.health.setVisible(False)  # the first check's results are no answer here
+    wait(health_arrived(window.pages["target"]), "checking the cards", 60)
     shot("target-clouds")
     window.go("target")
     window.pages["target"].choose("openstack")
