@@ -323,6 +323,10 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     for card in cards.values():
         card.health.setVisible(False)  # the first check's results are no answer here
     wait(health_arrived(window.pages["target"]), "checking the cards", 60)
+    from PySide6.QtWidgets import QScrollArea
+
+    # on a small screen the AWS card's "Set one up" is below the fold: scroll to it
+    window.pages["target"].findChild(QScrollArea).ensureWidgetVisible(cards["sagemaker"])
     shot("target-clouds")
     window.go("target")
     window.pages["target"].choose("openstack")
