@@ -254,7 +254,8 @@ def test_redeploy_roll_back_and_tear_down_from_the_start_page(
     assert not notify.shown, notify.last().diagnostics_text()
     wait_idle(qtbot, start, 60_000)
     assert list_records() == []
-    assert start.deployments.item(0).text() == "Nothing deployed yet."
+    assert start.deployments.item(0).text() == "Nothing running now."
+    assert start.deployments.item(1).text() == "Removed"  # the history stays
 
 
 def test_quantized_version_gets_its_own_proof(window, qtbot, sample_model):

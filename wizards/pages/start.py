@@ -163,7 +163,10 @@ class StartPage(Page):
             self.deployments.addItem(item)
         self.removed = {r.name: r for r in list_removed()}
         if not self.records:
-            empty = QListWidgetItem("Nothing deployed yet.")
+            # with removed ones below, "yet" would be untrue
+            empty = QListWidgetItem(
+                "Nothing running now." if self.removed else "Nothing deployed yet."
+            )
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.deployments.addItem(empty)
         if self.removed:
