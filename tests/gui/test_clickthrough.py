@@ -87,9 +87,10 @@ def _deploy_try_teardown(qtbot, window) -> None:
     from app.records import list_records
 
     assert list_records() == []
-    # Finish goes home, where nothing is deployed any more
+    # Finish goes home, where nothing runs any more and the removed one stays listed
     next_page(qtbot, window, "start")
-    assert window.pages["start"].deployments.item(0).text() == "Nothing deployed yet."
+    assert window.pages["start"].deployments.item(0).text() == "Nothing running now."
+    assert window.pages["start"].deployments.item(1).text() == "Removed"
 
 
 def test_deploy_sample_model_to_local_and_tear_down(window, qtbot, sample_model, free_port):
