@@ -417,7 +417,6 @@ class DockerTarget(Target):
         """``docker start`` the stopped container (same id: the endpoint holds)."""
         import docker.errors
 
-        self.resume(record, progress)
         client = connect()
         try:
             for r in record.resources():
@@ -429,6 +428,10 @@ class DockerTarget(Target):
                     raise TargetError(
                         f"The container of {record.name!r} is gone.", "Deploy it again."
                     ) from None
+                if c.status != "running":
+                    c.start()
+                    progress.update(None, f"Started container {c.name}")
+                    c.reload()
                 if c.status not in {"running", "restarting"}:
                     raise TargetError(
                         f"The container of {record.name!r} did not start ({c.status}).",
