@@ -19,14 +19,11 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,7 @@ from pathlib import Path
 from app.errors import Cancelled, EnvironmentMismatchError
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen
+from app.wheelhouse import NETWORK_SIGNS, stream_pip
 
 # Bump when what goes into an environment changes: old ones are then never reused.
 FORMAT = 1
@@ -459,18 +457,6 @@ def _create_venv(python: str, where: Path, cancel: CancelToken) -> None:
         )
 
 
-_NETWORK_SIGNS = (
-    "connection",
-    "proxy",
-    "max retries",
-    "temporary failure in name resolution",
-    "name or service not known",
-    "ssl",
-    "timed out",
-    "network is unreachable",
-)
-
-
 def _pip_install(
     python: Path, requirements: list[str], progress: Progress, cancel: CancelToken
 ) -> None:
@@ -493,66 +479,26 @@ def _pip_install(
     env.pop("PYTHONPATH", None)  # ModelShip's own packages must not leak in
     env.pop("PIP_REQUIRE_VIRTUALENV", None)
     env.pop("PIP_USER", None)  # a --user install would go outside the environment
+    index = ""
+
+    def summarize(line: str) -> None:
+        nonlocal index
+        if line.startswith("Looking in indexes:"):
+            index = line.split(":", 1)[1].strip().split(",")[0].strip()
+        elif line.startswith(("Collecting ", "Downloading ", "Installing collected")):
+            word, _, rest = line.partition(" ")
+            rest = rest.split(" (from ")[0]
+            if word == "Downloading":  # "Downloading https://.../x.whl (12.3 MB)"
+                rest = rest.rsplit("/", 1)[-1]
+            progress.update(None, f"{word} {rest}"[:120])
+
     try:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
+        rc, tail = stream_pip(cmd, env, progress, cancel, summarize)
     except OSError as exc:
         raise MatchingEnvironmentError(
             f"Could not start pip in the new environment ({exc}).",
             "Check that Python 3 with its venv module is installed.",
         ) from None
-    tail: deque[str] = deque(maxlen=40)
-    index = ""
-    assert proc.stdout is not None
-    # pip may say nothing for a while (a large download): read its output on a thread,
-    # so a cancel takes effect at once
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            lines.put(raw)
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, name="modelship-env-pip", daemon=True)
-    reader.start()
-    try:
-        while True:
-            if cancel.cancelled:
-                raise Cancelled()
-            try:
-                raw = lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if raw is None:
-                break
-            line = raw.rstrip()
-            if not line:
-                continue
-            tail.append(line)
-            progress.log(line)
-            if line.startswith("Looking in indexes:"):
-                index = line.split(":", 1)[1].strip().split(",")[0].strip()
-            elif line.startswith(("Collecting ", "Downloading ", "Installing collected")):
-                word, _, rest = line.partition(" ")
-                rest = rest.split(" (from ")[0]
-                if word == "Downloading":  # "Downloading https://.../x.whl (12.3 MB)"
-                    rest = rest.rsplit("/", 1)[-1]
-                progress.update(None, f"{word} {rest}"[:120])
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        reader.join(timeout=5)
-        proc.stdout.close()
     if rc == 0:
         return
     text = "\n".join(tail)
@@ -566,7 +512,7 @@ def _index_url() -> str:
 def _pip_error(text: str, index: str, requirements: list[str]) -> MatchingEnvironmentError:
     lowered = text.lower()
     index = _redact(index)
-    if any(sign in lowered for sign in _NETWORK_SIGNS):
+    if any(sign in lowered for sign in NETWORK_SIGNS):
         return MatchingEnvironmentError(
             f"Could not reach the package index at {index} to make the matching environment.",
             "Check your network, your proxy (HTTPS_PROXY) or your mirror (PIP_INDEX_URL), "

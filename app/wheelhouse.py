@@ -16,10 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +161,7 @@ _NETWORK_HINT = (
     "Check that this computer can reach the Python package index. Behind a proxy, set "
     "HTTPS_PROXY (and HTTP_PROXY); to use a local mirror, set PIP_INDEX_URL. pip honours both."
 )
-_NETWORK_SIGNS = (
+NETWORK_SIGNS = (
     "connection",
     "proxy",
     "max retries",
@@ -168,48 +171,83 @@ _NETWORK_SIGNS = (
     "timed out",
     "network is unreachable",
 )
+"""Words in pip's output that mean the package index could not be reached."""
 
 
-def _run_pip(args: list[str], progress: Progress, cancel: CancelToken | None) -> None:
-    cmd = pip_command() + args
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-    except OSError as exc:
-        raise BuildError(
-            f"Could not start pip to download the image's packages ({exc}).",
-            "Reinstall ModelShip; its Python environment is incomplete.",
-        ) from exc
-    tail: deque[str] = deque(maxlen=30)
+def stream_pip(
+    cmd: list[str],
+    env: dict[str, str],
+    progress: Progress,
+    cancel: CancelToken | None,
+    on_line: Callable[[str], None],
+) -> tuple[int, list[str]]:
+    """Run a pip command: every line goes to ``progress.log`` and ``on_line``; Cancel
+    kills pip at once, also while it says nothing (a large download), because its output
+    is read on a thread. Returns pip's exit code and its last lines. Raises ``OSError``
+    when pip cannot be started (the caller says what that means for the user)."""
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    tail: deque[str] = deque(maxlen=40)
     assert proc.stdout is not None
-    try:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
         for raw in proc.stdout:
-            line = raw.rstrip()
+            lines.put(raw)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name="modelship-pip", daemon=True)
+    reader.start()
+    try:
+        while True:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
+            try:
+                raw = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if raw is None:
+                break
+            line = raw.rstrip()
             if not line:
                 continue
             tail.append(line)
             progress.log(line)
-            if line.startswith(("Collecting ", "Saved ")):
-                # "Collecting numpy>=1.26 (from -r /long/path...)" -> "Collecting numpy>=1.26"
-                word, _, rest = line.partition(" ")
-                rest = rest.split(" (from ")[0]
-                progress.update(None, f"{word} {Path(rest).name if word == 'Saved' else rest}")
+            on_line(line)
         rc = proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     finally:
+        reader.join(timeout=5)
         proc.stdout.close()
+    return rc, list(tail)
+
+
+def _run_pip(args: list[str], progress: Progress, cancel: CancelToken | None) -> None:
+    def summarize(line: str) -> None:
+        if line.startswith(("Collecting ", "Saved ")):
+            # "Collecting numpy>=1.26 (from -r /long/path...)" -> "Collecting numpy>=1.26"
+            word, _, rest = line.partition(" ")
+            rest = rest.split(" (from ")[0]
+            progress.update(None, f"{word} {Path(rest).name if word == 'Saved' else rest}")
+
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
+    try:
+        rc, tail = stream_pip(pip_command() + args, env, progress, cancel, summarize)
+    except OSError as exc:
+        raise BuildError(
+            f"Could not start pip to download the image's packages ({exc}).",
+            "Reinstall ModelShip; its Python environment is incomplete.",
+        ) from exc
     if rc == 0:
         return
     text = "\n".join(tail)
@@ -217,7 +255,7 @@ def _run_pip(args: list[str], progress: Progress, cancel: CancelToken | None) ->
     last = next(
         (x for x in reversed(tail) if x.startswith("ERROR")), tail[-1] if tail else "no output"
     )
-    if any(sign in lowered for sign in _NETWORK_SIGNS):
+    if any(sign in lowered for sign in NETWORK_SIGNS):
         raise BuildError(
             "Could not reach the Python package index to download the image's packages.",
             _NETWORK_HINT,

@@ -316,4 +316,4 @@ def test_a_cancelled_build_stops_pip_and_leaves_nothing(
     assert time.monotonic() - started < 120
     assert seen and "Making a conversion environment" in seen[0]
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
-    assert not [t for t in threading.enumerate() if t.name == "modelship-env-pip"]
+    assert not [t for t in threading.enumerate() if t.name == "modelship-pip"]
