@@ -61,8 +61,7 @@ def _check(qtbot, page) -> None:
 def test_click_through_deploy_to_sagemaker(
     window, qtbot, sample_model, sagemaker_emulator, docker_client, base_image
 ) -> None:
-    from app.run import versions_dir
-    from tests.conformance.harnesses.sagemaker import aws_leftovers, registry_tags
+    from tests.conformance.harnesses.sagemaker import sagemaker_leftovers
     from tests.conftest import require
     from tests.emulators.sagemaker_runtime.fixtures import registry_address, registry_available
 
@@ -83,15 +82,7 @@ def test_click_through_deploy_to_sagemaker(
     _check(qtbot, page)
 
     def leftovers() -> list[str]:
-        out = aws_leftovers(name, sagemaker_emulator)
-        out += [f"registry tag {t}" for t in registry_tags(f"modelship/{name}")]
-        label = ["modelship.managed=true", f"modelship.deployment={name}"]
-        out += [
-            f"image {i}" for i in docker_client.api.images(filters={"label": label}, quiet=True)
-        ]
-        if versions_dir(name).exists():
-            out.append(f"folder {versions_dir(name)}")
-        return out
+        return sagemaker_leftovers(name, sagemaker_emulator, docker_client)
 
     review_deploy_result_teardown(
         qtbot, window, cost="Cost: $0.06 per hour", usually="InService", leftovers=leftovers

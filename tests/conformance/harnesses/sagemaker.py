@@ -116,9 +116,22 @@ def aws_leftovers(name: str, emulator) -> list[str]:
     return out
 
 
+def sagemaker_leftovers(name: str, emulator, docker_client) -> list[str]:
+    """Everything of deployment ``name`` anywhere: moto, the emulator, the registry,
+    local images and the version folders, in words."""
+    from app.run import versions_dir
+
+    out = aws_leftovers(name, emulator)
+    out += [f"registry tag {t}" for t in registry_tags(f"modelship/{name}")]
+    label = ["modelship.managed=true", f"modelship.deployment={name}"]
+    out += [f"image {i}" for i in docker_client.api.images(filters={"label": label}, quiet=True)]
+    if versions_dir(name).exists():
+        out.append(f"folder {versions_dir(name)}")
+    return out
+
+
 @pytest.fixture
 def harness_sagemaker(docker_client, base_image, sagemaker_emulator) -> Iterator[Harness]:
-    from app.run import versions_dir
     from tests.conftest import require
 
     require(registry_available(registry_address()), f"the local registry at {registry_address()}")
@@ -128,15 +141,7 @@ def harness_sagemaker(docker_client, base_image, sagemaker_emulator) -> Iterator
         return sagemaker_profile(model, name, base_image)
 
     def leftovers(name: str) -> list[str]:
-        out = aws_leftovers(name, emulator)
-        out += [f"registry tag {t}" for t in registry_tags(f"modelship/{name}")]
-        label = ["modelship.managed=true", f"modelship.deployment={name}"]
-        out += [
-            f"image {i}" for i in docker_client.api.images(filters={"label": label}, quiet=True)
-        ]
-        if versions_dir(name).exists():
-            out.append(f"folder {versions_dir(name)}")
-        return out
+        return sagemaker_leftovers(name, emulator, docker_client)
 
     def fault(operation: str, **spec: object):
         @contextlib.contextmanager
