@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teardown": ("app.commands.teardown", "remove a deployment and everything it created"),
     "rollback": ("app.commands.rollback", "go back to a deployment's previous image"),
     "profiles": ("app.commands.profiles", "list, show, export and import saved profiles"),
+    "trust": ("app.commands.trust", "trust a model file or a Python interpreter on this computer"),
+    "hosts": ("app.commands.hosts", "confirm service addresses ModelShip may send keys to"),
 }
 
 EXIT_INTERNAL = 70
