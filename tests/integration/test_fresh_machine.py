@@ -45,7 +45,7 @@ def qt_debs(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     status = tmp_path_factory.mktemp("dpkg") / "status"
     status.write_bytes(
         subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", base_image, "cat", "/var/lib/dpkg/status"],
+            ["docker", "run", "--rm", "--network=none", base_image, "cat", "/var/lib/dpkg/status"],
             capture_output=True,
             check=True,
             timeout=60,
