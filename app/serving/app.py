@@ -26,6 +26,7 @@ _OPT = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 JSON = b"application/json"
 CSV = b"text/csv"
 PUBLIC = {"/ping", "/v2/health/live", "/v2/health/ready"}
+OTHER_ROUTE = "other"  # the /metrics label of every path that is not a route
 
 
 def _json(data: Any) -> bytes:
@@ -53,6 +54,7 @@ class ServingApp:
             ("POST", "/predict"): self.predict,
             ("POST", "/invocations"): self.predict,
         }
+        self._known = frozenset(p for _, p in self._routes)
 
     # ---- lifecycle ------------------------------------------------------------
     def load(self) -> None:
@@ -112,7 +114,9 @@ class ServingApp:
         t0 = time.perf_counter()
         method = scope["method"]
         path = scope["path"]
-        route = path
+        # /metrics labels known routes only: every other path is one "other" series, so
+        # requests to made-up paths cannot grow it without bound
+        route = path if path in self._known else OTHER_ROUTE
         # HEAD is GET without the body (load balancers and monitors probe health with it)
         head = method == "HEAD"
         lookup = "GET" if head else method
@@ -153,8 +157,7 @@ class ServingApp:
 
     def _dynamic_route(self, method: str, path: str) -> tuple[Any, str, tuple]:
         parts = path.strip("/").split("/")
-        known = {p for _, p in self._routes}
-        if path in known:
+        if path in self._known:
             err = RequestError(405, f"{method} is not allowed on {path}.")
             err.allow = b"POST" if path in {"/predict", "/invocations"} else b"GET, HEAD"  # type: ignore[attr-defined]
             raise err

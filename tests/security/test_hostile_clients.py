@@ -134,12 +134,69 @@ def test_slow_clients_do_not_stop_the_server_nor_flood_its_log(server: Server) -
     assert len(log.splitlines()) < 30, log[-2000:]  # one line per kind per interval
 
 
-def test_connections_beyond_the_cap_get_503_and_others_keep_working(
-    model: Path, tmp_path: Path
-) -> None:
+def test_at_the_cap_the_longest_waiting_connection_is_shed(model: Path, tmp_path: Path) -> None:
+    """1,100 slow clients against a cap of 1,000, scaled down: 66 against 60. Each one past
+    the cap sheds the connection that has waited longest for a complete request head (an
+    idle kept-alive one too), so a normal client still gets its answers."""
     s = Server(
         model,
         tmp_path / "cap.log",
+        {
+            "MODELSHIP_MAX_CONNECTIONS": "60",
+            "MODELSHIP_HEAD_TIMEOUT_S": "30",
+            "MODELSHIP_BODY_TIMEOUT_S": "30",
+        },
+    )
+    socks: list[socket.socket] = []
+    try:
+        keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        keep.request("GET", "/ping")
+        first = keep.getresponse()
+        assert first.status == 200 and first.read()
+        for i in range(66):  # stalled request lines and stalled header blocks
+            x = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            x.sendall([b"GET /pi", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Le"][i % 2])
+            socks.append(x)
+            time.sleep(0.005)  # each in turn: "longest" is well defined
+        # a normal client: fresh connections, health and a prediction, all answered
+        for _ in range(3):
+            assert s.request("GET", "/ping", timeout=5)[0] == 200
+        status, _, body = s.request(
+            "POST", "/predict", b"[[0.1, 0.2, 0.3, 0.4]]", {"Content-Type": "application/json"}
+        )
+        assert status == 200 and json.loads(body)["predictions"]
+        # the shed ones are the oldest: the idle kept-alive connection is closed quietly,
+        # the oldest half-sent ones are told 503; the newest are still held
+        keep.sock.settimeout(5)
+        assert keep.sock.recv(100) == b""
+        for x in socks[:5]:
+            x.settimeout(5)
+            assert x.recv(100).startswith(b"HTTP/1.1 503"), "an old slow client was not shed"
+        held = 0
+        for x in socks[-40:]:
+            x.settimeout(0.05)
+            try:
+                held += x.recv(100) == b""  # closed (b"") would be wrong
+            except TimeoutError:
+                held += 1
+        assert held == 40
+        keep.close()
+    finally:
+        for x in socks:
+            x.close()
+        s.stop()
+    log = (tmp_path / "cap.log").read_text()
+    assert "Traceback" not in log and "waited longest" in log
+
+
+def test_at_the_cap_with_every_connection_busy_a_newcomer_gets_503(
+    model: Path, tmp_path: Path
+) -> None:
+    """Connections that sent a complete head (a stalled body) are requests in progress:
+    not shed. With all of them busy a newcomer gets 503, and is welcome again later."""
+    s = Server(
+        model,
+        tmp_path / "busy.log",
         {
             "MODELSHIP_MAX_CONNECTIONS": "20",
             "MODELSHIP_HEAD_TIMEOUT_S": "2",
@@ -147,33 +204,70 @@ def test_connections_beyond_the_cap_get_503_and_others_keep_working(
         },
     )
     try:
-        keep = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
-        keep.request("GET", "/ping")
-        first = keep.getresponse()
-        assert first.status == 200 and first.read()
-        socks = _half_sent(s.port, 19)  # 20 open with `keep`
+        socks = []
+        for _ in range(20):
+            x = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            x.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n[[1, 2"
+            )
+            socks.append(x)
+        time.sleep(0.3)
         extra = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         head = extra.recv(200)
         assert head.startswith(b"HTTP/1.1 503"), head
-        keep.request("GET", "/ping")  # the kept-alive connection is still served
-        assert keep.getresponse().status == 200
-        time.sleep(3.5)  # the stalled ones time out: new connections are welcome again
+        time.sleep(3.5)  # the stalled bodies time out: new connections are welcome again
         assert s.request("GET", "/ping")[0] == 200
         for x in [*socks, extra]:
             x.close()
-        keep.close()
     finally:
         s.stop()
-    assert "Traceback" not in (tmp_path / "cap.log").read_text()
+    assert "Traceback" not in (tmp_path / "busy.log").read_text()
 
 
 def test_oversized_request_head_gets_431(server: Server) -> None:
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    pad = b"X-Pad: " + b"a" * 100_000
+    for chunks in (
+        [b"GET /ping HTTP/1.1\r\nHost: x\r\n" + pad],  # never ends
+        [b"GET /ping HTTP/1.1\r\nHost: x\r\n" + pad + b"\r\n\r\n"],  # whole, in one read
+        [b"GET /ping HTTP/1.1\r\nHost: x\r\n" + pad[:60_000], pad[60_000:] + b"\r\n\r\n"],
+        [b"GET /" + b"p" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"],  # a long URL
+        [
+            b"GET /ping HTTP/1.1\r\n"
+            + b"".join(b"X-%d: %s\r\n" % (i, b"b" * 90) for i in range(1100))
+            + b"\r\n"
+        ],  # many headers
+    ):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            for chunk in chunks:
+                s.sendall(chunk)
+                time.sleep(0.05)
+            assert s.recv(100).startswith(b"HTTP/1.1 431")
+        finally:
+            s.close()
+    # a head just under the limit is fine
+    status, _, _ = server.request("GET", "/ping", headers={"X-Pad": "a" * 60_000})
+    assert status == 200
+
+
+def test_made_up_paths_do_not_grow_metrics(server: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 100_000)
-        assert s.recv(100).startswith(b"HTTP/1.1 431")
+        for i in range(1500):
+            conn.request("GET", f"/nothing-here-{i}/{'x' * 50}")
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 404
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        text = r.read().decode()
     finally:
-        s.close()
+        conn.close()
+    assert len(text) < 25_000, len(text)
+    assert "nothing-here" not in text
+    assert 'route="other",code="404"} 1500' in text
+    assert 'route="/ping"' in text  # known routes keep their own series
 
 
 @pytest.mark.parametrize(
