@@ -77,6 +77,27 @@ _SIZE_MB = {
     "skops": 1,
     "catboost": 100,
 }
+# The newest release of each library that ModelShip's converters are known to handle
+# (the releases its tests run with). A matching environment gets it for a library the
+# model needs when the file records no release (a CatBoost .cbm, a LightGBM pickle, a
+# PyTorch file) and ModelShip's own Python lacks it: nothing to match, so the newest
+# that converts. Raise these when the converters are tested with newer releases.
+NEWEST_SUPPORTED = {
+    "catboost": "1.2.10",
+    "lightgbm": "4.7.0",
+    "xgboost": "3.2.0",
+    "torch": "2.13.0",
+    "scikit-learn": "1.9.1",
+    "skops": "0.16.0",
+}
+# What loads and converts a model of each kind, beyond CONVERTERS.
+_KIND_NEEDS = {
+    "catboost": ("catboost",),
+    "lightgbm": ("lightgbm",),
+    "xgboost": ("xgboost",),
+    "pytorch": ("torch", "onnxscript"),
+    "sklearn": ("scikit-learn",),
+}
 _COMPLETE = "modelship-env.json"
 DEFAULT_INDEX = "https://pypi.org/simple"
 
@@ -134,6 +155,24 @@ class Mismatch:
 
     wanted: dict[str, str]  # every recorded version of the model's libraries
     differing: dict[str, str] = field(default_factory=dict)  # {dist: version here or ""}
+    # libraries the model needs that the file records no release of and ModelShip's
+    # Python lacks: the environment gets NEWEST_SUPPORTED's release of each
+    picked: dict[str, str] = field(default_factory=dict)
+
+    def words(self, name: str) -> str:
+        """What is wrong, in one sentence, for ``name`` (the model file)."""
+        recorded = {d: v for d, v in self.differing.items() if d not in self.picked}
+        parts = []
+        if recorded:
+            saved = ", ".join(f"{d} {self.wanted[d]}" for d in sorted(recorded))
+            here = ", ".join(f"{d} {v or 'not installed'}" for d, v in sorted(recorded.items()))
+            parts.append(f"{name} was saved with {saved}, but ModelShip has {here}.")
+        if self.picked:
+            libs = " and ".join(sorted(self.picked))
+            parts.append(
+                f"{name} needs {libs} to be converted, which ModelShip's own Python does not have."
+            )
+        return " ".join(parts)
 
 
 def _dist(dist: str, version: str = "") -> str:
@@ -173,6 +212,7 @@ def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
     versions (app.intake puts them in ``libraries``).
     """
     recorded = {d: v for d, v in libraries.items() if d in MATCHED and v}
+    absent = _absent_here(kind, fmt, libraries, recorded)
     if fmt in PICKLED:
         differing = {
             d: installed_version(d) for d, v in recorded.items() if installed_version(d) != v
@@ -184,9 +224,12 @@ def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
             if not installed_version(d) or _newer(v, installed_version(d))
         }
     else:
+        differing = {}
+    if not differing and not absent:
         return None
-    if not differing:
-        return None
+    if not differing:  # nothing recorded differs: only what is missing here, newest
+        wanted = {d: NEWEST_SUPPORTED.get(d, "") for d in absent}
+        return Mismatch(wanted=wanted, differing=dict.fromkeys(absent, ""), picked=wanted)
     # libraries the file uses without saying which release (LightGBM pickles, older
     # XGBoost ones): the environment gets ModelShip's own release of them
     wanted = dict(recorded)
@@ -202,6 +245,28 @@ def mismatch(kind: str, fmt: str, libraries: dict[str, str]) -> Mismatch | None:
         version = libraries.get(d, "")
         wanted[_LOADERS[d]] = version if version[:1].isdigit() else installed_version(d)
     return Mismatch(wanted=wanted, differing=differing)
+
+
+def _absent_here(
+    kind: str, fmt: str, libraries: dict[str, str], recorded: dict[str, str]
+) -> list[str]:
+    """Libraries the model needs to load and convert that ModelShip's own Python lacks
+    and the file records no release of (so nothing to match: the newest supported)."""
+    if fmt == "onnx" or kind == "onnx":
+        return []
+    needs = list(_KIND_NEEDS.get(kind, ()))
+    needs += [d for d in libraries if d in MATCHED or d in _LOADERS]
+    if fmt == "skops":
+        needs.append("skops")
+    return [
+        d
+        for d in dict.fromkeys(needs)
+        if d not in recorded and not installed_version(d) and d in NEWEST_SUPPORTED | _EXTRA
+    ]
+
+
+# Loaders that come unpinned (no release of theirs matters to the model's file).
+_EXTRA = {"onnxscript": ""}
 
 
 def _newer(version: str, than: str) -> bool:

@@ -222,7 +222,7 @@ def convert_model(
             f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
             "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
         )
-    python = _resolve_python(options.python, art.kind)
+    python = _resolve_python(options.python, art.kind, options.match_env)
     matched: str | None = None
     if python == sys.executable:
         python, matched = _matching_python(art, options, progress, cancel)
@@ -259,28 +259,32 @@ def empty_proof(tolerance: float) -> dict[str, Any]:
     }
 
 
-def _resolve_python(python: str | None, kind: str) -> str:
+def _resolve_python(python: str | None, kind: str, match_env: bool = False) -> str:
     """The interpreter that runs the worker: --python, $MODELSHIP_PYTHON, else our own.
 
     The packaged app runs the worker with its own bundled libraries (it re-invokes
-    itself, see app/runtime.py), except for PyTorch, which is too big to bundle: there
-    the user names the Python of the environment the model was made in.
+    itself, see app/runtime.py), except for PyTorch and CatBoost, which are too big to
+    bundle: there a matching environment (``match_env``) or the user's own Python
+    converts.
     """
+    from app import envs
+
     python = python or os.environ.get("MODELSHIP_PYTHON")
     if not python:
-        if kind == "catboost" and is_frozen():
-            raise UsageError(
-                "The packaged ModelShip converts CatBoost models with a Python that has "
-                "catboost installed.",
-                "Choose the python of the environment the model was trained in (--python PATH "
-                "or MODELSHIP_PYTHON), or install catboost into one: pip install catboost",
-            )
-        if kind == "pytorch" and is_frozen():
-            raise UsageError(
-                "The packaged ModelShip converts PyTorch models with a Python that has torch "
-                "installed.",
-                "Choose the python of the environment the model was trained in (--python PATH "
-                "or MODELSHIP_PYTHON), e.g. --python ~/envs/train/bin/python.",
+        if kind in ("catboost", "pytorch") and is_frozen() and not match_env:
+            lib = {"catboost": "CatBoost", "pytorch": "PyTorch"}[kind]
+            dist = {"catboost": "catboost", "pytorch": "torch"}[kind]
+            raise envs.NeedsMatchingEnvironment(
+                f"The packaged ModelShip converts {lib} models in a separate Python "
+                f"environment that has {dist}.",
+                "Run again with --match-env: ModelShip makes one (a download, once) and "
+                "converts there. Or give --python with the environment the model was trained "
+                "in (MODELSHIP_PYTHON works too).",
+                mismatch=envs.Mismatch(
+                    wanted={dist: envs.NEWEST_SUPPORTED[dist]},
+                    differing={dist: ""},
+                    picked={dist: envs.NEWEST_SUPPORTED[dist]},
+                ),
             )
         return sys.executable
     found = shutil.which(python) or (python if Path(python).is_file() else None)
@@ -340,15 +344,14 @@ def _matching_python(
     )
     if found is None:
         return sys.executable, None
-    spec_words = ", ".join(f"{d} {v}" for d, v in sorted(found.wanted.items()))
     if options.match_env:
         spec = envs.spec_for(found)
         return envs.ensure_env(spec, progress, cancel), spec.words()
-    here = ", ".join(f"{d} {v or 'not installed'}" for d, v in sorted(found.differing.items()))
+    what = "those versions" if not found.picked else "them"
     raise envs.NeedsMatchingEnvironment(
-        f"{art.path.name} was saved with {spec_words}, but ModelShip has {here}.",
-        "Add --match-env: ModelShip then makes an environment with exactly those versions "
-        f"and the converters (downloads about {envs.EnvSpec.of(found.wanted, '').download_mb()}"
+        found.words(art.path.name),
+        f"Add --match-env: ModelShip then makes an environment with {what} and the "
+        f"converters (downloads about {envs.EnvSpec.of(found.wanted, '').download_mb()}"
         " MB, once) and converts there. Or give --python pointing at the environment the "
         "model was trained in.",
         mismatch=found,

@@ -61,7 +61,7 @@ def check_versions(expected: dict) -> dict:
             raise WorkerError(
                 "missing_library",
                 f"The model needs {dist}, which is not installed in {sys.executable}.",
-                f"Run: {sys.executable} -m pip install {dist}{'==' + want if want else ''}",
+                install_hint(dist, want),
             )
         if want and have != want:
             raise WorkerError(
@@ -74,6 +74,21 @@ def check_versions(expected: dict) -> dict:
     return found
 
 
+def install_hint(dist: str, version: str = "") -> str:
+    """How to get ``dist`` where this worker runs: the packaged app has no pip, so it
+    is a matching environment there; elsewhere pip in this very Python."""
+    if getattr(sys, "frozen", False):
+        return (
+            f"Run again with --match-env (ModelShip makes an environment with {dist}), or "
+            "give --python with the environment the model was trained in."
+        )
+    pin = f"=={version}" if version else ""
+    return (
+        f"Run again with --match-env (ModelShip makes an environment with {dist}), or "
+        f"install it here: {sys.executable} -m pip install {dist}{pin}"
+    )
+
+
 def need(module: str, dist: str) -> object:
     try:
         return __import__(module, fromlist=["_"])
@@ -81,7 +96,7 @@ def need(module: str, dist: str) -> object:
         raise WorkerError(
             "missing_converter",
             f"The converter {dist} is not installed in {sys.executable}.",
-            f"Run: {sys.executable} -m pip install {dist}",
+            install_hint(dist),
             details=str(exc),
         ) from None
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.frozen.test_frozen_app import exe, run  # noqa: F401 - the fixture
+from tests.integration.test_match_env import _index_reachable, env_cache  # noqa: F401
 from tests.unit import mlflow_models as mm
 
 pytestmark = [pytest.mark.integration, pytest.mark.frozen]
@@ -45,3 +47,23 @@ def test_catboost_needs_an_external_python_and_works_with_one(
     converted = run(exe, "convert", str(model), "-o", str(out), "--python", sys.executable)
     assert converted.returncode == 0, converted.stderr[-3000:]
     assert out.is_file()
+
+
+def test_catboost_converts_with_match_env_in_the_bundle(
+    exe: Path,  # noqa: F811
+    env_cache: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The bundle carries no CatBoost and a .cbm records no release: --match-env makes
+    an environment with the newest CatBoost ModelShip's converters support (issue 20)."""
+    require(_index_reachable(), "The Python package index")
+    model = mm.catboost_files(tmp_path / "cb")["cbm"]
+    out = tmp_path / "cb.onnx"
+    refused = run(exe, "convert", str(model), "-o", str(out))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "--match-env" in refused.stderr and "pip install" not in refused.stderr
+    converted = run(exe, "convert", str(model), "-o", str(out), "--match-env", "--json")
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    result = json.loads(converted.stdout)
+    assert result["report"]["passed"] is True
+    assert any("catboost 1.2" in w for w in result["report"]["warnings"]), result["report"]

@@ -73,3 +73,29 @@ def test_the_xgboost_release_is_read_from_a_pickled_booster(tmp_path: Path) -> N
         found = envs.recorded_versions(path, "joblib", {"xgboost": ""})
         assert found["xgboost"] == here
     assert envs.recorded_versions(path, "xgboost-json", {"xgboost": ""}) == {"xgboost": ""}
+
+
+def test_a_library_the_file_records_no_release_of_gets_the_newest_supported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A base install without CatBoost (or torch): a .cbm or a torch file records no
+    release, so the environment gets the newest release ModelShip's converters support
+    (issue 20), and the words say that it is needed, not that it was 'saved with' it."""
+    have = {"catboost": "", "torch": "", "onnxscript": ""}
+    real = envs.installed_version
+    monkeypatch.setattr(envs, "installed_version", lambda d: have.get(d, real(d)))
+    found = envs.mismatch("catboost", "catboost-cbm", {})
+    assert found is not None
+    assert found.wanted == {"catboost": envs.NEWEST_SUPPORTED["catboost"]}
+    assert found.picked == found.wanted and found.differing == {"catboost": ""}
+    words = found.words("churn.cbm")
+    assert "needs catboost" in words and "saved with" not in words
+    assert envs.spec_for(found, "3.11").requirements()[0] == (
+        f"catboost=={envs.NEWEST_SUPPORTED['catboost']}"
+    )
+    torch = envs.mismatch("pytorch", "torchscript", {})
+    assert torch is not None and set(torch.wanted) == {"torch", "onnxscript"}
+    # what ModelShip has needs nothing
+    monkeypatch.setattr(envs, "installed_version", real)
+    assert envs.mismatch("catboost", "catboost-cbm", {}) is None or not real("catboost")
+    assert envs.mismatch("onnx", "onnx", {}) is None

@@ -395,13 +395,24 @@ class ConvertPage(Page):
                 f"{d} {v}" if v else f"no {d}" for d, v in sorted(found.differing.items())
             )
             self.failed_exc = exc
+            if found.picked:
+                said = (
+                    f"<b>Your model needs {_esc(spec.words())} to be converted; ModelShip "
+                    f"has {_esc(here)}.</b> The file does not say which release made it, so "
+                    "ModelShip uses the newest release its converters support."
+                )
+                what = "with it"
+            else:
+                said = (
+                    f"<b>Your model was saved with {_esc(spec.words())}; ModelShip has "
+                    f"{_esc(here)}.</b> A model file like this one loads reliably only with "
+                    "the versions it was saved with."
+                )
+                what = "with exactly those versions"
             self.verdict.say(
-                f"<b>Your model was saved with {_esc(spec.words())}; ModelShip has "
-                f"{_esc(here)}.</b> A model file like this one loads reliably only with the "
-                "versions it was saved with.<br><b>What to do:</b> let ModelShip make a "
-                "separate environment with exactly those versions and convert the model "
-                "there. It is kept and used again for every model that needs the same "
-                "versions.",
+                f"{said}<br><b>What to do:</b> let ModelShip make a separate environment "
+                f"{what} and convert the model there. It is kept and used again for every "
+                "model that needs the same versions.",
                 "warning",
             )
             self.match_button.setText(
