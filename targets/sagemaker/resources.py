@@ -25,16 +25,22 @@ REPOSITORY = "ecr_repository"
 # teardown order: what depends on something goes before it
 TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, ROLE, REPOSITORY]
 
-TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+def trust_policy(account: str) -> dict[str, Any]:
+    """Who may take on the execution role: SageMaker, and only on behalf of this account
+    (``aws:SourceAccount``), so no other account's SageMaker can borrow the role (the
+    confused deputy problem, as AWS's IAM guide calls it)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }
+        ],
+    }
 
 
 def role_policy(region: str, account: str, repository: str) -> dict[str, Any]:

@@ -52,7 +52,6 @@ from targets.sagemaker.resources import (
     ROLE,
     SCALABLE,
     TEARDOWN_ORDER,
-    TRUST_POLICY,
     UPDATE,
     VARIANT,
     aws_name,
@@ -61,6 +60,7 @@ from targets.sagemaker.resources import (
     repository_name,
     role_name,
     role_policy,
+    trust_policy,
 )
 from targets.sagemaker.settings import SageMakerSettings
 
@@ -296,7 +296,7 @@ class SageMakerTarget(Target):
         with aws.errors(f"creating IAM role {name} (iam:CreateRole)"):
             arn = iam.create_role(
                 RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
+                AssumeRolePolicyDocument=json.dumps(trust_policy(account)),
                 Description=f"SageMaker execution role of ModelShip deployment {ctx.name}",
                 Tags=tags(ctx.name),
             )["Role"]["Arn"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.domain import ConvertedModel
 from app.profile import save_profile
 from app.run import plan, run_deploy, teardown
 from tests.conformance.harnesses.sagemaker import (
@@ -122,6 +123,45 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
     finally:
         teardown(name)
     _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def test_the_execution_role_trusts_sagemaker_for_this_account_only(
+    moto_server, tmp_path: Path
+) -> None:
+    """The role ModelShip creates may be taken on by SageMaker acting for this account
+    only (aws:SourceAccount from sts:GetCallerIdentity), not by SageMaker for anyone."""
+    import boto3
+
+    from app.journal import Journal
+    from targets.base import DeployContext
+    from targets.sagemaker.client import AWS
+    from targets.sagemaker.target import SageMakerTarget
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    profile = sagemaker_profile(model, "sm-role", "base:latest")
+    ctx = DeployContext(
+        profile=profile,
+        name="sm-role",
+        model=ConvertedModel(model),
+        journal=Journal.create("sm-role", target="sagemaker"),
+    )
+    arn, resource = SageMakerTarget()._role(ctx, AWS(None, REGION), profile.target.settings, {}, [])
+    assert resource is not None and arn.endswith(":role/ModelShip-sm-role")
+    session = boto3.session.Session(region_name=REGION)
+    account = session.client("sts").get_caller_identity()["Account"]
+    document = session.client("iam").get_role(RoleName="ModelShip-sm-role")["Role"][
+        "AssumeRolePolicyDocument"
+    ]
+    document = json.loads(document) if isinstance(document, str) else document
+    assert document["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        }
+    ]
 
 
 def test_missing_credentials_exit_6_before_anything_is_created(
