@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = _command_in(argv)
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    args.argv = argv  # as typed: a command's error can say the exact command to run again
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

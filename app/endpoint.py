@@ -275,6 +275,36 @@ class EndpointClient:
         return attempts, time.monotonic() - start
 
 
+_STATUS_WORDS = {
+    401: "The endpoint refused the request: it needs its API key, and the key sent was "
+    "missing or wrong.",
+    403: "The endpoint refused the request (not allowed with this key).",
+    404: "The endpoint has no such address.",
+    413: "The request was too large for the endpoint.",
+    429: "The endpoint is busy; try again in a moment.",
+}
+
+
+def error_words(exc: EndpointError) -> str:
+    """What the endpoint said, in its own words: no HTTP code, no JSON. The serving
+    runtime answers ``{"error": "..."}``; platforms answer ``{"message": ...}``."""
+    text = (exc.body or "").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        said = data.get("error") or data.get("message") or data.get("Message")
+        text = str(said).strip() if said else ""
+    if not text or text.startswith("<"):  # an HTML error page from a proxy
+        if exc.status in _STATUS_WORDS:
+            return _STATUS_WORDS[exc.status]
+        if exc.status >= 500:
+            return "The endpoint failed on its side; its log says why (modelship logs NAME)."
+        return "The endpoint refused the request."
+    return text[:400]
+
+
 def answers(url: str, timeout: float = 2.0) -> bool:
     """Does ``url/ping`` answer 200 right now? (No retries: for polling loops.)"""
     try:
@@ -292,5 +322,6 @@ __all__ = [
     "WaitFailed",
     "WaitTimeout",
     "answers",
+    "error_words",
     "fingerprint",
 ]

@@ -9,6 +9,8 @@ the CLI prints a short line and the traceback only with ``--debug``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ModelShipError(Exception):
     """Base class: a problem the user can do something about."""
@@ -92,3 +94,15 @@ class Cancelled(ModelShipError):
 
     def __init__(self, message: str = "Cancelled.", hint: str | None = None, **kw):
         super().__init__(message, hint, **kw)
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice a typo most likely meant (``locl`` -> ``local``), or None."""
+    import difflib
+
+    options = [str(c) for c in choices]
+    if not word or not options:
+        return None
+    lowered = {o.lower(): o for o in options}
+    found = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[found[0]] if found else None

@@ -55,6 +55,13 @@ def find_record(name: str) -> DeploymentRecord | None:
 def load_record(name: str) -> DeploymentRecord:
     record = find_record(name)
     if record is None:
+        gone = find_removed(name)
+        if gone is not None:
+            raise UsageError(
+                f"{removed_words(gone)}; nothing of it runs any more.",
+                f"Deploy it again with `modelship deploy {name}`, or see `modelship status "
+                "--all` for the history.",
+            )
         names = [r.name for r in list_records()]
         known = f" Known: {', '.join(names)}." if names else " There are no deployments."
         raise UsageError(
@@ -152,11 +159,42 @@ def forget_removed(name: str) -> bool:
     return False
 
 
+def deployment_on_port(port: int, exclude: str | None = None) -> DeploymentRecord | None:
+    """The live deployment on this computer that answers on (or is set to) ``port``, if
+    any: what to name when a port is taken (the CLI and the wizard say the same)."""
+    from urllib.parse import urlparse
+
+    for record in list_records():
+        if record.name == exclude:
+            continue
+        ports = set()
+        url = record.url
+        if url:
+            parsed = urlparse(url)
+            if parsed.hostname in {"127.0.0.1", "localhost", "0.0.0.0", "::1"} and parsed.port:
+                ports.add(parsed.port)
+        settings = ((record.profile or {}).get("target") or {}).get("settings") or {}
+        if record.target in {"local", "docker"} and isinstance(settings.get("port"), int):
+            ports.add(settings["port"])
+        if port in ports:
+            return record
+    return None
+
+
+def removed_words(record: DeploymentRecord) -> str:
+    """``'demo' was removed on 2026-12-06 at 03:44 UTC`` (a torn-down deployment)."""
+    when = record.removed_at or record.updated or ""
+    day, _, clock = when.rstrip("Z").partition("T")
+    at = f" on {day} at {clock[:5]} UTC" if day and clock else ""
+    return f"{record.name!r} was removed{at}"
+
+
 __all__ = [
     "RECORD_SCHEMA",
     "DeploymentRecord",
     "ModelVersion",
     "delete_record",
+    "deployment_on_port",
     "find_record",
     "find_removed",
     "forget_removed",
@@ -167,5 +205,6 @@ __all__ = [
     "now_iso",
     "record_path",
     "removed_record_path",
+    "removed_words",
     "save_record",
 ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+
+from app.records import deployment_on_port  # the core names the holder, for the CLI too
 
 
 @dataclass
@@ -17,27 +18,6 @@ class Fix:
     setting: str  # the settings field it changes (a key of the form)
     text: str  # the button's words
     value: Any = None  # the value it puts into the field (None: just go to the field)
-
-
-def deployment_on_port(port: int, exclude: str | None = None) -> Any:
-    """The saved deployment on this computer that answers on ``port``, if any."""
-    from app.records import list_records
-
-    for record in list_records():
-        if record.name == exclude:
-            continue
-        ports = set()
-        url = record.url
-        if url:
-            parsed = urlparse(url)
-            if parsed.hostname in {"127.0.0.1", "localhost", "0.0.0.0", "::1"} and parsed.port:
-                ports.add(parsed.port)
-        settings = ((record.profile or {}).get("target") or {}).get("settings") or {}
-        if record.target in {"local", "docker"} and isinstance(settings.get("port"), int):
-            ports.add(settings["port"])
-        if port in ports:
-            return record
-    return None
 
 
 def explain(problems: list[Any], profile: Any) -> tuple[list[Any], list[Fix]]:

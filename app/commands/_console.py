@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -41,3 +44,25 @@ def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def command_name() -> str:
+    """How to type ModelShip's command here, for the commands we print to copy.
+
+    ``modelship`` when that name on PATH is the program that runs now; otherwise the
+    path the person ran (``.venv/bin/modelship`` without the venv on PATH), or the
+    Python line for ``python -m app.cli`` and ``python main.py``.
+    """
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    ran = Path(argv0)
+    if ran.suffix == ".py":  # python -m app.cli, python main.py
+        on_path = shutil.which("modelship")
+        if on_path and Path(on_path).resolve().parent == Path(sys.executable).resolve().parent:
+            return "modelship"
+        python = shlex.quote(sys.executable)
+        return f"{python} -m app.cli" if ran.name == "cli.py" else f"{python} {shlex.quote(argv0)}"
+    name = ran.name or "modelship"
+    on_path = shutil.which(name)
+    if on_path and ran.exists() and Path(on_path).resolve() == ran.resolve():
+        return name
+    return shlex.quote(argv0) if argv0 else "modelship"

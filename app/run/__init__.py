@@ -10,6 +10,7 @@ Split by concern, each module readable on its own:
 * :mod:`app.run.replace` -- replacing a running deployment of the same name;
 * :mod:`app.run.history` -- the record a successful run writes, pruning;
 * :mod:`app.run.preflight` -- checks, plan and steps before a deploy;
+* :mod:`app.run.client` -- calling a deployment by name (or why not now);
 * :mod:`app.run.deploy`, :mod:`app.run.rollback`, :mod:`app.run.teardown`.
 
 The CLI and the wizard call only what this package exports.
@@ -17,10 +18,12 @@ The CLI and the wizard call only what this package exports.
 
 from __future__ import annotations
 
+from app.run.client import deployment_client
 from app.run.deploy import run_deploy
 from app.run.events import STEP_TITLES, STEPS, Event, EventProgress, OnEvent, ProgressEvents
 from app.run.lock import deployment_lock
 from app.run.preflight import plan, preflight, steps_for
+from app.run.replace import InputChange, InputsChangeRefused, input_change
 from app.run.rollback import run_rollback
 from app.run.steps import conversion_key, convert_for_profile, versions_dir
 from app.run.teardown import recover_all, teardown
@@ -30,11 +33,15 @@ __all__ = [
     "STEP_TITLES",
     "Event",
     "EventProgress",
+    "InputChange",
+    "InputsChangeRefused",
     "OnEvent",
     "ProgressEvents",
     "conversion_key",
     "convert_for_profile",
+    "deployment_client",
     "deployment_lock",
+    "input_change",
     "plan",
     "preflight",
     "recover_all",

@@ -117,6 +117,8 @@ class Attempt:
                 f"Cancelled while {step}; everything it had created was removed.{what}{restored}",
                 "Run the same command again to deploy.",
             )
+        if isinstance(exc, ModelShipError) and getattr(exc, "touched_nothing", False):
+            return exc  # refused before anything that runs was touched: it says so itself
         if isinstance(exc, ModelShipError):
             exc.message = f"{exc.message} Rolled back.{what}{restored}"
             return exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.domain import DeploymentRecord
 from app.errors import CredentialError, TargetError
 from app.profile import Profile
-from app.records import find_record
+from app.records import deployment_on_port, find_record
 from app.run.events import STEPS
 from targets.base import PlanItem, Problem, Target
 from targets.catalog import get_target
@@ -24,7 +24,31 @@ def steps_for(profile: Profile) -> list[str]:
 
 def preflight(profile: Profile) -> list[Problem]:
     """What would make a deploy of ``profile`` fail, before anything is created."""
-    return get_target(profile.target.kind).check(profile, find_record(profile.name))
+    problems = get_target(profile.target.kind).check(profile, find_record(profile.name))
+    return name_port_holder(problems, profile)
+
+
+def name_port_holder(problems: list[Problem], profile: Profile) -> list[Problem]:
+    """A taken port held by another deployment of the person's own: say which one, and
+    that tearing it down (or another port) frees it."""
+    port = getattr(profile.target.settings, "port", None)
+    if not isinstance(port, int) or not any(p.setting == "port" for p in problems):
+        return problems
+    holder = deployment_on_port(port, exclude=profile.name)
+    if holder is None:
+        return problems
+    return [
+        Problem(
+            f"Port {port} is used by your deployment {holder.name!r}.",
+            f"{p.fix.rstrip('.')}; or tear down {holder.name!r} first "
+            f"(modelship teardown {holder.name}).",
+            kind=p.kind,
+            setting=p.setting,
+        )
+        if p.setting == "port"
+        else p
+        for p in problems
+    ]
 
 
 def plan(profile: Profile) -> list[PlanItem]:
@@ -52,7 +76,7 @@ def plan(profile: Profile) -> list[PlanItem]:
 
 def check_ready(target: Target, profile: Profile, previous: DeploymentRecord | None) -> None:
     """Raise the first preflight problem (a missing credential as CredentialError)."""
-    problems = target.check(profile, previous)
+    problems = name_port_holder(target.check(profile, previous), profile)
     if not problems:
         return
     first = problems[0]
