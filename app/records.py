@@ -181,12 +181,12 @@ def deployment_on_port(port: int, exclude: str | None = None) -> DeploymentRecor
     return None
 
 
-def removed_words(record: DeploymentRecord) -> str:
+def removed_words(record: DeploymentRecord, *, already: bool = False) -> str:
     """``'demo' was removed on 2026-12-06 at 03:44 UTC`` (a torn-down deployment)."""
     when = record.removed_at or record.updated or ""
     day, _, clock = when.rstrip("Z").partition("T")
     at = f" on {day} at {clock[:5]} UTC" if day and clock else ""
-    return f"{record.name!r} was removed{at}"
+    return f"{record.name!r} was {'already ' if already else ''}removed{at}"
 
 
 __all__ = [

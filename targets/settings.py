@@ -23,5 +23,11 @@ class TargetSettings(pydantic.BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def endpoint_key(self) -> SecretRef | None:
+        """The keyring entry of the key callers send to the *endpoint* (``api_key``), or
+        None. Never a platform account's key: the snippets that tell a person how to
+        call the endpoint, and the client that calls it, name only this one."""
+        return getattr(self, "api_key", None) or None
+
 
 __all__ = ["SECRET_REF_PATTERN", "SecretRef", "TargetSettings"]

@@ -3,15 +3,16 @@
 The sample is a churn classifier trained on first use from the bundled CSV (see
 app/samples.py). The demo runs the same pipeline as `modelship deploy`: convert, prove
 the conversion on the CSV's rows, start the endpoint (the `local` target unless
---target says otherwise), smoke-test it, and print how to try and remove it. The
-profile is saved as NAME (default "demo") so `modelship deploy demo` re-runs it.
+--target says otherwise), smoke-test it, and print how to try and remove it. Once it
+works, the profile is saved as NAME (default "demo") so `modelship deploy demo` re-runs
+it; a failed demo saves nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from app.commands._console import ConsoleProgress
+from app.commands._console import ConsoleProgress, command_name
 from app.commands.deploy import cancel_on_interrupt, print_result
 
 
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.profile import new_profile, save_profile
+    from app.profile import new_profile, profile_path
     from app.progress import CancelToken
     from app.run import ProgressEvents, run_deploy
     from app.samples import sample_csv_path, sample_model_path
@@ -43,11 +44,15 @@ def run(args: argparse.Namespace) -> int:
         base_image=args.base_image,
     )
     profile.model.sample_csv = sample_csv_path()
-    saved = save_profile(profile)
-    progress.update(None, f"Saved profile {profile.name!r} ({saved})")
     cancel = CancelToken()
     with cancel_on_interrupt(cancel, progress):
-        record = run_deploy(profile, on_event=ProgressEvents(progress), cancel=cancel)
+        # saved only once it works: a failed demo leaves no profile behind
+        record = run_deploy(profile, on_event=ProgressEvents(progress), cancel=cancel, save=True)
+    progress.update(
+        None,
+        f"Saved profile {profile.name!r} ({profile_path(profile.name)}); "
+        f"re-run: {command_name()} deploy {profile.name}",
+    )
     if not args.json:
         version = record.version()
         if version is not None and version.conversion:

@@ -215,19 +215,33 @@ def print_result(record: Any, *, as_json: bool, verb: str = "Deployed") -> None:
     smoke = record.smoke or {}
     if smoke.get("summary"):
         print(f"Smoke test: {smoke['summary']}")
-    example = _example_rows(record)
-    if example is not None:
-        key = ((record.profile.get("target") or {}).get("settings") or {}).get("api_key")
-        auth = f' -H "Authorization: Bearer $(keyring get modelship {key})"' if key else ""
-        print(
-            f"Try it:     curl -s -X POST {url}/predict{auth} "
-            f"-H 'Content-Type: application/json' -d '{example}'"
-        )
+    for i, line in enumerate(try_it_lines(record)):
+        print(f"{'Try it:' if i == 0 else '':<12}{line}")
     print(f"Status:     modelship status {record.name}")
     print(f"Remove:     modelship teardown {record.name}")
 
 
-def _example_rows(record: Any) -> str | None:
+def try_it_lines(record: Any) -> list[str]:
+    """How to call the deployment, from its target's own description: the commands, then
+    in words how it is authorised. [] when there is no short sample row to send."""
+    from targets.catalog import get_kind
+
+    rows = _example_rows(record)
+    endpoint = record.endpoint_obj()
+    if rows is None or endpoint is None:
+        return []
+    settings = None
+    try:
+        from app.profile import Profile
+
+        settings = Profile.model_validate(record.profile).target.settings
+    except ValueError:  # a profile this version no longer reads: no key entry to name
+        pass
+    snippets = get_kind(record.target).call_snippets(endpoint, settings, rows)
+    return [*snippets.commands, *([f"({snippets.note})"] if snippets.note else [])]
+
+
+def _example_rows(record: Any) -> list[Any] | None:
     version = record.version()
     if version is None:
         return None
@@ -238,8 +252,7 @@ def _example_rows(record: Any) -> str | None:
     rows = proof.get("rows") or []
     if not rows:
         return None
-    text = json.dumps(rows[:1])
-    return text if "'" not in text and len(text) < 400 else None
+    return rows[:1] if len(json.dumps(rows[:1])) < 400 else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,8 +13,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.records import removed_words
     from app.run import ProgressEvents, teardown
+    from app.run.teardown import already_removed
 
+    gone = already_removed(args.name)
+    if gone is not None:  # a second teardown: say so, and when (nothing to do is no error)
+        if args.json:
+            print_json({"name": args.name, "removed": [], "removed_at": gone.removed_at})
+        else:
+            print(f"{removed_words(gone, already=True)}; nothing of it is left to remove.")
+        return 0
     removed = teardown(args.name, on_event=ProgressEvents(ConsoleProgress()))
     if args.json:
         print_json({"name": args.name, "removed": removed})

@@ -6,11 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from app.domain import DeploymentRecord
 from app.errors import ModelShipError
 from app.journal import Journal, open_journals, remove_journals
 from app.paths import data_dir
 from app.progress import NullProgress, Progress
-from app.records import find_record, load_record, mark_removed
+from app.records import find_record, find_removed, load_record, mark_removed
 from app.run import resources
 from app.run.attempt import short
 from app.run.events import Event, EventProgress, OnEvent
@@ -28,6 +29,14 @@ def teardown(name: str, *, on_event: OnEvent | None = None) -> list[str]:
     """
     with deployment_lock(name):
         return _teardown(name, on_event)
+
+
+def already_removed(name: str) -> DeploymentRecord | None:
+    """The history of ``name`` when it was torn down before and nothing of it is left
+    (no live record, no crashed run's journal): a second teardown has nothing to do."""
+    if find_record(name) is not None or open_journals(name):
+        return None
+    return find_removed(name)
 
 
 def _teardown(name: str, on_event: OnEvent | None) -> list[str]:
