@@ -52,6 +52,23 @@ class Snapshot:
         return self.metrics.uptime(self.taken)
 
 
+def detail_words(detail: str) -> str:
+    """The target's status line in a person's words: "process 23981 on port 8080 since
+    2026-11-29 01:55" is "answers on port 8080, started 2026-11-29 01:55" (a process id
+    means nothing to the person, and the CLI's status keeps it)."""
+    import re
+
+    text = str(detail or "")
+    m = re.fullmatch(r"process \S+ on port (\d+)(?: since (.+))?", text)
+    if m:
+        return f"port {m.group(1)}" + (f", started {m.group(2)}" if m.group(2) else "")
+    if re.fullmatch(r"process \S+ is not running", text):
+        return "its server is not running"
+    if text == "no server process recorded":
+        return "no server was started"
+    return re.sub(r"\b(?:server )?process \d+\b ?", "", text).strip()
+
+
 def cost_words(kind: str, billing: bool, status_cost: str) -> str:
     """The running cost, in words, for every kind (cloud: from the target's prices)."""
     if status_cost:
@@ -115,7 +132,7 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
         running=bool(d["running"]),
         stopped=record.state == "stopped",
         removed=False,
-        detail=d["detail"],
+        detail=detail_words(d["detail"]),
         can_stop=kind.can_stop,
         billing=kind.billing,
         cost=cost_words(record.target, kind.billing, d.get("cost") or ""),
@@ -163,4 +180,4 @@ def _metrics(record: Any, book: MetricsBook | None = None) -> tuple[Summary | No
         return None, f"The request counts cannot be read right now ({type(exc).__name__})."
 
 
-__all__ = ["Snapshot", "VersionRow", "cost_words", "snapshot", "versions"]
+__all__ = ["Snapshot", "VersionRow", "cost_words", "detail_words", "snapshot", "versions"]

@@ -109,6 +109,7 @@ class BatchPanel(QWidget, WorkerOwner):
         open_row.addStretch(1)
         lay.addLayout(open_row)
         lay.addStretch(1)
+        self.blocked = ""  # why scoring cannot run now (the deployment is stopped), or ""
         self._update()
 
     # ---- state ---------------------------------------------------------------------
@@ -118,9 +119,21 @@ class BatchPanel(QWidget, WorkerOwner):
     def _update(self) -> None:
         busy = self.is_busy()
         self.pick_button.setEnabled(not busy)
-        self.score_button.setEnabled(self.source is not None and not busy)
+        self.score_button.setEnabled(self.source is not None and not busy and not self.blocked)
+        self.score_button.setToolTip(self.blocked)
         self.cancel_button.setEnabled(busy)
         self.open_button.setEnabled(self.result is not None and not busy)
+
+    def block(self, reason: str) -> None:
+        """Score only while the deployment answers: ``reason`` says why not ('' lifts it)."""
+        if reason == self.blocked:
+            return
+        before, self.blocked = self.blocked, reason
+        if reason and not self.is_busy():
+            self.message.say(reason, "warning")
+        elif not reason and before and self.message.label.text() == before:
+            self.message.setVisible(False)
+        self._update()
 
     def pick(self, path: Path | None = None) -> None:
         from app.batch import default_output

@@ -3,8 +3,8 @@
 Opened from a past deployment on the Start page and from the Result page. Everything
 on it comes from ``app.dashboard.snapshot`` (status, the server's ``/metrics``, the log
 tail, versions, cost), taken on a worker thread every few seconds: the window never
-waits on the network. Stop/Start (where the platform can) are apart from Delete, which
-asks first, like Tear down everywhere else.
+waits on the network. Stop/Start (where the platform can) are apart from Tear down,
+which asks first, as everywhere else.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def when_words(iso: str | None) -> str:
 
 
 class DashboardDialog(QDialog, WorkerOwner):
-    """One deployment, live. ``changed`` is emitted after Stop, Start or Delete."""
+    """One deployment, live. ``changed`` is emitted after Stop, Start or Tear down."""
 
     changed = Signal()
 
@@ -113,7 +113,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         self.start_button = QPushButton("&Start")
         self.start_button.setObjectName("dashboardStart")
         self.start_button.setToolTip("Start it again; it answers at the same address")
-        self.delete_button = QPushButton("&Delete…")
+        self.delete_button = QPushButton("&Tear down…")
         self.delete_button.setObjectName("dashboardDelete")
         self.delete_button.setToolTip("Remove it and everything it created")
         self.refresh_button = QPushButton("&Refresh")
@@ -218,16 +218,16 @@ class DashboardDialog(QDialog, WorkerOwner):
         )
         self.values["errors"].setText(str(m.errors) if m else "—")
         self.values["cost"].setText(snap.cost or "—")
-        self.values["where"].setText(f"{snap.title}. {snap.detail}" if snap.detail else snap.title)
+        self.values["where"].setText(f"{snap.title}: {snap.detail}" if snap.detail else snap.title)
         if snap.can_stop or snap.removed:
             self.power_note.setText("")
         else:
             self.power_note.setText(
                 f"{snap.title} cannot stop a deployment and keep it: "
                 + (
-                    "it is billed while it exists. Delete it to stop the billing."
+                    "it is billed while it exists. Tear it down to stop the billing."
                     if snap.billing
-                    else "Delete it to stop it; deploy it again later."
+                    else "Tear it down to stop it; deploy it again later."
                 )
             )
         at_end = self.log.verticalScrollBar().value() >= self.log.verticalScrollBar().maximum()
@@ -259,6 +259,14 @@ class DashboardDialog(QDialog, WorkerOwner):
         gone = self.removed is not None or (snap is not None and snap.removed)
         self.delete_button.setEnabled(snap is not None and not busy and not gone)
         self.batch.setEnabled(not gone)
+        if snap is not None and not gone and not snap.answering:
+            self.batch.block(
+                "It is stopped: click Start above, then score the file."
+                if snap.stopped
+                else "It does not answer right now: scoring waits until it does."
+            )
+        else:
+            self.batch.block("")
         self.bar.setVisible(busy)
 
     # ---- actions -------------------------------------------------------------------
@@ -300,9 +308,9 @@ class DashboardDialog(QDialog, WorkerOwner):
         record = find_record(self.name)
         if record is None or not ask.confirm(
             self,
-            f"Delete “{record.name}”?",
+            f"Tear down “{record.name}”?",
             teardown_words(record),
-            yes="Delete",
+            yes="Tear down",
             no="Keep it",
         ):
             return
@@ -311,7 +319,7 @@ class DashboardDialog(QDialog, WorkerOwner):
             lambda progress, cancel: actions.teardown(name, progress),
             name="delete",
             on_result=self._deleted,
-            on_error=lambda exc: notify.show_error(self, exc, "deleting"),
+            on_error=lambda exc: notify.show_error(self, exc, "tearing down"),
             on_finished=self._power_done,
         )
         self._update()

@@ -171,12 +171,22 @@ def serve(config: ServeConfig, *, announce: bool = True) -> int:
     return _supervise(config, announce)
 
 
+def _how_to_stop() -> str:
+    """How to stop, for a person at a terminal (``modelship serve``): Ctrl+C. A server
+    that ModelShip started writes a log file, read in the dashboard: no keys to press."""
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return "; Ctrl+C to stop." if interactive else "."
+
+
 def _announce(config: ServeConfig, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Serving {config.model.name} on {'https' if _tls_files() else 'http'}://{shown}:{port} "
-        f"({config.workers} worker(s) x {config.threads} thread(s)); Ctrl+C to stop.",
+        f"({config.workers} worker(s) x {config.threads} thread(s)){_how_to_stop()}",
         file=sys.stderr,
         flush=True,
     )
@@ -226,7 +236,7 @@ def _supervise(config: ServeConfig, announce: bool) -> int:
     if announce:
         print(
             f"Serving {config.model.name} on http://{config.host}:{config.port} "
-            f"({config.workers} workers x {config.threads} thread(s)); Ctrl+C to stop.",
+            f"({config.workers} workers x {config.threads} thread(s)){_how_to_stop()}",
             file=sys.stderr,
             flush=True,
         )

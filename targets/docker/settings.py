@@ -19,17 +19,20 @@ class DockerSettings(TargetSettings):
         title="Listen address",
         description="Address the port is published on. 127.0.0.1 keeps it to this computer; "
         "0.0.0.0 exposes it to the network (choose that only on purpose).",
+        json_schema_extra={"advanced": True},  # under "Show more settings"
     )
     restart_policy: Literal["no", "on-failure", "unless-stopped", "always"] = Field(
         "unless-stopped",
         title="Restart policy",
         description="Whether Docker restarts the container after a crash or a reboot.",
+        json_schema_extra={"advanced": True},  # under "Show more settings"
     )
     memory_limit: str | None = Field(
         None,
         pattern=r"^[0-9]+[bkmgBKMG]?$",
         title="Memory limit",
         description="Most memory the container may use, e.g. 512m or 2g (empty: no limit).",
+        json_schema_extra={"advanced": True},  # under "Show more settings"
     )
     workers: int | None = Field(
         None,
@@ -37,6 +40,7 @@ class DockerSettings(TargetSettings):
         le=64,
         title="Worker processes",
         description="Server processes in the container (empty: one per CPU it may use).",
+        json_schema_extra={"advanced": True},  # under "Show more settings"
     )
     api_key: SecretRef | None = Field(
         None,
@@ -49,6 +53,7 @@ class DockerSettings(TargetSettings):
         le=3600,
         title="Start timeout",
         description="Seconds to wait for the container to load the model and answer.",
+        json_schema_extra={"advanced": True},  # under "Show more settings"
     )
 
     @field_validator("bind_host")

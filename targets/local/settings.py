@@ -11,8 +11,14 @@ class LocalSettings(TargetSettings):
     port: int = Field(
         8080, ge=1, le=65535, title="Port", description="Port on 127.0.0.1 to answer on."
     )
+    # rarely changed: the wizard shows these under "Show more settings"
     workers: int = Field(
-        1, ge=1, le=64, title="Worker processes", description="Server processes to run."
+        1,
+        ge=1,
+        le=64,
+        title="Worker processes",
+        description="Server processes to run.",
+        json_schema_extra={"advanced": True},
     )
     api_key: SecretRef | None = Field(
         None,
@@ -26,6 +32,7 @@ class LocalSettings(TargetSettings):
         le=3600,
         title="Start timeout",
         description="Seconds to wait for the server to load the model and answer.",
+        json_schema_extra={"advanced": True},
     )
 
 

@@ -71,6 +71,12 @@ def test_dashboard_shows_live_figures_and_stops_starts_and_deletes(
         assert dialog.values["uptime"].text() not in {"", "—", "unknown"}
         assert "this computer" in dialog.values["cost"].text()
         assert dialog.log.toPlainText().strip()  # the server's own log lines
+        # issue 20: no keys to press in a log nobody types into, no process ids, and
+        # the same words as everywhere else for removing it
+        assert "Ctrl+C" not in dialog.log.toPlainText()
+        assert "process" not in dialog.values["where"].text()
+        assert f"port {profile.target.settings.port}" in dialog.values["where"].text()
+        assert dialog.delete_button.text() == "&Tear down…"
         assert dialog.versions.rowCount() == 1
         assert dialog.versions.item(0, 0).text() == "1 (current)"
         assert dialog.versions.item(0, 1).text()  # deployed when
@@ -99,15 +105,21 @@ def test_dashboard_shows_live_figures_and_stops_starts_and_deletes(
         assert find_record("dash").state == "stopped"
         assert "Stopped" in dialog.status_note.label.text()
         assert dialog.start_button.isEnabled() and not dialog.stop_button.isEnabled()
-        assert dialog.delete_button.isEnabled()  # Delete is apart from Stop
+        assert dialog.delete_button.isEnabled()  # Tear down is apart from Stop
+        # Score a file waits while it is stopped, and says why
+        dialog.batch.pick(Path(record.version().proof_path))
+        assert not dialog.batch.score_button.isEnabled()
+        assert "stopped" in dialog.batch.message.label.text()
         dialog.start_button.click()
         _fresh(qtbot, dialog, lambda s: s.answering and not s.stopped, timeout=SLOW)
         assert find_record("dash").state == "running"
+        assert dialog.batch.score_button.isEnabled()  # answering again: it can score
+        assert dialog.batch.message.isHidden()
         # Delete asks first, then removes it; the history stays
         answers.replies.append(True)
         dialog.delete_button.click()
         qtbot.waitUntil(lambda: dialog.removed is not None, timeout=SLOW)
-        assert answers.asked and answers.asked[-1].startswith("Delete “dash”?")
+        assert answers.asked and answers.asked[-1].startswith("Tear down “dash”?")
         assert find_record("dash") is None and find_removed("dash") is not None
         assert not notify.shown, notify.last().diagnostics_text()
     finally:

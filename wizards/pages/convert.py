@@ -72,6 +72,29 @@ def verdict_words(report: Any) -> str:
     return plain(text)
 
 
+# differences below this are float rounding: said so, not as 8.78e-08
+TINY = 1e-6
+DIFF_KEYS = {"max_abs_diff", "max_abs_diff_probabilities"}
+
+
+def plain_number(value: float, tiny: float | None = None) -> str:
+    """A figure as an analyst reads it: 0.0213, 15.1, 0.0001 (three significant digits,
+    never 1.2e-07); below ``tiny``, "less than 0.000001"."""
+    import math
+
+    if value == 0:
+        return "0"
+    if tiny is not None and abs(value) < tiny:
+        return f"less than {tiny:.{max(0, -math.floor(math.log10(tiny)))}f}"
+    if not math.isfinite(value):
+        return str(value)
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{min(digits, 12)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "—"
@@ -86,25 +109,36 @@ def _fmt(key: str, value: Any) -> str:
     if key == "label_agreement":
         return f"{value * 100:.1f} %"
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return plain_number(value, TINY if key in DIFF_KEYS else None)
     return str(value)
+
+
+def table_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of the report's figures, each said once: a classifier's largest
+    difference is the one in its probabilities, so that row stands alone."""
+    keys = [(k, label) for k, label in ROWS if k in data]
+    if data.get("max_abs_diff_probabilities") is not None:
+        keys = [(k, label) for k, label in keys if k != "max_abs_diff"]
+    return [(label, _fmt(key, data[key])) for key, label in keys]
 
 
 def report_table(report: Any) -> QTableWidget:
     data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    keys = [(k, label) for k, label in ROWS if k in data]
+    keys = table_rows(data)
     table = QTableWidget(len(keys), 2)
-    table.setHorizontalHeaderLabels(["", "Value"])
+    table.setObjectName("proofTable")
+    table.setHorizontalHeaderLabels(["What was compared", "Result"])
+    table.horizontalHeader().setVisible(False)  # the box's title says what it is
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    for row, (key, label) in enumerate(keys):
+    for row, (label, value) in enumerate(keys):
         table.setItem(row, 0, QTableWidgetItem(label))
-        table.setItem(row, 1, QTableWidgetItem(_fmt(key, data[key])))
+        table.setItem(row, 1, QTableWidgetItem(value))
     table.verticalHeader().setDefaultSectionSize(24)
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 24 * len(keys) + 4)
+    table.setFixedHeight(24 * len(keys) + 4)
     return table
 
 
@@ -152,7 +186,7 @@ class ConvertPage(Page):
         )
         self.tolerance.setMaximumWidth(160)
         form.addRow("Accepted difference:", self.tolerance)
-        self.quantize = QCheckBox("Also make a smaller int8 version, and prove it too")
+        self.quantize = QCheckBox("Also make a smaller (8-bit) version, and prove it too")
         self.quantize.setObjectName("quantize")
         form.addRow("", self.quantize)
         row = QHBoxLayout()
@@ -194,7 +228,7 @@ class ConvertPage(Page):
         self.choice_box = QGroupBox("Which version to put online")
         choice = QHBoxLayout(self.choice_box)
         self.use_full = QRadioButton("The converted model (exact)")
-        self.use_quant = QRadioButton("The smaller int8 version")
+        self.use_quant = QRadioButton("The smaller (8-bit) version")
         self.use_full.setChecked(True)
         choice.addWidget(self.use_full)
         choice.addWidget(self.use_quant)
@@ -212,16 +246,27 @@ class ConvertPage(Page):
         self.override.setVisible(False)
         self.override.toggled.connect(self._override)
         self.body.addWidget(self.override)
+        # the converter's own messages, for whoever helps: under Details, closed
+        self.log_button = QPushButton("Details: the converter's messages")
+        self.log_button.setObjectName("convertLogToggle")
+        self.log_button.setCheckable(True)
+        self.log_button.setFlat(True)
+        self.log_button.setStyleSheet("text-align: left; color: #0969da;")
+        self.log_button.toggled.connect(self._show_log)
+        self.body.addWidget(self.log_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.log = QPlainTextEdit()
+        self.log.setObjectName("convertLog")
         self.log.setReadOnly(True)
         self.log.setMaximumHeight(110)
         self.log.setPlaceholderText("Converter messages appear here.")
+        self.log.setVisible(False)
         self.body.addWidget(self.log, 1)
         # on a tall screen the room left goes below everything, not into the tables' box
         self.body.addStretch(1)
         self.failed_report: Any = None
         self.failed_exc: BaseException | None = None
         self._for_model: Any = None
+        self._unaccepted: Any = None  # a conversion whose "Deploy anyway" was unticked
 
     def enter(self) -> None:
         if self._for_model != self.state.model_path:  # another model: forget the last run
@@ -296,12 +341,15 @@ class ConvertPage(Page):
 
     def _clear_results(self) -> None:
         self.failed_exc = None
+        self._unaccepted = None
         self.details_button.setVisible(False)
         self.match_button.setVisible(False)
         self.verdict.setVisible(False)
         self.choice_box.setVisible(False)
         self.override.setVisible(False)
+        self.override.blockSignals(True)
         self.override.setChecked(False)
+        self.override.blockSignals(False)
         while self.tables.count():
             item = self.tables.takeAt(0)
             if item.widget():
@@ -327,12 +375,17 @@ class ConvertPage(Page):
         self.status.setText("")
         self._show_verdict(report, "ok" if report.passed else "warning")
         self._add_table("Details", report)
+        if not report.passed:  # accepted with "Deploy anyway": shown ticked, and untickable
+            self.override.blockSignals(True)
+            self.override.setChecked(True)
+            self.override.blockSignals(False)
+            self.override.setVisible(True)
         quantized = getattr(result, "quantized", None)
         if quantized is not None:
-            self._add_table("Smaller int8 version", quantized.report)
+            self._add_table("Smaller (8-bit) version", quantized.report)
             self.verdict.label.setText(
                 self.verdict.label.text()
-                + f"<br><b>Smaller int8 version:</b> {verdict_words(quantized.report)}"
+                + f"<br><b>Smaller (8-bit) version:</b> {verdict_words(quantized.report)}"
             )
             self._offer_quantized(result)
 
@@ -346,12 +399,12 @@ class ConvertPage(Page):
             self.use_full.setChecked(True)
         if not smaller:
             self.quant_note.setText(
-                f"The int8 version is not smaller ({size_words(quant.onnx_size_bytes)} "
+                f"The 8-bit version is not smaller ({size_words(quant.onnx_size_bytes)} "
                 f"against {size_words(full.onnx_size_bytes)}: this model has few weights "
                 "to shrink), so it is larger and not offered."
             )
         elif not quant.passed:
-            self.quant_note.setText("The int8 version did not pass its proof.")
+            self.quant_note.setText("The 8-bit version did not pass its proof.")
         else:
             self.quant_note.setText("")
         self.quant_note.setVisible(bool(self.quant_note.text()))
@@ -466,11 +519,40 @@ class ConvertPage(Page):
             self.error(exc, "converting the model")  # a bug: the dialog has diagnostics
 
     def _override(self, on: bool) -> None:
-        """Accepting a failed proof re-runs the conversion with the override on."""
+        """Accepting a failed proof re-runs the conversion with the override on;
+        unticking it takes the acceptance back (Next goes grey again)."""
+        kept = self._unaccepted
+        if on and kept is not None and kept.report is self.failed_report:
+            # ticked again: the same conversion, accepted again (nothing to redo)
+            self.state.allow_mismatch = True
+            self.state.conversion, self.failed_report, self._unaccepted = kept, None, None
+            self._show_verdict(kept.report, "warning")
+            self.choice_box.setVisible(getattr(kept, "quantized", None) is not None)
+            self.completeChanged.emit()
+            return
         if on and self.failed_report is not None:
             self.state.allow_mismatch = True
             self.failed_report = None
             self.start()
+            return
+        conversion = self.state.conversion
+        if on or self.is_busy():
+            return
+        self.state.allow_mismatch = False
+        report = getattr(conversion, "report", None)
+        if report is not None and not report.passed:
+            self.state.conversion = None  # a failed proof is no conversion to deploy
+            self._unaccepted = conversion
+            self.failed_report = report
+            self._show_verdict(report, "fail")
+            self.choice_box.setVisible(False)
+        self.completeChanged.emit()
+
+    def _show_log(self, on: bool) -> None:
+        self.log.setVisible(on)
+        self.log_button.setText(
+            "Hide the converter's messages" if on else "Details: the converter's messages"
+        )
 
     # ---- leaving ----------------------------------------------------------------
     def is_complete(self) -> bool:

@@ -148,8 +148,13 @@ class FieldEditor:
             if self.optional:
                 lo = max(-1e9, lo - 1)
                 self.widget.setSpecialValueText(self.none_words)
+            if is_seconds(name, info):  # "60 s", not "60.00"
+                self.widget.setDecimals(0)
+                self.widget.setSuffix(" s")
+                lo = max(lo, 1.0) if not self.optional else lo
+            else:
+                self.widget.setDecimals(2)
             self.widget.setRange(float(lo), float(hi))
-            self.widget.setDecimals(2)
             self.row_widget = self.widget
         elif isinstance(base, type) and issubclass(base, enum.Enum):
             self.kind = "enum"
@@ -248,6 +253,19 @@ class FieldEditor:
             w.addItem(label, userData=value)
         w.blockSignals(False)
         self.set(current)
+
+
+def is_seconds(name: str, info: Any) -> bool:
+    """A duration in seconds (a timeout): shown as whole seconds with "s"."""
+    words = (info.description or "").lower()
+    return name.endswith(("timeout", "_seconds")) or words.startswith("seconds ")
+
+
+def is_advanced(info: Any) -> bool:
+    """A setting few people change (``json_schema_extra={"advanced": True}`` on the
+    target's Settings field): shown under "Show more settings"."""
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("advanced"))
 
 
 def _allows_none(annotation: Any) -> bool:
@@ -389,11 +407,14 @@ class SettingsPage(Page):
     # ---- the form ----------------------------------------------------------------
     def enter(self) -> None:
         name = self.state.target_name or "local"
-        if self.built_for != name or not self.state.settings:  # new: start from defaults
+        fresh = self.built_for != name or not self.state.settings
+        if fresh:  # new: start from defaults
             self._build_form(name)
         for key, editor in self.editors.items():
             if key in self.state.settings:
                 editor.set(self.state.settings[key])
+        if fresh:
+            self._free_default_port(name)
         if self.target_form is not None:
             self.target_form.entered()
         from app.profile import DEFAULT_BASE_IMAGE
@@ -423,6 +444,7 @@ class SettingsPage(Page):
         form_cls = form_for(name)
         choices = set(getattr(form_cls, "choice_fields", ()))
         advanced = set(getattr(form_cls, "advanced_fields", ()))
+        advanced |= {n for n, info in cls.Settings.model_fields.items() if is_advanced(info)}
         self.form_box.setTitle("Settings")
         self.title_label.setText(f"<h2 style='margin:0'>Settings for: {cls.title}</h2>")
         previous: QWidget | None = None
@@ -468,6 +490,39 @@ class SettingsPage(Page):
         )
         self._update_keyring_choice()
         self.built_for = name
+
+    def _free_default_port(self, name: str) -> None:
+        """A new deployment on this computer starts on a free port: the default one is
+        replaced when a deployment or another program holds it, and the form says so."""
+        from app.records import deployment_on_port
+        from targets import get_kind
+        from targets.net import port_free
+
+        editor = self.editors.get("port")
+        if editor is None or "port" in self.state.settings or get_kind(name).remote:
+            return
+        port = editor.get()
+        if not isinstance(port, int):
+            return
+        mine = self.state.name or None
+
+        def taken(p: int) -> Any:
+            holder = deployment_on_port(p, exclude=mine)
+            return holder if holder is not None else (not port_free(p))
+
+        holder = taken(port)
+        if not holder:
+            return
+        free = next((p for p in range(port + 1, min(port + 200, 65536)) if not taken(p)), None)
+        if free is None:
+            return
+        editor.set(free)
+        by = f"your deployment “{holder.name}”" if holder is not True else "another program"
+        if editor.hint is not None:
+            editor.hint.setText(
+                f"{editor.info.description} Port {port} is used by {by}, so ModelShip chose "
+                f"{free}, which is free."
+            )
 
     def _show_more(self, on: bool) -> None:
         self.more_box.setVisible(on)
