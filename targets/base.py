@@ -32,7 +32,8 @@ Lifecycle:
 * ``destroy(resource, progress) -> bool`` -- remove one resource it created; True if
   something was removed, False if it was already gone. Idempotent.
 * ``client(endpoint, profile)`` -- how the smoke test, ``status`` and the wizard's
-  Try-it call the endpoint (HTTP + bearer key by default).
+  Try-it call the endpoint (HTTP + bearer key by default); ``call_snippets`` -- how a
+  person calls it (the kind's :meth:`targets.catalog.Kind.call_snippets`).
 * ``status`` / ``logs`` / ``teardown`` -- later commands, given the record.
 * Replacing in place: see ``suspend``/``resume``/``retire`` below.
 
@@ -61,6 +62,7 @@ from app.domain import (
     Ships,
 )
 from app.progress import CancelToken, NullProgress, Progress
+from targets.calling import CallSnippets
 from targets.settings import SECRET_REF_PATTERN, TargetSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -254,10 +256,20 @@ class Target(ABC):
         headers.update(self.secret_headers(profile) if profile is not None else {})
         return EndpointClient(endpoint.url, headers=headers, tls_sha256=endpoint.tls_sha256)
 
+    def call_snippets(
+        self,
+        endpoint: Endpoint,
+        settings: TargetSettings | None = None,
+        rows: list[Any] | None = None,
+    ) -> CallSnippets:
+        """Ready-to-paste ways for a person to call the endpoint (what the CLI prints and
+        the wizard shows): the kind's own description, see :mod:`targets.calling`."""
+        return self.kind.call_snippets(endpoint, settings, rows)
+
     def secret_headers(self, profile: Profile) -> dict[str, str]:
-        """Credential headers for calling the endpoint (default: a bearer token from an
-        ``api_key`` setting, if the settings have one)."""
-        name = getattr(profile.target.settings, "api_key", None)
+        """Credential headers for calling the endpoint (default: a bearer token from the
+        endpoint's key, :meth:`TargetSettings.endpoint_key`, if the settings name one)."""
+        name = profile.target.settings.endpoint_key()
         if not name:
             return {}
         from app.secrets import get_secret
@@ -337,6 +349,7 @@ class Target(ABC):
 
 __all__ = [
     "SECRET_REF_PATTERN",
+    "CallSnippets",
     "DeployContext",
     "Endpoint",
     "PlanItem",

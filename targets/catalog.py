@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from app.domain import Ships
+from app.domain import Endpoint, Ships
+from targets.calling import CallSnippets, CallStyle, call_snippets
 from targets.docker.settings import DockerSettings
 from targets.heroku.settings import HerokuSettings
 from targets.local.settings import LocalSettings
@@ -38,11 +39,22 @@ class Kind:
     billing: bool = False  # costs money while it runs: the plan states the cost
     remote: bool = False  # runs somewhere else than this computer
     capabilities: frozenset[str] = frozenset()  # "logs", "stop_start", "autoscaling", ...
+    call: CallStyle = "http"  # how its endpoints are called: see targets.calling
 
     @property
     def can_stop(self) -> bool:
         """Stop and Start apart from Delete (the target implements ``stop``/``start``)."""
         return "stop_start" in self.capabilities
+
+    def call_snippets(
+        self,
+        endpoint: Endpoint,
+        settings: TargetSettings | None = None,
+        rows: list[Any] | None = None,
+    ) -> CallSnippets:
+        """How to call ``endpoint`` (curl / AWS CLI, Python), naming only the endpoint's
+        own key entry; no SDK is loaded and no secret read."""
+        return call_snippets(self.call, endpoint, settings, rows)
 
     def load(self) -> type[Target]:
         module, _, cls = self.implementation.partition(":")
@@ -108,6 +120,7 @@ CATALOG: dict[str, Kind] = {
         billing=True,
         remote=True,
         capabilities=frozenset({"logs", "autoscaling"}),
+        call="sigv4",
     ),
 }
 

@@ -514,15 +514,38 @@ def _serving_argv(model: str, port: int, workers: int) -> list[str]:
     return serving_command(model, "--host", HOST, "--port", str(port), "--workers", str(workers))
 
 
+# What the server takes from the user's environment, and nothing else: finding programs
+# and libraries, the locale, temporary files, a home folder, proxy settings, and what
+# Windows needs to start Python at all. Cloud credentials (AWS_*, OS_*, HEROKU_API_KEY),
+# tokens and the shell's MODELSHIP_* settings stay out of a process that answers the
+# network.
+_PASSED_ON = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TEMP", "TMP", "LANG", "LANGUAGE",
+        "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
+        "https_proxy", "no_proxy", "all_proxy",
+        # Windows
+        "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE",
+        "APPDATA", "LOCALAPPDATA", "PROGRAMDATA", "NUMBER_OF_PROCESSORS",
+    }
+)  # fmt: skip
+
+
 def server_env(settings: LocalSettings) -> dict[str, str]:
     """The server's whole environment, made explicitly.
 
-    Nothing ``MODELSHIP_*`` comes from the user's shell: a key or setting exported
-    there must not change what a deployment does (or make its smoke test fail). The
-    API key comes from the keyring, through the environment (never argv, which any
-    user can read with ps); only the same user can read a process's environment.
+    Only what :data:`_PASSED_ON` names (and the ``LC_*`` locale variables) comes from the
+    user's shell: no cloud credential, and nothing ``MODELSHIP_*`` (a key or setting
+    exported there must not change what a deployment does, or make its smoke test
+    fail). The API key comes from the keyring, through the environment (never argv,
+    which any user can read with ps); only the same user can read a process's
+    environment.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHIP_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in _PASSED_ON or (k.startswith("LC_") and k.isupper())
+    }
     env["PYTHONUNBUFFERED"] = "1"
     if settings.api_key:
         from app.secrets import get_secret

@@ -100,8 +100,11 @@ def test_deploy_sample_model_to_local_and_tear_down(window, qtbot, sample_model,
     assert window.state.settings["api_key"]
     _deploy_try_teardown(qtbot, window)
     result = window.pages["result"]
-    assert "MODELSHIP_API_KEY" in result.curl_text.toPlainText()
-    assert "api-key-for-the-test-789" not in result.curl_text.toPlainText()
+    entry = window.state.settings["api_key"]
+    assert f"$(keyring get modelship {entry})" in result.curl_text.toPlainText()
+    assert 'os.environ["MODELSHIP_API_KEY"]' in result.python_text.toPlainText()
+    for text in (result.curl_text.toPlainText(), result.python_text.toPlainText()):
+        assert "api-key-for-the-test-789" not in text
 
 
 @pytest.mark.integration

@@ -387,3 +387,77 @@ def test_uncaught_exceptions_reach_the_notification(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: bool(notify.shown))
     assert "ZeroDivisionError" in notify.last().cause_label.text()
     notify.close_all()
+
+
+@pytest.mark.parametrize("kind", ["heroku", "sagemaker", "openstack"])
+def test_result_snippets_come_from_the_target(qtbot, tmp_path, kind):
+    """The result page shows the kind's own snippets: Heroku's name the endpoint's key
+    entry, never the account's; SageMaker's are the AWS CLI and boto3 (signed), not curl;
+    a VM's fetch, check and trust its pinned certificate."""
+    import json
+
+    from app.domain import DeploymentRecord, Endpoint
+    from app.profile import Profile
+    from wizards.pages.result import ResultPage
+    from wizards.state import WizardState
+
+    settings = {
+        # a schema-1 record: Heroku's account key was `api_key` then (migrated on load)
+        "heroku": {"api_key": "my-heroku-account", "endpoint_api_key": "iris-endpoint-key"},
+        "sagemaker": {"region": "eu-central-1"},
+        "openstack": {"api_key": "iris-endpoint-key"},
+    }[kind]
+    endpoint = Endpoint(
+        url={
+            "heroku": "https://iris.herokuapp.com",
+            "sagemaker": "https://runtime.sagemaker.eu-central-1.amazonaws.com/endpoints/"
+            "modelship-iris/invocations",
+            "openstack": "https://192.0.2.7:8443",
+        }[kind],
+        target=kind,
+        tls_sha256="ab" * 32 if kind == "openstack" else None,
+        data={"endpoint_name": "modelship-iris", "region": "eu-central-1"},
+    )
+    profile = {
+        "schema": 1,
+        "name": "iris",
+        "model": {"path": str(tmp_path / "iris.onnx")},
+        "target": {"kind": kind, "settings": settings},
+    }
+    record = DeploymentRecord.from_dict(
+        {"name": "iris", "target": kind, "endpoint": endpoint.to_dict(), "profile": profile}
+    )
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps({"rows": [{"petal length": 1.4}], "predictions": [0]}))
+
+    class Version:
+        proof_path = proof
+
+    record.version = lambda: Version()  # type: ignore[method-assign]
+    state = WizardState()
+    state.record = record
+    state.profile = Profile.model_validate(profile)
+    page = ResultPage(state)
+    qtbot.addWidget(page)
+    page.resize(900, 640)
+    page.show()
+    page.enter()
+    page.tabs.setCurrentIndex(page.curl_tab)
+    shell, python = page.curl_text.toPlainText(), page.python_text.toPlainText()
+    page.grab().save(str(Path("/tmp") / f"result-{kind}.png"))
+    assert "my-heroku-account" not in shell + python
+    if kind == "sagemaker":
+        assert page.tabs.tabText(page.curl_tab) == "AWS CLI"
+        assert "aws sagemaker-runtime invoke-endpoint" in shell and "fileb://row.json" in shell
+        assert 'boto3.client("sagemaker-runtime"' in python and ".invoke_endpoint(" in python
+        assert "curl" not in shell + python and "Bearer" not in shell + python
+        assert "/predict" not in shell + python
+        assert "SigV4" in page.curl_note.text()
+    else:
+        assert page.tabs.tabText(page.curl_tab) == "curl"
+        assert f"{endpoint.url}/predict" in shell and f'"{endpoint.url}/predict"' in python
+        assert "$(keyring get modelship iris-endpoint-key)" in shell
+        assert "iris-endpoint-key" in page.curl_note.text()
+    if kind == "openstack":
+        assert "--cacert modelship-endpoint.pem" in shell and "-fingerprint -sha256" in shell
+        assert "context=context" in python

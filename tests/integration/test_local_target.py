@@ -470,9 +470,26 @@ def test_the_shells_modelship_variables_do_not_reach_the_server(
     iris_model: Path, cleanup: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An API key exported in the user's shell would make the server demand a key the
-    smoke test does not send: the deployment's environment is made explicitly."""
+    smoke test does not send, and the shell's cloud credentials have no business in a
+    process that answers the network: the deployment's environment is made explicitly
+    (PATH, locale, proxy settings; nothing else from the shell)."""
     monkeypatch.setenv("MODELSHIP_API_KEY", "from-the-shell")
     monkeypatch.setenv("MODELSHIP_MAX_ROWS", "1")
+    leaks = {
+        "AWS_ACCESS_KEY_ID": "AKIASHELLLEAK",
+        "AWS_SECRET_ACCESS_KEY": "shell-secret",
+        "AWS_SESSION_TOKEN": "shell-token",
+        "OS_PASSWORD": "shell-os-password",
+        "OS_APPLICATION_CREDENTIAL_SECRET": "shell-os-secret",
+        "HEROKU_API_KEY": "shell-heroku-key",
+        "GITHUB_TOKEN": "shell-github-token",
+        "PYTHONPATH": "/somewhere/else",
+    }
+    for k, v in leaks.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
     port = free_port()
     cleanup.append("clean-env")
     record = run_deploy(new_profile(iris_model, name="clean-env", settings={"port": port}))
@@ -480,5 +497,67 @@ def test_the_shells_modelship_variables_do_not_reach_the_server(
     pid = record.resources()[0].data["pid"]
     env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert not [e for e in env if e.startswith(b"MODELSHIP_")]
+    names = {e.partition(b"=")[0].decode() for e in env if e}
+    assert not names & set(leaks), names & set(leaks)
+    assert not [e for e in env if any(v.encode() in e for v in leaks.values())]
+    assert {"PATH", "HTTPS_PROXY", "NO_PROXY", "LC_ALL"} <= names, names
+    allowed = {"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TEMP", "TMP", "LANG", "LANGUAGE",
+               "TZ", "PYTHONUNBUFFERED", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+               "http_proxy", "https_proxy", "no_proxy", "all_proxy"}  # fmt: skip
+    assert names - allowed <= {n for n in names if n.startswith("LC_")}, names - allowed
     proof = json.loads(record.version().proof_path.read_text())
     assert len(predict(record.url, proof["rows"][:3])["predictions"]) == 3  # no 1-row cap
+
+
+def test_the_printed_try_it_line_answers(
+    iris_model: Path, cleanup: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`modelship deploy` prints a curl line that, pasted into a shell, gets the model's
+    answer: the right URL and path, and the endpoint's key from the keyring entry the
+    profile names (`keyring get modelship NAME`, here a stand-in for keyring's own CLI
+    that knows this test's in-memory entry); never the key itself."""
+    from app.cli import main
+    from app.profile import save_profile
+    from app.secrets import set_secret
+
+    secret = "k3y-for-the-curl-line"
+    set_secret("try-it-key", secret)
+    port = free_port()
+    cleanup.append("try-it")
+    save_profile(
+        new_profile(iris_model, name="try-it", settings={"port": port, "api_key": "try-it-key"})
+    )
+    assert main(["deploy", "try-it"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out
+    [line] = [x for x in out.splitlines() if x.startswith("Try it:")]
+    curl = line.removeprefix("Try it:").strip()
+    assert curl.startswith(f"curl -s -X POST http://127.0.0.1:{port}/predict ")
+    assert "$(keyring get modelship try-it-key)" in curl
+
+    def run_in_shell(key: str) -> subprocess.CompletedProcess[str]:
+        bindir = tmp_path / f"bin-{len(key)}"
+        bindir.mkdir()
+        fake = bindir / "keyring"
+        fake.write_text(
+            '#!/bin/sh\n[ "$*" = "get modelship try-it-key" ] || exit 1\n'
+            f"printf '%s\\n' '{key}'\n"
+        )
+        fake.chmod(0o755)
+        env = {"PATH": f"{bindir}:{os.environ['PATH']}", "NO_PROXY": "*"}
+        return subprocess.run(
+            ["bash", "-c", curl + " -w '\\n%{http_code}'"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    answered = run_in_shell(secret)
+    body, _, code = answered.stdout.rpartition("\n")
+    assert code == "200", (answered.stdout, answered.stderr)
+    proof = json.loads(find_record("try-it").version().proof_path.read_text())
+    assert json.loads(body)["predictions"] == proof["predictions"][:1]
+    refused = run_in_shell("not-the-key")  # the key the line fetches is what lets it in
+    assert refused.stdout.rpartition("\n")[2] == "401"
+    teardown("try-it")

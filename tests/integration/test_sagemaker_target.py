@@ -100,6 +100,13 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
         trust = role["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+        account = boto3.session.Session(region_name=REGION).client("sts").get_caller_identity()
+        assert trust["Statement"][0]["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": account["Account"]}
+        }
+        # the "Try it" line calls it as SageMaker wants: signed, through the AWS CLI
+        assert "aws sagemaker-runtime invoke-endpoint --endpoint-name modelship-sm-cli" in out
+        assert "curl" not in out and "Bearer" not in out
         # the model runs the pushed image by digest, with the serving limit of SageMaker
         [m] = sm.list_models()["Models"]
         container = sm.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]

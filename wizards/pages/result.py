@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from targets.calling import CallSnippets
 from wizards import actions, ask
 from wizards.pages.base import Page, busy_bar, note
 from wizards.resources import icon
@@ -45,47 +46,17 @@ def load_proof(record: Any, conversion: Any = None) -> dict[str, Any]:
     return {}
 
 
-def api_key_ref(profile: Any) -> str | None:
-    """The keyring entry of the deployment's API key, if it has one (never the key)."""
-    if profile is None:
-        return None
-    from wizards.pages.settings import is_secret_field
+def snippets_for(record: Any, profile: Any, row: dict[str, Any]) -> CallSnippets:
+    """How to call the deployment, as its target kind describes it (curl or the AWS CLI,
+    and Python), naming only the endpoint's own key entry. No SDK, no keyring read."""
+    from app.domain import Endpoint
+    from targets.catalog import get_kind
 
-    settings = profile.target.settings
-    for name, info in type(settings).model_fields.items():
-        if name == "api_key" and is_secret_field(info):
-            return getattr(settings, name, None) or None
-    return None
-
-
-def curl_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
-    lines = [f"curl -s -X POST {url}/predict", "-H 'Content-Type: application/json'"]
-    if api_key:
-        lines.append('-H "Authorization: Bearer $MODELSHIP_API_KEY"')
-    lines.append(f"-d '{json.dumps([row])}'")
-    return " \\\n  ".join(lines)
-
-
-def python_snippet(url: str, row: dict[str, Any], api_key: bool = False) -> str:
-    headers = '{"Content-Type": "application/json"}'
-    imports = "import json, urllib.request"
-    if api_key:
-        imports = "import json, os, urllib.request"
-        headers = (
-            '{\n        "Content-Type": "application/json",\n'
-            '        "Authorization": "Bearer " + os.environ["MODELSHIP_API_KEY"],\n    }'
-        )
-    return (
-        f"{imports}\n\n"
-        f"rows = [{json.dumps(row)}]\n"
-        "request = urllib.request.Request(\n"
-        f'    "{url}/predict",\n'
-        "    data=json.dumps(rows).encode(),\n"
-        f"    headers={headers},\n"
-        ")\n"
-        "with urllib.request.urlopen(request) as response:\n"
-        '    print(json.load(response)["predictions"])\n'
-    )
+    endpoint = record.endpoint_obj() or Endpoint(url=record.url or "", target=record.target)
+    settings = None
+    if profile is not None and profile.target.kind == record.target:
+        settings = profile.target.settings
+    return get_kind(record.target).call_snippets(endpoint, settings, [row] if row else None)
 
 
 def post_rows(record: Any, profile: Any, rows: list[dict[str, Any]]) -> Any:
@@ -168,6 +139,11 @@ class ResultPage(Page):
         for attr, title in (("curl", "curl"), ("python", "Python")):
             tab = QWidget()
             lay = QVBoxLayout(tab)
+            snippet_note = QLabel("")
+            snippet_note.setObjectName(f"{attr}Note")
+            snippet_note.setWordWrap(True)
+            snippet_note.setStyleSheet("color: #57606a;")
+            lay.addWidget(snippet_note)
             text = QPlainTextEdit()
             text.setReadOnly(True)
             text.setFont(mono)
@@ -179,7 +155,9 @@ class ResultPage(Page):
             lay.addWidget(text, 1)
             lay.addWidget(button)
             setattr(self, f"{attr}_text", text)
-            self.tabs.addTab(tab, title)
+            setattr(self, f"{attr}_copy", button)
+            setattr(self, f"{attr}_note", snippet_note)
+            setattr(self, f"{attr}_tab", self.tabs.addTab(tab, title))
         # smoke test
         smoke_tab = QWidget()
         smoke_lay = QVBoxLayout(smoke_tab)
@@ -198,7 +176,8 @@ class ResultPage(Page):
         self.save_button.clicked.connect(self.save_profile)
         self.export_button = QPushButton("&Export profile…")
         self.export_button.clicked.connect(self.export_profile)
-        self.dashboard_button = QPushButton(icon("running"), "&Dashboard…")
+        # a still picture (bars): the "running" arc looks like something still working
+        self.dashboard_button = QPushButton(icon("dashboard"), "&Dashboard…")
         self.dashboard_button.setObjectName("resultDashboard")
         self.dashboard_button.setToolTip(
             "How it is doing: requests, log, versions; Stop and Start; score a whole file"
@@ -246,9 +225,15 @@ class ResultPage(Page):
         self.proof = load_proof(record, self.state.conversion)
         rows = self.proof.get("rows") or []
         row = dict(rows[0]) if rows else {}
-        keyed = api_key_ref(self.state.profile) is not None
-        self.curl_text.setPlainText(curl_snippet(url, row, keyed))
-        self.python_text.setPlainText(python_snippet(url, row, keyed))
+        snippets = snippets_for(record, self.state.profile, row)
+        self.tabs.setTabText(self.curl_tab, snippets.shell_title)
+        self.curl_copy.setText(f"Copy {snippets.shell_title}")
+        self.python_copy.setText("Copy Python")
+        self.curl_text.setPlainText(snippets.shell)
+        self.python_text.setPlainText(snippets.python)
+        for label in (self.curl_note, self.python_note):
+            label.setText(snippets.note)
+            label.setVisible(bool(snippets.note))
         while self.try_form.rowCount():
             self.try_form.removeRow(0)
         self.inputs.clear()
@@ -461,8 +446,23 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+# the smoke test's figures, in words (the summary line above them says the verdict)
+SMOKE_LINES: list[tuple[str, str]] = [
+    ("health_seconds", "Ready to answer after"),
+    ("rows", "Sample rows sent"),
+    ("matching", "Answered as the proof said"),
+    ("max_abs_diff", "Largest difference"),
+    ("tolerance", "Accepted difference"),
+    ("latency_ms_p50", "Typical time per request"),
+    ("latency_ms_max", "Slowest request"),
+    ("batch_ms", "All rows in one request"),
+]
+
+
 def smoke_words(smoke: Any) -> str:
-    """The smoke test report in words."""
+    """The smoke test report in words (no field names such as "Health seconds")."""
+    from wizards.pages.convert import TINY, plain_number
+
     if not smoke:
         return "No smoke test report."
     if not isinstance(smoke, dict):
@@ -470,18 +470,32 @@ def smoke_words(smoke: Any) -> str:
     lines = []
     summary = smoke.get("summary")
     if summary:
-        lines.append(f"<b>{summary}</b>")
+        lines.append(f"<b>{_html(summary)}</b>")
     passed = smoke.get("passed")
     if passed is not None and not summary:
         lines.append("<b>Passed.</b>" if passed else "<b>Failed.</b>")
-    for key, value in smoke.items():
-        if key in {"summary", "passed"} or isinstance(value, dict | list):
+    for key, label in SMOKE_LINES:
+        value = smoke.get(key)
+        if value is None or isinstance(value, bool | dict | list):
             continue
-        label = key.replace("_", " ").capitalize()
-        if isinstance(value, float):
-            value = f"{value:.3g}"
-        lines.append(f"{label}: {value}")
+        if key == "health_seconds":
+            text = f"{max(1, round(float(value)))} s" if value >= 0.5 else "less than a second"
+        elif "_ms" in key:
+            text = f"{plain_number(float(value))} ms"
+        elif key == "max_abs_diff":
+            text = plain_number(float(value), TINY)
+        elif isinstance(value, float):
+            text = plain_number(value)
+        else:
+            text = str(value)
+        lines.append(f"{label}: {text}")
+    for error in (smoke.get("errors") or [])[:3]:
+        lines.append(f"Problem: {_html(str(error))}")
     return "<br>".join(lines)
+
+
+def _html(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 if __name__ == "__main__":
