@@ -32,7 +32,7 @@ from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
 from app.mlflowmodel import MlflowModel, download, is_model_dir, is_uri, read_model_dir
-from app.picklescan import SAFE, Verdict, judge, py3_name, scan_stream
+from app.picklescan import SAFE, Verdict, judge, py3_name, ref_of, scan_stream
 
 SUPPORTED_TEXT = (
     "ModelShip converts scikit-learn estimators and pipelines (pickle, joblib or skops), "
@@ -352,7 +352,7 @@ class _SafeMixin:
 
     def find_class(self, module: str, name: str) -> Any:
         module, name = py3_name(module, name)  # Python 2 names, as pickle.Unpickler maps them
-        full = f"{module}.{name}"
+        full = ref_of(module, name)
         if full not in self.found:
             self.found.append(full)
         allowed = _ALLOWED_CACHE.get("v")
@@ -362,7 +362,7 @@ class _SafeMixin:
             return allowed[(module, name)]
         if module == "joblib.numpy_pickle" and name == "NumpyArrayWrapper":
             return _safe_array_wrapper()
-        return _make_stub(full)
+        return _make_stub(f"{module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:  # torch storages
         return None

@@ -29,9 +29,11 @@ missed, still cannot import anything else.
 from __future__ import annotations
 
 import io
+import json
 import pickletools
-import re
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from app.errors import ModelError
@@ -120,73 +122,40 @@ _DANGEROUS_NAMES = {
     "torch.storage._load_from_bytes": "loads another pickle",
 }
 
-# Known-safe: data containers and the reconstructors the supported libraries pickle.
-_SAFE_NAMES = {
-    "builtins.set", "builtins.frozenset", "builtins.slice", "builtins.complex",
-    "builtins.bytearray", "builtins.bytes", "builtins.object", "builtins.list",
-    "builtins.dict", "builtins.tuple", "builtins.int", "builtins.float", "builtins.bool",
-    "builtins.str", "builtins.range", "__builtin__.set", "__builtin__.frozenset",
-    "__builtin__.slice", "__builtin__.complex", "__builtin__.object",
-    "__builtin__.long", "__builtin__.unicode", "__builtin__.bytearray",
-    "copy_reg._reconstructor", "copyreg._reconstructor", "copyreg.__newobj__",
-    "copyreg.__newobj_ex__", "_codecs.encode", "collections.OrderedDict",
-    "collections.defaultdict", "collections.Counter", "collections.deque",
-    "datetime.datetime", "datetime.date", "datetime.timedelta", "decimal.Decimal",
-    "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._reconstruct",
-    "numpy._core.multiarray._reconstruct", "numpy.core.multiarray.scalar",
-    "numpy._core.multiarray.scalar", "numpy.core.numeric._frombuffer",
-    "numpy._core.numeric._frombuffer", "numpy.ma.core._mareconstruct",
-    "numpy.random.__RandomState_ctor", "numpy.random._pickle.__randomstate_ctor",
-    "numpy.random._pickle.__bit_generator_ctor", "numpy.random._pickle.__generator_ctor",
-    "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
-    "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator",
-    # A Generator (HistGradientBoosting* keep one; so does any model given
-    # np.random.default_rng) pickles its bit generator's SeedSequence with Cython's
-    # reconstructor: __pyx_unpickle_SeedSequence(cls, checksum, state) checks the
-    # checksum, calls SeedSequence.__new__(cls) (a TypeError for any other class) and
-    # assigns the typed fields (entropy, spawn key, pool): construction only, it calls
-    # nothing the file names. The other bit generators numpy ships rebuild from their
-    # state dict the same way as MT19937 and PCG64.
-    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
-    "numpy.random.bit_generator.SeedSequence", "numpy.random._pcg64.PCG64DXSM",
-    "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
-    "joblib.numpy_pickle.NumpyArrayWrapper", "scipy.sparse._csr.csr_matrix",
-    "scipy.sparse._csc.csc_matrix", "scipy.sparse._coo.coo_matrix",
-    "scipy.sparse._csr.csr_array", "scipy.sparse._csc.csc_array",
-    "scipy.sparse._coo.coo_array", "scipy.sparse.csr.csr_matrix",
-    "scipy.sparse.csc.csc_matrix", "scipy.sparse.coo.coo_matrix",
-    "scipy.sparse._dia.dia_matrix", "scipy.sparse._lil.lil_matrix",
-    "scipy.sparse._dok.dok_matrix", "scipy.sparse._bsr.bsr_matrix",
-    "pandas.core.indexes.base._new_Index", "pandas._libs.internals._unpickle_block",
-    "pandas.core.internals.blocks.new_block", "pandas._libs.tslibs.timestamps._unpickle_timestamp",
-    "pandas._libs.tslibs.timedeltas._timedelta_unpickle", "pandas._libs.internals.BlockPlacement",
-    "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
-    "torch._utils._rebuild_tensor_v3", "torch._utils._rebuild_parameter",
-    "torch._utils._rebuild_parameter_with_state", "torch._utils._rebuild_qtensor",
-    "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_device_tensor_from_numpy",
-    "torch._tensor._rebuild_from_type_v2", "torch.storage.UntypedStorage",
-    "torch.device", "torch.Size", "torch.nn.parameter.Parameter",
-    "torch.nn.parameter.Buffer", "torch.return_types.max",
-}  # fmt: skip
-_NUMPY_SCALARS = {
-    "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "longdouble", "complex64", "complex128", "str_",
-    "bytes_", "object_", "datetime64", "timedelta64", "intc", "uintc", "longlong",
-    "ulonglong", "half", "single", "double", "void",
-}  # fmt: skip
-_TORCH_DTYPES = {
-    "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
-    "uint8", "bool", "complex64", "complex128", "float", "double", "half", "long", "int",
-}  # fmt: skip
-# Classes (CamelCase names) of these packages are safe to rebuild: their pickled state
-# is data, and their modules hold no command/file helpers (the few that do are listed
-# in _DANGEROUS_MODULES, which wins).
-_SAFE_CLASS_PACKAGES = (
-    "sklearn.", "xgboost.", "lightgbm.", "torch.nn.modules.", "pandas.core.", "pandas._libs.",
-    "numpy.dtypes.", "scipy.sparse.", "imblearn.", "catboost.",
-)  # fmt: skip
-_CLASS_NAME = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
-_TORCH_STORAGE = re.compile(r"^torch\.[A-Za-z0-9]*Storage$")
+# Known-safe: an exact list of ``module:qualname`` entries, shipped as data next to this
+# module (safety_allowlist.json, generated from the supported libraries' own pickles by
+# tests/security/allowlist_gen.py and reviewed by hand). No prefix and no naming rule:
+# a name is safe only if it is listed exactly.
+ALLOWLIST_FILE = "safety_allowlist.json"
+
+
+def ref_of(module: str, name: str) -> str:
+    """The reference string for a global: ``module.name``, or ``module:a.b`` when the
+    name is dotted (protocol 4 walks a dotted name attribute by attribute, so
+    ``sklearn.base:np.f2py`` is not ``sklearn.base.np:f2py``: the colon keeps the split)."""
+    return f"{module}:{name}" if "." in name else f"{module}.{name}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """(module, name) of a reference made by :func:`ref_of`."""
+    if ":" in ref:
+        module, _, name = ref.partition(":")
+        return module, name
+    module, _, name = ref.rpartition(".")
+    return module, name
+
+
+@cache
+def allowlist() -> dict[tuple[str, str], str]:
+    """(module, qualname) -> the source group it was listed under."""
+    text = resources.files("app").joinpath(ALLOWLIST_FILE).read_text(encoding="utf-8")
+    out: dict[tuple[str, str], str] = {}
+    for group in json.loads(text)["groups"]:
+        names = group["names"]
+        for entry in names:  # a list, or {alias: canonical} for legacy module paths
+            module, _, qualname = entry.partition(":")
+            out[(module, qualname)] = group["source"]
+    return out
 
 
 def py3_name(module: str, name: str) -> tuple[str, str]:
@@ -200,32 +169,39 @@ def py3_name(module: str, name: str) -> tuple[str, str]:
 
 
 def classify(ref: str) -> tuple[str, str]:
-    """(verdict, reason) for one ``module.name`` a pickle imports."""
-    if not ref.startswith("?"):
-        mod, _, nm = ref.rpartition(".")
-        ref = ".".join(p for p in py3_name(mod, nm) if p) if mod else ref
+    """(verdict, reason) for one reference (:func:`ref_of`) a pickle imports."""
     if ref.startswith("?"):
         return DANGEROUS, "an import whose name is computed while loading (hides what it calls)"
-    if ref in _DANGEROUS_NAMES:
-        return DANGEROUS, _DANGEROUS_NAMES[ref]
-    module, _, name = ref.rpartition(".")
-    parts = ref.split(".")
+    module, name = split_ref(ref)
+    if module:
+        module, name = py3_name(module, name)
+    full = f"{module}.{name}" if module else name
+    if full in _DANGEROUS_NAMES:
+        return DANGEROUS, _DANGEROUS_NAMES[full]
+    parts = full.split(".")
     for i in range(1, len(parts) + 1):
         if ".".join(parts[:i]) in _DANGEROUS_MODULES:
             return DANGEROUS, f"module {'.'.join(parts[:i])} runs commands, code or I/O"
+    listed = (module, name) in allowlist()
     dunder = any(p.startswith("__") and p.endswith("__") and p != "__main__" for p in parts[1:])
-    if dunder and ref not in _SAFE_NAMES:
+    if dunder and not listed:
         return DANGEROUS, "reaches a dunder attribute (a common sandbox escape)"
-    if ref in _SAFE_NAMES or _TORCH_STORAGE.match(ref):
+    if listed:
         return SAFE, ""
-    if (module == "torch" and name in _TORCH_DTYPES) or (
-        module == "numpy" and name in _NUMPY_SCALARS
-    ):
-        return SAFE, ""
-    in_package = bool(module) and (module + ".").startswith(_SAFE_CLASS_PACKAGES)
-    if in_package and _CLASS_NAME.match(name) and not {"tests", "testing"} & set(parts):
-        return SAFE, ""
-    return UNKNOWN, "not a class ModelShip knows from the supported libraries"
+    if "." in name:
+        return DANGEROUS, (
+            f"reaches {name} through the attributes of module {module} (a model file names "
+            "each class by its own module)"
+        )
+    return UNKNOWN, "not on ModelShip's list of classes the supported libraries pickle"
+
+
+def approved_globals(verdict: Verdict | None, trust: bool) -> list[str] | None:
+    """The globals a loader may import: all scanned ones when the user trusts the file,
+    otherwise only the listed safe ones (after :func:`require_trust`, that is all)."""
+    if verdict is None:
+        return None
+    return [i for i in verdict.imports if trust or classify(i)[0] == SAFE]
 
 
 # ---------------------------------------------------------------------------
@@ -318,7 +294,8 @@ def _walk_one(buf: io.BytesIO, seen: dict[str, None]) -> bool:
             stack.append(str(arg))
             continue
         if name in ("GLOBAL", "INST"):
-            ref = str(arg).replace(" ", ".")
+            mod, _, qual = str(arg).partition(" ")
+            ref = ref_of(mod, qual)
             seen.setdefault(ref, None)
             if name == "INST":
                 _pop_mark(stack)
@@ -328,7 +305,7 @@ def _walk_one(buf: io.BytesIO, seen: dict[str, None]) -> bool:
             qual = stack.pop() if stack else _UNK
             mod = stack.pop() if stack else _UNK
             if isinstance(mod, str) and isinstance(qual, str):
-                ref = f"{mod}.{qual}"
+                ref = ref_of(mod, qual)
             else:
                 ref = "?.computed_at_load_time"
             seen.setdefault(ref, None)

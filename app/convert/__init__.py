@@ -34,7 +34,7 @@ from app.errors import (
 )
 from app.hashing import sha256_file
 from app.intake import ModelArtifact, inspect_model
-from app.picklescan import require_trust
+from app.picklescan import approved_globals, require_trust
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
@@ -387,7 +387,7 @@ def _convert_in_worker(
             "extra_paths": [os.getcwd()],
             # the globals that were scanned and approved: the worker's unpickler admits
             # these and nothing else (a file changed after the scan cannot slip through)
-            "allowed_globals": list(art.safety.imports) if art.safety else None,
+            "allowed_globals": approved_globals(art.safety, options.trust),
             # an MLflow model: the column names it was logged with, and its input
             # example as the first sample rows (unless the user gave their own)
             "column_names": [c["name"] for c in art.mlflow.columns] if art.mlflow else [],

@@ -143,13 +143,20 @@ def guard(allowed: list[str]) -> object:
     the user trusts them); this is the second lock: whatever the file says now, it
     can import nothing that was not on the list the decision was made on.
     """
-    ok = set(allowed)
+    # exact (module, name) pairs, as app.picklescan.ref_of writes them ("mod.name", or
+    # "mod:a.b" for a dotted name): ("sklearn.base", "np.f2py.subprocess.Popen") is not
+    # ("sklearn.base.np.f2py.subprocess", "Popen"), and a listed prefix admits nothing
+    ok: set[tuple[str, str]] = set()
     for ref in allowed:
-        mod, _, nm = ref.rpartition(".")
-        ok.add(".".join(_py3_name(mod, nm)))
+        if ":" in ref:
+            mod, _, nm = ref.partition(":")
+        else:
+            mod, _, nm = ref.rpartition(".")
+        ok.add((mod, nm))
+        ok.add(_py3_name(mod, nm))
 
     def check(module: str, name: str) -> None:
-        if f"{module}.{name}" in ok or ".".join(_py3_name(module, name)) in ok:
+        if (module, name) in ok or _py3_name(module, name) in ok:
             return
         raise WorkerError(
             "refused_global",
@@ -244,8 +251,10 @@ def load_model(job: dict) -> object:
                     "Convert it through ModelShip (modelship convert), which checks it first.",
                 )
             try:
-                # exactly the types the parent judged; skops refuses any other it finds
-                return sio.load(path, trusted=list(allowed))
+                # skops' own defaults plus the approved types: without --trust only those
+                # on ModelShip's exact list (app.picklescan.approved_globals); skops
+                # refuses any other type it finds
+                return sio.load(path, trusted=[r for r in allowed if ":" not in r])
             except Exception as exc:
                 if type(exc).__name__ == "UntrustedTypesFoundException":
                     raise WorkerError(
