@@ -191,11 +191,73 @@ def _config_vars(settings: HerokuSettings) -> dict[str, str | None]:
     return {"MODELSHIP_API_KEY": _endpoint_key(settings), "MODELSHIP_WORKERS": str(workers)}
 
 
+# Cedar container releases name their images in the description only, by the image id's
+# first 12 hex digits: "Deployed web (142013fe2b5c)", "Deployed web (…), worker (…)".
+_DEPLOYED = re.compile(r"\bDeployed\b")
+_SHORT_ID = re.compile(r"\(([0-9a-f]{12})\)")
+
+
 def _release_image(release: dict[str, Any]) -> str | None:
+    """The image a release names: the full id from ``artifacts`` when the platform lists
+    one, else the 12-digit short id from a Cedar container release's description."""
     for artifact in release.get("artifacts") or []:
-        if artifact.get("id"):
+        if isinstance(artifact, dict) and artifact.get("id"):
             return str(artifact["id"])
-    return None
+    shorts = _described_images(release)
+    return shorts[0] if shorts else None
+
+
+def _described_images(release: dict[str, Any]) -> list[str]:
+    description = str(release.get("description") or "")
+    if not _DEPLOYED.search(description):
+        return []
+    return _SHORT_ID.findall(description)
+
+
+def _short(image: str) -> str:
+    return image.split(":", 1)[-1][:12]
+
+
+def _names_image(release: dict[str, Any], image: str) -> tuple[bool | None, str]:
+    """Whether ``release`` is the release of ``image``, and by which documented rule:
+    (True/False, "artifacts") when it lists artifacts; (True/False, "description") when
+    its description names image ids; (None, "none") when it says nothing either way."""
+    ids = [
+        str(a["id"]) for a in release.get("artifacts") or [] if isinstance(a, dict) and a.get("id")
+    ]
+    if ids:
+        return image in ids, "artifacts"
+    shorts = _described_images(release)
+    if shorts:
+        return _short(image) in shorts, "description"
+    return None, "none"
+
+
+RULE_WORDS = {
+    "artifacts": "its artifacts list the image",
+    "description": "its description names the image id",
+    "none": "it is the first release after the formation update (Heroku names no image)",
+}
+
+
+def _find_release(
+    releases: list[dict[str, Any]], last: int, image: str
+) -> tuple[dict[str, Any], str] | None:
+    """The release the formation update made, by what Heroku documents, in this order:
+    ``artifacts`` naming ``image``; else the description naming its short id; else the
+    first release newer than ``last`` (the newest before the update) that names no other
+    image — the Heroku CLI's own rule (``container:release`` takes the newest release
+    once its id differs from the one before the PATCH)."""
+    newer = sorted(
+        (r for r in releases if int(r.get("version") or 0) > last), key=lambda r: int(r["version"])
+    )
+    for rule in ("artifacts", "description"):
+        for r in newer:
+            named, how = _names_image(r, image)
+            if named and how == rule:
+                return r, rule
+    unnamed = next((r for r in newer if _names_image(r, image)[0] is None), None)
+    return (unnamed, "none") if unnamed is not None else None
 
 
 class _Output:
@@ -610,18 +672,16 @@ class HerokuTarget(Target):
             [{"type": PROCESS, "docker_image": image, "quantity": 1, "size": s.dyno_size}],
         )
         found = wait_until(
-            lambda: [
-                r
-                for r in api.releases(app, 5)
-                if int(r["version"]) > last and _release_image(r) == image
-            ],
+            lambda: _find_release(api.releases(app, 5), last, image),
             bool,
             timeout=30,
             cancel=ctx.cancel,
             what=f"Heroku to list the release on {app}",
         )
-        release = found[0]
-        resource.data.update(release=release["id"], version=release["version"])
+        assert found is not None
+        release, rule = found
+        ctx.progress.log(f"Heroku release v{release['version']} is ours: {RULE_WORDS[rule]}")
+        resource.data.update(release=release["id"], version=release["version"], matched_by=rule)
         ctx.journal.update(resource)
         self._wait_release(api, ctx, app, release, s.start_timeout)
         self._wait_dyno(api, ctx, app, int(release["version"]), s.start_timeout)
@@ -817,7 +877,7 @@ class HerokuTarget(Target):
 
     def _restore(self, api: HerokuClient, app: str, image: str, progress: Progress) -> bool:
         current = next((r for r in api.releases(app, 10) if r.get("current")), None)
-        if current is not None and _release_image(current) == image:
+        if current is not None and _names_image(current, image)[0]:
             return False  # the failed release never became current
         progress.update(None, f"Releasing the previous image {image[:19]} to {app} again")
         newest = api.releases(app, 1)

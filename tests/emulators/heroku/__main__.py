@@ -14,6 +14,7 @@ import sys
 import threading
 
 from .emulator import HerokuEmulator
+from .model import RELEASE_SHAPES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boot-timeout", type=float, default=60.0)
     parser.add_argument("--request-timeout", type=float, default=30.0)
     parser.add_argument("--rate-limit", type=int, default=4500)
+    parser.add_argument(
+        "--release-shape",
+        choices=RELEASE_SHAPES,
+        default="artifacts",
+        help="how releases name their image (see HerokuEmulator)",
+    )
     args = parser.parse_args(argv)
     emulator = HerokuEmulator(
         api_keys=args.api_keys,
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         boot_timeout=args.boot_timeout,
         request_timeout=args.request_timeout,
         rate_limit=args.rate_limit,
+        release_shape=args.release_shape,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -37,6 +37,7 @@ from .model import (
     DYNO_SIZE_IDS,
     DYNO_SIZES,
     REGIONS,
+    RELEASE_SHAPES,
     STACKS,
     Account,
     App,
@@ -113,7 +114,16 @@ class Fault:
 
 
 class HerokuEmulator:
-    """Start with ``start()`` (or ``with``); every address is 127.0.0.1."""
+    """Start with ``start()`` (or ``with``); every address is 127.0.0.1.
+
+    ``release_shape`` (settable at any time, also through ``/__emulator__/settings`` and
+    ``--release-shape``) picks how the Platform API's releases name their image, since
+    real platforms differ (``model.RELEASE_SHAPES``): ``"artifacts"`` fills
+    ``artifacts[].id``; ``"description"`` leaves ``artifacts`` empty and names the image
+    id's first 12 hex digits in the description ("Deployed web (142013fe2b5c)"), as
+    Heroku documents Cedar container releases; ``"generic"`` leaves ``artifacts`` empty
+    and the description names no image. ``state()`` always shows the full release.
+    """
 
     def __init__(
         self,
@@ -124,7 +134,12 @@ class HerokuEmulator:
         request_timeout: float = 30.0,
         rate_limit: int = 4500,
         teams: tuple[str, ...] = ("modelship-team",),
+        release_shape: str = "artifacts",
     ) -> None:
+        if release_shape not in RELEASE_SHAPES:
+            raise ValueError(f"release_shape must be one of {', '.join(RELEASE_SHAPES)}")
+        # how releases name their image (model.RELEASE_SHAPES); tests may change it
+        self.release_shape = release_shape
         self.api_keys = list(api_keys or [f"emu-{uuid.uuid4().hex}"])
         self.instance = uuid.uuid4().hex[:12]
         self.boot_timeout = boot_timeout
@@ -916,12 +931,14 @@ class HerokuEmulator:
 
     async def list_releases(self, request: Request, account: Account, **_: Any) -> Response:
         app = self._app(request, account)
-        items = [r.json(self.api_url) for r in app.releases]
+        items = [r.json(self.api_url, self.release_shape) for r in app.releases]
         return paginate(request, items, "version", ["id", "version"])
 
     async def get_release(self, request: Request, account: Account, **_: Any) -> tuple[int, Any]:
         app = self._app(request, account)
-        return 200, self._find_release(app, request.path_params["release"]).json(self.api_url)
+        return 200, self._find_release(app, request.path_params["release"]).json(
+            self.api_url, self.release_shape
+        )
 
     async def create_release(
         self, request: Request, account: Account, body: dict, **_: Any
@@ -940,7 +957,7 @@ class HerokuEmulator:
         app.config_vars = dict(target.env)
         release.manifest = target.manifest
         self._spawn(self._boot_locked(app, release))
-        return 201, release.json(self.api_url)
+        return 201, release.json(self.api_url, self.release_shape)
 
     # -- dynos and logs
     async def list_dynos(self, request: Request, account: Account, **_: Any) -> Response:
@@ -1064,12 +1081,15 @@ class HerokuEmulator:
         for name in ("boot_timeout", "request_timeout"):
             if name in body:
                 setattr(self, name, float(body[name]))
+        if body.get("release_shape") in RELEASE_SHAPES:
+            self.release_shape = body["release_shape"]
         if "rate_limit_remaining" in body:
             self.set_rate_limit(int(body["rate_limit_remaining"]), body.get("api_key"))
         return JSONResponse(
             {
                 "boot_timeout": self.boot_timeout,
                 "request_timeout": self.request_timeout,
+                "release_shape": self.release_shape,
                 "rate_limit_remaining": self.remaining,
             }
         )

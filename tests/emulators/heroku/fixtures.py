@@ -22,7 +22,9 @@ def heroku_emulator() -> Iterator[HerokuEmulator]:
     """A started emulator: ``api_url``, ``registry`` (host:port), ``api_key``, helpers.
 
     Short timeouts for tests: 10 s boot (R10), 5 s per request (H12); tests may change
-    ``boot_timeout`` / ``request_timeout`` on the object at any time.
+    ``boot_timeout`` / ``request_timeout`` / ``release_shape`` (how releases name their
+    image: "artifacts", "description" or "generic", see ``HerokuEmulator``) on the
+    object at any time.
     """
     require(docker_available(), "Docker Engine")
     require(registry_available(), "docker-registry and htpasswd (docker-registry, apache2-utils)")

@@ -68,6 +68,14 @@ class Account:
         }
 
 
+# How an image release names its image (``HerokuEmulator(release_shape=...)``):
+# "artifacts": ``artifacts`` lists the image id (what this emulator always did);
+# "description": ``artifacts`` is empty and the description names the image id's first
+# 12 hex digits, as Heroku documents Cedar container releases ("Deployed web
+# (142013fe2b5c)"); "generic": ``artifacts`` is empty and the description names nothing.
+RELEASE_SHAPES = ("artifacts", "description", "generic")
+
+
 @dataclass
 class Release:
     app: App
@@ -86,13 +94,21 @@ class Release:
         self.status = status
         self.updated_at = now()
 
-    def json(self, api_url: str) -> dict[str, Any]:
+    def json(self, api_url: str, shape: str = "artifacts") -> dict[str, Any]:
+        """The Platform API's release; ``shape`` (see ``RELEASE_SHAPES``) picks how an
+        image release names its image."""
+        artifacts = [{"type": "oci-image", "id": self.image}] if self.image else []
+        description = self.description
+        if shape != "artifacts":
+            artifacts = []
+        if shape == "generic" and self.image:
+            description = "Deployed"
         return {
             "addon_plan_names": [],
-            "artifacts": [{"type": "oci-image", "id": self.image}] if self.image else [],
+            "artifacts": artifacts,
             "app": {"name": self.app.name, "id": self.app.id},
             "created_at": self.created_at,
-            "description": self.description,
+            "description": description,
             "id": self.id,
             "updated_at": self.updated_at,
             "slug": None,
