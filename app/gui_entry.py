@@ -29,6 +29,8 @@ QT_GUI_LIBRARIES: dict[str, str] = {
     "libglib-2.0.so.0": "libglib2.0-0",
 }
 QT_XCB_LIBRARIES: dict[str, str] = {
+    "libxcb.so.1": "libxcb1",
+    "libX11.so.6": "libx11-6",
     "libxcb-cursor.so.0": "libxcb-cursor0",
     "libxcb-icccm.so.4": "libxcb-icccm4",
     "libxcb-keysyms.so.1": "libxcb-keysyms1",
@@ -52,19 +54,20 @@ def install_line() -> str:
 
 
 def _loads(soname: str) -> bool:
-    """Can the dynamic loader find ``soname`` (the packaged app's own copy first)?"""
+    """Can ``soname`` be had: the packaged app's own copy, or the system's?
+
+    The packaged app carries Qt's xcb libraries but, as PyInstaller does for libraries
+    tied to the machine's drivers and X server, not libGL, libEGL, libxcb and libX11:
+    those (checked here too) are what its own copies load.
+    """
     bundled = getattr(sys, "_MEIPASS", None)
-    candidates = [str(Path(bundled) / soname)] if bundled else []
-    candidates.append(soname)
-    for name in candidates:
-        if name != soname and not Path(name).exists():
-            continue
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
+    if bundled and (Path(bundled) / soname).exists():
+        return True
+    try:
+        ctypes.CDLL(soname)
+        return True
+    except OSError:
+        return False
 
 
 def missing_libraries(platform: str | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ what apt pulls in for them) the wizard's first page must show.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -30,19 +31,19 @@ def _display() -> str:
     return display
 
 
-@pytest.fixture(scope="module")
-def qt_debs(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The .deb files of the README's packages and what they pull in, for the base
-    image: apt resolves against the image's own package database."""
+def debs_for(base_image: str, packages: list[str], tmp: Path) -> Path:
+    """The .deb files of ``packages`` and what they pull in, for the base image: apt
+    resolves against the image's own package database. Cached per package list."""
     require(shutil.which("apt-get") is not None, "apt-get (a Debian host)")
-    cache = Path(os.environ.get("MODELSHIP_CI_CACHE", "/var/cache/modelship-ci")) / "qt-debs"
-    key = "-".join(debian_packages())
+    root = Path(os.environ.get("MODELSHIP_CI_CACHE", "/var/cache/modelship-ci"))
+    key = " ".join(packages)
+    cache = root / "debs" / hashlib.sha256(key.encode()).hexdigest()[:12]
     stamp = cache / "packages.txt"
     if stamp.exists() and stamp.read_text() == key and any(cache.glob("*.deb")):
         return cache
     shutil.rmtree(cache, ignore_errors=True)
     (cache / "partial").mkdir(parents=True)
-    status = tmp_path_factory.mktemp("dpkg") / "status"
+    status = tmp / "status"
     status.write_bytes(
         subprocess.run(
             ["docker", "run", "--rm", "--network=none", base_image, "cat", "/var/lib/dpkg/status"],
@@ -55,14 +56,14 @@ def qt_debs(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         [
             "apt-get", "install", "-y", "-qq", "--download-only", "--no-install-recommends",
             "-o", f"Dir::State::status={status}", "-o", f"Dir::Cache::archives={cache}",
-            "-o", "Debug::NoLocking=1", *debian_packages(),
+            "-o", "Debug::NoLocking=1", *packages,
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )  # fmt: skip
     if got.returncode != 0 or not any(cache.glob("*.deb")):
-        message = f"downloading the README's packages failed: {got.stderr[-2000:]}"
+        message = f"downloading {key} failed: {got.stderr[-2000:]}"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -70,25 +71,39 @@ def qt_debs(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def _run_wizard(base_image: str, display: str, debs: Path | None) -> subprocess.CompletedProcess:
-    site = sysconfig.get_paths()["purelib"]
+def in_container(
+    base_image: str, command: str, mounts: dict[str, str], debs: Path | None
+) -> subprocess.CompletedProcess:
+    """``command`` in a networkless container of the base image, on the tests' Xvfb,
+    after installing ``debs`` (if any) with dpkg."""
     install = "dpkg -i /debs/*.deb >/tmp/dpkg.log 2>&1 || { tail -20 /tmp/dpkg.log; exit 99; }; "
-    command = (install if debs else "") + "PATH=/usr/bin:/bin HOME=/tmp exec python3 /repo/main.py"
-    mounts = ["-v", f"{REPO}:/repo:ro", "-v", f"{site}:/site:ro"]
+    volumes = [f"{src}:{dst}:ro" for src, dst in mounts.items()]
     if debs:
-        mounts += ["-v", f"{debs}:/debs:ro"]
+        volumes.append(f"{debs}:/debs:ro")
     return subprocess.run(
         [
             "docker", "run", "--rm", "--network", "none",
-            "-v", "/tmp/.X11-unix:/tmp/.X11-unix", "-e", f"DISPLAY={display}",
+            "-v", "/tmp/.X11-unix:/tmp/.X11-unix", "-e", f"DISPLAY={_display()}",
             "-e", "MODELSHIP_EXIT_AFTER_FIRST_PAGE=1", "-e", "PYTHONPATH=/repo:/site",
-            "-e", "PYTHONDONTWRITEBYTECODE=1", *mounts, "-w", "/tmp", base_image,
-            "sh", "-c", command,
+            "-e", "PYTHONDONTWRITEBYTECODE=1", "-e", "LANG=C.UTF-8",
+            *[a for v in volumes for a in ("-v", v)], "-w", "/tmp", base_image,
+            "sh", "-c", (install if debs else "") + "PATH=/usr/bin:/bin HOME=/tmp exec " + command,
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def qt_debs(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return debs_for(base_image, debian_packages(), tmp_path_factory.mktemp("dpkg"))
+
+
+def _run_wizard(base_image: str, debs: Path | None) -> subprocess.CompletedProcess:
+    site = sysconfig.get_paths()["purelib"]
+    mounts = {str(REPO): "/repo", site: "/site"}
+    return in_container(base_image, "python3 /repo/main.py", mounts, debs)
 
 
 def test_readme_names_the_packages_the_wizard_needs() -> None:
@@ -97,7 +112,7 @@ def test_readme_names_the_packages_the_wizard_needs() -> None:
 
 
 def test_without_the_packages_it_names_them_instead_of_aborting(base_image: str) -> None:
-    got = _run_wizard(base_image, _display(), None)
+    got = _run_wizard(base_image, None)
     assert got.returncode == 2, got.stdout + got.stderr
     assert "Traceback" not in got.stderr and "Aborted" not in got.stderr
     assert "the wizard needs system libraries that are not installed here" in got.stderr
@@ -108,6 +123,6 @@ def test_without_the_packages_it_names_them_instead_of_aborting(base_image: str)
 
 
 def test_with_the_readme_packages_the_first_page_shows(base_image: str, qt_debs: Path) -> None:
-    got = _run_wizard(base_image, _display(), qt_debs)
+    got = _run_wizard(base_image, qt_debs)
     assert got.returncode == 0, got.stdout + got.stderr
     assert "first page shown" in got.stdout + got.stderr
