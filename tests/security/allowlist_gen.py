@@ -525,9 +525,11 @@ def resolve(module: str, qualname: str) -> object:
     """What pickle's find_class returns for (module, qualname) in protocol 4."""
     import importlib
 
-    obj: object = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
+    with warnings.catch_warnings():  # numpy.core.* (legacy paths) warns that it moved
+        warnings.simplefilter("ignore", DeprecationWarning)
+        obj: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
     return obj
 
 
