@@ -1,15 +1,20 @@
 """Deployment profiles: every choice of a deployment, in one TOML file that re-runs.
 
 A profile holds no secrets (a :data:`app.domain.SecretRef` names a keyring entry),
-is versioned (``schema = 1``) and is validated strictly: an unknown key, a missing
+is versioned (``schema = 2``; older schemas are migrated on load, see
+:func:`migrate`) and is validated strictly: an unknown key, a missing
 one or a wrong type is an error that names the key and its line in the file, because
 people edit these files by hand. The target's ``[target.settings]`` are validated by
 that target's own ``Settings`` class, found in the catalog of kinds
 (:mod:`targets.catalog`), which loads no target implementation and no SDK.
 
+A profile holds no trust either: which model files may run code and which Python
+interpreters may convert are decisions of the person at this computer, kept in the
+local trust store (:mod:`app.trust`), never in a file that can be shared.
+
 Example::
 
-    schema = 1
+    schema = 2
     name = "iris"
 
     [model]
@@ -38,11 +43,11 @@ import tomlkit.exceptions
 from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
 from app.domain import SECRET_REF_PATTERN
-from app.errors import ProfileError
+from app.errors import ProfileError, closest
 from app.paths import profiles_dir
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMAS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMAS = (1, 2)
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -58,6 +63,8 @@ class ModelSection(_Strict):
         description="The trained model file (pickle, joblib, ONNX, ...), an MLflow model "
         "folder, or an MLflow runs:/ or models:/ URI."
     )
+    # Only a request: an interpreter runs only once the person at this computer trusted
+    # it (app.trust, `modelship trust --python PATH`), never because a profile names it.
     python: str | None = Field(
         None, description="Python interpreter to convert with (the model's training environment)."
     )
@@ -72,14 +79,6 @@ class ModelSection(_Strict):
     quantize: bool = Field(False, description="Also make an int8 version and serve it.")
     accept_mismatch: bool = Field(
         False, description="Deploy even if the conversion proof fails (not recommended)."
-    )
-    # Trust is given to one exact file, not to a name: a shared profile cannot make
-    # anyone load a pickle that changed since its author looked at it.
-    trusted_sha256: str | None = Field(
-        None,
-        pattern=r"^[0-9a-f]{64}$",
-        description="SHA-256 of the model file its owner said to trust (a pickle that refers "
-        "to code ModelShip does not know); another file is not trusted.",
     )
 
     @field_validator("path", mode="before")
@@ -110,7 +109,9 @@ class TargetSection(_Strict):
         from targets.catalog import CATALOG  # settings only: no target code, no SDK
 
         if kind not in CATALOG:
-            raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(CATALOG)})")
+            guess = closest(kind, CATALOG)
+            maybe = f"; did you mean {guess!r}?" if guess else ""
+            raise ValueError(f"unknown target kind {kind!r}{maybe} (known: {', '.join(CATALOG)})")
         return kind
 
     @field_validator("settings", mode="before")
@@ -162,6 +163,20 @@ class Profile(_Strict):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
     _source: Path | None = pydantic.PrivateAttr(None)
+    # what loading changed (an older schema migrated, trust fields dropped): said to the
+    # person by the CLI and the wizard
+    _notes: list[str] = pydantic.PrivateAttr(default_factory=list)
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _migrated(cls, data: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Profile:
+        notes: list[str] = []
+        if isinstance(data, dict):
+            data, notes = migrate(data)
+        profile = handler(data)
+        if notes:
+            profile._notes = notes
+        return profile  # type: ignore[no-any-return]
 
     @field_validator("schema_version")
     @classmethod
@@ -178,6 +193,11 @@ class Profile(_Strict):
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @property
+    def notes(self) -> list[str]:
+        """What loading changed, in plain words (empty for a current profile)."""
+        return list(self._notes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data as written to TOML (None values left out: TOML has no null)."""
@@ -203,6 +223,51 @@ class Profile(_Strict):
             doc.add(tomlkit.nl())
             doc.add(key, value)
         return tomlkit.dumps(doc)
+
+
+# Heroku's settings in schema 1, renamed in schema 2 so that ``api_key`` is the
+# endpoint's key on every target (Heroku's account key is ``account_key``).
+_HEROKU_RENAMES_1_TO_2 = (
+    ("api_key", "account_key"),
+    ("endpoint_api_key", "api_key"),
+    ("require_endpoint_api_key", "require_api_key"),
+)
+
+
+def migrate(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Profile data of any supported schema as the current schema, and notes on what
+    changed. The input is not modified.
+
+    * Trust never comes from a profile: ``model.trusted_sha256`` (written by older
+      versions) is dropped, whatever the schema, and never honoured.
+    * Schema 1 -> 2: Heroku's ``api_key`` (the account's key) became ``account_key``,
+      ``endpoint_api_key`` became ``api_key``, ``require_endpoint_api_key`` became
+      ``require_api_key``.
+    """
+    notes: list[str] = []
+    out = dict(data)
+    model = out.get("model")
+    if isinstance(model, dict) and "trusted_sha256" in model:
+        model = dict(model)
+        model.pop("trusted_sha256")
+        out["model"] = model
+        notes.append(
+            "The profile's trusted_sha256 is ignored: trust in a model file is kept on this "
+            "computer only (`modelship trust MODEL`, or --trust), never taken from a profile."
+        )
+    schema = out.get("schema", out.get("schema_version"))
+    if schema == 1:
+        target = out.get("target")
+        settings = target.get("settings") if isinstance(target, dict) else None
+        heroku = isinstance(target, dict) and target.get("kind") == "heroku"
+        if heroku and isinstance(target, dict) and isinstance(settings, dict):
+            settings = dict(settings)
+            for old, new in _HEROKU_RENAMES_1_TO_2:
+                if old in settings:
+                    settings[new] = settings.pop(old)
+            out["target"] = {**target, "settings": settings}
+        out["schema" if "schema" in out else "schema_version"] = SCHEMA_VERSION
+    return out, notes
 
 
 def _drop_none(value: Any) -> Any:
@@ -273,7 +338,8 @@ def _key_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
-def _describe(err: dict[str, Any], lines: dict[tuple[str, ...], int], where: str) -> str:
+def _describe(err: Any, lines: dict[tuple[str, ...], int], where: str, data: Any = None) -> str:
+    """One error of a profile file: the key, the plain reason, the line."""
     loc = tuple(err.get("loc", ()))
     if loc and loc[0] == "schema_version":
         loc = ("schema", *loc[1:])
@@ -282,16 +348,121 @@ def _describe(err: dict[str, Any], lines: dict[tuple[str, ...], int], where: str
     line = _line_of(loc, lines)
     at = f"{where}, line {line}" if line else where
     if kind == "extra_forbidden":
-        return f"unknown key {key!r} ({at})"
+        guess = closest(str(loc[-1]), _known_keys(loc, data)) if loc else None
+        maybe = f"; did you mean {guess!r}?" if guess else ""
+        return f"unknown key {key!r} ({at}){maybe}"
     if kind == "missing":
         parent = ".".join(key.split(".")[:-1])
         section = f" in [{parent}]" if parent else ""
         return f"missing key {key.split('.')[-1]!r}{section} ({at})"
-    msg = err.get("msg", "invalid value")
-    msg = msg.removeprefix("Value error, ")
+    return f"key {key!r}: {plain_reason(err)} ({at})"
+
+
+def _known_keys(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """The keys the section holding ``loc``'s last key takes (for did-you-mean)."""
+    from targets.catalog import CATALOG
+
+    model: Any = Profile
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if model is TargetSection and part == "settings":
+            target = data.get("target") if isinstance(data, dict) else None
+            kind = target.get("kind") if isinstance(target, dict) else None
+            model = CATALOG[kind].Settings if kind in CATALOG else None
+        else:
+            field = model.model_fields.get(part) if model is not None else None
+            model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+            return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _shown(value: Any) -> str:
+    """A value the person gave, for "(you gave ...)": numbers and short words only (a
+    string may be a pasted secret, so patterns never echo theirs)."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and len(value) <= 40:
+        return repr(value)
+    return ""
+
+
+def plain_reason(err: Any) -> str:
+    """One pydantic error's reason in plain words ("must be 65535 or less (you gave
+    80000)"), not pydantic's ("Input should be less than or equal to 65535")."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    you = f" (you gave {_shown(given)})" if _shown(given) else ""
+    field = str(next((p for p in reversed(tuple(err.get("loc", ()))) if isinstance(p, str)), ""))
+    if field == "port" and kind in _RANGE_KINDS | _INT_KINDS:
+        return f"must be a port number from 1 to 65535{you}"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a setting here"
+    if kind == "less_than_equal":
+        return f"must be {ctx.get('le')} or less{you}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}{you}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx.get('ge')} or more{you}"
+    if kind == "greater_than":
+        return f"must be more than {ctx.get('gt')}{you}"
+    if kind in _INT_KINDS:
+        return f"must be a whole number{you}"
+    if kind in {"float_parsing", "float_type", "decimal_parsing", "decimal_type"}:
+        return f"must be a number{you}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"must be true or false{you}"
+    if kind in {"string_type", "str_type"}:
+        return "must be text"
+    if kind in {"list_type", "tuple_type"}:
+        return "must be a list"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return "must be a table of settings"
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must be at least {least} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind in {"too_short", "too_long"}:
+        return "has the wrong number of items"
     if kind == "string_pattern_mismatch":
-        msg = _PATTERN_WORDS.get((err.get("ctx") or {}).get("pattern", ""), msg)
-    return f"key {key!r}: {msg} ({at})"
+        return _PATTERN_WORDS.get(ctx.get("pattern", ""), "is not in the form it must have")
+    if kind in {"literal_error", "enum"}:
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        guess = closest(str(given), options) if isinstance(given, str) else None
+        maybe = f"; did you mean {guess!r}?" if guess else ""
+        return f"must be one of {', '.join(options)}{you}{maybe}"
+    if kind.startswith("url_"):
+        return f"must be an address such as https://example.org{you}"
+    msg = str(err.get("msg") or "is not valid")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    msg = msg.replace("Input should be", "must be").replace("input should be", "must be")
+    return msg[:1].lower() + msg[1:] if msg[:2] != msg[:2].upper() else msg
+
+
+_RANGE_KINDS = {"less_than_equal", "less_than", "greater_than_equal", "greater_than"}
+_INT_KINDS = {"int_parsing", "int_type", "int_from_float"}
+
+
+def describe_errors(
+    exc: pydantic.ValidationError, names: dict[str, str] | None = None
+) -> list[str]:
+    """Every error as ``<setting>: <plain reason>``; ``names`` maps a dotted key to what
+    the person knows it as (``{"target.settings.port": "--port"}`` on the command line,
+    a field's title in the wizard). The one renderer of validation errors for people."""
+    out = []
+    for err in exc.errors():
+        key = _key_name(tuple(err.get("loc", ())))
+        shown = (names or {}).get(key) or key.rsplit(".", 1)[-1]
+        out.append(f"{shown}: {plain_reason(err)}")
+    return out
 
 
 _PATTERN_WORDS = {
@@ -321,7 +492,7 @@ def parse_profile(text: str, *, source: Path | None = None) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = [_describe(e, lines, where) for e in exc.errors()]
+        problems = [_describe(e, lines, where, data) for e in exc.errors()]
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ProfileError(
@@ -362,18 +533,43 @@ def load_profile(path_or_name: str | Path) -> Profile:
     else:
         path = profile_path(str(path_or_name))
     if not path.is_file():
-        names = [p.name for p in list_profiles()]
-        known = f" Saved profiles: {', '.join(names)}." if names else ""
-        raise ProfileError(
-            f"No profile named {str(path_or_name)!r}.{known}",
-            "Give a profile file, a saved profile's name (`modelship profiles list`), "
-            "or a model file.",
-        )
+        raise _not_found(str(path_or_name), candidate)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"Cannot read profile {path}: {exc}", "Check the file.") from None
     return parse_profile(text, source=path.resolve())
+
+
+def _not_found(text: str, candidate: Path) -> ProfileError:
+    """Neither a file nor a saved profile: say which the person likely meant (a model
+    file, a profile file, or a saved profile's name) and offer the nearest one."""
+    names = [p.name for p in list_profiles()]
+    looks_like_file = (
+        "/" in text
+        or "\\" in text
+        or candidate.suffix.lower() in _MODEL_SUFFIXES | {".toml", ".csv", ".cbm"}
+    )
+    folder = candidate.parent if str(candidate.parent) not in {"", "."} else Path.cwd()
+    try:
+        nearby = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        nearby = []
+    hint = (
+        "Give a model file, a profile file (.toml), or a saved profile's name "
+        "(`modelship profiles list`)."
+    )
+    if looks_like_file:
+        guess = closest(candidate.name, nearby)
+        if guess is None and "/" not in text:
+            guess = closest(candidate.stem, names)
+        maybe = f" Did you mean {str(folder / guess) if '/' in text else guess!r}?" if guess else ""
+        where = folder if folder.is_dir() else f"{folder} (that folder does not exist either)"
+        return ProfileError(f"There is no file {candidate.name!r} in {where}.{maybe}", hint)
+    guess = closest(text, names) or closest(text, nearby)
+    maybe = f" Did you mean {guess!r}?" if guess else ""
+    known = f" Saved profiles: {', '.join(names)}." if names and not guess else ""
+    return ProfileError(f"No profile named {text!r} and no such file.{maybe}{known}", hint)
 
 
 def save_profile(profile: Profile, path: str | Path | None = None) -> Path:
@@ -495,9 +691,23 @@ def new_profile(
     try:
         return Profile.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = [_describe(e, {}, "options") for e in exc.errors()]
+        problems = describe_errors(exc, OPTION_NAMES)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ProfileError(
-            f"Invalid deploy options: {problems[0]}",
-            "Check --name (a-z, 0-9, - and _), --target and --port.",
+            f"{problems[0]}{more}",
+            "Correct the option named above and run the command again.",
             details="\n".join(problems),
         ) from None
+
+
+# A profile's keys as the command line's options name them (for error messages).
+OPTION_NAMES = {
+    "name": "--name",
+    "target.kind": "--target",
+    "target.settings.port": "--port",
+    "image.base_image": "--base-image",
+    "model.tolerance": "--tolerance",
+    "model.sample_csv": "--sample",
+    "model.python": "--python",
+    "model.input_shape": "--input-shape",
+}

@@ -300,9 +300,13 @@ def heroku_main(args: argparse.Namespace) -> int:
     with HerokuEmulator() as emulator:
         # No secure keyring outside the tests: the key is used for this run only.
         os.environ["HEROKU_API_KEY"] = emulator.api_key
+        from app.trust import allow_host
+
+        for address in (emulator.api_url, emulator.registry):  # as `modelship hosts allow`
+            allow_host(address)
         profile = Profile.model_validate(
             {
-                "schema": 1,
+                "schema": 2,
                 "name": name,
                 "model": {"path": str(model)},
                 "target": {
@@ -311,7 +315,7 @@ def heroku_main(args: argparse.Namespace) -> int:
                         "app": name,
                         "api_url": emulator.api_url,
                         "registry": emulator.registry,
-                        "require_endpoint_api_key": False,
+                        "require_api_key": False,
                     },
                 },
                 "image": {"base_image": args.base_image},
@@ -587,6 +591,9 @@ def sagemaker_main(args: argparse.Namespace) -> int:
     os.environ["AWS_ENDPOINT_URL"] = moto.url
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = server.url
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = server.url
+    from app.trust import allow_host
+
+    allow_host(registry_address())  # the local registry in ECR's place, as `hosts allow`
     profile = Profile.model_validate(
         {
             "schema": 1,

@@ -8,7 +8,10 @@ way, e.g. ECR's ``get_authorization_token``); the pipeline pushes in a journaled
 and removes what it pushed on rollback and teardown.
 
 Credentials are passed to the Engine with each push (``auth_config``), never written
-to ``~/.docker/config.json``, and never logged.
+to ``~/.docker/config.json``, and never logged. They go only to the registry's own host
+(a target checks that host before it hands out a password: see ``credentials``), never
+to a token service on another host, and requests never adds ``~/.netrc`` entries
+(:mod:`targets.http`).
 """
 
 from __future__ import annotations
@@ -139,16 +142,18 @@ class V2Registry(Registry):
         registries (Docker Hub, ECR's v2 API, GitLab) answer a 401 with."""
         import requests
 
+        from targets.http import NoAuth, request
+
         creds = self.credentials()
-        auth = creds if creds is not None else None
+        auth = creds if creds is not None else NoAuth()
         url = self._url(what)
         try:
-            resp = requests.request(method, url, auth=auth, timeout=self.timeout, **kw)
+            resp = request(method, url, auth=auth, timeout=self.timeout, **kw)
             challenge = resp.headers.get("WWW-Authenticate", "")
             if resp.status_code == 401 and challenge.lower().startswith("bearer "):
-                token = self._token(challenge, auth)
+                token = self._token(challenge, creds)
                 headers = {**kw.pop("headers", {}), "Authorization": f"Bearer {token}"}
-                resp = requests.request(method, url, headers=headers, timeout=self.timeout, **kw)
+                resp = request(method, url, headers=headers, timeout=self.timeout, **kw)
         except requests.RequestException as exc:
             raise TargetError(
                 f"The registry {self.host} did not answer ({exc.__class__.__name__}).",
@@ -164,11 +169,23 @@ class V2Registry(Registry):
     def _token(self, challenge: str, auth: tuple[str, str] | None) -> str:
         import re
 
-        import requests
+        from targets.http import NoAuth, request
 
         fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = fields.pop("realm", "")
-        resp = requests.get(realm, params=fields, auth=auth, timeout=self.timeout)
+        from app.errors import UsageError
+        from app.trust import origin
+
+        try:  # the same scheme, host and port as the registry itself
+            own = origin(realm) == origin(self.host)
+        except UsageError:
+            own = False
+        # the login goes to the registry's own host only; a token service elsewhere
+        # gets none (it may still hand out an anonymous token)
+        resp = request(
+            "GET", realm, params=fields, auth=auth if own and auth else NoAuth(),
+            timeout=self.timeout,
+        )  # fmt: skip
         if resp.status_code != 200:
             raise TargetError(
                 f"The registry {self.host} gave no access token ({resp.status_code}).",

@@ -8,10 +8,15 @@ it that way).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pydantic
 from pydantic import ConfigDict
 
 from app.domain import SECRET_REF_PATTERN, SecretRef
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.trust import UntrustedHostError
 
 
 class TargetSettings(pydantic.BaseModel):
@@ -28,6 +33,14 @@ class TargetSettings(pydantic.BaseModel):
         None. Never a platform account's key: the snippets that tell a person how to
         call the endpoint, and the client that calls it, name only this one."""
         return getattr(self, "api_key", None) or None
+
+    def address_errors(self) -> list[UntrustedHostError]:
+        """The service addresses in these settings that would receive a credential but
+        are neither the platform's documented ones nor confirmed on this computer
+        (:mod:`app.trust`). No traffic: the target's preflight refuses with these first,
+        and the wizard asks about each ``confirmable`` one. Targets with address
+        settings override this."""
+        return []
 
 
 __all__ = ["SECRET_REF_PATTERN", "SecretRef", "TargetSettings"]

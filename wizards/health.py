@@ -64,7 +64,7 @@ def _heroku() -> Health:
     from targets.heroku.settings import HerokuSettings
 
     fields = HerokuSettings.model_fields
-    source, where = key_source(str(fields["api_key"].default), str(fields["api_url"].default))
+    source, where = key_source(str(fields["account_key"].default), str(fields["api_url"].default))
     if source == "none":
         return Health(
             False,

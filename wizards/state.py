@@ -17,7 +17,9 @@ class WizardState:
     # Model page
     model_path: Path | None = None
     artifact: Any = None  # app.intake.ModelArtifact
-    trusted: bool = False  # the person confirmed a pickle is from a source they trust
+    # the person confirmed a pickle is from a source they trust (kept in the local trust
+    # store, app.trust, by the file's hash: never in the profile)
+    trusted: bool = False
     sample_csv: Path | None = None  # a CSV of rows, or a .npy of inputs (PyTorch)
     input_shape: list[int] | None = None  # PyTorch: the shape of one input batch
     python: str | None = None  # interpreter that converts (None: ModelShip's own)
@@ -44,6 +46,10 @@ class WizardState:
     # the name of an existing deployment the person chose to replace (Redeploy, or the
     # "Replace it" box on Review)
     replace_ok_for: str | None = None
+    # ... and the one whose inputs may change with this model (the Review tick that
+    # names what changes); app.run.InputChange of a deploy the core refused for it
+    inputs_change_ok_for: str | None = None
+    input_change: Any = None
     profile: Any = None  # app.profile.Profile
     profile_path: Path | None = None
     save_to: Path | None = None  # where to save the profile once the deploy succeeded
@@ -121,20 +127,36 @@ class WizardState:
         try:
             return Profile.model_validate(self.profile_dict())
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+            from app.profile import describe_errors
+
+            problems = describe_errors(exc, self._setting_titles())
             raise ProfileError(
-                f"The setting {where!r} is not valid: {msg}.",
+                f"{problems[0]}.",
                 "Go back to the page with that setting and correct it.",
-                details=str(exc),
+                details="\n".join(problems),
             ) from None
+
+    def _setting_titles(self) -> dict[str, str]:
+        """Profile keys as the wizard's forms label them (for validation messages)."""
+        names = {"name": "Deployment name", "model.tolerance": "Tolerance"}
+        from app.errors import UsageError
+        from targets import get_kind
+
+        try:
+            fields = get_kind(self.target_name or "local").Settings.model_fields
+        except UsageError:  # an unknown kind: its own error names it
+            return names
+        for key, info in fields.items():
+            names[f"target.settings.{key}"] = info.title or key.replace("_", " ").capitalize()
+        return names
 
     def profile_dict(self) -> dict[str, Any]:
         if self.profile is not None and self.loaded_from_profile:
             base = self.profile.to_dict()
         else:
-            base = {"schema": 1}
+            from app.profile import SCHEMA_VERSION
+
+            base = {"schema": SCHEMA_VERSION}
         model = dict(base.get("model", {}))
         if self.model_path is not None:
             model["path"] = str(self.model_path)
@@ -145,12 +167,6 @@ class WizardState:
         model["quantize"] = self.quantize
         model["accept_mismatch"] = self.allow_mismatch
         model["match_env"] = self.match_env
-        if self.trusted and self.model_path is not None:
-            from app.hashing import sha256_file
-
-            model["trusted_sha256"] = sha256_file(self.model_path)  # this file, not its name
-        else:
-            model.pop("trusted_sha256", None)
         target = dict(base.get("target", {}))
         if target.get("kind") != (self.target_name or "local"):
             target = {}
@@ -179,11 +195,10 @@ class WizardState:
         self.quantize = bool(getattr(model, "quantize", False))
         self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
         self.match_env = bool(getattr(model, "match_env", False))
-        trusted_hash = getattr(model, "trusted_sha256", None)
-        if trusted_hash and self.model_path is not None and self.model_path.is_file():
-            from app.hashing import sha256_file
+        if self.model_path is not None and self.model_path.exists():
+            from app.trust import file_trusted
 
-            self.trusted = sha256_file(self.model_path) == trusted_hash
+            self.trusted = file_trusted(self.model_path)  # this computer's say, not the file's
         self.target_name = profile.target.kind
         settings = getattr(profile.target, "settings", None) or {}
         if hasattr(settings, "model_dump"):
@@ -193,11 +208,15 @@ class WizardState:
 
 
 def name_in_use(name: str) -> bool:
-    """A deployment or a saved profile already has this name."""
+    """A deployment or a saved profile already has this name. A removed (torn-down)
+    deployment's name is free again, with the profile it was deployed from: deploying
+    under that name starts its history anew (app.records drops the removed copy)."""
     from app.profile import profile_path
-    from app.records import find_record
+    from app.records import find_record, find_removed
 
-    return find_record(name) is not None or profile_path(name).exists()
+    if find_record(name) is not None:
+        return True
+    return profile_path(name).exists() and find_removed(name) is None
 
 
 def unused_name(base: str) -> str:

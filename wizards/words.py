@@ -17,6 +17,21 @@ _DOCKER_START = (
 
 # (pattern, replacement), applied in order
 _RULES: list[tuple[re.Pattern[str], str]] = [
+    # what only the person at this computer confirms (app.trust), in the wizard's clicks
+    (
+        re.compile(
+            r"confirm it once: modelship hosts allow \S+ \(in the wizard: “Trust this address”\)"
+        ),
+        "click “Check again” and answer “Trust this address”",
+    ),
+    (
+        re.compile(
+            r"confirm it once: modelship trust --python \S+ \(or give --python with it on the "
+            r"command line\)"
+        ),
+        "choose it under “Convert with” on the Model page",
+    ),
+    (re.compile(r"\(`modelship trust MODEL`, or --trust\)"), "(“I trust this file”)"),
     # "(the Port setting; --port on the command line)" -> "(the Port setting)"
     (re.compile(r";\s*--[\w-]+ on the command line"), ""),
     (re.compile(r"\s*\(--[\w-]+ on the command line\)"), ""),
@@ -71,7 +86,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"Create a new API key \(`heroku authorizations:create`\) and store it in the "
-            r"keyring entry the profile names \(api_key\)\."
+            r"keyring entry the profile names \(account_key\)\."
         ),
         "Create a new API key (Heroku → Account settings → API key → Regenerate) and paste "
         "it with “Use a different key” on the settings page.",
@@ -120,9 +135,9 @@ NOTEBOOK_CLASS = (
 NOTEBOOK_FIX = (
     "Save the model with TorchScript, which keeps the code in the file: in your "
     'notebook run torch.jit.script(model).save("model.pt") (or torch.jit.trace(model, '
-    'example).save("model.pt")) and choose that file. Or move the class into a .py file '
-    "next to the model, save the model again, and under “Convert with” pick the Python of "
-    "that environment."
+    'example).save("model.pt")) and choose that file. Or move the class into a module '
+    "installed in your training environment (e.g. pip install -e your project), save the "
+    "model again, and under “Convert with” pick the Python of that environment."
 )
 
 

@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="write the build folder here (default: in ModelShip's cache)",
     )
+    from app.commands.convert import add_model_arguments
+
+    # how the model is converted and proven, as for deploy (default: as the profile says)
+    add_model_arguments(parser, tolerance_default=None)
     parser.add_argument("--json", action="store_true", help="print the image as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the build log")
 
@@ -51,6 +55,14 @@ def _profile(args: argparse.Namespace) -> Any:
             profile.name = args.name
         if args.base_image:
             profile.image.base_image = args.base_image
+    from app.commands.deploy import _model_flags
+
+    for key, value in _model_flags(args).items():
+        setattr(profile.model, key, value)
+    if getattr(args, "python", None):  # named here by the person: trusted on this computer
+        from app.trust import trust_python
+
+        trust_python(str(args.python))
     return profile
 
 

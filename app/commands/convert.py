@@ -37,11 +37,6 @@ def add_conversion_arguments(parser: argparse.ArgumentParser) -> None:
         help="the same for the quantized model (default: 0.05)",
     )
     parser.add_argument(
-        "--accept-mismatch",
-        action="store_true",
-        help="keep the ONNX model even if it differs more than the tolerance",
-    )
-    parser.add_argument(
         "--rows",
         type=int,
         default=200,
@@ -95,6 +90,13 @@ def add_model_arguments(
         help="largest accepted difference between original and ONNX "
         "(default: 1e-4; relative for values above 1)",
     )
+    parser.add_argument(
+        "--accept-mismatch",
+        action=argparse.BooleanOptionalAction,
+        default=None if tolerance_default is None else False,
+        help="keep (and deploy) the ONNX model even if its proof fails: it differs from the "
+        "original by more than the tolerance",
+    )
 
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +105,8 @@ def add_trust_argument(parser: argparse.ArgumentParser) -> None:
         "--trust",
         action="store_true",
         help="load a pickle even if it refers to dangerous or unknown code (only for files "
-        "you made yourself or got from someone you trust: loading a pickle runs its code)",
+        "you made yourself or got from someone you trust: loading a pickle runs its code); "
+        "deploy also keeps this on this computer (as `modelship trust MODEL` does)",
     )
 
 
@@ -133,7 +136,7 @@ def options_from(args: argparse.Namespace):
         sample_csv=args.sample,
         input_shape=args.input_shape,
         tolerance=args.tolerance,
-        allow_mismatch=args.accept_mismatch,
+        allow_mismatch=bool(args.accept_mismatch),
         quantize=args.quantize,
         generated_rows=args.rows,
         quantize_tolerance=args.quantize_tolerance,
@@ -159,6 +162,8 @@ def print_result(result, *, as_json: bool) -> None:
     else:
         print("Input: " + "; ".join(f"{t.name} {t.dtype} {t.shape}" for t in sig.inputs) + ".")
     print(result.report.summary())
+    if result.report.isolation:
+        print(result.report.isolation)
     for w in result.report.warnings:
         print(f"Note: {w}")
     if result.quantized:
@@ -171,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
     from app.convert import convert_model
 
     options = options_from(args)
+    if not options.trust:  # trusted on this computer before (`modelship trust MODEL`)
+        from app.trust import file_trusted
+
+        options.trust = file_trusted(args.model)
     progress = ConsoleProgress(verbose=args.verbose)
     try:
         result = convert_model(args.model, args.output, options, progress)

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.commands._console import ConsoleProgress, print_json
+from app.commands._console import ConsoleProgress, command_name, print_json
 from app.commands.convert import add_model_arguments, add_trust_argument
 from app.errors import ProfileError, UsageError
-from app.profile import Profile, load_profile, new_profile, profile_path
+from app.profile import Profile, default_name, load_profile, new_profile, profile_path
 from app.progress import CancelToken
 
 
@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FINGERPRINT",
         help="openstack: the VM's SSH host key fingerprint (SHA256:...) you checked, for "
         "images that print no host keys on the console",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the running deployment of this name even though the new model takes "
+        "other inputs (callers sending the old inputs will get errors)",
     )
     parser.add_argument(
         "--keep-on-failure",
@@ -79,21 +85,56 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Profile, bool]:
     # MLflow runs:/ or models:/ URI (kept as it is; the pipeline downloads it)
     uri = is_uri(what)
     if uri or (path.is_file() and not _is_profile_file(path)) or is_model_dir(path):
+        source = what.strip() if uri else path
+        target = args.target
+        base_image = args.base_image
+        # a new model for a running deployment: where and how it runs stay (its port,
+        # key, cloud settings), unless the flags say otherwise
+        running = _running(args.name or default_name(source))
+        if running is not None and args.target in (None, running.target):
+            kept = running.profile.get("target") or {}
+            target = running.target
+            settings = {**(kept.get("settings") or {}), **settings}
+            base_image = base_image or (running.profile.get("image") or {}).get("base_image")
         profile = new_profile(
-            what.strip() if uri else path,
+            source,
             name=args.name,
-            target=args.target or "local",
+            target=target or "local",
             settings=settings,
-            base_image=args.base_image,
+            base_image=base_image,
         )
-        if getattr(args, "trust", False):
-            profile.model.trusted_sha256 = _sha256(profile.model.path)
+        _trust_given(profile, args)
         _apply_overrides(profile, args)  # the conversion flags
         return profile, True
     profile = load_profile(what)
+    for note in profile.notes:
+        print(f"note: {note}", file=sys.stderr)
     from_saved = profile.source is not None and profile.source == profile_path(profile.name)
+    _trust_given(profile, args)
     changed = _apply_overrides(profile, args)
     return profile, bool(changed or not from_saved)
+
+
+def _trust_given(profile: Profile, args: argparse.Namespace) -> None:
+    """What the person at this computer said on the command line, kept on this computer
+    (app.trust), never in the profile: --trust for this exact model file, --python for
+    the interpreter they named."""
+    from app import trust
+
+    if getattr(args, "trust", False):
+        trust.trust_model(profile.model.path, _sha256(profile.model.path))
+    if getattr(args, "python", None):
+        trust.trust_python(str(args.python))
+
+
+def _running(name: str) -> Any:
+    """The live deployment of this name, if any (its record)."""
+    from app.records import find_record
+
+    try:
+        return find_record(name)
+    except UsageError:  # a damaged record: the deploy itself says so
+        return None
 
 
 def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | None:
@@ -116,9 +157,6 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
             raise UsageError("--accept-host-key is for the openstack target only.")
         data["target"].setdefault("settings", {})["accept_host_key"] = args.accept_host_key
         changed = True
-    if getattr(args, "trust", False):
-        data["model"]["trusted_sha256"] = _sha256(profile.model.path)
-        changed = True
     for key, value in _model_flags(args).items():
         if data["model"].get(key) != value:
             data["model"][key] = value
@@ -132,12 +170,14 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
 
         if not isinstance(exc, ValidationError):
             raise
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
+        from app.profile import OPTION_NAMES, describe_errors
+
+        problems = describe_errors(exc, OPTION_NAMES)
         raise ProfileError(
-            f"The options do not fit the profile: {key}: {first['msg']}",
+            f"The options do not fit the profile {profile.name!r}: {problems[0]}",
             "Check --target and --port (not every target takes a port), and --tolerance "
             "(a number above 0).",
+            details="\n".join(problems),
         ) from None
     for field in ("name", "model", "target", "image", "smoke"):
         setattr(profile, field, getattr(updated, field))
@@ -163,6 +203,8 @@ def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
         out["tolerance"] = float(args.tolerance)
     if getattr(args, "match_env", None) is not None:
         out["match_env"] = bool(args.match_env)
+    if getattr(args, "accept_mismatch", None) is not None:
+        out["accept_mismatch"] = bool(args.accept_mismatch)
     return out
 
 
@@ -203,6 +245,28 @@ def cancel_on_interrupt(cancel: CancelToken, progress: ConsoleProgress) -> Itera
         signal.signal(signal.SIGINT, previous)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _quoted(argv: list[str]) -> list[str]:
+    import shlex
+
+    return [shlex.quote(a) for a in argv if a != "--replace"]
+
+
+def ask_input_change(change: Any) -> bool:
+    """A terminal's yes/no before a new model changes a running deployment's inputs."""
+    print(
+        f"\n{change.name!r} runs version {change.version}; this model changes it: "
+        f"{change.words()}.",
+        file=sys.stderr,
+    )
+    print(f"Replace {change.name!r} anyway? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()  # the question is on stderr: stdout is for results
+    return answer.strip().lower() in {"y", "yes"}
+
+
 def print_result(record: Any, *, as_json: bool, verb: str = "Deployed") -> None:
     if as_json:
         print_json(record.to_dict())
@@ -217,8 +281,9 @@ def print_result(record: Any, *, as_json: bool, verb: str = "Deployed") -> None:
         print(f"Smoke test: {smoke['summary']}")
     for i, line in enumerate(try_it_lines(record)):
         print(f"{'Try it:' if i == 0 else '':<12}{line}")
-    print(f"Status:     modelship status {record.name}")
-    print(f"Remove:     modelship teardown {record.name}")
+    prog = command_name()
+    print(f"Status:     {prog} status {record.name}")
+    print(f"Remove:     {prog} teardown {record.name}")
 
 
 def try_it_lines(record: Any) -> list[str]:
@@ -263,19 +328,31 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not (1 <= args.port <= 65535):
         raise UsageError(f"--port {args.port} is not a port.", "Use a number from 1 to 65535.")
     cancel = CancelToken()
-    with cancel_on_interrupt(cancel, progress):
-        record = run_deploy(
-            profile,
-            on_event=ProgressEvents(progress),
-            cancel=cancel,
-            keep_on_failure=args.keep_on_failure,
-            save=save,
+    from app.run import InputsChangeRefused
+
+    try:
+        with cancel_on_interrupt(cancel, progress):
+            record = run_deploy(
+                profile,
+                on_event=ProgressEvents(progress),
+                cancel=cancel,
+                keep_on_failure=args.keep_on_failure,
+                save=save,
+                allow_input_change=args.replace,
+                confirm_input_change=ask_input_change if _interactive() else None,
+            )
+    except InputsChangeRefused as exc:
+        again = [command_name(), *_quoted(getattr(args, "argv", None) or ["deploy", str(args.what)])]
+        exc.hint = (
+            f"If that is what you want, run: {' '.join(again)} --replace; "
+            "to keep both, deploy it under another --name."
         )
+        raise
     if save:
         progress.update(
             None,
             f"Saved profile {profile.name!r} ({profile_path(profile.name)}); "
-            f"re-run: modelship deploy {profile.name}",
+            f"re-run: {command_name()} deploy {profile.name}",
         )
     print_result(record, as_json=args.json)
     sys.stdout.flush()

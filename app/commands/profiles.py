@@ -77,6 +77,21 @@ def run(args: argparse.Namespace) -> int:
             )
         if not profiles.is_uri_path(p.model.path) and not Path(p.model.path).exists():
             print(f"warning: the model file {p.model.path} does not exist here.", file=sys.stderr)
+        # trust is never imported: the file's trust fields are dropped on load (notes),
+        # and an interpreter it names runs only once trusted on this computer
+        for note in p.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if p.model.python:
+            from app.trust import python_path, python_trusted
+
+            if not python_trusted(p.model.python):
+                where = python_path(p.model.python) or p.model.python
+                print(
+                    f"note: the profile asks to convert with the Python interpreter {where}; "
+                    "it runs only once you confirm it on this computer: modelship trust "
+                    f"--python {where}",
+                    file=sys.stderr,
+                )
         profiles.save_profile(p)
         print(f"Imported {p.name!r} ({dest}); deploy it with: modelship deploy {p.name}")
         return 0

@@ -11,6 +11,7 @@ success: a failed or refused deploy leaves it as it was.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
@@ -22,6 +23,7 @@ from app.run.attempt import Attempt
 from app.run.events import Event, OnEvent
 from app.run.lock import deployment_lock
 from app.run.preflight import check_ready
+from app.trust import require_python
 from targets.base import Target
 from targets.catalog import get_target
 
@@ -34,6 +36,8 @@ def run_deploy(
     keep_on_failure: bool = False,
     converted: ConvertedModel | None = None,
     save: bool = False,
+    allow_input_change: bool = False,
+    confirm_input_change: Callable[[replace.InputChange], bool] | None = None,
 ) -> DeploymentRecord:
     """Deploy ``profile`` and smoke-test it; return the saved DeploymentRecord.
 
@@ -41,11 +45,18 @@ def run_deploy(
     page): used as it is when the profile still describes the same input. ``save``
     writes the profile to the saved profiles once the deploy succeeded.
 
+    A new model whose inputs differ from those of the running deployment of the same
+    name replaces it only with ``allow_input_change`` (the CLI's ``--replace``, the
+    wizard's tick), or when ``confirm_input_change(change)`` says yes (a terminal that
+    asks); otherwise it raises :class:`~app.run.replace.InputsChangeRefused` before
+    anything of the running one is touched.
+
     Raises a :class:`~app.errors.ModelShipError` (``Cancelled`` on cancel) after rolling
     back everything this run created; the message lists what was removed.
     """
     with deployment_lock(profile.name):
-        record = _run_deploy(profile, on_event, cancel, keep_on_failure, converted)
+        agree = (lambda change: True) if allow_input_change else confirm_input_change
+        record = _run_deploy(profile, on_event, cancel, keep_on_failure, converted, agree)
     if save:
         save_profile(profile)
     return record
@@ -57,11 +68,13 @@ def _run_deploy(
     cancel: CancelToken | None,
     keep_on_failure: bool,
     given: ConvertedModel | None,
+    agree: Callable[[replace.InputChange], bool] | None = None,
 ) -> DeploymentRecord:
     keep = keep_on_failure or profile.smoke.keep_on_failure
     target = get_target(profile.target.kind)
     previous = find_record(profile.name)
-    check_ready(target, profile, previous)
+    require_python(profile.model.python)  # before anything: a profile's program runs
+    check_ready(target, profile, previous)  # only once trusted on this computer
     attempt = Attempt(profile.name, "deploy", target.name, profile.to_dict(), on_event, cancel)
     version = previous.next_version_number() if previous else 1
     model: ConvertedModel | None = None
@@ -75,6 +88,11 @@ def _run_deploy(
             steps.intake(profile, progress)
         with attempt.step_("convert") as progress:
             model = steps.convert(profile, version, attempt, progress, previous, given)
+            change = replace.input_change(previous, model.signature_path)
+            if change and not (agree is not None and agree(change)):
+                raise replace.InputsChangeRefused(change)
+            if change:
+                progress.update(None, f"Replacing {profile.name!r}: {change.words()}")
         if target.ships == "image":
             with attempt.step_("build") as progress:
                 platform = target.platforms(profile)[0]

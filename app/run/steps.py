@@ -150,8 +150,10 @@ def convert_for_profile(
     profile the same way.
     """
     from app.convert import ConvertOptions, convert_model
+    from app.trust import require_python
 
     m = profile.model
+    require_python(m.python)  # a profile's interpreter runs only once trusted here
     options = ConvertOptions(
         python=m.python,
         sample_csv=m.sample_csv,
@@ -178,9 +180,12 @@ def convert_for_profile(
 
 
 def trusted(profile: Profile) -> bool:
-    """Did the profile's owner trust exactly this model file? (Its hash, not its name.)"""
-    want = profile.model.trusted_sha256
-    return bool(want) and file_sha256(local_model(profile.model.path)) == want
+    """Did the person at this computer trust exactly this model file? (Its hash, in the
+    local trust store: never a profile's say-so.)"""
+    from app.trust import model_trusted
+
+    digest = file_sha256(local_model(profile.model.path))
+    return digest is not None and model_trusted(digest)
 
 
 # ---- image ------------------------------------------------------------------------------

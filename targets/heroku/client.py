@@ -7,9 +7,14 @@ JSON over HTTPS, ``Accept: application/vnd.heroku+json; version=3``, a Bearer ke
 ``{"id", "message"}``. This module turns those errors into ModelShip's errors with a
 next step in plain words, and never logs the key.
 
-The key lives in the keyring under the profile's ``api_key`` entry. On first use it is
-imported from where the Heroku CLI keeps it (``HEROKU_API_KEY``, else ``~/.netrc`` for
-``api.heroku.com`` or the ``api_url`` host), and the import is said in the progress.
+The key lives in the keyring under the profile's ``account_key`` entry. On first use
+it is imported from where the Heroku CLI keeps it (``HEROKU_API_KEY``, else
+``~/.netrc``'s entry for the ``api_url`` host), and the import is said in the progress.
+
+The key goes only to Heroku's own addresses or to ones the person confirmed on this
+computer (``modelship hosts allow``; :mod:`app.trust`): a client for any other
+``api_url`` is refused before the key is read, and requests never adds ``~/.netrc``
+credentials on its own (:mod:`targets.http`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from app.errors import CredentialError, TargetError
 from app.progress import NullProgress, Progress
+from targets.heroku.settings import check_api_url, check_registry
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER_RELEASES = "application/vnd.heroku+json; version=3.docker-releases"
@@ -67,8 +73,10 @@ def _netrc_password(hosts: list[str]) -> tuple[str, str] | None:
 
 
 def api_hosts(api_url: str) -> list[str]:
+    """The ~/.netrc machine to read the key from: the ``api_url``'s own host only (the
+    key netrc holds for api.heroku.com is never sent to another address)."""
     host = urllib.parse.urlsplit(api_url).hostname or ""
-    return [h for h in dict.fromkeys([host, HEROKU_API_HOST]) if h]
+    return [host] if host else []
 
 
 def find_api_key(entry: str, api_url: str) -> tuple[str, str]:
@@ -121,7 +129,7 @@ def api_key(entry: str, api_url: str, progress: Progress | None = None) -> str:
 # What Heroku's error ids mean for the person deploying, and what to do next.
 _ERROR_HINTS = {
     "unauthorized": "Create a new API key (`heroku authorizations:create`) and store it in "
-    "the keyring entry the profile names (api_key).",
+    "the keyring entry the profile names (account_key).",
     "forbidden": "Use an app your account can change, or choose another app name.",
     "rate_limit": "Heroku allows 4500 API calls per hour; wait a few minutes and deploy again.",
     "invalid_params": "Check the Heroku settings in the profile (app name, region, dyno size).",
@@ -151,17 +159,16 @@ class HerokuClient:
     """Calls to one Platform API (``api_url``) with one key. Cheap; make one per task."""
 
     def __init__(self, api_url: str, key: str, *, timeout: float = 30.0) -> None:
+        check_api_url(api_url)  # the key goes to Heroku or a confirmed address only
         self.api_url = api_url.rstrip("/")
         self._key = key
         self.timeout = timeout
         self.rate_limit_remaining: int | None = None
-        import requests
+        from targets.http import Session
 
-        self._session = requests.Session()
+        # never ~/.netrc's credentials (not even after a redirect): only this key
+        self._session = Session()
         self._session.headers.update({"User-Agent": "ModelShip (heroku target)"})
-        # the key as auth, not only as a header: requests replaces a plain
-        # Authorization header with ~/.netrc's entry for the host when no auth is set,
-        # and the key chosen (the keyring's, say) must win over what ~/.netrc holds
         self._session.auth = _bearer(key)
 
     def close(self) -> None:
@@ -207,9 +214,11 @@ class HerokuClient:
         tries = 1 + (GET_RETRIES if method == "GET" else 0)
         for attempt in range(tries):
             try:
+                # no redirects: the key stays with the API's own address
                 resp = self._session.request(
-                    method, url, json=body, headers=send, timeout=self.timeout
-                )
+                    method, url, json=body, headers=send, timeout=self.timeout,
+                    allow_redirects=False,
+                )  # fmt: skip
             except requests.RequestException as exc:
                 if attempt + 1 < tries:
                     time.sleep(0.5 * (attempt + 1))
@@ -280,12 +289,15 @@ class HerokuClient:
 
         Only URLs on the API's own host get the key; a stream elsewhere gets none.
         """
-        import requests
+        from targets.http import NoAuth, Session
 
         same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(self.api_url).netloc
-        # A plain request, not the session: this may run in a reader thread.
-        auth = _bearer(self._key) if same_host else None
-        with contextlib.closing(requests.get(url, auth=auth, stream=True, timeout=timeout)) as resp:
+        # Its own session, not the client's: this may run in a reader thread.
+        auth = _bearer(self._key) if same_host else NoAuth()
+        with (
+            Session() as session,
+            contextlib.closing(session.get(url, auth=auth, stream=True, timeout=timeout)) as resp,
+        ):
             if resp.status_code >= 400:
                 return
             for raw in resp.iter_lines(decode_unicode=True):
@@ -370,5 +382,7 @@ __all__ = [
     "NotFound",
     "api_hosts",
     "api_key",
+    "check_api_url",
+    "check_registry",
     "find_api_key",
 ]

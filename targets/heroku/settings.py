@@ -1,15 +1,52 @@
 """Settings of the ``heroku`` target (no SDK, no target code: see targets.settings).
 
-``api_key`` and ``endpoint_api_key`` name keyring entries. The Platform API and the
-registry are settings with Heroku's defaults, so a compatible service (or a test double)
-stands in without code changes.
+``account_key`` (your Heroku account's key) and ``api_key`` (the key callers of the
+endpoint send, as on every target) name keyring entries. The Platform API and the
+registry are settings with Heroku's defaults; another address (a compatible service, a
+test double) is used only once confirmed on this computer (``modelship hosts allow``),
+because the account key is sent there.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
 
 from targets.settings import SecretRef, TargetSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.trust import UntrustedHostError
+
+# Heroku's documented addresses: the account key goes there without asking.
+HEROKU_API_URL = "https://api.heroku.com"
+HEROKU_REGISTRY = "registry.heroku.com"
+
+
+def check_api_url(api_url: str) -> None:
+    """Refuse an ``api_url`` that is neither Heroku's nor confirmed on this computer."""
+    from app.trust import require_host
+
+    require_host(
+        api_url,
+        setting="api_url",
+        service="Heroku's Platform API",
+        sends="your Heroku API key",
+        documented=(HEROKU_API_URL,),
+    )
+
+
+def check_registry(registry: str) -> None:
+    """Refuse a ``registry`` that is neither Heroku's nor confirmed on this computer."""
+    from app.trust import require_host
+
+    require_host(
+        registry if "://" in registry else registry.split("/", 1)[0],
+        setting="registry",
+        service="Heroku's registry",
+        sends="your Heroku API key (the registry login)",
+        documented=(f"https://{HEROKU_REGISTRY}",),
+    )
 
 
 class HerokuSettings(TargetSettings):
@@ -24,24 +61,28 @@ class HerokuSettings(TargetSettings):
     dyno_size: str = Field(
         "basic", title="Dyno size", description="eco, basic, standard-1x, standard-2x, ..."
     )
-    api_key: SecretRef = Field(
+    account_key: SecretRef = Field(
         "heroku-api-key",
         title="Heroku API key",
         description="Keyring entry of your Heroku API key (imported from ~/.netrc or "
         "HEROKU_API_KEY on first use).",
     )
     api_url: str = Field(
-        "https://api.heroku.com", title="Platform API", description="Heroku's API address."
+        HEROKU_API_URL,
+        title="Platform API",
+        description="Heroku's API address (another one must be confirmed on this computer).",
     )
     registry: str = Field(
-        "registry.heroku.com", title="Registry", description="Heroku's container registry."
+        HEROKU_REGISTRY,
+        title="Registry",
+        description="Heroku's container registry (another one must be confirmed on this computer).",
     )
-    endpoint_api_key: SecretRef | None = Field(
+    api_key: SecretRef | None = Field(
         None,
         title="Endpoint API key",
         description="Keyring entry of the key callers must send (Authorization: Bearer).",
     )
-    require_endpoint_api_key: bool = Field(
+    require_api_key: bool = Field(
         True,
         title="Require an API key",
         description="Turn off only for an endpoint anyone on the internet may call.",
@@ -52,12 +93,23 @@ class HerokuSettings(TargetSettings):
 
     @model_validator(mode="after")
     def _key_unless_off(self) -> HerokuSettings:
-        if self.require_endpoint_api_key and not self.endpoint_api_key:
+        if self.require_api_key and not self.api_key:
             raise ValueError(
-                "endpoint_api_key must name a keyring entry (or set "
-                "require_endpoint_api_key = false to let anyone on the internet call it)"
+                "api_key must name a keyring entry (or set "
+                "require_api_key = false to let anyone on the internet call it)"
             )
         return self
 
+    def address_errors(self) -> list[UntrustedHostError]:
+        from app.trust import UntrustedHostError
 
-__all__ = ["HerokuSettings"]
+        out = []
+        for check, value in ((check_api_url, self.api_url), (check_registry, self.registry)):
+            try:
+                check(value)
+            except UntrustedHostError as exc:
+                out.append(exc)
+        return out
+
+
+__all__ = ["HEROKU_API_URL", "HEROKU_REGISTRY", "HerokuSettings", "check_api_url", "check_registry"]

@@ -41,6 +41,8 @@ from targets.heroku.client import (
     HerokuAPIError,
     HerokuClient,
     api_key,
+    check_api_url,
+    check_registry,
     find_api_key,
 )
 from targets.heroku.settings import HerokuSettings
@@ -158,13 +160,39 @@ def _settings(profile: Profile) -> HerokuSettings:
 
 
 def _client(api_url: str, entry: str, progress: Progress | None = None) -> HerokuClient:
+    """A client for ``api_url`` with the account key: refused before the key is read
+    when ``api_url`` is neither Heroku's nor confirmed on this computer."""
+    check_api_url(api_url)
     return HerokuClient(api_url, api_key(entry, api_url, progress))
 
 
+def _client_for(data: dict[str, Any], progress: Progress | None = None) -> HerokuClient:
+    """The client for a resource's app (its ``api_url`` and account key entry)."""
+    # records written before the rename keep the account key's entry as "api_key"
+    entry = data.get("account_key") or data.get("api_key") or "heroku-api-key"
+    return _client(data["api_url"], str(entry), progress)
+
+
+def _registry_password(settings: HerokuSettings) -> str:
+    """The registry login (the account key): only for Heroku's registry or a confirmed
+    one, checked before the key is read."""
+    check_registry(settings.registry)
+    return find_api_key(settings.account_key, settings.api_url)[0]
+
+
+def host_problems(settings: HerokuSettings) -> list[Problem]:
+    """The addresses the account key would go to that are neither Heroku's nor
+    confirmed on this computer (checked before any traffic)."""
+    return [
+        Problem(exc.message, exc.hint or "", "setting", exc.setting)
+        for exc in settings.address_errors()
+    ]
+
+
 def _data(settings: HerokuSettings, app: str, **extra: Any) -> dict[str, Any]:
-    """What every resource keeps to find its app again: never a secret (``api_key`` is
-    the keyring entry's name)."""
-    return {"app": app, "api_url": settings.api_url, "api_key": settings.api_key, **extra}
+    """What every resource keeps to find its app again: never a secret (``account_key``
+    is the keyring entry's name)."""
+    return {"app": app, "api_url": settings.api_url, "account_key": settings.account_key, **extra}
 
 
 def _live(record: DeploymentRecord | None, kind: str, app: str) -> Resource | None:
@@ -177,11 +205,11 @@ def _live(record: DeploymentRecord | None, kind: str, app: str) -> Resource | No
 
 
 def _endpoint_key(settings: HerokuSettings) -> str | None:
-    if not settings.endpoint_api_key:
+    if not settings.api_key:
         return None
     from app.secrets import get_secret
 
-    return get_secret(settings.endpoint_api_key)
+    return get_secret(settings.api_key)
 
 
 def _config_vars(settings: HerokuSettings) -> dict[str, str | None]:
@@ -313,43 +341,50 @@ class HerokuTarget(Target):
         return HerokuRegistry(
             f"{s.registry.rstrip('/')}/{app}/{PROCESS}",
             app=app,
-            api=lambda: _client(s.api_url, s.api_key),
+            api=lambda: _client(s.api_url, s.account_key),
             username="_",
-            password=lambda: find_api_key(s.api_key, s.api_url)[0],
+            password=lambda: _registry_password(s),
             words=f"Heroku's registry for app {app} ({s.registry})",
         )
 
     def secret_headers(self, profile: Profile) -> dict[str, str]:
-        """The endpoint's own key (``endpoint_api_key``); ``api_key`` is Heroku's."""
+        """The endpoint's own key (``api_key``); ``account_key`` is Heroku's."""
         key = _endpoint_key(_settings(profile))
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     # ---- before ---------------------------------------------------------------------
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         s = _settings(profile)
+        # first, before any traffic: the addresses the account key would go to
+        hosts = host_problems(s)
+        if hosts:
+            return hosts
         problems: list[Problem] = []
-        if s.endpoint_api_key:
+        if s.api_key:
             from app.secrets import has_secret
 
-            if not has_secret(s.endpoint_api_key):
+            if not has_secret(s.api_key):
                 problems.append(
                     Problem(
-                        f"The keyring has no endpoint API key named {s.endpoint_api_key!r}.",
+                        f"The keyring has no endpoint API key named {s.api_key!r}.",
                         "Store the key callers will send: keyring set modelship "
-                        f"{s.endpoint_api_key} (or the wizard's settings page).",
+                        f"{s.api_key} (or the wizard's settings page).",
                         kind="credential",
-                        setting="endpoint_api_key",
+                        setting="api_key",
                     )
                 )
         try:
-            key, _ = find_api_key(s.api_key, s.api_url)
+            key, _ = find_api_key(s.account_key, s.api_url)
         except CredentialError as exc:
-            return [Problem(exc.message, exc.hint or "", "credential", "api_key"), *problems]
+            return [Problem(exc.message, exc.hint or "", "credential", "account_key"), *problems]
         with HerokuClient(s.api_url, key, timeout=20) as api:
             try:
                 api.account()
             except CredentialError as exc:
-                return [Problem(exc.message, exc.hint or "", "credential", "api_key"), *problems]
+                return [
+                    Problem(exc.message, exc.hint or "", "credential", "account_key"),
+                    *problems,
+                ]
             except TargetError as exc:
                 return [Problem(exc.message, exc.hint or "", "environment", "api_url"), *problems]
             problems += self._app_problems(api, profile, previous)
@@ -475,10 +510,10 @@ class HerokuTarget(Target):
     def warnings(self, profile: Profile) -> list[str]:
         s = _settings(profile)
         out = []
-        if not s.endpoint_api_key:
+        if not s.api_key:
             out.append(
                 f"The Heroku app {s.app or ''} will answer anyone on the internet: no "
-                "endpoint API key (endpoint_api_key) is set."
+                "endpoint API key (api_key) is set."
             )
         return out
 
@@ -495,7 +530,7 @@ class HerokuTarget(Target):
             items = [PlanItem("create", "Heroku app", app, where + "; reused if it is yours")]
         else:
             items = [PlanItem("reuse" if exists else "create", "Heroku app", app, where)]
-        names = ["MODELSHIP_API_KEY (the endpoint's key)"] if s.endpoint_api_key else []
+        names = ["MODELSHIP_API_KEY (the endpoint's key)"] if s.api_key else []
         names.append("MODELSHIP_WORKERS")
         items.append(PlanItem("set", "config vars", app, ", ".join(names)))
         items.append(
@@ -512,13 +547,14 @@ class HerokuTarget(Target):
             if s.api_url.rstrip("/") == "https://api.heroku.com"
             else "the app's web_url"
         )
-        items.append(PlanItem("serve", "endpoint", url, "bearer key" if s.endpoint_api_key else ""))
+        items.append(PlanItem("serve", "endpoint", url, "bearer key" if s.api_key else ""))
         return items
 
     def _exists(self, s: HerokuSettings) -> bool | None:
         """Whether the app exists; None when Heroku cannot say now (a plan is words)."""
         try:
-            key = find_api_key(s.api_key, s.api_url)[0]
+            check_api_url(s.api_url)
+            key = find_api_key(s.account_key, s.api_url)[0]
             with HerokuClient(s.api_url, key, timeout=10) as api:
                 return api.app(str(s.app)) is not None
         except Exception:
@@ -533,7 +569,7 @@ class HerokuTarget(Target):
             None, f"Heroku bills the {s.dyno_size} dyno while it runs: "
             f"{pricing.cost_words(s.dyno_size)}"
         )  # fmt: skip
-        with _client(s.api_url, s.api_key, ctx.progress) as api:
+        with _client(s.api_url, s.account_key, ctx.progress) as api:
             self._ensure_app(api, ctx)
 
     def _ensure_app(self, api: HerokuClient, ctx: DeployContext) -> dict[str, Any]:
@@ -584,7 +620,7 @@ class HerokuTarget(Target):
                 "There is no pushed image to release.", "Deploy again; the push step makes it."
             )
         name = self._app_name(s)
-        with _client(s.api_url, s.api_key, ctx.progress) as api:
+        with _client(s.api_url, s.account_key, ctx.progress) as api:
             app = self._ensure_app(api, ctx)
             resources: list[Resource] = []
             ours = next(
@@ -609,7 +645,7 @@ class HerokuTarget(Target):
             url=str(app.get("web_url") or f"https://{name}.herokuapp.com/").rstrip("/"),
             target=self.name,
             resources=resources,
-            auth="bearer" if s.endpoint_api_key else "none",
+            auth="bearer" if s.api_key else "none",
             data={
                 "app": name,
                 "release": release.data.get("version"),
@@ -784,7 +820,7 @@ class HerokuTarget(Target):
         size = str(data.get("dyno_size") or "basic")
         cost = pricing.cost_so_far(size, str(data.get("since") or record.created))
         try:
-            with _client(release.data["api_url"], release.data["api_key"]) as api:
+            with _client_for(release.data) as api:
                 info = api.app(app)
                 if info is None:
                     return TargetStatus(False, f"Heroku app {app} is gone", cost=cost)
@@ -814,7 +850,7 @@ class HerokuTarget(Target):
         release = next((r for r in record.resources() if r.kind in KINDS), None)
         if release is None:
             return ""
-        with _client(release.data["api_url"], release.data["api_key"]) as api:
+        with _client_for(release.data) as api:
             return "\n".join(api.log_lines(str(release.data["app"]), lines))
 
     def destroy(self, resource: Resource, progress: Progress | None = None) -> bool:
@@ -826,7 +862,7 @@ class HerokuTarget(Target):
             return False
         d = resource.data
         app = str(d.get("app") or resource.id.split("/")[0])
-        with _client(d["api_url"], d["api_key"]) as api:
+        with _client_for(d) as api:
             info = api.app(app)
             if info is None:
                 return False
@@ -917,7 +953,7 @@ class HerokuTarget(Target):
             app = str(r.data.get("app"))
             if r.kind == KIND_APP or app in gone:
                 continue
-            with _client(r.data["api_url"], r.data["api_key"]) as api:
+            with _client_for(r.data) as api:
                 if api.app(app) is None:
                     continue
                 if r.kind == KIND_CONFIG and self._unset(
@@ -939,14 +975,14 @@ class HerokuTarget(Target):
         """Scale the web formation to 0 (no dyno runs or bills); the app, its release
         and config stay, so ``start`` needs no new release."""
         r = self._release_of(record)
-        with _client(r.data["api_url"], r.data["api_key"], progress) as api:
+        with _client_for(r.data, progress) as api:
             self._scale_down(api, str(r.data["app"]), progress)
 
     def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         """Scale the web formation back to 1 (the current release boots); same URL."""
         r = self._release_of(record)
         app = str(r.data["app"])
-        with _client(r.data["api_url"], r.data["api_key"], progress) as api:
+        with _client_for(r.data, progress) as api:
             if api.app(app) is None:
                 raise TargetError(f"The Heroku app {app} is gone.", "Deploy it again.")
             progress.update(None, f"Scaling the web dynos of {app} to 1")

@@ -2,7 +2,9 @@
 
 A :class:`~targets.registry.V2Registry` whose host is the account's ECR registry
 (``ACCOUNT.dkr.ecr.REGION.amazonaws.com``, looked up only when a push or plan needs
-it) or the ``registry`` setting (a mirror; the tests' local registry). The password is
+it) or the ``registry`` setting (a mirror; the tests' local registry), which gets the
+ECR password only when it is an ECR address of the region or was confirmed on this
+computer (``modelship hosts allow``; :func:`check_registry`). The password is
 a fresh ``get_authorization_token`` per push, passed to the Engine with the push and
 never written to ``~/.docker/config.json``. The repository is created in
 :meth:`ECRRegistry.ensure_repository` (the target's ``prepare``, in the push step),
@@ -20,6 +22,7 @@ from app.domain import PushedImage, Resource
 from app.progress import NullProgress, Progress
 from targets.registry import V2Registry
 from targets.sagemaker.client import AWS, error_code, tags
+from targets.sagemaker.settings import check_registry
 
 if TYPE_CHECKING:
     from app.journal import Journal
@@ -81,6 +84,8 @@ class ECRRegistry(V2Registry):
         return password
 
     def credentials(self) -> tuple[str, str] | None:
+        if self._host_override:  # before the token is asked for, so it never leaves
+            check_registry(self._host_override, self.aws.region)
         if self._cached is None:  # one token per registry object (one push or removal)
             self._cached = self._token()
         return self.username, self._cached

@@ -8,11 +8,35 @@ botocore's standard settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from targets.settings import TargetSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.trust import UntrustedHostError
+
+# ECR's documented registry hosts: ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def check_registry(host: str, region: str) -> None:
+    """Refuse a ``registry`` override that is neither ECR in ``region`` nor confirmed on
+    this computer: it would receive the ECR password (the account's push rights)."""
+    from app.trust import require_host
+
+    def documented(origin: str) -> bool:
+        match = ECR_HOST.match(origin.removeprefix("https://"))  # ECR: port 443 only
+        return match is not None and match.group(1) == region
+
+    require_host(
+        host,
+        setting="registry",
+        service="ECR",
+        sends="your ECR login (a password to push to your account's repositories)",
+        documented=documented,
+    )
 
 
 class SageMakerSettings(TargetSettings):
@@ -81,5 +105,16 @@ class SageMakerSettings(TargetSettings):
             raise ValueError("max_instances must not be below min_instances")
         return self
 
+    def address_errors(self) -> list[UntrustedHostError]:
+        from app.trust import UntrustedHostError
 
-__all__ = ["SageMakerSettings"]
+        if not self.registry:
+            return []  # the account's own ECR
+        try:
+            check_registry(self.registry, self.region)
+        except UntrustedHostError as exc:
+            return [exc]
+        return []
+
+
+__all__ = ["ECR_HOST", "SageMakerSettings", "check_registry"]

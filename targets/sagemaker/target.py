@@ -114,6 +114,9 @@ class SageMakerTarget(Target):
     # ---- before --------------------------------------------------------------------
     def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         s: SageMakerSettings = profile.target.settings
+        hosts = s.address_errors()  # first, before any traffic: where the ECR login goes
+        if hosts:
+            return [Problem(e.message, e.hint or "", "setting", e.setting) for e in hosts]
         problems = setting_problems(profile)
         aws = _aws(s)
         try:

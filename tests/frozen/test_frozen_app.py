@@ -183,7 +183,7 @@ def test_headless_deploy_to_heroku_with_the_key_from_the_environment_then_teardo
     save_profile(
         Profile.model_validate(
             {
-                "schema": 1,
+                "schema": 2,
                 "name": "frozen-heroku",
                 "model": {"path": str(model)},
                 "target": {
@@ -192,13 +192,18 @@ def test_headless_deploy_to_heroku_with_the_key_from_the_environment_then_teardo
                         "app": "frozen-heroku",
                         "api_url": heroku_process["api_url"],
                         "registry": heroku_process["registry"],
-                        "require_endpoint_api_key": False,
+                        "require_api_key": False,
                     },
                 },
                 "image": {"base_image": base_image},
             }
         )
     )
+    # the emulator's addresses are confirmed with the bundle's own command, as a person
+    # would confirm a Heroku-compatible service before ModelShip sends it the key
+    for address in (heroku_process["api_url"], heroku_process["registry"]):
+        allowed = run(exe, "hosts", "allow", address)
+        assert allowed.returncode == 0, allowed.stderr
     # CI has no secure keyring: the key from HEROKU_API_KEY is used for the run only.
     key = {"HEROKU_API_KEY": heroku_process["api_key"]}
     deployed = run(exe, "deploy", "frozen-heroku", "--json", timeout=600, **key)

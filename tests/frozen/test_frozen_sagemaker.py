@@ -126,6 +126,9 @@ def test_headless_deploy_to_sagemaker_invoke_status_teardown(
     name = "frozen-sm"
     save_profile(sagemaker_profile(model, name, base_image))
     env = {k: v for k, v in aws_processes.items() if k != "emulator"}
+    # the local registry stands in for ECR: confirmed with the bundle's own command
+    allowed = run(exe, "hosts", "allow", registry_address())
+    assert allowed.returncode == 0, allowed.stderr
 
     deployed = run(exe, "deploy", name, "--json", timeout=900, **env)
     assert deployed.returncode == 0, deployed.stderr[-4000:]
@@ -164,6 +167,7 @@ def test_missing_credentials_exit_6(exe: Path, aws_processes: dict[str, str], tm
     model.write_bytes(b"not used: preflight stops first")
     save_profile(sagemaker_profile(model, "frozen-sm-nocreds", "unused:latest"))
     env = {k: v for k, v in aws_processes.items() if k != "emulator"}
+    assert run(exe, "hosts", "allow", registry_address()).returncode == 0
     env.update(AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="", AWS_SESSION_TOKEN="")
     result = run(exe, "deploy", "frozen-sm-nocreds", **env)
     assert result.returncode == 6, result.stderr[-3000:]

@@ -97,13 +97,13 @@ def test_heroku_use_a_different_key(window, qtbot, tmp_path, heroku_emulator, mo
     window.state.settings = {
         "api_url": emu.api_url,
         "registry": emu.registry,
-        "require_endpoint_api_key": False,
+        "require_api_key": False,
     }
     window.go("settings")
     page = window.pages["settings"]
     wait_idle(qtbot, page, 60_000)
     form = page.target_form
-    editor = page.editors["api_key"]
+    editor = page.editors["account_key"]
     assert f"found in {netrc}" in form.key_state.text()
     assert not editor.secret_value.isVisibleTo(page)
     assert form.other_key_button.isVisibleTo(page)

@@ -241,6 +241,9 @@ def two_accounts():
     emulator = HerokuEmulator(api_keys=["key-ours-0123", "key-theirs-4567"], boot_timeout=10.0)
     emulator.start()
     try:
+        from tests.emulators.confirm import confirm_hosts
+
+        confirm_hosts(emulator.api_url, emulator.registry)
         yield emulator
     finally:
         emulator.stop()
@@ -266,11 +269,11 @@ def test_heroku_app_name_checked_live_and_key_from_netrc(
         qtbot,
         _model(tmp_path),
         "heroku",
-        {"api_url": emu.api_url, "registry": emu.registry, "require_endpoint_api_key": False},
+        {"api_url": emu.api_url, "registry": emu.registry, "require_api_key": False},
     )
     form = page.target_form
     assert f"Heroku API key found in {netrc}" in form.key_state.text()
-    assert not page.editors["api_key"].widget.isVisibleTo(page)  # nothing to paste
+    assert not page.editors["account_key"].widget.isVisibleTo(page)  # nothing to paste
     assert "basic: $7 per month (512 MB)" in _items(page.editors["dyno_size"])
     for name, words in [
         ("their-app", "Taken by someone else"),
@@ -296,11 +299,11 @@ def test_heroku_key_pasted_once_goes_to_the_keyring(
         qtbot,
         _model(tmp_path),
         "heroku",
-        {"api_url": emu.api_url, "registry": emu.registry, "require_endpoint_api_key": False},
+        {"api_url": emu.api_url, "registry": emu.registry, "require_api_key": False},
     )
     form = page.target_form
     assert "No Heroku API key found" in form.key_state.text()
-    editor = page.editors["api_key"]
+    editor = page.editors["account_key"]
     assert editor.secret_value.isVisibleTo(page)
     editor.secret_value.setText(emu.api_key)
     page.editors["app"].widget.setText("pasted-key-app")
@@ -341,7 +344,7 @@ def test_click_through_deploy_to_heroku(
     page.editors["registry"].set(emu.registry)
     page.editors["start_timeout"].set(120)
     page.editors["app"].widget.setText("wizard-heroku")
-    page.editors["endpoint_api_key"].secret_value.setText("wizard-endpoint-key-0123")
+    page.editors["api_key"].secret_value.setText("wizard-endpoint-key-0123")
     page.base_image.setText(base_image)
     qtbot.waitUntil(lambda: "Free:" in page.target_form.app_state.text(), timeout=30_000)
     page.check_button.click()
@@ -382,7 +385,7 @@ def test_remote_settings_pages_fit_800_pixels(window, qtbot, tmp_path) -> None:
     for kind, settings in [
         ("openstack", {"cloud": "nowhere", "api_key": "k"}),
         ("sagemaker", {}),
-        ("heroku", {"require_endpoint_api_key": False, "api_url": "http://127.0.0.1:9"}),
+        ("heroku", {"require_api_key": False, "api_url": "http://127.0.0.1:9"}),
     ]:
         page = _settings(window, qtbot, _model(tmp_path), kind, settings)
         page.more_button.setChecked(True)

@@ -51,6 +51,15 @@ def registry() -> str:
     return registry_address()
 
 
+@pytest.fixture(autouse=True)
+def _registry_confirmed() -> None:
+    """Every profile here names the local registry in place of ECR: confirmed on this
+    test's computer as a person would (`modelship hosts allow`)."""
+    from tests.emulators.confirm import confirm_hosts
+
+    confirm_hosts(registry_address())
+
+
 def _nothing_left(name: str, emulator, docker_client) -> None:
     assert aws_leftovers(name, emulator) == []
     assert registry_tags(f"modelship/{name}") == []

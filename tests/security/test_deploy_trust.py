@@ -1,6 +1,6 @@
 """`deploy` and profiles honour pickle safety: nothing is loaded without trust, and
-trust is given to one exact file (its hash), so a shared profile cannot carry it over
-to a file that changed."""
+trust is given to one exact file (its hash), kept on this computer (app.trust), so it
+does not carry over to a file that changed, nor travel with a profile."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.hashing import sha256_file
 from app.profile import load_profile, new_profile, profile_path
 from app.records import find_record
 from app.run import run_deploy, teardown
+from app.trust import model_trusted
 from tests.security import hostile
 
 
@@ -51,12 +52,13 @@ def test_deploy_trust_is_for_this_file_only(tmp_path: Path) -> None:
     path = _benign_unknown(tmp_path / "benign.joblib")
     # without trust: refused before anything loads it
     assert main(["deploy", str(path), "--name", "benign", "--port", str(free_port)]) == 3
-    # with --trust: deployed, and the profile remembers which file was trusted
+    # with --trust: deployed, and this computer remembers which file was trusted
     assert main(["deploy", str(path), "--name", "benign", "--port", str(free_port),
                  "--trust"]) == 0  # fmt: skip
     try:
         saved = load_profile("benign")
-        assert saved.model.trusted_sha256 == sha256_file(path)
+        assert model_trusted(sha256_file(path))
+        assert "trusted_sha256" not in profile_path("benign").read_text(encoding="utf-8")
         # the same file again from the saved profile: still trusted, no flag needed
         record = run_deploy(saved)
         assert record.current_version == 2
@@ -71,7 +73,7 @@ def test_deploy_trust_is_for_this_file_only(tmp_path: Path) -> None:
         with pytest.raises(ModelError, match="does not know"):
             run_deploy(new_profile(path, name="benign", settings={"port": free_port}))
         changed = load_profile("benign")
-        assert changed.model.trusted_sha256 != sha256_file(path)
+        assert not model_trusted(sha256_file(path))
         with pytest.raises(ModelError, match="does not know"):
             run_deploy(changed)
     finally:

@@ -77,7 +77,9 @@ def test_wrong_type_names_key_line_and_problem(tmp_path: Path) -> None:
         load_profile(write(tmp_path, text))
     msg = err.value.message
     assert "'target.settings.port'" in msg and "line 12" in msg
-    assert "integer" in msg
+    # plain words, not pydantic's ("Input should be a valid integer")
+    assert "must be a port number from 1 to 65535 (you gave 'eighty')" in msg
+    assert "Input should" not in msg
 
 
 def test_out_of_range_value_is_an_error(tmp_path: Path) -> None:
@@ -102,7 +104,10 @@ def test_unknown_target_kind_names_the_known_ones(tmp_path: Path) -> None:
 
 def test_schema_versions(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="newer than this ModelShip"):
-        load_profile(write(tmp_path, GOOD.replace("schema = 1", "schema = 2")))
+        load_profile(write(tmp_path, GOOD.replace("schema = 1", "schema = 3")))
+    # schema 1 and 2 load; what is saved is the current schema
+    assert load_profile(write(tmp_path, GOOD)).schema_version == 2
+    assert load_profile(write(tmp_path, GOOD.replace("schema = 1", "schema = 2"))).name == "iris"
     with pytest.raises(ProfileError, match="no 'schema' key"):
         load_profile(write(tmp_path, GOOD.replace("schema = 1\n", "")))
     with pytest.raises(ProfileError, match="schema 0 is not supported"):
@@ -153,7 +158,7 @@ def test_save_load_round_trip_and_list(tmp_path: Path) -> None:
 
 def test_unknown_profile_name_says_what_exists(tmp_path: Path) -> None:
     save_profile(load_profile(write(tmp_path, GOOD)))
-    with pytest.raises(ProfileError, match=r"No profile named 'nope'. Saved profiles: iris\."):
+    with pytest.raises(ProfileError, match=r"No profile named 'nope'.* Saved profiles: iris\."):
         load_profile("nope")
 
 
@@ -213,3 +218,59 @@ def test_default_name_drops_only_model_suffixes(file: str, name: str) -> None:
     from app.profile import default_name
 
     assert default_name(file) == name
+
+
+HEROKU_V1 = """\
+schema = 1
+name = "churn"
+
+[model]
+path = "churn.joblib"
+trusted_sha256 = "{sha}"
+
+[target]
+kind = "heroku"
+
+[target.settings]
+app = "churn-app"
+api_key = "my-heroku-account"
+endpoint_api_key = "churn-callers"
+require_endpoint_api_key = true
+"""
+
+
+def test_schema_1_heroku_profile_migrates_to_the_new_names(tmp_path: Path) -> None:
+    """Schema 1's Heroku ``api_key`` was the account's key: it becomes ``account_key``,
+    and ``api_key`` is the endpoint's key, as on every target; saving writes schema 2."""
+    path = write(tmp_path, HEROKU_V1.format(sha="0" * 64))
+    profile = load_profile(path)
+    s = profile.target.settings
+    assert (s.account_key, s.api_key, s.require_api_key) == (
+        "my-heroku-account",
+        "churn-callers",
+        True,
+    )
+    # trust in a profile is never honoured: dropped on load, with a note that says so
+    assert not hasattr(profile.model, "trusted_sha256")
+    assert any("trusted_sha256" in n and "modelship trust" in n for n in profile.notes)
+    saved = save_profile(profile, tmp_path / "out.toml").read_text(encoding="utf-8")
+    assert "schema = 2" in saved
+    assert 'account_key = "my-heroku-account"' in saved
+    assert 'api_key = "churn-callers"' in saved
+    assert "endpoint_api_key" not in saved and "trusted_sha256" not in saved
+    again = load_profile(tmp_path / "out.toml")
+    assert again.target.settings == s and again.notes == []
+
+
+def test_schema_2_names_are_not_migrated_again(tmp_path: Path) -> None:
+    text = HEROKU_V1.format(sha="0" * 64).replace("schema = 1", "schema = 2")
+    with pytest.raises(ProfileError, match="endpoint_api_key"):
+        load_profile(write(tmp_path, text))  # schema 2 knows only the new names
+    text = (
+        text.replace("endpoint_api_key", "api_key_x")
+        .replace('api_key = "my-heroku-account"', 'account_key = "acct"')
+        .replace("api_key_x", "api_key")
+        .replace("require_endpoint_api_key", "require_api_key")
+    )
+    s = load_profile(write(tmp_path, text)).target.settings
+    assert (s.account_key, s.api_key) == ("acct", "churn-callers")

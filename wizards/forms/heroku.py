@@ -38,13 +38,13 @@ class HerokuForm(TargetForm):
         # the app name's verdict sits right under the app name
         app_row = page.form.getWidgetPosition(self.editors["app"].widget)[0]
         page.form.insertRow(app_row + 1, "", self.app_state)
-        self.short_checkbox("require_endpoint_api_key", "Callers must send the API key")
+        self.short_checkbox("require_api_key", "Callers must send the API key")
         self.key_source = "none"
         self._check_timer = self.debounce(600, self._check_app)
         self.editors["app"].widget.textChanged.connect(lambda _t: self._app_typed())
         self.editors["dyno_size"].offer(_dyno_choices())
         self.editors["region"].offer([("eu", "eu (Europe)"), ("us", "us (United States)")])
-        secret = self.editors["api_key"].secret_value
+        secret = self.editors["account_key"].secret_value
         if secret is not None:
             secret.setPlaceholderText(
                 "paste your Heroku API key once (Heroku → Account settings → API key)"
@@ -56,7 +56,7 @@ class HerokuForm(TargetForm):
     def refresh(self) -> None:
         from targets.heroku.choices import key_source
 
-        entry = self.value("api_key") or "heroku-api-key"
+        entry = self.value("account_key") or "heroku-api-key"
         source, where = key_source(entry, self.value("api_url") or "https://api.heroku.com")
         self.key_source = source
         if source == "none":
@@ -76,7 +76,7 @@ class HerokuForm(TargetForm):
                 f"<span style='{GREEN}'>✔ Heroku API key found in {esc(where)}.</span>"
             )
         # a key found needs no field (unless it is being replaced); none: the field
-        self.page.set_row_visible("api_key", source == "none" or self.replacing)
+        self.page.set_row_visible("account_key", source == "none" or self.replacing)
         self.other_key_button.setVisible(source != "none" and not self.replacing)
         self._check_app()
 
@@ -84,7 +84,7 @@ class HerokuForm(TargetForm):
         """ "Use a different key…": the paste field, for a key that replaces the one
         found (stored in the keyring on "Check again", where it is found first)."""
         self.replacing = True
-        editor = self.editors["api_key"]
+        editor = self.editors["account_key"]
         if not editor.get():
             editor.set("heroku-api-key")
         self.refresh()
@@ -92,7 +92,7 @@ class HerokuForm(TargetForm):
             editor.secret_value.setFocus()
 
     def after_check(self) -> None:
-        typed = self.editors["api_key"].secret_value
+        typed = self.editors["account_key"].secret_value
         if self.replacing and not (typed is not None and typed.text()):
             self.replacing = False  # the pasted key is in the keyring now
             self.refresh()
@@ -109,13 +109,13 @@ class HerokuForm(TargetForm):
             self.app_state.setText("Empty: ModelShip suggests a free name.")
             self.app_state.setStyleSheet(GREY)
             return
-        typed = self.editors["api_key"].secret_value
+        typed = self.editors["account_key"].secret_value
         if self.key_source == "none":
             words = "click “Check again”" if typed and typed.text() else "paste your API key"
             self.app_state.setText(f"The name is checked with Heroku once you {words}.")
             self.app_state.setStyleSheet(GREY)
             return
-        entry = self.value("api_key") or "heroku-api-key"
+        entry = self.value("account_key") or "heroku-api-key"
         api_url = self.value("api_url") or "https://api.heroku.com"
 
         def work() -> Any:

@@ -92,6 +92,8 @@ class ModelPage(Page):
 
     def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
+        # (file, its sha256, trusted on this computer) of the pickle inspected last
+        self._digest: tuple[Path, str, bool] | None = None
         row = QHBoxLayout()
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("modelPath")
@@ -135,12 +137,33 @@ class ModelPage(Page):
         self.warnings.setVisible(False)
         self.body.addWidget(self.warnings)
 
-        # pickle warning: needs an explicit "I trust this file"
+        # pickle warning: the safety verdict first, in words; what the file names only
+        # under Details; then the explicit "I trust this file"
         self.pickle_box = QGroupBox("Opening this file runs code")
         pickle_lay = QVBoxLayout(self.pickle_box)
+        self.pickle_verdict = QLabel()
+        self.pickle_verdict.setObjectName("safetyVerdict")
+        self.pickle_verdict.setWordWrap(True)
+        self.pickle_verdict.setStyleSheet("font-weight: normal; color: palette(text);")
+        pickle_lay.addWidget(self.pickle_verdict)
         self.pickle_text = QLabel()
         self.pickle_text.setWordWrap(True)
+        self.pickle_text.setStyleSheet("font-weight: normal; color: palette(text);")
         pickle_lay.addWidget(self.pickle_text)
+        self.pickle_more = QPushButton("Details: what the file refers to")
+        self.pickle_more.setObjectName("safetyDetails")
+        self.pickle_more.setCheckable(True)
+        self.pickle_more.setFlat(True)
+        self.pickle_more.setStyleSheet("text-align: left; color: #0969da; font-weight: normal;")
+        self.pickle_more.toggled.connect(self._show_pickle_details)
+        pickle_lay.addWidget(self.pickle_more, 0, Qt.AlignmentFlag.AlignLeft)
+        self.pickle_details = QLabel()
+        self.pickle_details.setObjectName("safetyModules")
+        self.pickle_details.setWordWrap(True)
+        self.pickle_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pickle_details.setStyleSheet("font-weight: normal; color: #57606a;")
+        self.pickle_details.setVisible(False)
+        pickle_lay.addWidget(self.pickle_details)
         self.trust = QCheckBox("I trust this file: I made it, or it comes from someone I trust")
         self.trust.setObjectName("trustCheck")
         self.trust.toggled.connect(self._trust_changed)
@@ -187,9 +210,7 @@ class ModelPage(Page):
         self.csv_edit.textChanged.connect(lambda _t: self.completeChanged.emit())
         self.python_combo = QComboBox()
         self.python_combo.setObjectName("pythonChoice")
-        self.python_combo.addItem(
-            f"ModelShip's own Python ({sys.version.split()[0]})", userData=None
-        )
+        self.python_combo.addItem("ModelShip's built-in Python", userData=None)
         self.python_combo.addItem("Another Python environment…", userData="__choose__")
         self.python_combo.activated.connect(self._python_chosen)
         python_help = QLabel(
@@ -246,6 +267,14 @@ class ModelPage(Page):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Choose the Python of your environment")
         if path:
+            from app.trust import trust_python
+
+            try:  # chosen here by the person: trusted on this computer (path and hash)
+                trust_python(path)
+            except Exception as exc:
+                self.error(exc, "choosing the Python")
+                self.python_combo.setCurrentIndex(0)
+                return
             self.set_python(path)
         else:
             self.python_combo.setCurrentIndex(0)
@@ -289,7 +318,14 @@ class ModelPage(Page):
         def work(progress: Any, cancel: Any) -> Any:
             from app.intake import inspect_model
 
-            return inspect_model(path)
+            artifact = inspect_model(path)
+            if artifact.runs_code_on_load:  # trusted on this computer before? (its hash)
+                from app.hashing import sha256_file
+                from app.trust import model_trusted
+
+                digest = sha256_file(path)
+                self._digest = (path, digest, model_trusted(digest))
+            return artifact
 
         self.start_worker(
             work,
@@ -358,6 +394,7 @@ class ModelPage(Page):
             for w in artifact.warnings
             # the pickle box below says this, with the "I trust this file" choice
             if not (artifact.runs_code_on_load and "runs code" in w)
+            and not (artifact.safety is not None and w == artifact.safety.summary())
             # said by the boxes above, in the wizard's words
             and not (torch and "input shape" in w)
             and not (notebook and "must be importable" in w)
@@ -366,31 +403,37 @@ class ModelPage(Page):
             self.warnings.label.setText("<br>".join(_esc(w) for w in warnings))
             self.warnings.setVisible(True)
         if artifact.runs_code_on_load:
-            imports = ", ".join(artifact.pickle_imports[:8])
-            more = len(artifact.pickle_imports) - 8
-            if more > 0:
-                imports += f" and {more} more"
-            if artifact.format == "skops" and artifact.safety is not None:
-                unknown = [*artifact.safety.dangerous, *artifact.safety.unknown]
-                self.pickle_text.setText(
-                    "This skops file names code that ModelShip does not know. Converting it "
-                    "means opening it, and that runs this code. Only continue if you made "
-                    "this file yourself or got it from someone you trust."
-                    + f"<br><small>It names: {_esc(', '.join(unknown[:8]))}</small>"
-                )
-            else:
-                self.pickle_text.setText(
-                    "This file is a Python pickle. Converting it means opening it, and opening "
-                    "a pickle can run any code that was put into it. Only continue if you made "
-                    "this file yourself or got it from someone you trust."
-                    + (f"<br><small>It refers to: {imports}</small>" if imports else "")
-                )
+            title, verdict, why, names = safety_words(artifact)
+            self.pickle_box.setTitle(title)
+            self.pickle_verdict.setText(verdict)
+            self.pickle_text.setText(why)
+            self.pickle_details.setText(names)
+            self.pickle_more.setVisible(bool(names))
+            self.pickle_more.setChecked(False)
+            self._show_pickle_details(False)
+            known = self._digest
+            if known is not None and known[0] == self.state.model_path and known[2]:
+                self.state.trusted = True  # "I trust this file" given before, on this computer
             self.trust.setChecked(self.state.trusted)
             self.pickle_box.setVisible(True)
         self.completeChanged.emit()
 
+    def _show_pickle_details(self, on: bool) -> None:
+        self.pickle_details.setVisible(on and bool(self.pickle_details.text()))
+        self.pickle_more.setText("Hide details" if on else "Details: what the file refers to")
+
     def _trust_changed(self, on: bool) -> None:
         self.state.trusted = on
+        known = self._digest
+        if known is not None and known[0] == self.state.model_path and known[2] != on:
+            # kept on this computer by the file's hash (app.trust), never in the profile
+            from app import trust
+
+            if on:
+                trust.trust_model(known[0], known[1])
+            else:
+                trust.forget_model(known[1])
+            self._digest = (known[0], known[1], on)
         self.completeChanged.emit()
 
     # ---- leaving ----------------------------------------------------------------
@@ -475,6 +518,51 @@ def logged_shape(artifact: Any) -> list[int] | None:
             row = row[0] if row else None
         return shape
     return None
+
+
+def safety_words(artifact: Any) -> tuple[str, str, str, str]:
+    """(box title, the verdict in plain words, what it means, the names the file refers
+    to): the verdict first, the module paths only for whoever opens Details."""
+    from app.picklescan import DANGEROUS, UNKNOWN
+
+    safety = getattr(artifact, "safety", None)
+    verdict = getattr(safety, "verdict", None)
+    imports = list(getattr(artifact, "pickle_imports", None) or [])
+    if safety is not None and getattr(safety, "imports", None):
+        imports = list(safety.imports)
+    names = ""
+    if imports:
+        names = "It refers to: " + _esc(", ".join(imports[:40]))
+        if len(imports) > 40:
+            names += f" and {len(imports) - 40} more"
+    trust = "Only continue if you made this file yourself or got it from someone you trust."
+    if verdict == DANGEROUS:
+        what = ", ".join(list(safety.dangerous)[:3])
+        return (
+            "This file could harm your computer",
+            "<b>Not safe: opening this file would run commands on your computer.</b>",
+            "A trained model never needs that. Do not use it unless you made it yourself "
+            f"and know why it does this. (It would call {_esc(what)}.)",
+            names,
+        )
+    if verdict == UNKNOWN:
+        count = len(safety.unknown)
+        return (
+            "Opening this file runs code",
+            "<b>Not known to be safe: this file names code ModelShip does not know"
+            f" ({count} name{'s' if count != 1 else ''}).</b>",
+            "Converting it means opening it, and that runs this code. " + trust,
+            names,
+        )
+    kind = "skops file" if getattr(artifact, "format", "") == "skops" else "pickle"
+    return (
+        "Opening this file runs code",
+        "<b>Looks safe: ModelShip looked inside without opening it and found only "
+        "model classes and data it knows.</b>",
+        f"Still, this file is a Python {kind}: converting it means opening it, and a "
+        f"{kind} can run any code that was put into it. " + trust,
+        names,
+    )
 
 
 def estimator_words(path: str | None) -> str | None:

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wizards import notify
+from wizards import ask, notify
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
 from wizards.words import plain
@@ -589,6 +589,7 @@ class SettingsPage(Page):
                 fixes.append(Fix(problem.setting, f"Go to “{label}”"))
             self._checked(([problem], fixes))
             return
+        self._confirm_addresses(profile)
         self.problems.setVisible(False)
         self.ready.setVisible(False)
         self._show_fixes([])
@@ -610,6 +611,29 @@ class SettingsPage(Page):
             on_finished=self._check_done,
         )
         self.busyChanged.emit(True)
+
+    def _confirm_addresses(self, profile: Any) -> None:
+        """A service address that is not the platform's own (a Heroku-compatible API, a
+        registry mirror) gets a key only once the person confirms it on this computer
+        (app.trust): asked here, before the check talks to it. Declined: the check says
+        what is wrong and where to change it."""
+        settings = profile.target.settings
+        errors = settings.address_errors() if hasattr(settings, "address_errors") else []
+        for exc in errors:
+            if not exc.confirmable:
+                continue  # plain HTTP elsewhere: no answer makes it safe; the check says so
+            if ask.confirm(
+                self.window(),
+                "Trust this address?",
+                f"{plain(exc.message)}\n\nSend it to {exc.address} only if you run that "
+                "service or trust whoever does. ModelShip remembers your answer on this "
+                "computer.",
+                yes="Trust this address",
+                no="Not now",
+            ):
+                from app.trust import allow_host
+
+                allow_host(exc.address)
 
     def _check_done(self) -> None:
         self.bar.setVisible(False)

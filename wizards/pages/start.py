@@ -325,7 +325,37 @@ class StartPage(Page):
             self.error(exc, "opening the profile")
             return
         self.state.adopt_profile(profile, Path(source))
+        self._confirm_python()
         self.go.emit("model")
+
+    def _confirm_python(self) -> None:
+        """A profile that names its own Python interpreter: ask before ModelShip runs it
+        (a profile may come from someone else); the answer is kept on this computer."""
+        python = self.state.python
+        if not python:
+            return
+        from app import trust
+
+        if trust.python_trusted(python):
+            return
+        where = trust.python_path(python)
+        if where is not None and ask.confirm(
+            self.window(),
+            "Run this profile's Python?",
+            f"This profile converts the model with the Python interpreter\n\n{where}\n\n"
+            "ModelShip would run that program. Use it only if it is your own environment "
+            "(for example the one the model was trained in). Otherwise ModelShip converts "
+            "with its own Python.",
+            yes="Use this Python",
+            no="Use ModelShip's own",
+        ):
+            trust.trust_python(str(where))
+            return
+        self.state.python = None
+        self._say(
+            f"Not using the profile's Python ({python}): converting with ModelShip's own. "
+            "Choose another on the Model page."
+        )
 
     def duplicate_profile(self) -> None:
         info = self._selected_profile()
@@ -371,7 +401,8 @@ class StartPage(Page):
             self.error(exc, "importing the profile")
             return
         self.refresh()
-        self._say(f"Imported “{profile.name}” ({saved}).")
+        notes = "".join(f" {n}" for n in profile.notes)  # e.g. trust that was not imported
+        self._say(f"Imported “{profile.name}” ({saved}).{notes}")
 
     def redeploy(self) -> None:
         record = self._selected_record()
@@ -387,6 +418,7 @@ class StartPage(Page):
         self.state.adopt_profile(
             profile, Path(record.profile_path) if record.profile_path else None
         )
+        self._confirm_python()
         if not self._selected_is_removed():
             self.state.replace_ok_for = record.name  # a redeploy replaces it: the point
         self.go.emit("review")

@@ -28,7 +28,7 @@ def heroku_profile(emulator: Any, model: Path, name: str, base_image: str, **set
 
     return Profile.model_validate(
         {
-            "schema": 1,
+            "schema": 2,
             "name": name,
             "model": {"path": str(model)},
             "target": {
@@ -37,8 +37,8 @@ def heroku_profile(emulator: Any, model: Path, name: str, base_image: str, **set
                     "app": name,
                     "api_url": emulator.api_url,
                     "registry": emulator.registry,
-                    "api_key": "heroku-api-key",
-                    "endpoint_api_key": ENDPOINT_KEY,
+                    "account_key": "heroku-api-key",
+                    "api_key": ENDPOINT_KEY,
                     "start_timeout": 120,
                     **settings,
                 },

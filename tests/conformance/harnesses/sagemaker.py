@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.harnesses.base import Harness
+from tests.emulators.confirm import confirm_hosts
 from tests.emulators.sagemaker_runtime.fixtures import registry_address, registry_available
 
 REGION = "us-east-1"
@@ -135,6 +136,7 @@ def harness_sagemaker(docker_client, base_image, sagemaker_emulator) -> Iterator
     from tests.conftest import require
 
     require(registry_available(registry_address()), f"the local registry at {registry_address()}")
+    confirm_hosts(registry_address())  # the local registry stands in for ECR: confirmed
     emulator = sagemaker_emulator
 
     def profile(model: Path, name: str):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import docker_available, require
+from tests.emulators.confirm import confirm_hosts
 
 from .emulator import HerokuEmulator
 from .registry import registry_available
@@ -20,6 +21,9 @@ from .registry import registry_available
 @pytest.fixture
 def heroku_emulator() -> Iterator[HerokuEmulator]:
     """A started emulator: ``api_url``, ``registry`` (host:port), ``api_key``, helpers.
+
+    Its addresses are confirmed on this test's computer (``modelship hosts allow``), as a
+    person would confirm a Heroku-compatible service before ModelShip sends it a key.
 
     Short timeouts for tests: 10 s boot (R10), 5 s per request (H12); tests may change
     ``boot_timeout`` / ``request_timeout`` / ``release_shape`` (how releases name their
@@ -31,6 +35,7 @@ def heroku_emulator() -> Iterator[HerokuEmulator]:
     emulator = HerokuEmulator(boot_timeout=10.0, request_timeout=5.0)
     emulator.start()
     try:
+        confirm_hosts(emulator.api_url, emulator.registry)
         yield emulator
     finally:
         emulator.stop()
