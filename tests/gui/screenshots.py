@@ -6,10 +6,18 @@ Usage (from the repository root)::
 
 Runs under Xvfb: the display comes from ``$MODELSHIP_XVFB_DISPLAY`` (started by
 ``.ci/services.sh``), else ``$DISPLAY``, else the script re-runs itself under
-``xvfb-run -a``. Everything happens in a throw-away ``MODELSHIP_HOME`` with an in-memory
-keyring; the deployment is torn down at the end. Pages are saved as
-``NN-page.png`` at the size given (1280x800 by default; 800x600 is a small lab screen,
-2560x1440 a large one).
+``xvfb-run -a``. Everything happens in a clean home, as a new user's: a fresh
+``$HOME`` (``/home/analyst``, or ``$MODELSHIP_SHOTS_HOME``; made for the run and removed
+after it, no ``XDG_*`` or ``MODELSHIP_HOME``), with an in-memory keyring, the bundled
+sample model and the default base image name (the local test base image is tagged
+``python:3.11-slim`` for the run when no such image is here, as no image can be pulled);
+the deployment is torn down at the end. Pages are saved as ``NN-page.png`` at the size
+given (1280x800 by default; 800x600 is a small lab screen, 2560x1440 a large one).
+
+Beside the pictures, ``texts.json`` keeps what each one shows in words (every visible
+label, field, table cell, list entry, text box, button and title), so that
+``tests/gui/test_screenshots.py`` can check that no screenshot shows a temporary path
+or a test-only name.
 
 To regenerate only some shots, name them (without number and ``.png``) in
 ``MODELSHIP_SHOTS``, e.g. ``MODELSHIP_SHOTS=target,target-clouds``: the walk is the
@@ -20,15 +28,15 @@ The target page is shot once the cards' health has arrived.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (1280, 800)
@@ -71,10 +79,126 @@ def _ensure_display() -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+HOME_MARK = ".modelship-screenshots"
+
+
+def _clean_home() -> Path:
+    """A fresh home, as a new user's (what the pictures show lives there)."""
+    home = Path(os.environ.get("MODELSHIP_SHOTS_HOME", "/home/analyst"))
+    if home.exists():
+        if not (home / HOME_MARK).exists():
+            sys.exit(f"error: {home} exists and is no screenshot home; set MODELSHIP_SHOTS_HOME")
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / HOME_MARK).touch()
+    os.environ["HOME"] = str(home)
+    for name in list(os.environ):
+        if name.startswith(("XDG_CONFIG", "XDG_DATA", "XDG_CACHE", "XDG_STATE", "MODELSHIP_HOME")):
+            del os.environ[name]
+    for name in ("OS_CLIENT_CONFIG_FILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        os.environ.pop(name, None)
+    return home
+
+
+def _default_base_image() -> Callable[[], None]:
+    """Make the default base image name resolve here (no image can be pulled): tag the
+    local test base image with it for the run. Returns how to undo that."""
+    from app.profile import DEFAULT_BASE_IMAGE
+
+    test_base = os.environ.get("MODELSHIP_TEST_BASE_IMAGE", "modelship-test-base:bookworm")
+    try:
+        import docker
+
+        client = docker.from_env()
+        try:
+            client.images.get(DEFAULT_BASE_IMAGE)
+            return lambda: None  # really here: nothing to undo
+        except docker.errors.ImageNotFound:
+            pass
+        repo, tag = DEFAULT_BASE_IMAGE.rsplit(":", 1)
+        client.images.get(test_base).tag(repo, tag)
+    except Exception as exc:  # no Docker: the Docker shots say so
+        print(f"no {DEFAULT_BASE_IMAGE} for the Docker shots: {exc}", file=sys.stderr)
+        return lambda: None
+
+    def undo() -> None:
+        with contextlib.suppress(Exception):
+            client.images.remove(DEFAULT_BASE_IMAGE, noprune=True)
+
+    return undo
+
+
+def visible_texts(widgets: list[Any]) -> list[str]:
+    """Every text a person sees on ``widgets`` and their children: labels, buttons,
+    group box titles, line edits (text and placeholder), combo boxes, table and list
+    cells, tab titles, text boxes, window titles."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QComboBox,
+        QGroupBox,
+        QLabel,
+        QLineEdit,
+        QListWidget,
+        QPlainTextEdit,
+        QTableWidget,
+        QTabWidget,
+        QTextEdit,
+        QWidget,
+    )
+
+    out: list[str] = []
+    for top in widgets:
+        if top.isWindow() and top.windowTitle():
+            out.append(top.windowTitle())
+        for w in [top, *top.findChildren(QWidget)]:
+            if not w.isVisible():
+                continue
+            if isinstance(w, QLabel | QAbstractButton):
+                out.append(w.text())
+            elif isinstance(w, QGroupBox):
+                out.append(w.title())
+            elif isinstance(w, QLineEdit):
+                out += [w.text(), w.placeholderText()]
+            elif isinstance(w, QComboBox):
+                out += [w.itemText(i) for i in range(w.count())]
+            elif isinstance(w, QPlainTextEdit | QTextEdit):
+                out.append(w.toPlainText())
+            elif isinstance(w, QTableWidget):
+                for r in range(w.rowCount()):
+                    for c in range(w.columnCount()):
+                        item = w.item(r, c)
+                        if item is not None:
+                            out.append(item.text())
+                for c in range(w.columnCount()):
+                    head = w.horizontalHeaderItem(c)
+                    if head is not None and not w.horizontalHeader().isHidden():
+                        out.append(head.text())
+            elif isinstance(w, QListWidget):
+                out += [w.item(i).text() for i in range(w.count())]
+            elif isinstance(w, QTabWidget):
+                out += [w.tabText(i) for i in range(w.count())]
+    return [t for t in out if t and t.strip()]
+
+
+def save_png(image: Any, path: Path) -> None:
+    """A screenshot as a small PNG: at most 256 colours (a page of text and flat
+    colours loses nothing visible), compressed as far as PNG goes."""
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.toImage().save(buffer, "PNG")
+    try:
+        import io
+
+        from PIL import Image
+
+        picture = Image.open(io.BytesIO(bytes(buffer.data()))).convert("RGB")
+        picture.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            path, optimize=True
+        )
+    except ImportError:  # no Pillow: Qt's own PNG, full colour
+        path.write_bytes(bytes(buffer.data()))
 
 
 def _sample_model(tmp: Path) -> Path:
@@ -94,8 +218,7 @@ def _sample_model(tmp: Path) -> Path:
 def main(out_dir: Path) -> int:
     _ensure_display()
     sys.path.insert(0, str(REPO))
-    tmp = Path(tempfile.mkdtemp(prefix="modelship-shots-"))
-    os.environ["MODELSHIP_HOME"] = str(tmp / "home")
+    tmp = _clean_home()  # what the walk writes lives where a person's files would
     import keyring
 
     from wizards.session_keyring import SessionKeyring
@@ -133,6 +256,10 @@ def main(out_dir: Path) -> int:
         pump(0.4)
 
     taken: set[str] = set()
+    texts_path = out_dir / "texts.json"
+    texts: dict[str, list[str]] = {}
+    if ONLY and texts_path.exists():  # the others keep what they showed
+        texts = json.loads(texts_path.read_text(encoding="utf-8"))
 
     def shot(name: str, widget=None, screen: bool = False) -> None:
         n = len(shots) + 1
@@ -143,9 +270,16 @@ def main(out_dir: Path) -> int:
         pump(0.3)
         if screen:  # the window with a dialog on top, as the person sees it
             image = app.primaryScreen().grabWindow(0, 0, 0, *SIZE)
+            shown = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
         else:
             image = (widget or window).grab()
-        image.save(str(path))
+            shown = [widget or window]
+        save_png(image, path)
+        texts[path.name] = visible_texts(shown)
+        texts_path.write_text(
+            json.dumps(dict(sorted(texts.items())), indent=1, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
         taken.add(name)
         print(path)
         if ONLY and taken >= ONLY:
@@ -155,8 +289,8 @@ def main(out_dir: Path) -> int:
         return lambda: not window.pages[page_id].is_busy()
 
     model = _sample_model(tmp)
-    port = _free_port()
     stack = contextlib.ExitStack()  # the cloud emulators of the remote targets' pages
+    stack.callback(_default_base_image())
     try:
         shot("start")
         window.next_button.click()
@@ -167,7 +301,9 @@ def main(out_dir: Path) -> int:
             model_page.trust.setChecked(True)
         from app.samples import sample_csv_path
 
-        model_page.csv_edit.setText(str(sample_csv_path()))  # as an analyst picks their CSV
+        rows = tmp / "churn.csv"  # the analyst's own table, in their home
+        shutil.copy(sample_csv_path(), rows)
+        model_page.csv_edit.setText(str(rows))
         shot("model")
         window.next_button.click()
         wait(lambda: window.state.conversion is not None and idle("convert")(), "converting")
@@ -178,11 +314,10 @@ def main(out_dir: Path) -> int:
         shot("target")
         window.next_button.click()
         settings = window.pages["settings"]
-        wait(idle("settings"), "checking")
-        settings.editors["port"].set(port)
-        settings.check_button.click()
+        # the default port (or, when it is taken here, the free one the page chose)
         wait(lambda: idle("settings")() and settings.checked_ok, "checking the port")
         shot("settings")
+        chosen = settings.editors["port"].get()
         # a port in use: the problem above the form, the fix, and why Next is grey
         import socket as _socket
 
@@ -196,6 +331,9 @@ def main(out_dir: Path) -> int:
         settings.fix_buttons["port"].click()
         wait(lambda: idle("settings")() and settings.checked_ok, "using the free port")
         blocker.close()
+        settings.editors["port"].set(chosen)  # back to the port the page chose first
+        settings.check_button.click()
+        wait(lambda: idle("settings")() and settings.checked_ok, "checking the port again")
         window.next_button.click()
         wait(lambda: window.pages["review"].plan_ok, "planning")
         shot("review")
@@ -242,18 +380,14 @@ def main(out_dir: Path) -> int:
             window.go("target")
             window.pages["target"].choose("docker")
             window.go("settings")
-            docker_settings = window.pages["settings"]
-            wait(idle("settings"), "checking docker")
-            base = os.environ.get("MODELSHIP_TEST_BASE_IMAGE", "modelship-test-base:bookworm")
-            docker_settings.base_image.setText(base)  # no image can be pulled here
-            docker_settings.check_button.click()
-            wait(idle("settings"), "checking docker")
+            wait(idle("settings"), "checking docker")  # the default base image
             shot("settings-docker")
             window.go("review")
             wait(lambda: window.pages["review"].plan_ok, "planning for docker")
             shot("review-docker")
             # an error as the analyst sees it: a file that is not a model
-        bad = tmp / "not-a-model.pkl"
+        bad = tmp / "Downloads" / "not-a-model.pkl"
+        bad.parent.mkdir(exist_ok=True)
         bad.write_bytes(b"just some text, not a model")
         window.go("model")
         model_page.set_model_path(bad)
@@ -302,9 +436,8 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     clouds = {
         "bwcloud": emulator.cloud_config("application_credential", "Freiburg"),
     }
-    (tmp / "openstack").mkdir(exist_ok=True)
-    (tmp / "openstack" / "clouds.yaml").write_text(yaml.safe_dump({"clouds": clouds}))
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(tmp / "openstack" / "clouds.yaml")
+    (tmp / ".config" / "openstack").mkdir(parents=True, exist_ok=True)
+    (tmp / ".config" / "openstack" / "clouds.yaml").write_text(yaml.safe_dump({"clouds": clouds}))
     from app.secrets import set_secret
 
     set_secret("iris-key", "screenshot-key-0123456789")
@@ -312,11 +445,9 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     window.state.name = "churn-cloud"
     window.state.model_path = model  # the error shots above left a bad file chosen
     # the cards' health: no AWS profile yet ("Set one up"), no Heroku key yet
-    os.environ["AWS_CONFIG_FILE"] = str(tmp / "aws" / "config")
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "aws" / "credentials")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "HEROKU_API_KEY"):
         os.environ.pop(name, None)
-    os.environ["NETRC"] = str(tmp / "no-netrc")
+    os.environ.pop("NETRC", None)  # ~/.netrc: none yet
     window.go("target")
     cards = window.pages["target"].cards
     window.pages["target"].choose("openstack")
@@ -342,17 +473,15 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
 
     moto = MotoServer().start()
     stack.callback(moto.stop)
-    (tmp / "aws").mkdir(exist_ok=True)
-    (tmp / "aws" / "config").write_text(
+    (tmp / ".aws").mkdir(exist_ok=True)
+    (tmp / ".aws" / "config").write_text(
         "[default]\nregion = eu-central-1\n\n[profile lab]\nregion = eu-central-1\n"
     )
-    (tmp / "aws" / "credentials").write_text(
+    (tmp / ".aws" / "credentials").write_text(
         "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
         "[lab]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
     )
     os.environ.update(
-        AWS_CONFIG_FILE=str(tmp / "aws" / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "aws" / "credentials"),
         AWS_ENDPOINT_URL=moto.url,
         AWS_MAX_ATTEMPTS="1",
         AWS_EC2_METADATA_DISABLED="true",
@@ -383,10 +512,16 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     heroku = HerokuEmulator(api_keys=["key-shot-0123"])
     heroku.start()
     stack.callback(heroku.stop)
-    netrc = tmp / "netrc"
+    try:  # the emulator's addresses, confirmed on this computer as a person would
+        from app import trust
+
+        for address in (heroku.api_url, heroku.registry):
+            trust.allow_host(address if "://" in address else f"http://{address}")
+    except (ImportError, AttributeError):  # a ModelShip that asks no such question
+        pass
+    netrc = tmp / ".netrc"
     netrc.write_text("machine 127.0.0.1\n  login analyst@uni.example\n  password key-shot-0123\n")
     netrc.chmod(0o600)
-    os.environ["NETRC"] = str(netrc)
     os.environ.pop("HEROKU_API_KEY", None)
     window.go("target")
     window.pages["target"].choose("heroku")
@@ -394,7 +529,7 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
         "app": "churn-model",
         "api_url": heroku.api_url,
         "registry": heroku.registry,
-        "endpoint_api_key": "iris-key",
+        "api_key": "iris-key",
     }
     window.go("settings")
     form = settings.target_form
