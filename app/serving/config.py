@@ -8,6 +8,7 @@ may really use, which is often fewer than ``os.cpu_count()`` reports.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def read_api_key() -> str | None:
     """
     path = os.environ.get("MODELSHIP_API_KEY_FILE", "").strip()
     if path:
+        _wait_for_key_file(Path(path))
         try:
             key = Path(path).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
@@ -136,6 +138,27 @@ def read_api_key() -> str | None:
         return key
     key = os.environ.get("MODELSHIP_API_KEY", "")
     return key or None
+
+
+def _wait_for_key_file(path: Path) -> None:
+    """With ``MODELSHIP_API_KEY_WAIT_S``, wait that long for the key file to appear.
+
+    A container keeps its key on a tmpfs mount (never in its writable layer, its image
+    or its environment): ModelShip writes it there once the container has started, so
+    the server waits for it instead of starting without a key.
+    """
+    wait = _env_float("MODELSHIP_API_KEY_WAIT_S", 0.0)
+    if wait <= 0 or path.exists():
+        return
+    deadline = time.monotonic() + wait
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"MODELSHIP_API_KEY_FILE={path} did not appear within {wait:g} s: the API "
+                "key is handed over when ModelShip starts the container (start it from "
+                "ModelShip: Start on the dashboard, or `modelship start NAME`)"
+            )
+        time.sleep(0.05)
 
 
 def from_env(

@@ -14,9 +14,7 @@ remove only what is labelled ours, by id, and never prune.
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
-import tarfile
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,10 +34,28 @@ if TYPE_CHECKING:
 CONTAINER_PORT = 8080
 VERSION_LABEL = "modelship.version-number"
 STOP_TIMEOUT = 10
-# The API key reaches the server as this read-only file (MODELSHIP_API_KEY_FILE), copied
-# into the container before it starts: never an environment variable (docker inspect
-# would show it) and never a file on this computer's disk.
-SECRET_PATH = "/run/modelship/api_key"
+# The API key reaches the server as this read-only file (MODELSHIP_API_KEY_FILE) on a
+# tmpfs mount, written through `docker exec` once the container has started (and at every
+# start from ModelShip: a tmpfs is empty after a restart); the server waits for it. Never
+# an environment variable or argument (docker inspect would show it), never the
+# container's writable layer (docker export and docker commit would carry it), never a
+# file on this computer's disk.
+SECRET_DIR = "/run/modelship"
+SECRET_PATH = f"{SECRET_DIR}/api_key"
+KEY_WAIT_S = 600  # how long a started server waits for its key before it gives up
+# Run by the image's own Python, as the image's user: stdin -> a new 0400 file, renamed
+# into place (no moment with a partial key).
+_KEY_WRITER = (
+    "import os, sys\n"
+    "path = sys.argv[1]\n"
+    "data = sys.stdin.buffer.read()\n"
+    "part = path + '.part'\n"
+    "if os.path.lexists(part):\n"
+    "    os.unlink(part)\n"
+    "with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400), 'wb') as f:\n"
+    "    f.write(data)\n"
+    "os.replace(part, path)\n"
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -186,7 +202,11 @@ class DockerTarget(Target):
                 kwargs["mem_limit"] = settings.memory_limit
             secret = _secret_value(settings)
             if secret is not None:
-                kwargs["environment"] = {"MODELSHIP_API_KEY_FILE": SECRET_PATH}
+                kwargs["environment"] = {
+                    "MODELSHIP_API_KEY_FILE": SECRET_PATH,
+                    "MODELSHIP_API_KEY_WAIT_S": str(KEY_WAIT_S),
+                }
+                kwargs["tmpfs"] = {SECRET_DIR: _tmpfs_options(client, image_ref)}
             try:
                 container = client.containers.create(
                     image_ref,
@@ -203,9 +223,9 @@ class DockerTarget(Target):
                 )
                 resource.data["container_id"] = container.id
                 ctx.journal.update(resource)
-                if secret is not None:
-                    _put_secret(container, secret)
                 container.start()
+                if secret is not None:
+                    _hand_over_key(client, container, secret)
             except docker.errors.ImageNotFound as exc:
                 raise TargetError(
                     f"The image {image_ref} is gone.", "Deploy again to rebuild it."
@@ -404,6 +424,7 @@ class DockerTarget(Target):
                 if c.status != "running":
                     c.start()
                     progress.update(None, f"Restarted the previous container {c.name}")
+                _hand_over_key_again(client, c, record)
             return None  # same container ids: the recorded endpoint still holds
         finally:
             client.close()
@@ -432,6 +453,7 @@ class DockerTarget(Target):
                     c.start()
                     progress.update(None, f"Started container {c.name}")
                     c.reload()
+                _hand_over_key_again(client, c, record)
                 if c.status not in {"running", "restarting"}:
                     raise TargetError(
                         f"The container of {record.name!r} did not start ({c.status}).",
@@ -455,26 +477,94 @@ def _secret_value(settings: DockerSettings) -> str | None:
     return get_secret(settings.api_key)
 
 
-def _put_secret(container: Any, value: str) -> None:
-    """Copy the key into the created (not yet started) container as a read-only file
-    owned by the image's user."""
-    user = str((container.attrs.get("Config") or {}).get("User") or "0:0")
+def _image_user(attrs: dict[str, Any]) -> tuple[str, str]:
+    """(uid, gid) of a container's or image's ``User`` ("" when not numeric)."""
+    user = str((attrs.get("Config") or {}).get("User") or "0:0")
     uid, _, gid = user.partition(":")
-    data = value.encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        folder = tarfile.TarInfo(SECRET_PATH.rsplit("/", 1)[0].lstrip("/"))
-        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-        info = tarfile.TarInfo(SECRET_PATH.lstrip("/"))
-        info.size, info.mode = len(data), 0o400
-        for ti in (folder, info):
-            ti.uid = int(uid) if uid.isdigit() else 0
-            ti.gid = int(gid or uid) if (gid or uid).isdigit() else 0
-            ti.mtime = int(time.time())
-        tar.addfile(folder)
-        tar.addfile(info, io.BytesIO(data))
-    if not container.put_archive("/", buf.getvalue()):
-        raise TargetError("Could not hand the API key to the container.", "Deploy again.")
+    gid = gid or uid
+    return (uid if uid.isdigit() else ""), (gid if gid.isdigit() else "")
+
+
+def _tmpfs_options(client: Any, image_ref: str) -> str:
+    """A small tmpfs only the image's user can enter (ModelShip's images run as a
+    numeric user)."""
+    uid, gid = _image_user(client.images.get(image_ref).attrs)
+    owner = f",uid={uid},gid={gid}" if uid and gid else ""
+    return f"rw,noexec,nosuid,nodev,size=64k,mode={'0700' if owner else '1777'}{owner}"
+
+
+def _hand_over_key(client: Any, container: Any, value: str) -> None:
+    """Write the key into the started container's tmpfs: ``docker exec`` of the image's
+    Python, the key on its stdin (not in its arguments or environment, which docker
+    inspect shows). Nothing when the container already stopped: the caller's wait says
+    why it did."""
+    import socket
+
+    import docker.errors
+
+    container.reload()
+    if container.status != "running":
+        return
+    user = ":".join(x for x in _image_user(container.attrs) if x)
+    try:
+        exec_id = client.api.exec_create(
+            container.id,
+            ["python", "-c", _KEY_WRITER, SECRET_PATH],
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            user=user,
+        )["Id"]
+        stream = client.api.exec_start(exec_id, socket=True)
+    except docker.errors.APIError as exc:
+        if "is not running" in str(exc.explanation or exc):
+            return
+        raise TargetError(
+            "Could not hand the API key to the container.",
+            "Deploy again.",
+            details=str(exc.explanation or exc),
+        ) from None
+    raw = getattr(stream, "_sock", stream)
+    try:
+        raw.settimeout(30)
+        raw.sendall(value.encode("utf-8") + b"\n")
+        raw.shutdown(socket.SHUT_WR)  # end of stdin
+        while raw.recv(65536):  # until the writer exits
+            pass
+    except OSError as exc:
+        raise TargetError(
+            "Could not hand the API key to the container.", "Deploy again.", details=str(exc)
+        ) from None
+    finally:
+        stream.close()
+        with contextlib.suppress(OSError):
+            raw.close()
+    deadline = time.monotonic() + 30
+    while (info := client.api.exec_inspect(exec_id))["Running"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if info["ExitCode"] != 0:
+        raise TargetError(
+            "Could not hand the API key to the container "
+            f"(the writer exited with {info['ExitCode']}).",
+            "Deploy again.",
+        )
+
+
+def _hand_over_key_again(client: Any, container: Any, record: DeploymentRecord) -> None:
+    """After a start or restart: the tmpfs is empty again, so hand the key over anew
+    (from the keyring entry the deployment's profile names)."""
+    env = (container.attrs.get("Config") or {}).get("Env") or []
+    if f"MODELSHIP_API_KEY_FILE={SECRET_PATH}" not in env:
+        return
+    name = (((record.profile or {}).get("target") or {}).get("settings") or {}).get("api_key")
+    if not name:
+        raise TargetError(
+            f"The container of {record.name!r} needs its API key, and its profile names none.",
+            "Deploy it again.",
+        )
+    from app.secrets import get_secret
+
+    _hand_over_key(client, container, get_secret(name))
 
 
 def _credential_problems(name: str) -> list[Problem]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,52 @@ def test_the_api_key_reaches_the_container_as_a_read_only_file_not_its_environme
             {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         )
         assert status == 200
+        # the key lives on a tmpfs: not in the writable layer, so not in docker export
+        code, out = container.exec_run(["cat", "/proc/mounts"])
+        assert code == 0 and " /run/modelship tmpfs " in out.decode(), out.decode()
+        names = _exported_names_without(container, key.encode())
+        assert names and not [n for n in names if "run/modelship/api_key" in n], names
+        # a stop and start empties the tmpfs: ModelShip's Start hands the key over again
+        from app.progress import NullProgress
+
+        DockerTarget().stop(record, NullProgress())
+        DockerTarget().start(record, NullProgress())
+        good = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        deadline = time.monotonic() + 60
+        status = 0
+        while status != 200:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            try:
+                status = http("POST", record.url + "/predict", body, good)[0]
+            except OSError:  # still starting: docker's proxy drops the connection
+                status = 0
+        assert http("POST", record.url + "/predict", body,
+                    {"Content-Type": "application/json"})[0] == 401  # fmt: skip
+        assert key not in json.dumps(docker_client.containers.get(container.id).attrs)
     finally:
         teardown(name)
     assert leftovers(docker_client, name) == []
+
+
+def _exported_names_without(container, secret: bytes) -> list[str]:
+    """The paths in ``docker export`` of the container, read as a stream; fails if the
+    secret's bytes appear anywhere in it."""
+    import tarfile
+
+    chunks = container.export()
+
+    class Stream:
+        tail = b""
+
+        def read(self, n: int = -1) -> bytes:
+            data = next(chunks, b"")
+            assert secret not in self.tail + data, "docker export carries the API key"
+            self.tail = data[-len(secret) :]
+            return data
+
+    names = []
+    with tarfile.open(fileobj=Stream(), mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            names.append(member.name)
+    return names

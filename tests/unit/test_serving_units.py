@@ -278,3 +278,26 @@ def test_warm_up_uses_the_conversion_proof_rows(tmp_path: Path) -> None:
     proof.write_text(json.dumps({"schema": 1, "rows": [{"age": "old", "city": "Ulm"}]}))
     with pytest.raises(ModelLoadError, match="Convert the model again"):
         ModelRuntime(path).warm_up()
+
+
+def test_the_server_waits_for_a_key_file_handed_over_after_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A container's key arrives on its tmpfs after it started (docker target): with
+    MODELSHIP_API_KEY_WAIT_S the server waits for it, and without it never starts open."""
+    import threading
+
+    key_file = tmp_path / "api_key"
+    monkeypatch.setenv("MODELSHIP_API_KEY_FILE", str(key_file))
+    monkeypatch.setenv("MODELSHIP_API_KEY_WAIT_S", "0.3")
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match=r"did not appear within 0\.3 s"):
+        from_env("model.onnx")
+    assert time.monotonic() - t0 >= 0.3
+    monkeypatch.setenv("MODELSHIP_API_KEY_WAIT_S", "30")
+    writer = threading.Timer(0.3, lambda: key_file.write_text("handed-over\n"))
+    writer.start()
+    try:
+        assert from_env("model.onnx").api_key == "handed-over"
+    finally:
+        writer.cancel()
