@@ -63,7 +63,7 @@ def post_rows(record: Any, profile: Any, rows: list[dict[str, Any]]) -> Any:
     """Send rows to the deployment through its target's client (what the Try it form
     does): the same transport, credentials and pinned certificate as the smoke test.
     Worker thread only (it reads the keyring)."""
-    from app.endpoint import EndpointError, EndpointUnreachable
+    from app.endpoint import EndpointError, EndpointUnreachable, error_words
     from app.errors import TargetError
     from targets import get_target
     from wizards import notify
@@ -77,7 +77,7 @@ def post_rows(record: Any, profile: Any, rows: list[dict[str, Any]]) -> Any:
         return client.predict(rows)
     except EndpointError as exc:
         raise TargetError(
-            f"The endpoint answered {exc.status}: {exc.body[:500]}",
+            f"The model did not answer these values: {error_words(exc)}",
             "Check the values you typed: each must fit the column's type.",
         ) from None
     except EndpointUnreachable as exc:
