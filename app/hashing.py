@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+
+from app.files import check_regular, max_model_bytes, open_regular
 
 
 def sha256_file(path: str | Path) -> str:
@@ -20,7 +23,10 @@ def sha256_file(path: str | Path) -> str:
             h.update(len(rel).to_bytes(4, "big") + rel)
             h.update(bytes.fromhex(sha256_file(f)))
         return h.hexdigest()
-    with open(p, "rb") as f:
+    # regular files only (a FIFO would block, a device never ends), no larger than a model
+    # may be (app/files.py): nothing is hashed that would then be refused anyway
+    check_regular(p, max_model_bytes())
+    with os.fdopen(open_regular(p), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
+from app.files import MappedReader, mapped_model, max_model_bytes
 from app.mlflowmodel import MlflowModel, download, is_model_dir, is_uri, read_model_dir
 from app.picklescan import SAFE, Verdict, judge, py3_name, ref_of, scan_stream
 
@@ -50,6 +51,8 @@ _LIBRARIES = {
     "torch": ("pytorch", "torch"),
     "catboost": ("catboost", "catboost"),
 }
+# XGBoost JSON is parsed whole (Python objects take ~10x the file): larger ones as .ubj
+_JSON_LIMIT = 1 << 30
 # File names that say joblib although the bytes are a plain pickle (joblib writes a
 # plain pickle when the model holds no numpy arrays, e.g. an XGBClassifier).
 _JOBLIB_SUFFIXES = {".joblib", ".jbl", ".jl"}
@@ -121,24 +124,26 @@ def inspect_model(path: str | Path) -> ModelArtifact:
 
 
 def _inspect_file(p: Path) -> ModelArtifact:
-    data = p.read_bytes()
-    if not data:
-        raise ModelError(f"{p.name} is empty (0 bytes).", "Save the model again and retry.")
-    art = _identify(p, data)
-    art.size_bytes = len(data)
+    # regular files only, up to the size limit, mapped rather than read (app/files.py):
+    # formats read in parts touch only the pages they need
+    with mapped_model(p) as data:
+        if not data:
+            raise ModelError(f"{p.name} is empty (0 bytes).", "Save the model again and retry.")
+        art = _identify(p, data)
+        art.size_bytes = len(data)
     return art
 
 
 def _identify(p: Path, data: bytes) -> ModelArtifact:
     head = data[:16]
     if head.startswith(b"CBM1"):
-        return _inspect_catboost(p, data)
+        return _inspect_catboost(p, bytes(data))
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _inspect_zip(p, data)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return _inspect_pickle(p, data, "pickle")
+        return _inspect_pickle(p, bytes(data), "pickle")
     if _is_old_pickle(data):  # protocols 0 and 1 have no header
-        return _inspect_pickle(p, data, "pickle")
+        return _inspect_pickle(p, bytes(data), "pickle")
     for magic, name in _COMPRESSED:
         if head.startswith(magic):
             return _inspect_pickle(p, _decompress(p, data, name), "joblib")
@@ -146,13 +151,15 @@ def _identify(p: Path, data: bytes) -> ModelArtifact:
         return _inspect_lightgbm(p, data)
     if head.startswith(b"{L") or head.startswith(b"{i") or head.startswith(b"{U"):
         return _inspect_xgboost(p, data, "xgboost-ubj")
-    stripped = data.lstrip()[:1]
+    stripped = data[:4096].lstrip()[:1]
     if stripped == b"{":
         return _inspect_xgboost(p, data, "xgboost-json")
     onnx_art = _try_onnx(p, data)
     if onnx_art is not None:
         return onnx_art
-    raise ModelError(f"{p.name} is not a model file ({_describe_other(data)}).", _NOT_MODEL_HINT)
+    raise ModelError(
+        f"{p.name} is not a model file ({_describe_other(data[:4096])}).", _NOT_MODEL_HINT
+    )
 
 
 _NOT_MODEL_HINT = (
@@ -181,7 +188,15 @@ def _decompress(p: Path, data: bytes, name: str) -> bytes:
     try:
         if name == "zlib":
             d = zlib.decompressobj()
-            out = d.decompress(data)
+            limit = max_model_bytes()
+            out = d.decompress(data, limit + 1)
+            if len(out) > limit:
+                raise ModelError(
+                    f"{p.name} unpacks to more than {limit >> 20} MiB, more than ModelShip "
+                    "reads as a model; it was not read.",
+                    "Check that this is the model file. If it is, raise the limit, e.g. "
+                    "MODELSHIP_MAX_MODEL_GB=16 modelship inspect MODEL.",
+                )
             if not d.eof:
                 raise EOFError
             return out
@@ -206,6 +221,16 @@ def _is_old_pickle(data: bytes) -> bool:
     """A protocol 0/1 pickle: parses to STOP, imports something, nothing but space after."""
     if data[:1] not in (b"c", b"(", b"]", b"}", b"\x80"):
         return False
+    if len(data) > 1 << 16:  # a large text file may start so too: its head decides first
+        try:
+            for _ in pickletools.genops(io.BytesIO(data[: 1 << 16])):
+                pass
+        except ValueError as exc:
+            if "unknown" in str(exc):
+                return False
+        except Exception:
+            pass
+        data = bytes(data)
     scan = scan_stream(data, multiple=False)
     if not scan.complete or not scan.imports:
         return False
@@ -715,7 +740,8 @@ def _encoder_in(trans: Any) -> Any:
 # ---------------------------------------------------------------------------
 def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        # a mapped file is read in place: only the directory and the members used
+        zf = zipfile.ZipFile(MappedReader(data))
         names = zf.namelist()
     except zipfile.BadZipFile:
         raise ModelError(
@@ -802,8 +828,9 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
         )
         if not first.startswith("torch."):
             art.warnings.append(
-                f"Its class {first} must be importable when converting: keep its module "
-                "next to the model file or in the Python given with --python."
+                f"Its class {first} must be importable when converting: install its module "
+                "in the Python given with --python (the environment it was trained in); "
+                "code beside the model file is never imported."
             )
     if version:
         art.warnings.append(f"PyTorch archive format version {version}.")
@@ -819,8 +846,14 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
 def _inspect_xgboost(p: Path, data: bytes, fmt: str) -> ModelArtifact:
     cfg: dict[str, Any] | None = None
     if fmt == "xgboost-json":
+        if len(data) > _JSON_LIMIT:
+            raise UnsupportedModelError(
+                f"{p.name} is an XGBoost JSON model of {len(data) >> 20} MiB, too large to read "
+                "as JSON here.",
+                "Save it in XGBoost's binary format instead: booster.save_model('model.ubj').",
+            )
         try:
-            doc = json.loads(data.decode("utf-8"))
+            doc = json.loads(bytes(data).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelError(
                 f"{p.name} is a JSON file that is truncated or corrupt ({exc.__class__.__name__}).",
@@ -975,7 +1008,9 @@ def _task_for_objective(obj: str) -> str | None:
 
 
 def _inspect_lightgbm(p: Path, data: bytes) -> ModelArtifact:
-    text = data.decode("utf-8", "replace")
+    # the header ends where the first tree starts; the trees themselves are not read here
+    end = data.find(b"\nTree=")
+    text = data[: end if end >= 0 else 1 << 20].decode("utf-8", "replace")
     header: dict[str, str] = {}
     for line in text.splitlines()[:40]:
         if "=" in line:
@@ -988,7 +1023,7 @@ def _inspect_lightgbm(p: Path, data: bytes) -> ModelArtifact:
             f"{p.name} starts like a LightGBM model but its header is incomplete.",
             "Copy or save the model again; the file did not arrive whole.",
         )
-    if "end of trees" not in text:
+    if data.find(b"end of trees") < 0:
         raise ModelError(
             f"{p.name} is a truncated LightGBM model (its trees end early).",
             "Copy or save the model again; the file did not arrive whole.",
@@ -1017,7 +1052,7 @@ def _try_onnx(p: Path, data: bytes) -> ModelArtifact | None:
     try:
         import onnx
 
-        model = onnx.load_model_from_string(data)
+        model = onnx.load_model_from_string(bytes(data))
     except Exception:
         if p.suffix.lower() == ".onnx":
             raise ModelError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
+from app.files import check_regular, read_small
 
 MLMODEL = "MLmodel"
 URI_SCHEMES = ("runs:/", "models:/")
@@ -266,7 +267,7 @@ def _read_yaml(path: Path, folder: Path) -> Any:
             "Reinstall ModelShip (pip install modelship) or run: pip install pyyaml",
         ) from None
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_small(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelError(
             f"{folder.name}/MLmodel cannot be read ({type(exc).__name__}).",
@@ -296,6 +297,8 @@ def _model_file(folder: Path, flavor: str, conf: dict) -> Path:
                 "Log it again with mlflow.xgboost.log_model(..., model_format='json') or 'ubj'.",
             )
     path = folder / str(name)
+    if name and path.exists() and not path.is_file():
+        check_regular(path)  # a FIFO, device or socket: says which
     if not name or not path.is_file():
         raise ModelError(
             f"{folder.name} is an MLflow {flavor} model, but its model file "
@@ -342,8 +345,8 @@ def _read_example(folder: Path, info: Any) -> dict[str, Any] | None:
         return None
     path = folder / str(info["artifact_path"])
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        doc = json.loads(read_small(path).decode("utf-8"))
+    except (OSError, ModelError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     kind = info.get("type")
     if kind == "dataframe":
@@ -371,8 +374,8 @@ def _read_requirements(folder: Path) -> dict[str, str]:
     path = folder / "requirements.txt"
     out: dict[str, str] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = read_small(path).decode("utf-8").splitlines()
+    except (OSError, ModelError, UnicodeDecodeError):
         return out
     for line in lines:
         m = _PIN.match(line)

@@ -258,8 +258,8 @@ def _quoted(argv: list[str]) -> list[str]:
 def ask_input_change(change: Any) -> bool:
     """A terminal's yes/no before a new model changes a running deployment's inputs."""
     print(
-        f"\n{change.name!r} runs version {change.version}; this model changes it: "
-        f"{change.words()}.",
+        f"\n{change.name!r} runs version {change.version}; this model changes what its "
+        f"callers must send ({change.words()}).",
         file=sys.stderr,
     )
     print(f"Replace {change.name!r} anyway? [y/N] ", end="", file=sys.stderr, flush=True)
@@ -342,7 +342,8 @@ def run(args: argparse.Namespace) -> int:
                 confirm_input_change=ask_input_change if _interactive() else None,
             )
     except InputsChangeRefused as exc:
-        again = [command_name(), *_quoted(getattr(args, "argv", None) or ["deploy", str(args.what)])]
+        typed = getattr(args, "argv", None) or ["deploy", str(args.what)]
+        again = [command_name(), *_quoted(typed)]
         exc.hint = (
             f"If that is what you want, run: {' '.join(again)} --replace; "
             "to keep both, deploy it under another --name."

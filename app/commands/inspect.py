@@ -91,7 +91,10 @@ def describe(art: ModelArtifact) -> list[str]:
             + "."
         )
     elif art.kind == "pytorch":
-        lines.append("Input: not recorded in the file; give it with --input-shape when converting.")
+        lines.append(
+            "Input: not recorded in the file; give it when converting "
+            "(`convert MODEL --input-shape 1,3,32,32`, batch first)."
+        )
     if art.pickle_imports:
         shown = ", ".join(art.pickle_imports[:12])
         more = f" (+{len(art.pickle_imports) - 12} more)" if len(art.pickle_imports) > 12 else ""
@@ -115,6 +118,18 @@ def describe(art: ModelArtifact) -> list[str]:
     return lines
 
 
+def _isolation(art: ModelArtifact) -> dict:
+    """How the process that would load this model for conversion is isolated here."""
+    if art.kind == "onnx":
+        return {
+            "summary": "An ONNX model is read as data: converting it runs no code of its own.",
+            "needed": False,
+        }
+    from app.convert import isolation_here
+
+    return {**isolation_here(), "needed": True}
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         art = inspect_model(args.model)
@@ -123,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
             print_json({"error": exc.message, "safety": exc.verdict.to_dict()})
             return exc.exit_code
         raise
+    iso = _isolation(art)
     if args.json:
-        print_json(art.to_dict())
+        print_json({**art.to_dict(), "conversion_isolation": iso})
     else:
-        print("\n".join(describe(art)))
+        print("\n".join([*describe(art), iso["summary"]]))
     if art.safety is not None and art.safety.verdict == DANGEROUS and not args.trust:
         return EXIT_DANGEROUS
     return 0

@@ -9,6 +9,7 @@ and compares: that comparison is the proof (:class:`ConversionReport`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.convert import isolation
 from app.errors import (
     ConversionError,
     EnvironmentMismatchError,
@@ -40,6 +42,7 @@ from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
 
 WORKER = Path(__file__).with_name("worker.py")
+ISOLATION = Path(__file__).with_name("isolation.py")
 PROGRESS_PREFIX = "MODELSHIP-PROGRESS "
 DEFAULT_TIMEOUT_S = 600.0
 QUANTIZED_TOLERANCE = 0.05
@@ -89,6 +92,10 @@ class ConversionReport:
     quantized: bool = False
     size_saved_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # how the process that loaded the model was isolated (app/convert/isolation.py):
+    # one sentence, and what applied ("network", "read_only", ... and why not)
+    isolation: str = ""
+    isolation_applied: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,6 +251,35 @@ def convert_model(
     return result
 
 
+@functools.lru_cache(maxsize=1)
+def isolation_here() -> dict[str, Any]:
+    """What isolation a conversion gets on this machine: isolation.py applied and tested
+    in a throwaway process (the kernel's answer does not depend on which Python asks).
+    ``summary`` is the sentence that inspect and the report show."""
+    with tempfile.TemporaryDirectory(prefix="modelship-probe-") as tmp:
+        outside = Path(tmp) / "outside"
+        job = Path(tmp) / "job"
+        job.mkdir()
+        try:
+            done = subprocess.run(
+                script_command(ISOLATION, "--probe", str(job), "", str(outside)),
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                env=isolation.worker_env(str(job), frozen=is_frozen()),
+                cwd=str(job),
+                timeout=60,
+                check=False,
+            )
+            rec = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+            why = f"the check could not run ({type(exc).__name__})"
+            rec = {"network": False, "read_only": False, "network_why": why, "read_only_why": why}
+        if rec.get("read_only") and outside.exists():  # the record claimed more than it did
+            rec.update(read_only=False, read_only_why="a test write outside its folder worked")
+    rec["summary"] = isolation.describe(rec)
+    return rec
+
+
 def empty_proof(tolerance: float) -> dict[str, Any]:
     """The proof file's fields (see the contract in README/DESIGN), all still empty."""
     return {
@@ -384,7 +420,6 @@ def _convert_in_worker(
             "rows": max(int(options.generated_rows), 1),
             "seed": options.seed,
             "expected_versions": expected,
-            "extra_paths": [os.getcwd()],
             # the globals that were scanned and approved: the worker's unpickler admits
             # these and nothing else (a file changed after the scan cannot slip through)
             "allowed_globals": approved_globals(art.safety, options.trust),
@@ -423,6 +458,8 @@ def _convert_in_worker(
     report, proof = _prove(out, signature, res, original, rows_doc, options.tolerance)
     report.model = art.source.name
     report.warnings.extend(res.get("warnings", []))
+    report.isolation_applied = res.get("isolation") or {}
+    report.isolation = isolation.describe(report.isolation_applied)
     result = _finish(out, signature, report, proof, options.allow_mismatch)
     if options.quantize:
         cancel.raise_if_cancelled()
@@ -433,10 +470,8 @@ def _convert_in_worker(
 def _run_worker(
     python: str, job_dir: Path, timeout_s: float, progress: Progress, cancel: CancelToken
 ) -> None:
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if python != sys.executable:  # another environment: keep ours out of its imports
-        env.pop("PYTHONPATH", None)
+    # an explicit environment: nothing of ours (PYTHONPATH, MODELSHIP_*, credentials)
+    env = isolation.worker_env(str(job_dir), frozen=is_frozen() and python == sys.executable)
     stderr_path = job_dir / "stderr.txt"
     with open(stderr_path, "wb") as err:
         try:
@@ -893,5 +928,7 @@ def _quantize(
             f"Quantized models are checked with their own tolerance ({tol:g}, set with "
             "--quantize-tolerance): int8 weights trade a little accuracy for size."
         )
+    report.isolation = base.report.isolation
+    report.isolation_applied = base.report.isolation_applied
     report.size_saved_bytes = base.report.onnx_size_bytes - report.onnx_size_bytes
     return _finish(q_path, sig, report, proof, options.allow_mismatch)

@@ -15,12 +15,21 @@ stdout as lines ``MODELSHIP-PROGRESS {"fraction": f, "message": m}``.
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __name__ == "__main__":
+    # first of all: only installed packages may be imported (no script folder, no working
+    # directory, no ''; Python before 3.11 ignores PYTHONSAFEPATH). See isolation.py.
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [
+        p for p in sys.path if p not in ("", ".") and os.path.abspath(p) not in (_HERE, os.getcwd())
+    ]
+
 import copy
 import csv
 import json
 import math
-import os
-import sys
 import time
 import traceback
 import warnings
@@ -210,10 +219,8 @@ def _guarded_joblib_load(path: str, check: object) -> object:
 
 
 def load_model(job: dict) -> object:
+    # nothing is added to sys.path: code beside the model (a planted xgboost.py) never runs
     path, fmt = job["model_path"], job["format"]
-    for extra in [os.path.dirname(os.path.abspath(path)), *job.get("extra_paths", [])]:
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
     allowed = job.get("allowed_globals")
     check = guard(allowed) if allowed is not None else None
     try:
@@ -304,8 +311,8 @@ def load_model(job: dict) -> object:
         raise WorkerError(
             "missing_class",
             f"The model refers to code that {sys.executable} cannot import ({exc}).",
-            "Put the module that defines the model's class next to the model file, or use "
-            "--python with the environment the model was made in.",
+            "Use --python with the Python of the environment the model was trained in, where "
+            "the module that defines its class is installed (pip install it there).",
             details=traceback.format_exc(),
         ) from None
     except Exception as exc:
@@ -1193,11 +1200,34 @@ def short_error(exc: BaseException) -> str:
     return (lines[-1] if len(lines) > 1 else lines[0])[:300]
 
 
+def isolate(job_dir: str, job: dict) -> dict:
+    """Apply isolation.py (loaded by its path: this folder is not on sys.path) to this
+    process; returns what applied, for the report."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "modelship_isolation", os.path.join(here, "isolation.py")
+        )
+        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    except Exception as exc:
+        why = f"isolation.py could not be loaded ({exc})"
+        return {"network": False, "read_only": False, "network_why": why, "read_only_why": why}
+    # an empty tmpfs over /run would hide what the conversion itself reads from there
+    used = [job.get("model_path"), job.get("sample_csv"), job_dir, sys.prefix, *sys.path]
+    keep_run = any(os.path.realpath(p).startswith(("/run/", "/var/run/")) for p in used if p)
+    return mod.apply(job_dir, keep_run=keep_run)
+
+
 def main(argv: list[str]) -> int:
     job_dir = argv[1]
     with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as fh:
         job = json.load(fh)
     job["job_dir"] = job_dir
+    # before any library is imported (a new user namespace needs a single thread)
+    isolation = isolate(job_dir, job)
     result: dict = {"ok": True, "warnings": [], "python": sys.executable}
     try:
         progress(0.05, f"Checking libraries in {sys.executable}")
@@ -1237,6 +1267,7 @@ def main(argv: list[str]) -> int:
             "supported.",
             "details": traceback.format_exc(),
         }
+    result["isolation"] = isolation
     with open(os.path.join(job_dir, "result.json"), "w", encoding="utf-8") as fh:
         json.dump(result, fh, default=str)
     return 0 if result.get("ok") else 3

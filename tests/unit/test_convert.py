@@ -48,6 +48,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+def _python_with_module(model: Path, tmp_path: Path) -> str:
+    """A Python where the model's own class (tinynet.py) is installed, as in the
+    environment it was trained in: the converter never imports code from beside the model."""
+    wrapper = tmp_path / "python-with-tinynet"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{model.parent}" exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def _files_written(result) -> None:
     assert result.onnx_path.exists()
     assert result.signature_path == Signature.path_for(result.onnx_path)
@@ -133,7 +142,12 @@ def test_pytorch(files, tmp_path: Path, key: str) -> None:
         # a whole module pickles the user's own class: unknown code, loaded only on trust
         with pytest.raises(UntrustedModelError, match=r"tinynet\.TinyNet"):
             convert_model(files[key], tmp_path / f"{key}.onnx", opts)
-        opts = ConvertOptions(input_shape=[1, 3, 16, 16], generated_rows=200, trust=True)
+        opts = ConvertOptions(
+            input_shape=[1, 3, 16, 16],
+            generated_rows=200,
+            trust=True,
+            python=_python_with_module(files[key], tmp_path),
+        )
     result = convert_model(files[key], tmp_path / f"{key}.onnx", opts)
     r = result.report
     assert r.passed and r.rows == 200 and r.max_abs_diff < 1e-4
@@ -329,7 +343,13 @@ def test_pytorch_sample_npy_gives_shape_and_rows(files, tmp_path: Path) -> None:
     sample = tmp_path / "inputs.npy"
     np.save(sample, np.random.default_rng(3).normal(size=(12, 3, 10, 10)).astype(np.float32))
     result = convert_model(
-        files["torch_module"], tmp_path / "n.onnx", ConvertOptions(sample_csv=sample, trust=True)
+        files["torch_module"],
+        tmp_path / "n.onnx",
+        ConvertOptions(
+            sample_csv=sample,
+            trust=True,
+            python=_python_with_module(files["torch_module"], tmp_path),
+        ),
     )
     assert result.report.rows == 12 and result.report.rows_from == "npy" and result.report.passed
     assert result.signature.inputs[0].shape == [None, 3, 10, 10]
