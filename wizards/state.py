@@ -127,13 +127,15 @@ class WizardState:
         try:
             return Profile.model_validate(self.profile_dict())
         except pydantic.ValidationError as exc:
-            from app.profile import describe_errors
+            from app.profile import describe_errors, plain_reason
 
-            problems = describe_errors(exc, self._setting_titles())
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()) if not isinstance(p, int))
+            # the key stays in the sentence: the Settings page puts the field's title there
             raise ProfileError(
-                f"{problems[0]}.",
+                f"The setting {where!r} is not valid: {plain_reason(first)}.",
                 "Go back to the page with that setting and correct it.",
-                details="\n".join(problems),
+                details="\n".join(describe_errors(exc, self._setting_titles())),
             ) from None
 
     def _setting_titles(self) -> dict[str, str]:
