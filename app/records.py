@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from app.domain import RECORD_SCHEMA, DeploymentRecord, ModelVersion, now_iso
-from app.errors import UsageError
+from app.errors import UsageError, closest
 from app.paths import deployments_dir
 
 
@@ -64,8 +64,11 @@ def load_record(name: str) -> DeploymentRecord:
             )
         names = [r.name for r in list_records()]
         known = f" Known: {', '.join(names)}." if names else " There are no deployments."
+        guess = closest(name, names)
+        maybe = f" Did you mean {guess!r}?" if guess else ""
         raise UsageError(
-            f"No deployment named {name!r}.{known}", "See `modelship status` for what runs."
+            f"No deployment named {name!r}.{maybe}{known}",
+            "See `modelship status` for what runs.",
         )
     return record
 

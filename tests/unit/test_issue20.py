@@ -304,3 +304,11 @@ def test_a_failed_demo_saves_no_profile(tmp_path: Path, capsys) -> None:
     assert f"Port {port}" in capsys.readouterr().err
     assert not profile_path("demo").exists()
     assert find_record("demo") is None
+
+
+def test_a_mistyped_deployment_name_suggests_the_known_one(tmp_path: Path) -> None:
+    from app.records import load_record
+
+    _record(tmp_path, "churn", FIVE)
+    with pytest.raises(UsageError, match=r"No deployment named 'chrun'\. Did you mean 'churn'\?"):
+        load_record("chrun")
