@@ -42,7 +42,8 @@ def wait_idle(qtbot, page, timeout: int = SLOW) -> None:
 
 # what an analyst must never be told to type
 COMMAND_LINE = re.compile(
-    r"(?:^|[\s(“\"'`])--[a-z]|\bmodelship (?:deploy|teardown|status|convert|rollback|serve)\b"
+    r"(?:^|[\s(“\"'`])--[a-z]"
+    r"|\bmodelship (?:deploy|teardown|status|convert|rollback|serve|trust|hosts)\b"
     r"|\baws (?:configure|sso)\b|\bheroku (?:login|authorizations)\b|\bkeyring set\b"
     r"|\btargets\.\w+\.\w+"
 )
