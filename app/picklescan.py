@@ -13,17 +13,26 @@ anything loads it. Modelled on picklescan, modelscan and skops:
   the first array and ``app.intake``'s restricted unpickler (which returns inert
   stand-ins for every global, see ``_SafeMixin``) lists the rest: it runs none of the
   code the file names, so it is part of the scan, not a load.
-* :func:`classify` puts each global in one of three classes: ``safe`` (an explicit
-  allowlist of the classes and numpy/scipy/pandas/joblib/torch reconstructors that
-  scikit-learn, XGBoost, LightGBM, CatBoost and PyTorch models use), ``dangerous`` (modules and
+* Each global is recorded with its module and name kept apart (:func:`ref_of`):
+  ``module.name``, or ``module:a.b`` for a dotted name, which protocol 4 resolves
+  attribute by attribute (``sklearn.base:np.f2py.subprocess.Popen`` is a route out of
+  ``sklearn.base``, not a name in it).
+* :func:`classify` puts each global in one of three classes: ``safe`` only when that
+  exact ``module:qualname`` (after the Python 2 name mapping) is on the list ModelShip
+  ships as data (``safety_allowlist.json``: the classes and reconstructors that real
+  fitted scikit-learn, XGBoost, LightGBM, CatBoost and PyTorch models and their
+  numpy/scipy/pandas data pickle, collected by ``tests/security/allowlist_gen.py`` and
+  reviewed by hand; no package prefix or naming rule); ``dangerous`` (modules and
   callables that run commands, evaluate code, open files or sockets, or reach any
-  attribute: os, subprocess, builtins.eval, operator.attrgetter, ...) or ``unknown``.
+  attribute: os, subprocess, builtins.eval, operator.attrgetter, pandas' expression
+  engine, ..., and any dotted name not on the list); or ``unknown``.
 
 The decision (:func:`require_trust`) refuses dangerous and unknown files unless the
 user said they trust the file (``--trust``, or the wizard's confirmation). The
-conversion worker then loads with an unpickler that admits exactly the globals that
-were scanned and approved, so a file swapped after the scan, or a global the scan
-missed, still cannot import anything else.
+conversion worker then loads with an unpickler that admits exactly the (module, name)
+pairs that were scanned and approved (:func:`approved_globals`), so a file swapped
+after the scan, a global the scan missed, or a dotted name spelling a listed one, still
+cannot import anything else; skops gets its own defaults plus the approved types.
 """
 
 from __future__ import annotations
@@ -61,6 +70,9 @@ _DANGEROUS_MODULES = {
     "torch.utils.collect_env", "torch.utils.bottleneck", "torch.utils._config_module",
     "torch.utils.data.datapipes", "sklearn.datasets", "sklearn.utils._testing",
     "sklearn.externals", "idlelib", "lib2to3", "operator._operator",
+    # pandas' expression engine evaluates while its objects are built (Expr, eval,
+    # query), and pandas.io reads files and URLs
+    "pandas.core.computation", "pandas.eval", "pandas.io",
 }  # fmt: skip
 
 # Single callables that are dangerous although their module is not.

@@ -79,6 +79,16 @@ def bundle_plan(root: Path) -> BundlePlan:
         for path in root.glob(pattern):
             if path.is_file():
                 datas.append((str(path), str(path.parent.relative_to(root))))
+    # Data files inside the app package, read with importlib.resources (the pickle
+    # allow-list app/safety_allowlist.json): every file under app/ that is not Python.
+    for path in sorted((root / "app").rglob("*")):
+        if (
+            path.is_file()
+            and path.suffix not in (".py", ".pyc")
+            and "__pycache__" not in path.parts
+            and (str(path), str(path.parent.relative_to(root))) not in datas
+        ):
+            datas.append((str(path), str(path.parent.relative_to(root))))
 
     return BundlePlan(
         hiddenimports=sorted(set(hidden)),
