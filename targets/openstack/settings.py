@@ -9,11 +9,16 @@ file move to the keyring.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from targets.settings import SecretRef, TargetSettings
+
+HOST = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 
 
 class OpenStackSettings(TargetSettings):
@@ -38,7 +43,16 @@ class OpenStackSettings(TargetSettings):
     floating_ip: Literal["auto", "always", "never"] = Field(
         "auto",
         title="Public address",
-        description="auto: a floating IP only when the network gives no public address.",
+        description="auto: a floating IP only when the network gives no public IPv4 "
+        "address; always: one wherever the region has them; never: the network's own "
+        "public IPv4 or IPv6 address.",
+    )
+    endpoint_host: str | None = Field(
+        None,
+        title="Endpoint name",
+        description="A DNS name for the endpoint, with {server_id}, {region} or {name} "
+        "filled in, e.g. {server_id}.ma.bw-cloud-instance.org on bwCloud (Mannheim). It "
+        "goes into the URL and the certificate.",
     )
     ssh_user: str = Field(
         "debian", min_length=1, title="SSH user", description="The image's login user."
@@ -50,7 +64,8 @@ class OpenStackSettings(TargetSettings):
     allowed_cidr: str = Field(
         "0.0.0.0/0",
         title="Who may call it",
-        description="Addresses allowed to reach the endpoint (and SSH), e.g. 132.230.0.0/16.",
+        description="Address ranges allowed to reach the endpoint (and SSH), comma-separated, "
+        "e.g. 132.230.0.0/16, 2001:7c0::/32. 0.0.0.0/0 (anyone) opens IPv6 (::/0) too.",
     )
     api_key: SecretRef | None = Field(
         None,
@@ -80,10 +95,42 @@ class OpenStackSettings(TargetSettings):
     @field_validator("allowed_cidr")
     @classmethod
     def _a_network(cls, v: str) -> str:
+        parts = [p.strip() for p in v.replace(";", ",").split(",") if p.strip()]
         try:
-            return str(ipaddress.ip_network(v, strict=False))
+            if not parts:
+                raise ValueError
+            return ", ".join(str(ipaddress.ip_network(p, strict=False)) for p in parts)
         except ValueError:
-            raise ValueError("must be an address range such as 0.0.0.0/0 or 10.1.0.0/16") from None
+            raise ValueError(
+                "must be address ranges such as 0.0.0.0/0, 10.1.0.0/16 or 2001:db8::/32"
+            ) from None
+
+    @field_validator("endpoint_host")
+    @classmethod
+    def _a_host_template(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().lower()
+        try:
+            sample = v.format(server_id="0" * 8, region="region", name="name")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                "may use only {server_id}, {region} and {name}, e.g. "
+                "{server_id}.ma.bw-cloud-instance.org"
+            ) from None
+        if not HOST.match(sample):
+            raise ValueError("must be a DNS name such as {server_id}.ma.bw-cloud-instance.org")
+        return v
+
+    def cidrs(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The ranges of ``allowed_cidr``; the whole IPv4 internet brings ::/0 along
+        (anyone means anyone, over either protocol)."""
+        out = [ipaddress.ip_network(p.strip()) for p in self.allowed_cidr.split(",")]
+        if any(n.version == 4 and n.prefixlen == 0 for n in out) and not any(
+            n.version == 6 for n in out
+        ):
+            out.append(ipaddress.ip_network("::/0"))
+        return out
 
     @model_validator(mode="after")
     def _key_unless_off(self) -> OpenStackSettings:
@@ -95,4 +142,16 @@ class OpenStackSettings(TargetSettings):
         return self
 
 
-__all__ = ["OpenStackSettings"]
+# bwCloud names every instance <instance-uuid>.<region code>.bw-cloud-instance.org
+# (wiki.bwcloud-os.de, Networks: "ma" for Mannheim; the dashboard's instance details
+# show the name); its public addresses "cannot be guaranteed" to persist.
+BWCLOUD_REGION_CODES = {"freiburg": "fr", "karlsruhe": "ka", "mannheim": "ma", "ulm": "ul"}
+
+
+def endpoint_host_hint(region: str | None) -> str | None:
+    """The ``endpoint_host`` template for a bwCloud region (None elsewhere)."""
+    code = BWCLOUD_REGION_CODES.get((region or "").strip().lower())
+    return f"{{server_id}}.{code}.bw-cloud-instance.org" if code else None
+
+
+__all__ = ["BWCLOUD_REGION_CODES", "OpenStackSettings", "endpoint_host_hint"]

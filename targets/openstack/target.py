@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
+from app.endpoint import EndpointClient
 from app.errors import CredentialError, TargetError
 from app.progress import NullProgress, Progress
 from app.waiting import wait_until
@@ -216,10 +217,13 @@ def _make_ssh_key() -> tuple[str, str]:
     return private, public + " modelship"
 
 
-def make_certificate(address: str, deployment: str) -> tuple[bytes, bytes, str]:
+def make_certificate(
+    address: str | list[str], deployment: str, names: list[str] | None = None
+) -> tuple[bytes, bytes, str]:
     """(cert PEM, key PEM, SHA-256 fingerprint) of a self-made certificate for the VM.
 
-    The client pins the fingerprint, so no CA is involved; the SAN names the address
+    The client pins the fingerprint, so no CA is involved; the SAN names every address
+    (IPv4, IPv6, floating) and DNS name (``endpoint_host``) the endpoint is reached by
     anyway, so tools that check names (curl --pinnedpubkey) work too.
     """
     from cryptography import x509
@@ -230,8 +234,10 @@ def make_certificate(address: str, deployment: str) -> tuple[bytes, bytes, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"modelship-{deployment}"[:64])])
     sans: list[x509.GeneralName] = [x509.DNSName(f"modelship-{deployment}"[:63])]
-    with contextlib.suppress(ValueError):
-        sans.append(x509.IPAddress(ipaddress.ip_address(address)))
+    sans += [x509.DNSName(n) for n in dict.fromkeys(names or [])]
+    for a in dict.fromkeys([address] if isinstance(address, str) else address):
+        with contextlib.suppress(ValueError):
+            sans.append(x509.IPAddress(ipaddress.ip_address(a)))
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -362,8 +368,11 @@ class OpenStackTarget(Target):
                     )
         quota = conn.network.get_quota(conn.current_project_id, details=True)
         wants = [("security_groups", "security group")]
-        if network is not None and _needs_floating_ip(s, network):
-            wants.append(("floating_ips", "floating IP"))
+        if network is not None:
+            reach = _choose(s, _facts(conn, network))
+            problems += _reach_problems(s, reach)
+            if reach.how == "floating IP":
+                wants.append(("floating_ips", "floating IP"))
         for attr, words in wants:
             q = getattr(quota, attr, None) or {}
             limit, used = q.get("limit", -1), q.get("used", 0) + q.get("reserved", 0)
@@ -387,7 +396,7 @@ class OpenStackTarget(Target):
     def warnings(self, profile: Profile) -> list[str]:
         s: OpenStackSettings = profile.target.settings
         out = []
-        if ipaddress.ip_network(s.allowed_cidr).prefixlen == 0:
+        if any(n.prefixlen == 0 for n in s.cidrs()):
             out.append(
                 f"SSH and the endpoint (port {s.port}) will be open to the whole internet; "
                 "set 'Who may call it' (allowed_cidr) to your network to narrow it."
@@ -408,7 +417,9 @@ class OpenStackTarget(Target):
                     "create",
                     "security group",
                     n,
-                    f"SSH ({s.ssh_port}) and port {s.port} from {s.allowed_cidr}",
+                    f"SSH ({s.ssh_port}) and port {s.port} from "
+                    + ", ".join(str(c) for c in s.cidrs())
+                    + " (IPv4 and IPv6 rules)",
                 ),
                 PlanItem(
                     "create",
@@ -417,16 +428,25 @@ class OpenStackTarget(Target):
                     f"{s.image}, {s.flavor}, network {s.network or '(default)'} on {vm}",
                 ),
             ]
-            if s.floating_ip != "never":
-                items.append(
-                    PlanItem(
-                        "create" if s.floating_ip == "always" else "create if needed",
-                        "floating IP",
-                        n,
-                        "only where the network gives no public address"
-                        if s.floating_ip == "auto"
-                        else "",
+            reach = _plan_reach(s)
+            if reach is None:
+                if s.floating_ip != "never":
+                    items.append(
+                        PlanItem(
+                            "create if needed",
+                            "floating IP",
+                            n,
+                            "where asked and the region has them; else the public IPv4 "
+                            "address, else the server's IPv6 address",
+                        )
                     )
+            else:
+                if reach.how == "floating IP":
+                    items.append(PlanItem("create", "floating IP", n, reach.why))
+                items.append(PlanItem("reach", "address", reach.how, reach.why))
+            if s.endpoint_host:
+                items.append(
+                    PlanItem("name", "endpoint", s.endpoint_host, "in the URL and certificate")
                 )
             items.append(
                 PlanItem("create", "TLS certificate", n, "made for this deployment, pinned")
@@ -468,13 +488,36 @@ class OpenStackTarget(Target):
             container = self._start_version(ctx, ssh, vm, setup)
         finally:
             ssh.close()
+        server = next((r for r in shared if r.kind == "server"), None)
+        sdata = server.data if server is not None else {}
+        host = sdata.get("endpoint_host")
         return Endpoint(
-            url=f"https://{_url_host(vm.host)}:{s.port}",
+            # the name when there is one (bwCloud: addresses may change, names stay);
+            # the client connects to ``address`` and sends the name (SNI, Host)
+            url=f"https://{host or _url_host(vm.host)}:{s.port}",
             target=self.name,
             resources=[*shared, container],
             auth="bearer" if s.api_key else "none",
             tls_sha256=fp,
-            data={"region": s.region, "cloud": s.cloud},
+            data={
+                "region": s.region,
+                "cloud": s.cloud,
+                "address": vm.host,
+                "reached_by": sdata.get("reached_by"),
+            },
+        )
+
+    def client(self, endpoint: Endpoint, profile: Profile | None = None) -> EndpointClient:
+        """HTTPS with the pinned certificate, connecting to the recorded address (IPv6
+        in brackets in the URL) and naming ``endpoint_host`` for SNI and Host when the
+        URL carries it; the name is looked up only if the address stops answering."""
+        base = super().client(endpoint, profile)
+        address = (endpoint.data or {}).get("address")
+        return VmEndpointClient(
+            endpoint.url,
+            headers=base.headers,
+            tls_sha256=endpoint.tls_sha256,
+            connect_to=str(address) if address else None,
         )
 
     def _create_vm(self, ctx: DeployContext) -> tuple[list[Resource], Vm, Ssh, str]:
@@ -514,16 +557,17 @@ class OpenStackTarget(Target):
                 sg_res.data["sg_id"] = sg.id
                 ctx.journal.update(sg_res)
                 conn.network.set_tags(sg, [_tag(ctx.name)])
-                for port in sorted({s.ssh_port, s.port}):
-                    conn.network.create_security_group_rule(
-                        security_group_id=sg.id,
-                        direction="ingress",
-                        ethertype="IPv6" if ":" in s.allowed_cidr else "IPv4",
-                        protocol="tcp",
-                        port_range_min=port,
-                        port_range_max=port,
-                        remote_ip_prefix=s.allowed_cidr,
-                    )
+                for cidr in s.cidrs():
+                    for port in sorted({s.ssh_port, s.port}):
+                        conn.network.create_security_group_rule(
+                            security_group_id=sg.id,
+                            direction="ingress",
+                            ethertype=f"IPv{cidr.version}",
+                            protocol="tcp",
+                            port_range_min=port,
+                            port_range_max=port,
+                            remote_ip_prefix=str(cidr),
+                        )
             resources.append(sg_res)
             # the server
             ctx.cancel.raise_if_cancelled()
@@ -546,8 +590,15 @@ class OpenStackTarget(Target):
             ctx.journal.update(srv)
             resources.append(srv)
             server = self._wait_active(conn, server.id, s, ctx)
-            address = _fixed_address(server, network.name)
-            if _needs_floating_ip(s, network):
+            with osc.calls("looking up the server's network", s.cloud):
+                reach = _choose(s, _facts(conn, network))
+            if reach.how is None:
+                raise TargetError(reach.why, reach.fix)
+            fixed4 = _fixed_address(server, network.name, 4)
+            fixed6 = _fixed_address(server, network.name, 6)
+            address = fixed6 if reach.how == "IPv6" else fixed4
+            ctx.progress.update(None, f"Reaching the server by its {reach.how}: {reach.why}")
+            if reach.how == "floating IP":
                 ctx.cancel.raise_if_cancelled()
                 fip_res = Resource("floating_ip", name, f"floating IP for {name}", dict(where))
                 ctx.journal.record(fip_res)
@@ -573,7 +624,7 @@ class OpenStackTarget(Target):
                 resources.append(fip_res)
             if not address:
                 raise TargetError(
-                    f"The server {name} has no address this computer can reach.",
+                    f"The server {name} has no {reach.how} address this computer can reach.",
                     "Set Public address (floating_ip) to auto or always, or pick the "
                     "public network (bwCloud: public-belwue).",
                 )
@@ -583,6 +634,21 @@ class OpenStackTarget(Target):
         vm = Vm(address, s.ssh_port, s.ssh_user, host_keys, secret)
         srv.data.update(vm.to_data())
         srv.data["address"] = address
+        srv.data["reached_by"] = reach.how
+        # every address the endpoint may be reached by, for the certificate
+        srv.data["addresses"] = list(
+            dict.fromkeys(
+                a
+                for a in (
+                    address,
+                    fixed4 if reach.public_v4 else None,
+                    fixed6 if reach.ipv6 else None,
+                )
+                if a
+            )
+        )
+        if s.endpoint_host:
+            srv.data["endpoint_host"] = endpoint_name(s, server.id, ctx.name)
         ctx.journal.update(srv)
         ssh = self._ssh_ready(vm, s, ctx)
         try:
@@ -740,7 +806,12 @@ class OpenStackTarget(Target):
         setup.data.update(vm_data)
         ctx.journal.record(setup)
         ctx.progress.update(None, "Preparing the VM (certificate, network)")
-        cert, key, fp = make_certificate(address, name)
+        server = next((r for r in ctx.journal.resources() if r.kind == "server"), None)
+        sdata = server.data if server is not None else {}
+        host = sdata.get("endpoint_host")
+        cert, key, fp = make_certificate(
+            sdata.get("addresses") or address, name, [host] if host else None
+        )
         q = shlex.quote
         ssh.run(
             f"{ssh.sudo}sh -c {q(f'umask 077; mkdir -p {root}/secrets {root}/front')}",
@@ -1365,24 +1436,214 @@ def _external_network(conn: Any) -> Any:
     return external[0]
 
 
-def _needs_floating_ip(s: OpenStackSettings, network: Any) -> bool:
-    if s.floating_ip == "always":
-        return True
-    if s.floating_ip == "never":
-        return False
-    return not bool(network.is_router_external)
+@dataclass
+class Facts:
+    """What the cloud reports about reaching a server on ``network``."""
+
+    network: str
+    region: str
+    public_v4: bool  # an IPv4 subnet on an external (router:external) network: no NAT
+    ipv6: bool  # an IPv6 subnet: IPv6 is routed, never NATed
+    floating: bool  # the region can give this network a floating IP
+    no_floating: str  # why not, in words ("" when it can)
 
 
-def _fixed_address(server: Any, network_name: str) -> str | None:
+@dataclass
+class Reach:
+    """How the endpoint is reached (``how`` None: no way) and why, in plain words."""
+
+    how: str | None  # "floating IP" | "public IPv4" | "IPv6"
+    why: str
+    fix: str = ""
+    public_v4: bool = False
+    ipv6: bool = False
+
+
+def _facts(conn: Any, network: Any) -> Facts:
+    """Read from the cloud, never from address ranges: the network's subnets (IPv4 on an
+    external network is public; IPv6 is public), external networks, routers and the
+    floating-IP quota."""
+    versions = set()
+    for sid in network.subnet_ids or []:
+        sub = conn.network.get_subnet(sid)
+        versions.add(int(sub.ip_version))
+    external = bool(network.is_router_external)
+    region = str(getattr(conn.config, "region_name", None) or "this region")
+    reasons: list[str] = []
+    if external:
+        reasons.append(f"the network {network.name} is itself external")
+    else:
+        exts = [n for n in conn.network.networks() if n.is_router_external]
+        ext4 = [
+            n
+            for n in exts
+            if any(int(conn.network.get_subnet(i).ip_version) == 4 for i in n.subnet_ids or [])
+        ]
+        if not ext4:
+            reasons.append(f"{region} has no external IPv4 network to take them from")
+        else:
+            quota = conn.network.get_quota(conn.current_project_id, details=True)
+            limit = (getattr(quota, "floating_ips", None) or {}).get("limit", -1)
+            if limit == 0:
+                reasons.append(f"your project's floating-IP quota in {region} is 0")
+            ids = {n.id for n in ext4}
+            routed = any(
+                (r.external_gateway_info or {}).get("network_id") in ids
+                for r in conn.network.routers()
+            )
+            if not routed:
+                reasons.append(f"no router connects {network.name} to the external network")
+    return Facts(
+        network=str(network.name),
+        region=region,
+        public_v4=external and 4 in versions,
+        ipv6=6 in versions,
+        floating=not reasons,
+        no_floating="; ".join(reasons),
+    )
+
+
+def _choose(s: OpenStackSettings, f: Facts) -> Reach:
+    """A floating IP where the profile asks for one and the region has them; else the
+    network's public IPv4 address; else the server's IPv6 address."""
+    wants = s.floating_ip == "always" or (s.floating_ip == "auto" and not f.public_v4)
+    extra = {"public_v4": f.public_v4, "ipv6": f.ipv6}
+    if wants and f.floating:
+        why = (
+            "asked for (Public address = always)"
+            if s.floating_ip == "always"
+            else f"the network {f.network} gives no public IPv4 address"
+        )
+        return Reach("floating IP", why, **extra)
+    no_fip = f"no floating IP: {f.no_floating}" if wants else ""
+    if f.public_v4:
+        why = f"the network {f.network} gives public IPv4 addresses"
+        return Reach("public IPv4", why + (f" ({no_fip})" if no_fip else ""), **extra)
+    if f.ipv6:
+        why = (
+            f"no IPv4 ingress in {f.region}: the network {f.network} gives only private IPv4 "
+            "addresses (behind NAT)"
+            + (f" and {no_fip}" if no_fip else ", and Public address is never")
+            + "; its IPv6 address is reached directly (IPv6 is not NATed), so callers need "
+            "IPv6"
+        )
+        return Reach("IPv6", why, **extra)
+    return Reach(
+        None,
+        f"The network {f.network} in {f.region} gives no address your computer can reach: "
+        "its IPv4 addresses are private (behind NAT), it has no IPv6 subnet"
+        + (f", and {no_fip}." if no_fip else ", and Public address is set to never."),
+        "Choose a network with public addresses (the Network setting), set Public address "
+        "(floating_ip) to auto in a region that has floating IPs, or ask the cloud's "
+        "support for floating IPs.",
+        **extra,
+    )
+
+
+def _reach_problems(s: OpenStackSettings, reach: Reach) -> list[Problem]:
+    if reach.how is None:
+        return [Problem(reach.why, reach.fix, "environment", "network")]
+    family = 6 if reach.how == "IPv6" else 4
+    if not any(c.version == family for c in s.cidrs()):
+        return [
+            Problem(
+                f"The endpoint will be reached over IPv{family} ({reach.why}), but 'Who may "
+                f"call it' ({s.allowed_cidr}) names only IPv{10 - family} ranges, so no one "
+                "could reach it.",
+                f"Add your IPv{family} range to allowed_cidr, e.g. "
+                + ("2001:7c0::/32" if family == 6 else "132.230.0.0/16")
+                + ", or 0.0.0.0/0 for anyone.",
+                "setting",
+                "allowed_cidr",
+            )
+        ]
+    return []
+
+
+def _plan_reach(s: OpenStackSettings) -> Reach | None:
+    """The address choice for the plan; None when the cloud cannot say now."""
+    try:
+        conn = osc.connect(s.cloud, s.region)
+    except Exception:
+        return None
+    try:
+        return _choose(s, _facts(conn, _network(conn, s.network)))
+    except Exception:
+        return None
+    finally:
+        conn.close()
+
+
+def endpoint_name(s: OpenStackSettings, server_id: str, deployment: str) -> str | None:
+    """``endpoint_host`` filled in for this server (bwCloud's instance names)."""
+    if not s.endpoint_host:
+        return None
+    return s.endpoint_host.format(
+        server_id=server_id, region=(s.region or "").lower(), name=base_name(deployment)
+    )
+
+
+def _fixed_address(server: Any, network_name: str, version: int = 4) -> str | None:
+    """The server's fixed address of ``version`` on its network (else on any)."""
     addresses = server.addresses or {}
+
+    def fixed(entry: dict[str, Any]) -> bool:
+        return (
+            int(entry.get("version", 4)) == version
+            and entry.get("OS-EXT-IPS:type", "fixed") == "fixed"
+        )
+
     for entry in addresses.get(network_name) or []:
-        if entry.get("version", 4) == 4 and entry.get("OS-EXT-IPS:type", "fixed") == "fixed":
+        if fixed(entry):
             return str(entry["addr"])
     for entries in addresses.values():
         for entry in entries:
-            if entry.get("version", 4) == 4:
+            if fixed(entry):
                 return str(entry["addr"])
     return None
+
+
+class VmEndpointClient(EndpointClient):
+    """Connects to ``connect_to`` (the address the deploy reached and smoke-tested)
+    while the URL names the endpoint: the name goes into SNI and Host, the pinned
+    certificate is checked as always. If the address refuses, the name is looked up
+    (bwCloud: an instance's public address may change; its name stays)."""
+
+    def __init__(self, url: str, *, connect_to: str | None = None, **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.connect_to = connect_to
+
+    def _connection(self, timeout: float) -> tuple[Any, bool]:
+        conn, absolute = super()._connection(timeout)
+        address = self.connect_to
+        if not address or address == self._host or not isinstance(conn, _https_type()):
+            return conn, absolute
+        if getattr(conn, "_tunnel_host", None):  # through a proxy: the proxy resolves
+            return conn, absolute
+        return _addressed_https(self._host, self._port, address, conn), absolute
+
+
+def _https_type() -> type:
+    import http.client
+
+    return http.client.HTTPSConnection
+
+
+def _addressed_https(host: str, port: int, address: str, template: Any) -> Any:
+    """An HTTPSConnection to ``host`` (SNI, Host header) whose socket goes to
+    ``address`` first, then to ``host`` by DNS if the address does not answer."""
+    import http.client
+    import socket
+
+    class Addressed(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            try:
+                sock = socket.create_connection((address, self.port), self.timeout)
+            except OSError:
+                sock = socket.create_connection((self.host, self.port), self.timeout)
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+    return Addressed(host, port, timeout=template.timeout, context=template._context)
 
 
 def _delete_server(conn: Any, server_id: str, name: str, cloud: str, progress: Progress) -> bool:

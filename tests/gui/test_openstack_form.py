@@ -55,3 +55,24 @@ def test_openstack_form_suggests_the_close_image_name(window, qtbot, tmp_path, c
     assert page.problems.isVisible()
     assert "'Debian 12'" in page.problems.label.text()
     assert not window.next_button.isEnabled()
+
+
+def test_bwcloud_regions_offer_the_instance_name_as_endpoint_host(
+    window, qtbot, tmp_path, clouds_yaml
+) -> None:
+    """bwCloud names each instance <uuid>.<region code>.bw-cloud-instance.org; the form
+    offers that template for the Endpoint name (issue 22)."""
+    import os
+
+    from app.secrets import set_secret
+
+    set_secret("gui-openstack-key", "k-0123456789")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    page = _openstack_page(window, qtbot, model, region="Mannheim", network="public-belwue")
+    widget = page.editors["endpoint_host"].widget
+    qtbot.waitUntil(lambda: "bw-cloud-instance.org" in widget.placeholderText(), timeout=10_000)
+    assert widget.placeholderText() == "e.g. {server_id}.ma.bw-cloud-instance.org"
+    if os.environ.get("MODELSHIP_SHOT_DIR"):
+        widget.setFocus()
+        page.grab().save(os.path.join(os.environ["MODELSHIP_SHOT_DIR"], "openstack-host.png"))

@@ -16,6 +16,7 @@ class OpenStackForm(TargetForm):
     choice_fields = ("cloud", "region", "image", "flavor", "network")
     advanced_fields = (
         "floating_ip",
+        "endpoint_host",
         "ssh_user",
         "ssh_port",
         "port",
@@ -59,6 +60,7 @@ class OpenStackForm(TargetForm):
         self.editors["cloud"].widget.currentTextChanged.connect(lambda _t: self._ask_timer.start())
         self.editors["region"].widget.currentTextChanged.connect(lambda _t: self._ask_timer.start())
         self.editors["flavor"].widget.currentTextChanged.connect(lambda _t: self._show_quota())
+        self.editors["region"].widget.currentTextChanged.connect(lambda _t: self._host_hint())
 
     # ---- the clouds of clouds.yaml --------------------------------------------------
     def refresh(self) -> None:
@@ -152,6 +154,15 @@ class OpenStackForm(TargetForm):
         automatic = "Automatic: the cloud's only network, or its public one"
         e["network"].offer([(None, automatic)] + [(n.name, n.label) for n in c.networks])
         self._show_quota()
+
+    def _host_hint(self) -> None:
+        """bwCloud's regions name every instance: offer that name as the template."""
+        from targets.openstack.settings import endpoint_host_hint
+
+        widget = self.editors["endpoint_host"].widget
+        if isinstance(widget, QLineEdit):
+            hint = endpoint_host_hint(self.value("region"))
+            widget.setPlaceholderText(f"e.g. {hint}" if hint else "")
 
     def _flavor_label(self, flavor: Any) -> str:
         quota = getattr(self.choices, "quota", None)

@@ -100,6 +100,10 @@ class RegionSpec:
     external_network: str = "public-belwue"
     private_network: str | None = "private"
     floating_ip_quota: int = 2
+    # the private network also has an IPv6 subnet (routed, not NATed): its ports get
+    # the emulator's `public_address6` (::1), as bwCloud's IPv6 regions give servers a
+    # public IPv6 address next to a private IPv4 address behind SNAT
+    ipv6: bool = False
 
     @property
     def slug(self) -> str:
@@ -108,9 +112,19 @@ class RegionSpec:
 
 # Freiburg: servers only on the provider network, no floating IPs (as on bwCloud).
 # Karlsruhe: provider network plus a private network with a router and floating IPs.
+# Mannheim: no IPv4 ingress: servers sit on "public-belwue", a project-side network
+# with a private IPv4 subnet behind a SNAT router and a public IPv6 subnet; the external
+# network ("ext-belwue") gives no floating IPs (quota 0). Reachable only over IPv6.
 DEFAULT_REGIONS: tuple[RegionSpec, ...] = (
     RegionSpec("Freiburg", private_network=None, floating_ip_quota=0),
     RegionSpec("Karlsruhe"),
+    RegionSpec(
+        "Mannheim",
+        external_network="ext-belwue",
+        private_network="public-belwue",
+        floating_ip_quota=0,
+        ipv6=True,
+    ),
 )
 
 
@@ -335,10 +349,12 @@ class RegionState:
         public_address: str,
         compute_quota: dict[str, int],
         network_quota: dict[str, int],
+        public_address6: str = "::1",
     ) -> None:
         self.spec = spec
         self.creds = creds
         self.public_address = public_address
+        self.public_address6 = public_address6
         self.compute_quota = dict(compute_quota)
         self.network_quota = dict(network_quota)
         self.network_quota["floatingip"] = spec.floating_ip_quota
@@ -389,10 +405,21 @@ class RegionState:
         if spec.private_network:
             net_id = stable_id(spec.slug, "network", spec.private_network)
             sub_id = stable_id(spec.slug, "subnet", spec.private_network)
-            self.networks[net_id] = self._network(net_id, spec.private_network, [sub_id])
+            subnets = [sub_id]
+            if spec.ipv6:
+                subnets.append(stable_id(spec.slug, "subnet6", spec.private_network))
+            self.networks[net_id] = self._network(
+                net_id, spec.private_network, subnets, shared=spec.ipv6
+            )
             self.subnets[sub_id] = self._subnet(
                 sub_id, f"{spec.private_network}-subnet", net_id, "10.0.0.0/24", "10.0.0.1"
             )
+            if spec.ipv6:
+                # "::/64" holds ::1 (loopback, where the sshd stand-in listens): the
+                # target must decide by what Neutron reports, not by the range
+                self.subnets[subnets[1]] = self._subnet(
+                    subnets[1], f"{spec.private_network}-subnet6", net_id, "::/64", None
+                )
             router_id = stable_id(spec.slug, "router")
             router = self._neutron_common("router")
             router.update(
@@ -467,22 +494,23 @@ class RegionState:
         return net
 
     def _subnet(
-        self, sub_id: str, name: str, net_id: str, cidr: str, gateway: str
+        self, sub_id: str, name: str, net_id: str, cidr: str, gateway: str | None
     ) -> dict[str, Any]:
         network = ipaddress.ip_network(cidr)
+        v6 = network.version == 6
         sub = self._neutron_common(name)
         sub.update(
             id=sub_id,
             network_id=net_id,
-            ip_version=4,
+            ip_version=network.version,
             cidr=cidr,
             gateway_ip=gateway,
             enable_dhcp=True,
             allocation_pools=[{"start": str(network.network_address + 2), "end": str(network[-2])}],
             dns_nameservers=[],
             host_routes=[],
-            ipv6_ra_mode=None,
-            ipv6_address_mode=None,
+            ipv6_ra_mode="slaac" if v6 else None,
+            ipv6_address_mode="slaac" if v6 else None,
             subnetpool_id=None,
             service_types=[],
             segment_id=None,
@@ -529,6 +557,16 @@ class RegionState:
         address = str(cidr.network_address + self._next_ip)
         self._next_ip += 1
         return subnet_id, address
+
+    def allocate_ips(self, network_id: str) -> list[dict[str, str]]:
+        """A port's fixed IPs: the first (IPv4) subnet's, plus ``public_address6`` from
+        an IPv6 subnet of the network (SLAAC: one address per port)."""
+        subnet_id, address = self.allocate_ip(network_id)
+        fixed = [{"subnet_id": subnet_id, "ip_address": address}]
+        for other in self.networks[network_id]["subnets"][1:]:
+            if self.subnets[other]["ip_version"] == 6:
+                fixed.append({"subnet_id": other, "ip_address": self.public_address6})
+        return fixed
 
     def routers_reaching(self, external_network_id: str, subnet_ids: Iterable[str]) -> str | None:
         wanted = set(subnet_ids)
@@ -689,6 +727,7 @@ class OpenStackEmulator:
         credentials: Credentials | None = None,
         compute_max_microversion: str = "2.79",
         public_address: str = "127.0.0.1",
+        public_address6: str = "::1",
         compute_quota: dict[str, int] | None = None,
         network_quota: dict[str, int] | None = None,
         token_ttl_s: int = 3600,
@@ -698,6 +737,7 @@ class OpenStackEmulator:
         self.creds = credentials or Credentials()
         self.compute_max = _parse_version(compute_max_microversion)
         self.public_address = public_address
+        self.public_address6 = public_address6
         self.token_ttl_s = token_ttl_s
         self._compute_quota = {**DEFAULT_COMPUTE_QUOTA, **(compute_quota or {})}
         self._network_quota = {**DEFAULT_NETWORK_QUOTA, **(network_quota or {})}
@@ -737,6 +777,7 @@ class OpenStackEmulator:
                     self.public_address,
                     self._compute_quota,
                     self._network_quota,
+                    self.public_address6,
                 )
                 for spec in self.region_specs
             }

@@ -470,7 +470,7 @@ def compute_routes(emu: OpenStackEmulator) -> list[Row]:
                 entries.append(
                     {
                         "OS-EXT-IPS-MAC:mac_addr": port["mac_address"],
-                        "version": 4,
+                        "version": region.subnets[fixed["subnet_id"]]["ip_version"],
                         "addr": fixed["ip_address"],
                         "OS-EXT-IPS:type": "fixed",
                     }
@@ -997,14 +997,14 @@ def _new_port(
 ) -> dict[str, Any]:
     if len(region.ports) >= region.network_quota["port"]:
         raise nova_error(403, "Maximum number of ports exceeded")
-    subnet_id, address = region.allocate_ip(network_id)
+    fixed_ips = region.allocate_ips(network_id)
     port = region._neutron_common(name)
     mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
     port.update(
         id=str(uuid.uuid4()),
         network_id=network_id,
         mac_address=mac,
-        fixed_ips=[{"subnet_id": subnet_id, "ip_address": address}],
+        fixed_ips=fixed_ips,
         device_id=device_id,
         device_owner="compute:nova" if device_id else "",
         status="ACTIVE" if device_id else "DOWN",

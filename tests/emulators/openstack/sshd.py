@@ -1,4 +1,4 @@
-"""A throwaway OpenSSH server on 127.0.0.1 that stands in for a cloud VM.
+"""A throwaway OpenSSH server on 127.0.0.1 (and ::1) that stands in for a cloud VM.
 
 The OpenStack target's fast tests need a real SSH server with known host keys and
 an authorized_keys file the emulator can write to (the way cloud-init writes the
@@ -28,6 +28,16 @@ SSHD = "/usr/sbin/sshd"
 def sshd_available() -> bool:
     """Whether the OpenSSH server binary is installed (CI installs openssh-server)."""
     return os.access(SSHD, os.X_OK)
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine's loopback has ::1 (containers may run without IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -107,6 +117,9 @@ class SshdServer:
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
+            # also ::1 when this machine has it: the emulator's IPv6-only region gives its
+            # servers the address ::1 (sshd keeps serving 127.0.0.1 if ::1 cannot bind)
+            *(["ListenAddress ::1"] if ipv6_loopback() else []),
             *(f"HostKey {key.path}" for key in self.host_keys),
             f"PidFile {self.pid_file}",
             f"AuthorizedKeysFile {self.authorized_keys}",
