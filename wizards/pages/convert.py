@@ -89,7 +89,9 @@ def plain_number(value: float, tiny: float | None = None) -> str:
     if not math.isfinite(value):
         return str(value)
     digits = max(0, 2 - math.floor(math.log10(abs(value))))
-    text = f"{value:.{min(digits, 12)}f}"
+    if digits > 20:  # a tolerance typed as 1e-25: said as typed
+        return f"{value:g}"
+    text = f"{value:.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

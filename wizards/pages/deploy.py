@@ -104,6 +104,11 @@ class DeployPage(Page):
         self.wait_line.setVisible(False)
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
+        # a failed proof accepted with "Deploy anyway" stays in sight while it deploys
+        self.proof_note = note("", "warning")
+        self.proof_note.setObjectName("deployProofNote")
+        self.proof_note.setVisible(False)
+        self.body.addWidget(self.proof_note)
         self.body.addWidget(self.status)
         self.body.addWidget(self.wait_line)
         self.body.addWidget(self.bar)
@@ -177,6 +182,11 @@ class DeployPage(Page):
         self._title(f"Deploying {profile.name}")
         self.subtitle_label.setText(self.subtitle)
         self.status.setText("Starting…")
+        from wizards.pages.review import proof_failed_words
+
+        failed = proof_failed_words(self.state.conversion, profile.model.accept_mismatch)
+        self.proof_note.say(failed, "warning")
+        self.proof_note.setVisible(bool(failed))
 
         converted = self.state.converted(profile)
 

@@ -54,6 +54,11 @@ class ReviewPage(Page):
         self.cost.setObjectName("costNote")
         self.cost.setVisible(False)
         self.body.addWidget(self.cost)
+        # a proof that failed and was accepted ("Deploy anyway") is said again here
+        self.proof_note = note("", "warning")
+        self.proof_note.setObjectName("proofFailedNote")
+        self.proof_note.setVisible(False)
+        self.body.addWidget(self.proof_note)
         # a deployment of that name exists: deploying replaces it, and that needs a yes
         self.replace_box = QGroupBox("This replaces a deployment")
         self.replace_box.setObjectName("replaceBox")
@@ -212,11 +217,14 @@ class ReviewPage(Page):
         model = Path(profile.model.path).name
         self.summary.setText(
             f"Deploy <b>{model}</b> to <b>{cls.title}</b>"
-            + (" as the smaller int8 version" if profile.model.quantize else "")
+            + (" as the smaller (8-bit) version" if profile.model.quantize else "")
             + "."
         )
         self._show_cost(profile, cls)
         conversion = self.state.conversion
+        failed = proof_failed_words(conversion, profile.model.accept_mismatch)
+        self.proof_note.say(failed, "warning")
+        self.proof_note.setVisible(bool(failed))
         self.bar.setVisible(True)
 
         def work(progress: Any, cancel: Any) -> Any:
@@ -293,6 +301,25 @@ class ReviewPage(Page):
             Path(self.save_path.text()).expanduser() if self.save_check.isChecked() else None
         )
         return True
+
+
+def proof_failed_words(conversion: Any, accepted: bool) -> str:
+    """What the Review and Deploy pages say about a proof that failed and was accepted
+    with "Deploy anyway" ('' when the proof passed or nothing was accepted)."""
+    report = getattr(conversion, "report", None)
+    if report is not None and not report.passed:
+        from wizards.pages.convert import verdict_words
+
+        return (
+            f"<b>The proof failed:</b> {_esc(verdict_words(report))} You chose to deploy "
+            "anyway (“Deploy anyway” on the Convert page: untick it there to stop)."
+        )
+    if accepted and conversion is None:
+        return (
+            "<b>If the proof fails, this deploys anyway:</b> “Deploy anyway” was chosen for "
+            "this profile. The model is converted and proven again while it deploys."
+        )
+    return ""
 
 
 def cost_of(profile: Any) -> Any:
