@@ -189,11 +189,19 @@ class DeployPage(Page):
         self.proof_note.setVisible(bool(failed))
 
         converted = self.state.converted(profile)
+        # the person ticked "Replace … even though its inputs change" on Review
+        allow_input_change = self.state.inputs_change_ok_for == profile.name
 
         def work(progress: Any, cancel: Any) -> Any:
             from app.run import run_deploy
 
-            return run_deploy(profile, on_event=progress.event, cancel=cancel, converted=converted)
+            return run_deploy(
+                profile,
+                on_event=progress.event,
+                cancel=cancel,
+                converted=converted,
+                allow_input_change=allow_input_change,
+            )
 
         self.worker = self.start_worker(
             work,
@@ -317,6 +325,9 @@ class DeployPage(Page):
             )
             self.last_error = exc
             self.details_button.setVisible(True)
+            change = getattr(exc, "change", None)
+            if change is not None:  # Review shows what changes, with the tick to allow it
+                self.state.input_change = change
             if not isinstance(exc, ModelShipError):
                 self.error(exc, "deploying")  # a bug: the dialog offers the diagnostics
         self.retry_button.setVisible(True)

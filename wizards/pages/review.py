@@ -132,6 +132,7 @@ class ReviewPage(Page):
         self.problem.setVisible(False)
         self.body.addWidget(self.problem)
         self.plan_ok = False
+        self.change: Any = None  # app.run.InputChange shown in the replace box
 
     def enter(self) -> None:
         self.name_edit.setText(self.state.default_name())
@@ -142,22 +143,52 @@ class ReviewPage(Page):
         from targets import CATALOG
 
         existing = find_record(name)
-        if existing is None or self.state.replace_ok_for == name:
+        change = self._input_change(existing)
+        self.change = change
+        agreed = self.state.replace_ok_for == name and (
+            change is None or self.state.inputs_change_ok_for == name
+        )
+        if existing is None or agreed:
             self.replace_box.setVisible(False)
             return
         where = getattr(CATALOG.get(existing.target), "title", existing.target)
         at = f" at {existing.url}" if existing.url else ""
         self.replace_box.setTitle(f"“{name}” already exists")
-        self.replace_text.setText(
+        text = (
             f"A deployment named “{name}” runs on {where}{at}. Deploying with this name "
             "replaces it with this model (its current version is kept, so you can roll "
             "back). To keep both, choose another name above."
         )
+        if change is not None:
+            items = "".join(f"<li>{_esc(part)}</li>" for part in change.parts())
+            text = (
+                f"{_esc(text)}<br><b>This model takes other inputs than the one running "
+                f"now:</b><ul style='margin:2px 0'>{items}</ul>"
+            )
+        self.replace_text.setText(text)
         self.replace_check.blockSignals(True)
         self.replace_check.setChecked(False)
         self.replace_check.blockSignals(False)
-        self.replace_check.setText(f"Replace “{name}”")
+        self.replace_check.setText(
+            f"Replace “{name}” even though its inputs change"
+            if change is not None
+            else f"Replace “{name}”"
+        )
         self.replace_box.setVisible(True)
+
+    def _input_change(self, existing: Any) -> Any:
+        """What the new model changes for the running one's callers (the core compares
+        the signatures), or None. Without a conversion on hand (a Redeploy), the change
+        the core found when it refused a deploy."""
+        if existing is None:
+            return None
+        signature = getattr(self.state.conversion, "signature_path", None)
+        if signature is not None:
+            from app.run import input_change
+
+            return input_change(existing, signature)
+        change = self.state.input_change
+        return change if change is not None and change.name == existing.name else None
 
     def _replace_toggled(self, on: bool) -> None:
         self.completeChanged.emit()
@@ -297,6 +328,8 @@ class ReviewPage(Page):
         # saved profile as it was.
         if not self.replace_box.isHidden():
             self.state.replace_ok_for = self.state.default_name()
+            if self.change is not None:
+                self.state.inputs_change_ok_for = self.state.default_name()
         self.state.save_to = (
             Path(self.save_path.text()).expanduser() if self.save_check.isChecked() else None
         )
