@@ -285,7 +285,7 @@ def test_quantized_version_gets_its_own_proof(window, qtbot, sample_model):
     page = window.pages["convert"]
     assert window.state.conversion.quantized is not None
     assert page.tables.count() == 2
-    assert "int8" in page.verdict.label.text()
+    assert "8-bit" in page.verdict.label.text()
     assert page.choice_box.isVisible()
     if page.use_quant.isEnabled():
         page.use_quant.setChecked(True)
