@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import queue
 import shutil
@@ -96,12 +97,27 @@ class ConversionReport:
     # one sentence, and what applied ("network", "read_only", ... and why not)
     isolation: str = ""
     isolation_applied: dict[str, Any] = field(default_factory=dict)
+    # the dtype of the model's numeric inputs: float32, or float64 where float32 would
+    # decide a tree's split differently from the original (app/convert/worker.py)
+    precision: str = "float32"
+    # rows whose probabilities differ by more than the tolerance (labels counted apart)
+    rows_probabilities_over: int | None = None
+    # rows where the original's probabilities tie between two labels and the converted
+    # model picks the other one (counted apart from labels_agreeing; not a failure)
+    labels_tied: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> str:
-        """The proof in plain words."""
+    @property
+    def labels_differing(self) -> int:
+        if self.labels_agreeing is None:
+            return 0
+        return self.rows - self.labels_agreeing - self.labels_tied
+
+    def summary(self, brief: bool = False) -> str:
+        """The proof in plain words: labels and probabilities (or values) apart; ``brief``
+        leaves out the timings and the file size (a failure's message)."""
         if self.rows == 0:
             return (
                 "The model is already ONNX: it was checked and described, but there is no "
@@ -113,35 +129,55 @@ class ConversionReport:
             "npy": "your sample",
             "example": "the model's input example, then generated ones",
         }.get(self.rows_from, "generated sample")
+        tol = f"the tolerance of {self.tolerance:g}"
         if self.labels_agreeing is not None:
-            first = (
-                f"The {what} gives the same answer on {self.labels_agreeing} of {self.rows} "
+            text = (
+                f"The {what} gives the same label on {self.labels_agreeing} of {self.rows} "
                 f"rows ({src})"
             )
+            if self.labels_tied:
+                text += (
+                    f", and on {self.labels_tied} more the original's probabilities tie "
+                    "between two labels, which the converted model breaks the other way"
+                )
+            if self.labels_differing:
+                text += f", a different label on {self.labels_differing}"
             diff = self.max_abs_diff_probabilities
             if diff is not None:
-                first += f"; largest difference in probabilities {diff:.2g}"
+                over = self.rows_probabilities_over
+                if over is None:  # a report from before the count existed
+                    over = self.rows_over_tolerance - self.labels_differing
+                if over > 0:
+                    text += (
+                        f"; probabilities differ by up to {diff:.2g}, more than {tol} on "
+                        f"{_rows(over)}."
+                    )
+                else:
+                    text += f"; probabilities differ by at most {diff:.2g}, within {tol}."
+            else:
+                text += "." if self.labels_differing else f": within {tol}."
         else:
-            first = (
-                f"The {what} was compared with the original on {self.rows} "
-                + (
-                    f"{'inputs' if self.task == 'other' else 'rows'} ({src})"
-                    if self.rows_from == "example"
-                    else f"{src} {'inputs' if self.task == 'other' else 'rows'}"
+            unit = "inputs" if self.task == "other" else "rows"
+            text = f"The {what} was compared with the original on {self.rows} " + (
+                f"{unit} ({src})" if self.rows_from == "example" else f"{src} {unit}"
+            )
+            values = "outputs" if self.task == "other" else "values"
+            if self.rows_over_tolerance:
+                text += (
+                    f"; {values} differ by up to {self.max_abs_diff:.2g}, more than {tol} on "
+                    f"{_rows(self.rows_over_tolerance, unit)}."
                 )
-                + f"; largest difference {self.max_abs_diff:.2g}"
+            else:
+                text += f"; {values} differ by at most {self.max_abs_diff:.2g}, within {tol}."
+        if self.precision == "float64":
+            text += (
+                " Inputs are taken in double precision (float64): the preprocessing computes "
+                "as in the original, so each tree gets the very values it splits on there."
             )
-        verdict = (
-            f"within the tolerance of {self.tolerance:g}."
-            if self.passed
-            else f"NOT within the tolerance of {self.tolerance:g}"
-            + (
-                f" ({self.rows_over_tolerance} rows differ more)."
-                if self.rows_over_tolerance
-                else "."
-            )
-        )
-        text = f"{first}, {verdict}"
+        elif self.precision:
+            text += f" Inputs are taken in single precision ({self.precision})."
+        if brief:
+            return text
         text += (
             f" Original: {self.original_ms:.1f} ms, ONNX: {self.onnx_ms:.1f} ms for all rows; "
             f"ONNX file {_size(self.onnx_size_bytes)}"
@@ -155,6 +191,44 @@ class ConversionReport:
                     "few weights to quantize)"
                 )
         return text + "."
+
+    def meaning(self) -> str:
+        """What a failed proof means for whoever calls the endpoint ("" when it passed)."""
+        if self.passed:
+            return ""
+        if self.labels_differing:
+            return (
+                "Served like this, it would give some callers a different answer than your "
+                "model does."
+            )
+        if self.labels_agreeing is not None:
+            return (
+                "Served like this, it would give the same labels as your model but different "
+                "probabilities for some inputs."
+            )
+        return (
+            "Served like this, it would predict different values than your model for some inputs."
+        )
+
+    def suggested_tolerance(self) -> float | None:
+        """A tolerance that the proof would pass, when raising it is a fair way on: only
+        when every label agrees (a different label is not a rounding matter)."""
+        if self.passed or self.labels_differing:
+            return None
+        diff = (
+            self.max_abs_diff_probabilities
+            if self.labels_agreeing is not None
+            else self.max_abs_diff
+        )
+        if diff is None or not diff > 0 or diff != diff:
+            return None
+        exp = math.floor(math.log10(diff))
+        value = float(f"{math.ceil(round(diff / 10**exp, 9))}e{exp}")
+        return value if value <= 1 else None
+
+
+def _rows(n: int, unit: str = "rows") -> str:
+    return f"{n} {unit[:-1] if n == 1 else unit}"
 
 
 def _size(n: int) -> str:
@@ -725,6 +799,7 @@ def _prove(
             rows_over_tolerance=over,
             task="other",
             quantized=quantized,
+            precision=_precision(sig),
         )
         return report, proof
 
@@ -735,7 +810,9 @@ def _prove(
     got = dict(zip(out_names, sess.run(None, feeds), strict=True))
     onnx_ms = (time.perf_counter() - t0) * 1000
     n = len(rows)
-    labels_agreeing = label_agreement = prob_diff = None
+    labels_agreeing = label_agreement = prob_diff = rows_probabilities_over = None
+    same: np.ndarray | None = None
+    labels_tied = 0
     over_rows = np.zeros(n, dtype=bool)
     if sig.task == "classification":
         want_labels = original.get("labels")
@@ -751,14 +828,21 @@ def _prove(
             )
             labels_agreeing = int(same.sum())
             label_agreement = labels_agreeing / n if n else 1.0
-            over_rows |= ~same
         want_p = original.get("probabilities")
         got_p = got.get(sig.probability_output) if sig.probability_output else None
         if want_p is not None and got_p is not None:
             got_p = np.asarray(got_p, dtype=np.float64).reshape(want_p.shape)
             d = np.abs(got_p - want_p)
             prob_diff = float(d.max()) if d.size else 0.0
-            over_rows |= (d > tolerance).any(axis=1)
+            prob_over = (d > tolerance).any(axis=1)
+            rows_probabilities_over = int(prob_over.sum())
+            over_rows |= prob_over
+            if same is not None and got_labels is not None:
+                tied = _ties(want_labels, np.asarray(got_labels), want_p, sig, tolerance) & ~same
+                labels_tied = int(tied.sum())
+                same = same | tied
+        if same is not None:
+            over_rows |= ~same
         max_diff = prob_diff if prob_diff is not None else float((~over_rows).sum() != n)
     else:
         want = original["values"].reshape(n, -1)
@@ -794,8 +878,39 @@ def _prove(
         rows_over_tolerance=int(over_rows.sum()),
         task=sig.task,
         quantized=quantized,
+        precision=_precision(sig),
+        rows_probabilities_over=rows_probabilities_over,
+        labels_tied=labels_tied,
     )
     return report, proof
+
+
+def _ties(
+    want: np.ndarray, got: np.ndarray, want_p: np.ndarray, sig: Signature, tolerance: float
+) -> np.ndarray:
+    """Rows where the original's own probabilities for its label and for the converted
+    model's label are equal (within the tolerance): a tie, which the original breaks by
+    class order and the converted model by the last bits of its sums. Either label is
+    the model's answer there; a tie is not a conversion error."""
+    labels = [str(c) for c in (sig.class_labels or [])]
+    out = np.zeros(len(want_p), dtype=bool)
+    if len(labels) != want_p.shape[1]:
+        return out
+    col = {c: j for j, c in enumerate(labels)}
+    for i, (a, b) in enumerate(zip(want.ravel(), got.ravel(), strict=False)):
+        ja, jb = col.get(str(a)), col.get(str(b))
+        if ja is not None and jb is not None and i < len(want_p):
+            out[i] = abs(want_p[i, ja] - want_p[i, jb]) <= tolerance
+    return out
+
+
+def _precision(sig: Signature) -> str:
+    """The precision the model computes in: the widest float dtype among its inputs."""
+    floats = {t.dtype for t in sig.inputs if t.dtype in ("float16", "float32", "float64")}
+    for dtype in ("float64", "float32", "float16"):
+        if dtype in floats:
+            return dtype
+    return ""
 
 
 def _proof_count(x: np.ndarray) -> int:
@@ -831,13 +946,28 @@ def _finish(
         for p in (out, sig_path, proof_path):
             p.unlink(missing_ok=True)
         err = ParityError(
-            f"The ONNX model does not predict what the original predicts: {report.summary()}",
-            "Check the model and sample rows; to keep it anyway, run again with "
-            "--accept-mismatch (or raise --tolerance).",
+            f"The proof failed. {report.summary(brief=True)} {report.meaning()}",
+            parity_hint(report),
         )
         err.report = report  # type: ignore[attr-defined]
         raise err
     return result
+
+
+def parity_hint(report: ConversionReport) -> str:
+    """One next step after a failed proof, in the command line's words (the flags exist
+    on every command that converts: convert, deploy and build)."""
+    flag = "--quantize-tolerance" if report.quantized else "--tolerance"
+    tol = report.suggested_tolerance()
+    if tol is not None:
+        return (
+            f"If differences of up to {tol:g} are fine for how you use the model, run again "
+            f"with {flag} {tol:g}."
+        )
+    return (
+        "Check that the sample rows are the kind of data the model was made for; to keep "
+        "the converted model anyway, run again with --accept-mismatch."
+    )
 
 
 def _json_default(v: Any) -> Any:

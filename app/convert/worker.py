@@ -816,9 +816,72 @@ def uses_boosters(model: object) -> bool:
     return any(type(e).__module__.split(".")[0] in ("xgboost", "lightgbm") for e in walk(model))
 
 
+def is_tree_model(est: object) -> bool:
+    """Decision trees and their ensembles (scikit-learn's, XGBoost's, LightGBM's)."""
+    mod = type(est).__module__
+    return mod.split(".")[0] in ("xgboost", "lightgbm") or mod.startswith(
+        ("sklearn.tree", "sklearn.ensemble")
+    )
+
+
+def trees_after_transform(model: object) -> bool:
+    """A tree model fed by a transform that computes in floating point (a scaler, an
+    imputer, a ColumnTransformer, ...): the case where float32 is not exact.
+
+    A tree compares a value with a threshold, so rounding the value to float32 in a
+    different place than the original does can put it on the other side of a split,
+    and that row gets another leaf: a different answer, not a close one. On the raw
+    input float32 is exact (scikit-learn's and XGBoost's trees cast their input to
+    float32 themselves), and so it is for models without splits (linear models).
+    """
+    if not getattr(model, "steps", None):
+        return False
+    final = final_estimator(model)
+    if not is_tree_model(final):
+        return False
+    return any(
+        e is not model
+        and e is not final
+        and not isinstance(e, str)
+        and e is not None
+        and not getattr(e, "steps", None)
+        for e in walk(model)
+    )
+
+
+def cast_before_final(model: object) -> object:
+    """A copy of the pipeline with a cast to float32 right before its final estimator.
+
+    skl2onnx's documented way to convert "a transform, then trees" exactly
+    (https://onnx.ai/sklearn-onnx/auto_tutorial/plot_ebegin_float_double.html): the
+    graph takes doubles, computes the transform in double as scikit-learn does, then
+    casts to float32 where the original's trees do (scikit-learn and XGBoost trees
+    cast their input to float32; skl2onnx's float thresholds are chosen so that
+    ``(float)x <= threshold`` decides each split as the original).
+    """
+    import numpy as np
+    from skl2onnx.sklapi import CastTransformer
+
+    model = copy.deepcopy(model)
+    pipe = model
+    for _ in range(20):
+        steps = pipe.steps
+        i = max(j for j, (_, e) in enumerate(steps) if not isinstance(e, str) and e is not None)
+        last = steps[i][1]
+        if getattr(last, "steps", None):
+            pipe = last
+            continue
+        steps.insert(i, ("modelship_float32", CastTransformer(dtype=np.float32)))
+        break
+    return model
+
+
 def convert_tabular(model: object, desc: dict) -> object:
+    """The ONNX graph of a tabular model; sets ``desc["precision"]`` to the dtype of
+    its numeric inputs (float32, or float64 where float32 would change answers)."""
     booster = is_booster(model)
     n = len(desc["names"])
+    desc["precision"] = "float32"
     if booster in ("xgboost", "lightgbm"):
         import onnxmltools
         from onnxmltools.convert.common.data_types import FloatTensorType as MLFloat
@@ -839,26 +902,44 @@ def convert_tabular(model: object, desc: dict) -> object:
             zipmap=False,
         )
     need("skl2onnx", "skl2onnx")
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
     if uses_boosters(model):
         register_boosters()
     fix_tree_missing_flags()
+    if trees_after_transform(model):
+        try:
+            onx = convert_sklearn_as(model, desc, "float64")
+            desc["precision"] = "float64"
+            return onx
+        except WorkerError:
+            raise
+        except Exception as exc:  # a transform without a double converter: float32 then
+            desc["precision_note"] = (
+                "The model was converted in float32 (single precision): its transform cannot "
+                f"be converted in double precision ({first_line(exc)[:200]}), so a value "
+                "very close to a tree's split may land on the other side."
+            )
+    return convert_sklearn_as(model, desc, "float32")
+
+
+def convert_sklearn_as(model: object, desc: dict, precision: str) -> object:
+    """skl2onnx's conversion with numeric inputs of ``precision`` (float32 or float64,
+    the latter with a cast to float32 before the trees: see cast_before_final)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    n = len(desc["names"])
+    num = DoubleTensorType if precision == "float64" else FloatTensorType
     if desc["per_column"]:
         types = [
-            (
-                c,
-                StringTensorType([None, 1])
-                if c in desc["str_cols"]
-                else FloatTensorType([None, 1]),
-            )
+            (c, StringTensorType([None, 1]) if c in desc["str_cols"] else num([None, 1]))
             for c in desc["names"]
         ]
     else:
-        types = [("input", FloatTensorType([None, n]))]
+        types = [("input", num([None, n]))]
     final = final_estimator(model)
     conv_model = strip_xgb_feature_names(model)
+    if precision == "float64":
+        conv_model = cast_before_final(conv_model)
     conv_final = final_estimator(conv_model)
     options = {id(conv_final): {"zipmap": False}} if hasattr(final, "classes_") else None
     try:
@@ -1087,15 +1168,18 @@ def run_tabular(job: dict, model: object, result: dict) -> None:
         json.dump({"columns": desc["names"], "rows": rows}, fh)
     columns = []
     for i, name in enumerate(desc["names"]):
-        dtype = "str" if name in desc["str_cols"] else "float32"
+        dtype = "str" if name in desc["str_cols"] else desc.get("precision", "float32")
         if desc["per_column"]:
             columns.append({"name": name, "dtype": dtype, "input": name, "index": 0})
         else:
             columns.append({"name": name, "dtype": dtype, "input": "input", "index": i})
         if name in desc["str_cols"]:
             columns[-1]["categories"] = desc["str_cols"][name]
+    if desc.get("precision_note"):
+        result["warnings"].append(desc["precision_note"])
     result.update(
         tensor=False,
+        precision=desc.get("precision", "float32"),
         task=desc["task"],
         class_labels=desc["classes"],
         columns=columns,

@@ -25,7 +25,7 @@ def _through_review(qtbot, window, model, target: str, settings: dict) -> None:
     wait_converted(qtbot, window)
     convert = window.pages["convert"]
     assert convert.verdict.isVisible()
-    assert "same answer" in convert.verdict.label.text()
+    assert "same label" in convert.verdict.label.text()
     assert convert.tables.count() == 1
     next_page(qtbot, window, "target")
     window.pages["target"].choose(target)

@@ -57,7 +57,7 @@ def test_convert_plain_words(files, tmp_path: Path, capsys) -> None:
     out = tmp_path / "p.onnx"
     assert main(["convert", str(files["pipeline"]), "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "gives the same answer on 200 of 200 rows" in text
+    assert "gives the same label on 200 of 200 rows" in text
     assert f"ONNX model: {out}" in text
 
 
@@ -70,7 +70,7 @@ def test_the_bundled_sample_converts_and_proves_on_its_csv(tmp_path: Path, capsy
     args = ["convert", str(sample_model_path()), "--sample", str(sample_csv_path()), "-o", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "gives the same answer on 300 of 300 rows (your sample CSV)" in text
+    assert "gives the same label on 300 of 300 rows (your sample CSV)" in text
     assert (tmp_path / "demo.proof.json").exists()
     first = sample_model_path()
     assert first.exists() and sample_model_path() == first  # cached after the first use

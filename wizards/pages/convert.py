@@ -33,13 +33,14 @@ from wizards.state import WizardState
 ROWS = [
     ("rows", "Sample rows compared"),
     ("rows_from", "Where the rows came from"),
-    ("labels_agreeing", "Rows with the same answer"),
-    ("label_agreement", "Share of same answers"),
+    ("labels_agreeing", "Rows with the same label"),
+    ("labels_tied", "Ties in the original, broken the other way"),
     ("max_abs_diff", "Largest difference"),
     ("max_abs_diff_probabilities", "Largest difference in probabilities"),
-    ("rows_over_tolerance", "Rows differing by more than that"),
+    ("rows_over_tolerance", "Rows differing by more than the accepted difference"),
     ("tolerance", "Accepted difference (tolerance)"),
     ("passed", "Proof passed"),
+    ("precision", "Numbers taken in"),
     ("original_ms", "Original model, time per batch (ms)"),
     ("onnx_ms", "Converted model, time per batch (ms)"),
     ("onnx_size_bytes", "Converted model size"),
@@ -55,12 +56,12 @@ def size_words(n: int) -> str:
     return f"{n / 1024**2:.1f} MiB"
 
 
-def verdict_words(report: Any) -> str:
+def verdict_words(report: Any, brief: bool = False) -> str:
     """The core's proof summary, in the wizard's words (sizes in KiB like the table, and
     no command-line words)."""
     from wizards.words import plain
 
-    text = str(report.summary())
+    text = str(report.summary(brief=True) if brief else report.summary())
     text = re.sub(
         r"(\d+(?:\.\d+)?) (KB|MB|GB)\b",
         lambda m: f"{m.group(1)} {m.group(2)[0]}iB",
@@ -110,6 +111,9 @@ def _fmt(key: str, value: Any) -> str:
         )
     if key == "label_agreement":
         return f"{value * 100:.1f} %"
+    if key == "precision":
+        words = {"float64": "double precision (float64)", "float32": "single precision (float32)"}
+        return words.get(str(value), str(value))
     if isinstance(value, float):
         return plain_number(value, TINY if key in DIFF_KEYS else None)
     return str(value)
@@ -121,7 +125,24 @@ def table_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     keys = [(k, label) for k, label in ROWS if k in data]
     if data.get("max_abs_diff_probabilities") is not None:
         keys = [(k, label) for k, label in keys if k != "max_abs_diff"]
-    return [(label, _fmt(key, data[key])) for key, label in keys]
+    if not data.get("labels_tied"):
+        keys = [(k, label) for k, label in keys if k != "labels_tied"]
+    out = [(label, _fmt(key, data[key])) for key, label in keys]
+    if data.get("labels_agreeing") is not None and data.get("rows"):
+        # "500 of 500", not a share: "100.0 %" beside a failed proof read as a contradiction
+        same = f"{data['labels_agreeing']} of {data['rows']}"
+        out = [(label, same if label == "Rows with the same label" else v) for label, v in out]
+    if data.get("passed") is False and data.get("rows_over_tolerance"):
+        # a bare "no" beside "100.0 %" reads as a contradiction: say what failed
+        n = data["rows_over_tolerance"]
+        agreeing = data.get("labels_agreeing")
+        labels_same = agreeing is not None and agreeing + data.get("labels_tied", 0) == data["rows"]
+        what = "probabilities differ" if labels_same else "answers differ"
+        if agreeing is None:
+            what = "values differ"
+        verdict = f"no: {what} on {n} row{'s' if n != 1 else ''}"
+        out = [(label, verdict if label == "Proof passed" else v) for label, v in out]
+    return out
 
 
 def report_table(report: Any) -> QTableWidget:
@@ -142,6 +163,22 @@ def report_table(report: Any) -> QTableWidget:
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     table.setFixedHeight(24 * len(keys) + 4)
     return table
+
+
+def next_step(report: Any) -> str:
+    """One way on after a failed proof, with this page's own controls."""
+    tol = report.suggested_tolerance() if hasattr(report, "suggested_tolerance") else None
+    if tol is not None:
+        figure = plain_number(tol)
+        return (
+            f"if differences of up to {figure} are fine for how you use the model, set the "
+            f"accepted difference to {figure} and click “Convert and prove”. Or tick "
+            "“Deploy anyway” below."
+        )
+    return (
+        "check that the sample rows are the kind of data the model was made for, or tick "
+        "“Deploy anyway” below to use the converted model as it is."
+    )
 
 
 class ToleranceEdit(QLineEdit):
@@ -418,7 +455,14 @@ class ConvertPage(Page):
             "warning": "The conversion differs, and you chose to accept that.",
             "fail": "The converted model does not answer like your original.",
         }[kind]
-        self.verdict.say(f"<b>{lead}</b> {verdict_words(report)}", kind)
+        text = f"<b>{lead}</b> {verdict_words(report)}"
+        if kind == "fail" and hasattr(report, "meaning"):
+            # what happened, what it means, what to do (the timings are in the table)
+            text = (
+                f"<b>{lead}</b> {verdict_words(report, brief=True)} {_esc(report.meaning())}"
+                f"<br><b>What to do:</b> {_esc(next_step(report))}"
+            )
+        self.verdict.say(text, kind)
 
     def _failed(self, exc: BaseException) -> None:
         from app.errors import Cancelled, ParityError
