@@ -1417,7 +1417,12 @@ def _network(conn: Any, name: str | None) -> Any:
         )
     if len(nets) == 1:
         return nets[0]
-    external = [n for n in nets if n.is_router_external]
+    # servers go on a shared network or one of the project's own; an external network
+    # that is neither (bwCloud's IPv6 regions) is only a router's gateway
+    usable = [n for n in nets if n.is_shared or n.project_id == conn.current_project_id]
+    if len(usable) == 1:
+        return usable[0]
+    external = [n for n in (usable or nets) if n.is_router_external]
     if len(external) == 1:
         return external[0]
     raise TargetError(

@@ -67,7 +67,7 @@ def test_openstack_dropdowns_come_from_the_cloud(window, qtbot, tmp_path, clouds
     qtbot.waitUntil(lambda: page.editors["flavor"].widget.count() == 4, timeout=60_000)
     e = page.editors
     assert _items(e["cloud"]) == ["bwcloud", "bwcloud-appcred"]
-    assert _items(e["region"]) == ["Freiburg", "Karlsruhe"]
+    assert _items(e["region"]) == ["Freiburg", "Karlsruhe", "Mannheim"]
     assert _items(e["image"]) == ["Debian 11", "Debian 12", "Ubuntu 24.04"]
     assert _items(e["flavor"])[1] == "m1.small (1 CPU, 2 GB memory, 12 GB disk)"
     assert _items(e["network"]) == [

@@ -104,6 +104,9 @@ class RegionSpec:
     # the emulator's `public_address6` (::1), as bwCloud's IPv6 regions give servers a
     # public IPv6 address next to a private IPv4 address behind SNAT
     ipv6: bool = False
+    # whether projects may attach servers to the external network itself (bwCloud's
+    # IPv6 regions: no; servers sit on the shared project-side network)
+    external_shared: bool = True
 
     @property
     def slug(self) -> str:
@@ -124,6 +127,7 @@ DEFAULT_REGIONS: tuple[RegionSpec, ...] = (
         private_network="public-belwue",
         floating_ip_quota=0,
         ipv6=True,
+        external_shared=False,
     ),
 )
 
@@ -393,7 +397,7 @@ class RegionState:
         ext_id = stable_id(spec.slug, "network", spec.external_network)
         ext_subnet = stable_id(spec.slug, "subnet", spec.external_network)
         self.networks[ext_id] = self._network(
-            ext_id, spec.external_network, [ext_subnet], external=True, shared=True
+            ext_id, spec.external_network, [ext_subnet], external=True, shared=spec.external_shared
         )
         self.networks[ext_id]["project_id"] = self.networks[ext_id]["tenant_id"] = (
             "a1b2c3d4e5f60718293a4b5c6d7e8f90"  # owned by the operator, shared with all
