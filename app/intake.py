@@ -1180,9 +1180,9 @@ def _inspect_skops(p: Path, zf: zipfile.ZipFile) -> ModelArtifact:
 
     skops builds only types it trusts by default (scikit-learn's and numpy's own);
     everything else it names is listed by ``get_untrusted_types`` and judged here by the
-    same rules as a pickle's imports: safe (a known model class), unknown (needs
+    same rules as a pickle's imports: safe (on the exact allow-list), unknown (needs
     --trust), dangerous. The worker loads it with ``skops.io.load(trusted=...)`` given
-    exactly the types judged here.
+    only the approved types (without --trust: those on the list), beside skops' defaults.
     """
     try:
         from skops.io import get_untrusted_types
