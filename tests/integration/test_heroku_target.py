@@ -76,6 +76,11 @@ def test_cli_deploy_imports_the_netrc_key_reaches_a_smoke_tested_app_and_tears_d
         assert get_secret("heroku-api-key") == heroku_emulator.api_key
         web_url = heroku_emulator.state()["apps"][name]["app"]["web_url"].rstrip("/")
         assert web_url in out and "Smoke test" in out
+        # the Try it line sends the endpoint's key, never the account's (issue 19)
+        [line] = [x for x in out.splitlines() if x.startswith("Try it:")]
+        assert f"{web_url}/predict" in line
+        assert f'"Authorization: Bearer $(keyring get modelship {ENDPOINT_KEY})"' in line
+        assert "heroku-api-key" not in out
         app = heroku_emulator.state()["apps"][name]
         assert app["app"]["stack"]["name"] == "container"
         assert app["config_vars"]["MODELSHIP_API_KEY"] == "endpoint-secret-abc"
