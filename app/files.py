@@ -57,6 +57,8 @@ def check_regular(path: str | Path, limit: int | None = None) -> int:
     p = Path(path)
     try:
         st = p.stat()
+    except FileNotFoundError:
+        raise ModelError(f"{p} does not exist.", "Check the path and try again.") from None
     except OSError as exc:
         raise ModelError(
             f"{p} cannot be read ({exc.strerror or exc}).", "Check the path and try again."

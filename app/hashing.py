@@ -25,6 +25,7 @@ def sha256_file(path: str | Path) -> str:
         return h.hexdigest()
     # regular files only (a FIFO would block, a device never ends), no larger than a model
     # may be (app/files.py): nothing is hashed that would then be refused anyway
+    p.stat()  # a missing or unreadable file: OSError, as callers expect
     check_regular(p, max_model_bytes())
     with os.fdopen(open_regular(p), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

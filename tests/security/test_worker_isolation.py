@@ -120,6 +120,7 @@ def test_a_class_beside_a_torch_model_is_not_imported(tmp_path: Path, no_cwd_on_
 ATTACK = """
 import json, os, socket
 rep = {"env": sorted(os.environ)}
+rep["run"] = sorted(os.listdir("/run")) if os.path.isdir("/run") else []
 try:
     socket.create_connection(("127.0.0.1", __PORT__), timeout=3).close()
     rep["net"] = "connected"
@@ -223,6 +224,8 @@ def test_trusted_payload_finds_no_secrets_no_network_and_no_writable_files(
         assert rep["net"].startswith("failed") and not connections
         assert rep["write"].startswith("failed") and not outside.exists()
         assert rep["write_job"] == "written"
+        # the Docker Engine's and D-Bus's sockets (under /run) are out of sight
+        assert applied.get("sockets_hidden") and rep["run"] == []
         assert result.report.isolation.startswith("Conversion runs isolated: no network")
 
 
