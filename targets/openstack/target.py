@@ -1538,7 +1538,8 @@ def _choose(s: OpenStackSettings, f: Facts) -> Reach:
         f"The network {f.network} in {f.region} gives no address your computer can reach: "
         "its IPv4 addresses are private (behind NAT), it has no IPv6 subnet"
         + (f", and {no_fip}." if no_fip else ", and Public address is set to never."),
-        "Choose a network with public addresses (the Network setting), set Public address "
+        "Choose a network with public addresses (the Network setting; bwCloud: "
+        "public-belwue), set Public address "
         "(floating_ip) to auto in a region that has floating IPs, or ask the cloud's "
         "support for floating IPs.",
         **extra,
@@ -1547,7 +1548,8 @@ def _choose(s: OpenStackSettings, f: Facts) -> Reach:
 
 def _reach_problems(s: OpenStackSettings, reach: Reach) -> list[Problem]:
     if reach.how is None:
-        return [Problem(reach.why, reach.fix, "environment", "network")]
+        kind = "quota" if "quota" in reach.why else "environment"
+        return [Problem(reach.why, reach.fix, kind, "network")]
     family = 6 if reach.how == "IPv6" else 4
     if not any(c.version == family for c in s.cidrs()):
         return [
