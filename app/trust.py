@@ -140,7 +140,7 @@ def file_trusted(path: str | Path) -> bool:
 
     try:
         return model_trusted(sha256_file(path))
-    except OSError:
+    except (OSError, ModelShipError):  # unreadable, not a regular file: inspect says why
         return False
 
 
