@@ -253,7 +253,11 @@ def find_routes(max_hops: int = 3) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.fixture(scope="module")
 def routes() -> dict[str, list[tuple[str, str]]]:
-    return find_routes()
+    import warnings
+
+    with warnings.catch_warnings():  # deprecated aliases warn when looked at
+        warnings.simplefilter("ignore", FutureWarning)
+        return find_routes()
 
 
 def test_the_walk_finds_routes_to_each_kind_of_target(routes) -> None:
