@@ -460,7 +460,7 @@ def describe_errors(
     out = []
     for err in exc.errors():
         key = _key_name(tuple(err.get("loc", ())))
-        shown = (names or {}).get(key) or key.rsplit(".", 1)[-1]
+        shown = (names or {}).get(key) or key
         out.append(f"{shown}: {plain_reason(err)}")
     return out
 
