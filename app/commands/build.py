@@ -33,10 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="write the build folder here (default: in ModelShip's cache)",
     )
-    from app.commands.convert import add_model_arguments
+    from app.commands.convert import add_model_arguments, add_trust_argument
 
     # how the model is converted and proven, as for deploy (default: as the profile says)
     add_model_arguments(parser, tolerance_default=None)
+    add_trust_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the image as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the build log")
 
@@ -55,14 +56,11 @@ def _profile(args: argparse.Namespace) -> Any:
             profile.name = args.name
         if args.base_image:
             profile.image.base_image = args.base_image
-    from app.commands.deploy import _model_flags
+    from app.commands.deploy import _model_flags, _trust_given
 
     for key, value in _model_flags(args).items():
         setattr(profile.model, key, value)
-    if getattr(args, "python", None):  # named here by the person: trusted on this computer
-        from app.trust import trust_python
-
-        trust_python(str(args.python))
+    _trust_given(profile, args)  # --trust / --python: kept on this computer, as for deploy
     return profile
 
 
