@@ -58,7 +58,7 @@ def call_snippets(
     keyring entry (:meth:`TargetSettings.endpoint_key`). ``rows`` is the sample sent
     (default: one empty record).
     """
-    body = json.dumps(rows if rows else [{}])
+    body = json.dumps(_tidy(rows) if rows else [{}])
     if style == "sigv4":
         return _sigv4(endpoint, body)
     key = settings.endpoint_key() if settings is not None else None
@@ -275,3 +275,15 @@ def _openssl_fingerprint(hex_digest: str) -> str:
 
 
 __all__ = ["KEY_VARIABLE", "CallSnippets", "CallStyle", "call_snippets"]
+
+
+def _tidy(value: Any) -> Any:
+    """Sample values as a person would type them: a float32 sample read back as a double
+    (64.23300170898438) shown with the digits float32 really holds (64.233)."""
+    if isinstance(value, float):
+        return float(f"{value:.7g}")
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tidy(v) for v in value]
+    return value

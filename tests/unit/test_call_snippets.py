@@ -212,3 +212,10 @@ def test_the_cli_try_it_lines_are_the_kinds_commands(tmp_path) -> None:
     lines = try_it_lines(record)
     assert lines[1].startswith("aws sagemaker-runtime invoke-endpoint --endpoint-name ")
     assert not [line for line in lines if "curl" in line or "Bearer" in line]
+
+
+def test_sample_values_read_back_from_float32_are_shown_as_typed() -> None:
+    row = [{"age": 64.23300170898438, "income": 3452.208984375, "plan": "gold"}]
+    snippets = get_kind("local").call_snippets(_endpoint("local"), _settings("local"), row)
+    assert '"age": 64.233' in snippets.shell and "64.23300170898438" not in snippets.shell
+    assert '"income": 3452.209' in snippets.python
