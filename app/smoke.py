@@ -25,6 +25,7 @@ from typing import Any
 
 from app.endpoint import EndpointClient, EndpointError, EndpointUnreachable
 from app.errors import SmokeTestError
+from app.plain import TINY, plain_number
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import WaitFailed, WaitTimeout
 
@@ -84,7 +85,11 @@ class SmokeReport:
             return "The endpoint is healthy but could not be checked: " + (
                 self.errors[0] if self.errors else "the proof has no sample rows."
             )
-        diff = f" (largest difference {self.max_abs_diff:.2g})" if self.max_abs_diff else ""
+        diff = (
+            f" (largest difference {plain_number(self.max_abs_diff, TINY)})"
+            if self.max_abs_diff
+            else ""
+        )
         speed = f"; {self.latency_ms_p50:.1f} ms per request" if self.latency_ms_p50 else ""
         if not self.compared:
             if self.passed:

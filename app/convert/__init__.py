@@ -38,6 +38,7 @@ from app.errors import (
 from app.hashing import sha256_file
 from app.intake import ModelArtifact, inspect_model
 from app.picklescan import approved_globals, require_trust
+from app.plain import at_most, plain_number
 from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
@@ -149,11 +150,11 @@ class ConversionReport:
                     over = self.rows_over_tolerance - self.labels_differing
                 if over > 0:
                     text += (
-                        f"; probabilities differ by up to {diff:.2g}, more than {tol} on "
+                        f"; probabilities differ by up to {plain_number(diff)}, more than {tol} on "
                         f"{_rows(over)}."
                     )
                 else:
-                    text += f"; probabilities differ by at most {diff:.2g}, within {tol}."
+                    text += f"; probabilities {at_most(diff)}, within {tol}."
             else:
                 text += "." if self.labels_differing else f": within {tol}."
         else:
@@ -164,11 +165,11 @@ class ConversionReport:
             values = "outputs" if self.task == "other" else "values"
             if self.rows_over_tolerance:
                 text += (
-                    f"; {values} differ by up to {self.max_abs_diff:.2g}, more than {tol} on "
-                    f"{_rows(self.rows_over_tolerance, unit)}."
+                    f"; {values} differ by up to {plain_number(self.max_abs_diff)}, more than "
+                    f"{tol} on {_rows(self.rows_over_tolerance, unit)}."
                 )
             else:
-                text += f"; {values} differ by at most {self.max_abs_diff:.2g}, within {tol}."
+                text += f"; {values} {at_most(self.max_abs_diff)}, within {tol}."
         if self.precision == "float64":
             text += (
                 " Inputs are taken in double precision (float64): the preprocessing computes "

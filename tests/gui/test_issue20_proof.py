@@ -54,7 +54,7 @@ def test_a_failed_proof_on_the_page_agrees_with_its_table(window, qtbot) -> None
     said = page.verdict.label.text()
     assert page.verdict.kind == "fail"
     assert "same label on 500 of 500 rows" in said
-    assert "probabilities differ by up to 0.021, more than the tolerance of 0.0001 on 12 rows" in (
+    assert "probabilities differ by up to 0.0213, more than the tolerance of 0.0001 on 12 rows" in (
         said
     )
     assert "same labels as your model but different probabilities" in said

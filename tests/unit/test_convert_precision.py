@@ -300,7 +300,9 @@ def test_labels_and_probabilities_are_reported_apart() -> None:
     assert "--accept-mismatch" in parity_hint(worse)
     fine = _report(passed=True, max_abs_diff_probabilities=4e-7, rows_over_tolerance=0,
                    rows_probabilities_over=0)  # fmt: skip
-    assert "probabilities differ by at most 4e-07, within the tolerance" in fine.summary()
+    assert "probabilities differ by less than 0.000001, within the tolerance" in fine.summary()
+    fine.max_abs_diff_probabilities = 0.0213
+    assert "probabilities differ by at most 0.0213, within the tolerance" in fine.summary()
     assert fine.meaning() == "" and parity_hint(_report(quantized=True)).endswith(
         "--quantize-tolerance 0.02."
     )

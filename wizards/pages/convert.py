@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.plain import TINY, plain_number
 from wizards.pages.base import Page, note
 from wizards.state import WizardState
 
@@ -73,29 +74,7 @@ def verdict_words(report: Any, brief: bool = False) -> str:
     return plain(text)
 
 
-# differences below this are float rounding: said so, not as 8.78e-08
-TINY = 1e-6
 DIFF_KEYS = {"max_abs_diff", "max_abs_diff_probabilities"}
-
-
-def plain_number(value: float, tiny: float | None = None) -> str:
-    """A figure as an analyst reads it: 0.0213, 15.1, 0.0001 (three significant digits,
-    never 1.2e-07); below ``tiny``, "less than 0.000001"."""
-    import math
-
-    if value == 0:
-        return "0"
-    if tiny is not None and abs(value) < tiny:
-        return f"less than {tiny:.{max(0, -math.floor(math.log10(tiny)))}f}"
-    if not math.isfinite(value):
-        return str(value)
-    digits = max(0, 2 - math.floor(math.log10(abs(value))))
-    if digits > 20:  # a tolerance typed as 1e-25: said as typed
-        return f"{value:g}"
-    text = f"{value:.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def _fmt(key: str, value: Any) -> str:
