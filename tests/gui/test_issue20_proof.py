@@ -101,3 +101,12 @@ def test_a_passed_double_precision_proof_says_so(window, qtbot) -> None:
     )
     assert rows["Proof passed"] == "yes"
     assert rows["Numbers taken in"] == "double precision (float64)"
+
+
+def test_the_table_says_how_the_model_was_opened() -> None:
+    from wizards.pages.convert import table_rows
+
+    said = "Conversion runs isolated: no network, read-only files except its output."
+    rows = dict(table_rows({"rows": 3, "isolation": said}))
+    assert rows["How the model was opened"].startswith("Isolated: no network")
+    assert "How the model was opened" not in dict(table_rows({"rows": 3, "isolation": ""}))

@@ -45,6 +45,7 @@ ROWS = [
     ("original_ms", "Original model, time per batch (ms)"),
     ("onnx_ms", "Converted model, time per batch (ms)"),
     ("onnx_size_bytes", "Converted model size"),
+    ("isolation", "How the model was opened"),
 ]
 
 
@@ -90,6 +91,9 @@ def _fmt(key: str, value: Any) -> str:
         )
     if key == "label_agreement":
         return f"{value * 100:.1f} %"
+    if key == "isolation":  # "Conversion runs isolated: no network, ..." -> "Isolated: ..."
+        text = str(value).removeprefix("Conversion runs ")
+        return text[:1].upper() + text[1:]
     if key == "precision":
         words = {"float64": "double precision (float64)", "float32": "single precision (float32)"}
         return words.get(str(value), str(value))
@@ -101,7 +105,7 @@ def _fmt(key: str, value: Any) -> str:
 def table_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) of the report's figures, each said once: a classifier's largest
     difference is the one in its probabilities, so that row stands alone."""
-    keys = [(k, label) for k, label in ROWS if k in data]
+    keys = [(k, label) for k, label in ROWS if k in data and data[k] != ""]
     if data.get("max_abs_diff_probabilities") is not None:
         keys = [(k, label) for k, label in keys if k != "max_abs_diff"]
     if not data.get("labels_tied"):
