@@ -16,13 +16,13 @@ to a token service on another host, and requests never adds ``~/.netrc`` entries
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Collection
 from typing import Any
 
 from app.domain import BuiltImage, PushedImage
 from app.errors import TargetError
 from app.progress import CancelToken, NullProgress, Progress
+from app.trust import is_loopback
 from targets.base import Registry
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -40,13 +40,7 @@ MANIFEST_ACCEPT = ", ".join(
 
 def _insecure(host: str) -> bool:
     """Plain HTTP only for loopback registries (as the Docker Engine allows)."""
-    name = host.rsplit(":", 1)[0].strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host.rsplit(":", 1)[0])
 
 
 class V2Registry(Registry):
