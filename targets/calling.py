@@ -73,6 +73,8 @@ def _http(endpoint: Endpoint, body: str, key: str | None, keyed: bool) -> CallSn
     url = endpoint.url.rstrip("/") + "/predict"
     pinned = endpoint.tls_sha256
     curl = ["curl", "-s"]
+    if "://[" in url:  # an IPv6 address: curl would read its brackets as a URL pattern
+        curl.append("-g")
     if pinned:
         curl += ["--cacert", CERT_FILE]
     curl += ["-X", "POST", url, "-H", "'Content-Type: application/json'"]

@@ -219,3 +219,46 @@ def test_sample_values_read_back_from_float32_are_shown_as_typed() -> None:
     snippets = get_kind("local").call_snippets(_endpoint("local"), _settings("local"), row)
     assert '"age": 64.233' in snippets.shell and "64.23300170898438" not in snippets.shell
     assert '"income": 3452.209' in snippets.python
+
+
+def test_the_curl_line_reaches_an_ipv6_address(tmp_path) -> None:
+    """curl reads [..] in a URL as a pattern unless told not to (-g): the printed line
+    must work as printed against an endpoint reached by its IPv6 address."""
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    seen: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"predictions": [1]}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server6(HTTPServer):
+        address_family = __import__("socket").AF_INET6
+
+    server = Server6(("::1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="ipv6-stand-in", daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        endpoint = Endpoint(url=f"http://[::1]:{port}", target="openstack", auth="none")
+        snippets = get_kind("local").call_snippets(endpoint, _settings("local", False), ROW)
+        done = subprocess.run(
+            ["bash", "-c", snippets.commands[-1]], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert done.returncode == 0 and '"predictions"' in done.stdout, done.stderr
+    assert json.loads(seen[0]) == ROW
