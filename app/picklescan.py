@@ -115,7 +115,6 @@ _DANGEROUS_NAMES = {
     "operator.methodcaller": "calls any method by name",
     "operator.itemgetter": "used with attrgetter chains to reach any attribute",
     "operator.call": "calls anything",
-    "functools.partial": "binds arguments to any function (e.g. os.system)",
     "functools.reduce": "calls any function repeatedly",
     "_codecs.decode": "decodes hidden payloads (codecs-based tricks)",
     "codecs.decode": "decodes hidden payloads (codecs-based tricks)",

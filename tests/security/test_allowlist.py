@@ -186,6 +186,10 @@ _REVIEWED: dict[str, tuple[set[str], str]] = {
         {"vars()"},
         "reads the array's own __dict__ (a legacy freq)",
     ),
+    "sklearn.utils.validation:check_array": (
+        {"from pandas import SparseDtype"},
+        "a fixed import of pandas' own sparse dtype (to refuse sparse frames)",
+    ),
     "torch.nn.modules.rnn:RNNBase.__setstate__": (
         {"getattr(self, wn)"},
         "reads its own weights by their stored names (not called)",

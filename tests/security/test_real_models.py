@@ -57,6 +57,16 @@ def _hgb() -> object:
     return HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(*_xy())
 
 
+def _hgb_categorical() -> object:
+    """Categorical columns from the frame's dtype: the model keeps a FunctionTransformer
+    of functools.partial(check_array, ...) (listed, see the allow-list's python group)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = _frame()
+    x["city"] = x["city"].astype("category")
+    return HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)
+
+
 def _xgb() -> object:
     import xgboost as xgb
 
@@ -124,6 +134,15 @@ def test_a_real_model_is_safe_and_converts_without_trust(case: str, tmp_path: Pa
     result = convert_model(path, tmp_path / f"{case}.onnx", ConvertOptions(generated_rows=40))
     assert result.report.passed, (case, result.report.summary())
     assert result.onnx_path.is_file()
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib", "skops"])
+def test_a_hgb_with_categorical_columns_is_safe(how: str, tmp_path: Path) -> None:
+    """Its partial(check_array, ...) is judged with the rest of the list: safe, no --trust."""
+    path = _save(_hgb_categorical(), how, tmp_path / f"hgb.{how}")
+    art = inspect_model(path)
+    assert art.safety is not None and art.safety.verdict == "safe", art.safety
+    assert "functools:partial" in art.safety.imports or "functools.partial" in art.safety.imports
 
 
 def test_a_torch_module_saved_whole_is_safe(tmp_path: Path) -> None:
