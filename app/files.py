@@ -49,6 +49,22 @@ def _size(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
 
 
+def missing_file(p: Path) -> ModelError:
+    """'churn.jolib does not exist' with the file in that folder it most likely meant."""
+    from app.errors import closest
+
+    folder = p.parent if str(p.parent) not in {"", "."} else Path.cwd()
+    try:
+        nearby = [c.name for c in folder.iterdir() if not c.name.startswith(".")]
+    except OSError:
+        nearby = []
+    guess = closest(p.name, nearby, cutoff=0.8)
+    maybe = f" Did you mean {str(folder / guess) if guess and '/' in str(p) else guess!r}?"
+    return ModelError(
+        f"{p} does not exist.{maybe if guess else ''}", "Check the path and try again."
+    )
+
+
 def check_regular(path: str | Path, limit: int | None = None) -> int:
     """The size of ``path`` if it is a regular file within ``limit`` bytes; else ModelError.
 
@@ -58,7 +74,7 @@ def check_regular(path: str | Path, limit: int | None = None) -> int:
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise ModelError(f"{p} does not exist.", "Check the path and try again.") from None
+        raise missing_file(p) from None
     except OSError as exc:
         raise ModelError(
             f"{p} cannot be read ({exc.strerror or exc}).", "Check the path and try again."

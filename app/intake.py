@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
-from app.files import MappedReader, mapped_model, max_model_bytes
+from app.files import MappedReader, mapped_model, max_model_bytes, missing_file
 from app.mlflowmodel import MlflowModel, download, is_model_dir, is_uri, read_model_dir
 from app.picklescan import SAFE, Verdict, judge, py3_name, ref_of, scan_stream
 
@@ -111,7 +111,7 @@ def inspect_model(path: str | Path) -> ModelArtifact:
         return _inspect_mlflow(download(str(path)), uri=str(path))
     p = Path(path)
     if not p.exists():
-        raise ModelError(f"{p} does not exist.", "Check the path and try again.")
+        raise missing_file(p)
     if p.is_dir():
         if is_model_dir(p):
             return _inspect_mlflow(p)

@@ -312,3 +312,19 @@ def test_a_mistyped_deployment_name_suggests_the_known_one(tmp_path: Path) -> No
     _record(tmp_path, "churn", FIVE)
     with pytest.raises(UsageError, match=r"No deployment named 'chrun'\. Did you mean 'churn'\?"):
         load_record("chrun")
+
+
+def test_a_mistyped_model_path_suggests_the_file_meant(tmp_path) -> None:
+    """inspect/convert name the file in that folder a typo most likely meant (and only a
+    close one: an unrelated name gets no guess)."""
+    from app.errors import ModelError
+    from app.intake import inspect_model
+
+    (tmp_path / "churn.joblib").write_bytes(b"x")
+    with pytest.raises(ModelError) as typo:
+        inspect_model(tmp_path / "churn.jolib")
+    assert "does not exist" in typo.value.message
+    assert f"Did you mean '{tmp_path / 'churn.joblib'}'?" in typo.value.message
+    with pytest.raises(ModelError) as other:
+        inspect_model(tmp_path / "nothing.pkl")
+    assert "Did you mean" not in other.value.message
