@@ -114,10 +114,14 @@ def test_a_large_file_that_is_no_model_is_not_read_whole(tmp_path: Path) -> None
     assert peak_kib < 1_000_000, peak_kib
 
 
+# VmHWM, not getrusage's ru_maxrss: that one survives execve, so a child of a large
+# pytest process (the whole suite in one) would report the parent's high-water mark.
 PEAK = """
-import resource, sys
+import sys
 from app.cli import main
 code = main(sys.argv[1:])
-print("PEAK-KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+with open("/proc/self/status") as fh:
+    hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+print("PEAK-KIB", hwm, file=sys.stderr)
 sys.exit(code)
 """
