@@ -164,6 +164,17 @@ class EndpointState:
     adopted: bool = False
     #: Deployments that failed, kept for inspection (FailureReason, container logs).
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: Every EndpointStatus this endpoint has reported, in order (a fast container can
+    #: pass through Creating before a test's first DescribeEndpoint arrives).
+    history: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.history.append(self.status)
+
+    def set_status(self, status: str) -> None:
+        if status != self.status:
+            self.history.append(status)
+        self.status = status
 
     def summary(self) -> dict[str, Any]:
         def dep(d: Deployment | None) -> dict[str, Any] | None:
@@ -198,6 +209,7 @@ class EndpointState:
             "active": dep(self.active),
             "pending": dep(self.pending),
             "failures": list(self.failures),
+            "history": list(self.history),
         }
 
 
@@ -529,7 +541,7 @@ class Emulator:
                     f'Cannot update {verb} endpoint "{state.arn}".',
                     json11=True,
                 )
-            state.status = "Updating"
+            state.set_status("Updating")
             state.last_modified = wire.now()
             deployment = Deployment(config)
             state.pending = deployment
@@ -574,7 +586,7 @@ class Emulator:
                     state.failure_reason = exc.reason
                     state.last_modified = wire.now()
                     # UpdateEndpoint rolls back: the old config keeps serving.
-                    state.status = (
+                    state.set_status(
                         "InService" if update and state.status == "Updating" else "Failed"
                     )
             return
@@ -583,7 +595,7 @@ class Emulator:
             with self._lock:
                 if state.pending is deployment:
                     state.pending = None
-                    state.status = "InService" if update else "Failed"
+                    state.set_status("InService" if update else "Failed")
                     state.failure_reason = f"emulator: {type(exc).__name__}: {exc}"
             return
         # Shift all traffic to the new containers, then terminate the old ones; like
@@ -603,7 +615,7 @@ class Emulator:
         with self._lock:
             if state.pending is deployment:
                 state.pending = None
-                state.status = "InService"
+                state.set_status("InService")
                 state.failure_reason = None
                 state.last_modified = wire.now()
 
