@@ -269,13 +269,15 @@ def convert_model(
     options: ConvertOptions | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    artifact: ModelArtifact | None = None,
 ) -> ConversionResult:
-    """Convert ``model_path`` to ONNX at ``out_path`` and prove it; see module docstring."""
+    """Convert ``model_path`` to ONNX at ``out_path`` and prove it; see module docstring.
+    ``artifact``: what a deploy's intake already read of ``model_path`` (not read again)."""
     options = options or ConvertOptions()
     progress = progress or NullProgress()
     cancel = cancel or CancelToken()
     progress.step("Inspecting the model")
-    art = inspect_model(model_path)
+    art = artifact if artifact is not None else inspect_model(model_path)
     # the decision, before any process loads the file
     require_trust(Path(art.path).name, art.safety, options.trust)
     out = Path(out_path) if out_path else art.source.with_suffix(".onnx")
