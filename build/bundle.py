@@ -75,7 +75,15 @@ def bundle_plan(root: Path) -> BundlePlan:
     # Files that are run or copied as files, not imported: the serving runtime (copied
     # into every image's build context), the conversion worker (run as a script,
     # possibly by another Python), and the runtime's requirements.
-    for pattern in ("app/__init__.py", "app/serving/*", "app/convert/*.py"):
+    # The worker's package finds app/modelfacts.py and app/convert/isolation.py by
+    # relative imports from its folder (app/convert/worker/__main__.py): keep the layout.
+    for pattern in (
+        "app/__init__.py",
+        "app/serving/*",
+        "app/convert/*.py",
+        "app/convert/worker/*.py",
+        "app/modelfacts.py",
+    ):
         for path in root.glob(pattern):
             if path.is_file():
                 datas.append((str(path), str(path.parent.relative_to(root))))

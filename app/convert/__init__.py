@@ -1,6 +1,6 @@
 """Convert a model to ONNX and prove that the ONNX model predicts what the original does.
 
-The model is loaded and converted in a subprocess (``worker.py``) run by the Python the
+The model is loaded and converted in a subprocess (``worker/``) run by the Python the
 user chose (``--python``; default: this one), because a pickle only loads reliably with
 the library versions it was saved with. The worker also runs the *original* model on
 sample rows; this process then runs the ONNX model with onnxruntime on the same rows
@@ -43,7 +43,7 @@ from app.progress import CancelToken, NullProgress, Progress
 from app.runtime import is_frozen, script_command
 from app.serving.signature import ColumnSpec, Signature
 
-WORKER = Path(__file__).with_name("worker.py")
+WORKER = Path(__file__).with_name("worker") / "__main__.py"
 ISOLATION = Path(__file__).with_name("isolation.py")
 PROGRESS_PREFIX = "MODELSHIP-PROGRESS "
 DEFAULT_TIMEOUT_S = 600.0
@@ -99,7 +99,7 @@ class ConversionReport:
     isolation: str = ""
     isolation_applied: dict[str, Any] = field(default_factory=dict)
     # the dtype of the model's numeric inputs: float32, or float64 where float32 would
-    # decide a tree's split differently from the original (app/convert/worker.py)
+    # decide a tree's split differently from the original (app/convert/worker/)
     precision: str = "float32"
     # rows whose probabilities differ by more than the tolerance (labels counted apart)
     rows_probabilities_over: int | None = None

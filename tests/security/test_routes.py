@@ -379,7 +379,8 @@ def test_a_route_inside_a_model_does_not_run(routes, target: str, tmp_path: Path
 def test_the_worker_admits_only_the_exact_pair(tmp_path: Path) -> None:
     """find_class with a dotted name is not admitted by a listed shorter or longer name
     that happens to spell the same string."""
-    from app.convert.worker import WorkerError, _guarded_pickle, guard
+    from app.convert.worker.common import WorkerError
+    from app.convert.worker.loading import _guarded_pickle, guard
 
     check = guard(["sklearn.linear_model._logistic.LogisticRegression", "sklearn.base:np.f2py"])
     check("sklearn.linear_model._logistic", "LogisticRegression")  # admitted

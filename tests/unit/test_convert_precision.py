@@ -164,13 +164,13 @@ def test_float32_would_have_failed_on_these_rows(rows_csv: Path) -> None:
     test above could pass on data that never reaches a threshold.)"""
     import onnxruntime as ort
 
-    from app.convert import worker
+    from app.convert.worker import converting, describing
 
     model = _make("scaler+onehot+forest")
     df = pd.read_csv(rows_csv)[NUM + CAT]
-    desc = worker.describe(model, "sklearn")
-    worker.fix_tree_missing_flags()
-    old = worker.convert_sklearn_as(model, desc, "float32")
+    desc = describing.describe(model, "sklearn")
+    converting.fix_tree_missing_flags()
+    old = converting.convert_sklearn_as(model, desc, "float32")
     sess = ort.InferenceSession(old.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {c: df[[c]].to_numpy(dtype=object if c in CAT else np.float32) for c in NUM + CAT}
     _, probs = sess.run(None, feeds)
