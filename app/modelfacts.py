@@ -18,6 +18,28 @@ CATBOOST_CLASSIFICATION = frozenset({"Logloss", "CrossEntropy", "MultiClass", "M
 # LightGBM objectives that classify (XGBoost's say so by their prefix)
 LIGHTGBM_CLASSIFICATION = ("binary", "multiclass", "multiclassova")
 XGBOOST_CLASSIFICATION_PREFIXES = ("binary:", "multi:")
+# and those that regress
+LIGHTGBM_REGRESSION = (
+    "regression",
+    "regression_l1",
+    "huber",
+    "poisson",
+    "quantile",
+    "tweedie",
+    "gamma",
+    "fair",
+    "mape",
+)
+XGBOOST_REGRESSION_PREFIXES = ("reg:", "count:", "survival:")
+
+
+def objective_task(objective: str) -> str | None:
+    """classification or regression by an XGBoost or LightGBM objective; None if unknown."""
+    if objective.startswith(XGBOOST_CLASSIFICATION_PREFIXES) or objective in LIGHTGBM_CLASSIFICATION:
+        return "classification"
+    if objective.startswith(XGBOOST_REGRESSION_PREFIXES) or objective in LIGHTGBM_REGRESSION:
+        return "regression"
+    return None
 
 
 def unnamed(i: int) -> str:
