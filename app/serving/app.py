@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from app.serving import openapi, v2
+from app.serving import openapi, routes, v2
 from app.serving.batcher import Batcher
 from app.serving.config import ServeConfig
 from app.serving.metrics import Metrics
@@ -25,7 +25,7 @@ VERSION = "1"
 _OPT = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 JSON = b"application/json"
 CSV = b"text/csv"
-PUBLIC = {"/ping", "/v2/health/live", "/v2/health/ready"}
+PUBLIC = routes.PUBLIC
 OTHER_ROUTE = "other"  # the /metrics label of every path that is not a route
 
 
@@ -44,17 +44,11 @@ class ServingApp:
         self._api_key = (config.api_key or "").encode("utf-8") or None
         self._openapi: bytes | None = None
         self._depth = config.max_json_depth
+        # the route table (app/serving/routes.py): paths without {name} by one lookup
         self._routes = {
-            ("GET", "/ping"): self.ping,
-            ("GET", "/v2/health/ready"): self.ping,
-            ("GET", "/v2/health/live"): self.live,
-            ("GET", "/v2"): self.server_meta,
-            ("GET", "/metrics"): self.get_metrics,
-            ("GET", "/openapi.json"): self.get_openapi,
-            ("POST", "/predict"): self.predict,
-            ("POST", "/invocations"): self.predict,
+            (r.method, r.path): getattr(self, r.handler) for r in routes.STATIC.values()
         }
-        self._known = frozenset(p for _, p in self._routes)
+        self._known = frozenset(routes.STATIC)
 
     # ---- lifecycle ------------------------------------------------------------
     def load(self) -> None:
@@ -159,28 +153,19 @@ class ServingApp:
         parts = path.strip("/").split("/")
         if path in self._known:
             err = RequestError(405, f"{method} is not allowed on {path}.")
-            err.allow = b"POST" if path in {"/predict", "/invocations"} else b"GET, HEAD"  # type: ignore[attr-defined]
+            err.allow = routes.allowed(routes.STATIC[path])  # type: ignore[attr-defined]
             raise err
         if len(parts) >= 3 and parts[0] == "v2" and parts[1] == "models":
             name = parts[2]
             rest = parts[3:]
             if len(rest) >= 2 and rest[0] == "versions":  # /v2/models/m/versions/1/...
                 rest = rest[2:]
-            if rest == []:
-                return self._need("GET", method, self.model_meta), "/v2/models/{name}", (name,)
-            if rest == ["ready"]:
-                return (
-                    self._need("GET", method, self.model_ready),
-                    "/v2/models/{name}/ready",
-                    (name,),
-                )
-            if rest == ["infer"]:
-                return self._need("POST", method, self.infer), "/v2/models/{name}/infer", (name,)
-        raise RequestError(
-            404,
-            f"There is no {path}. Routes: POST /predict, POST /invocations, GET /ping, "
-            "/v2/... (Open Inference Protocol), GET /metrics, GET /openapi.json.",
-        )
+            template = "/".join(["/v2/models/{name}", *rest])
+            route = routes.TEMPLATED.get(template)
+            if route is not None:
+                handler = self._need(route.method, method, getattr(self, route.handler))
+                return handler, route.path, (name,)
+        raise RequestError(404, routes.not_found(path))
 
     @staticmethod
     def _need(want: str, method: str, handler: Any) -> Any:

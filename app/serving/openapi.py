@@ -2,6 +2,7 @@
 
 Written out by hand (no FastAPI): the document describes the model actually served,
 column by column, so tools (schemathesis, Swagger UI, client generators) can call it.
+Its paths are the server's route table (app/serving/routes.py), one operation each.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.serving.model import V2_TYPES, ModelRuntime
+from app.serving.routes import ROUTES
 
 _JSON_TYPES = {
     "float16": {"type": "number"},
@@ -149,85 +151,46 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
         }
     ]
     plain = {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}}
-    paths: dict[str, Any] = {
-        "/ping": {
-            "get": {
-                "summary": "Ready? (SageMaker health)",
-                "security": [],
-                "responses": {**plain, "503": _error("Not ready yet")},
+    answers: dict[str, dict[str, Any]] = {
+        "plain": plain,
+        "ready": {**plain, "503": _error("Not ready yet")},
+        "rows": predict_responses,
+        "model": {**plain, "404": _error("No such model")},
+        "infer": {
+            **plain,
+            "400": _error("Malformed request or tensors that do not fit the model"),
+            "401": _error("Missing or wrong API key"),
+            "404": _error("No such model"),
+            "413": _error("Body or batch over the limit"),
+        },
+        "metrics": {
+            "200": {
+                "description": "OK",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
             }
         },
-        "/predict": {
-            "post": {
-                "summary": f"Predict with {rt.name}",
-                "requestBody": json_or_csv,
-                "responses": predict_responses,
-            }
-        },
-        "/invocations": {
-            "post": {
-                "summary": "Predict (SageMaker contract)",
-                "requestBody": json_or_csv,
-                "responses": predict_responses,
-            }
-        },
-        "/v2": {"get": {"summary": "Server metadata", "responses": plain}},
-        "/v2/health/live": {"get": {"summary": "Alive?", "security": [], "responses": plain}},
-        "/v2/health/ready": {
-            "get": {
-                "summary": "Ready?",
-                "security": [],
-                "responses": {**plain, "503": _error("Not ready yet")},
-            }
-        },
-        "/v2/models/{name}": {
-            "get": {
-                "summary": "Model metadata",
-                "parameters": name_param,
-                "responses": {**plain, "404": _error("No such model")},
-            }
-        },
-        "/v2/models/{name}/ready": {
-            "get": {
-                "summary": "Model ready?",
-                "parameters": name_param,
-                "responses": {**plain, "404": _error("No such model")},
-            }
-        },
-        "/v2/models/{name}/infer": {
-            "post": {
-                "summary": "Inference with named, typed tensors (Open Inference Protocol v2)",
-                "parameters": name_param,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/InferRequest"}
-                        }
-                    },
-                },
-                "responses": {
-                    **plain,
-                    "400": _error("Malformed request or tensors that do not fit the model"),
-                    "401": _error("Missing or wrong API key"),
-                    "404": _error("No such model"),
-                    "413": _error("Body or batch over the limit"),
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "OK",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/openapi.json": {"get": {"summary": "This document", "responses": plain}},
     }
+    bodies: dict[str, dict[str, Any]] = {
+        "rows": json_or_csv,
+        "infer": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}
+            },
+        },
+    }
+    # one operation per route of the server's table (app/serving/routes.py)
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        op: dict[str, Any] = {"summary": route.summary.format(model=rt.name)}
+        if route.public:
+            op["security"] = []
+        if "{name}" in route.path:
+            op["parameters"] = name_param
+        if route.body is not None:
+            op["requestBody"] = bodies[route.body]
+        op["responses"] = answers[route.answers]
+        paths.setdefault(route.path, {})[route.method.lower()] = op
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
