@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from targets.openstack.cloud import Facts, choose
 from targets.openstack.settings import OpenStackSettings, endpoint_host_hint
-from targets.openstack.target import Facts, VmEndpointClient, _choose, make_certificate
+from targets.openstack.tls import VmEndpointClient, make_certificate
 
 
 def _s(**kw) -> OpenStackSettings:
@@ -24,18 +25,18 @@ def _facts(public_v4=False, ipv6=False, floating=False, why="quota is 0") -> Fac
 
 
 def test_floating_where_asked_and_available_else_public_ipv4_else_ipv6() -> None:
-    assert _choose(_s(), _facts(floating=True)).how == "floating IP"
-    assert _choose(_s(), _facts(public_v4=True, floating=True)).how == "public IPv4"
-    assert _choose(_s(floating_ip="always"), _facts(public_v4=True, floating=True)).how == (
+    assert choose(_s(), _facts(floating=True)).how == "floating IP"
+    assert choose(_s(), _facts(public_v4=True, floating=True)).how == "public IPv4"
+    assert choose(_s(floating_ip="always"), _facts(public_v4=True, floating=True)).how == (
         "floating IP"
     )
     # no floating IP here is no error when another address serves
-    fallback = _choose(_s(floating_ip="always"), _facts(public_v4=True))
+    fallback = choose(_s(floating_ip="always"), _facts(public_v4=True))
     assert fallback.how == "public IPv4" and "no floating IP: quota is 0" in fallback.why
-    v6 = _choose(_s(), _facts(ipv6=True))
+    v6 = choose(_s(), _facts(ipv6=True))
     assert v6.how == "IPv6" and "no IPv4 ingress in Mannheim" in v6.why
-    assert _choose(_s(floating_ip="never"), _facts(ipv6=True, floating=True)).how == "IPv6"
-    none = _choose(_s(), _facts())
+    assert choose(_s(floating_ip="never"), _facts(ipv6=True, floating=True)).how == "IPv6"
+    none = choose(_s(), _facts())
     assert none.how is None and "no address your computer can reach" in none.why
     assert "floating" in none.fix
 

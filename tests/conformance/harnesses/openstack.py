@@ -74,7 +74,7 @@ def vm_leftovers(docker_client, name: str) -> list[str]:
     """What of deployment ``name`` is on the "VM" (this machine's Docker and disk)."""
     from app.run import versions_dir
     from app.secrets import has_secret
-    from targets.openstack.target import VM_ROOT, ssh_key_secret
+    from targets.openstack.names import VM_ROOT, ssh_key_secret
 
     label = ["modelship.managed=true", f"modelship.deployment={name}"]
     out = [

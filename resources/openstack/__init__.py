@@ -1,0 +1,1 @@
+"""The relay program the openstack target runs on the VM (loaded with importlib.resources)."""
