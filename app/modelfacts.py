@@ -35,7 +35,10 @@ XGBOOST_REGRESSION_PREFIXES = ("reg:", "count:", "survival:")
 
 def objective_task(objective: str) -> str | None:
     """classification or regression by an XGBoost or LightGBM objective; None if unknown."""
-    if objective.startswith(XGBOOST_CLASSIFICATION_PREFIXES) or objective in LIGHTGBM_CLASSIFICATION:
+    if (
+        objective.startswith(XGBOOST_CLASSIFICATION_PREFIXES)
+        or objective in LIGHTGBM_CLASSIFICATION
+    ):
         return "classification"
     if objective.startswith(XGBOOST_REGRESSION_PREFIXES) or objective in LIGHTGBM_REGRESSION:
         return "regression"

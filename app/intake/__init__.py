@@ -27,12 +27,12 @@ on), ``unpickler`` (the stand-ins), ``pickles`` and ``describe`` (pickled models
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.errors import ModelError
 from app.files import missing_file
-from app.mlflowmodel import download
-from app.mlflowmodel import is_model_dir
-from app.mlflowmodel import is_uri
-from pathlib import Path
+from app.mlflowmodel import download, is_model_dir, is_uri
+
 from .artifact import ModelArtifact
 from .identify import _inspect_file
 from .mlflowdir import _inspect_mlflow

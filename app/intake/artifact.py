@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from app.mlflowmodel import MlflowModel
-from app.picklescan import Verdict
-from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from app.mlflowmodel import MlflowModel
+from app.picklescan import Verdict
 
 SUPPORTED_TEXT = (
     "ModelShip converts scikit-learn estimators and pipelines (pickle, joblib or skops), "

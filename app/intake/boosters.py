@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from app.errors import ModelError
-from app.errors import UnsupportedModelError
+import json
+from pathlib import Path
+from typing import Any
+
+from app.errors import ModelError, UnsupportedModelError
 from app.modelfacts import (
     catboost_classifies,
     catboost_names,
@@ -11,10 +14,9 @@ from app.modelfacts import (
     lightgbm_names,
     objective_task,
 )
-from pathlib import Path
-from typing import Any
-import json
-from .artifact import ModelArtifact, _JSON_LIMIT, _NOT_MODEL_HINT
+from app.nextstep import say, use_python
+
+from .artifact import _JSON_LIMIT, _NOT_MODEL_HINT, ModelArtifact
 from .describe import _plain
 from .ubjson import ubjson_decode
 
@@ -127,8 +129,12 @@ def _inspect_catboost(p: Path, data: bytes) -> ModelArtifact:
         )
     if not desc:
         art.warnings.append(
-            "CatBoost is not installed here, so its columns are read when converting "
-            "(pip install catboost, or convert with --python pointing at a Python that has it)."
+            say(
+                "CatBoost is not installed here, so its columns are read when converting "
+                "(pip install catboost, or ",
+                use_python("convert with", "pointing at", "a Python that has it"),
+                ").",
+            )
         )
     art.inputs = desc.get("columns", [])
     art.task = desc.get("task")

@@ -3,8 +3,10 @@ categories, task and classes."""
 
 from __future__ import annotations
 
-from app.modelfacts import column_names, lightgbm_names, objective_task, unnamed
 from typing import Any
+
+from app.modelfacts import column_names, lightgbm_names, objective_task, unnamed
+
 from .ubjson import ubjson_decode
 from .unpickler import _Stub, stub_name
 

@@ -3,15 +3,15 @@ protobuf, text headers), and the reader for that format."""
 
 from __future__ import annotations
 
-from app.errors import ModelError
-from app.errors import UnsupportedModelError
-from app.files import mapped_model
-from app.files import max_model_bytes
-from app.picklescan import scan_stream
-from pathlib import Path
 import io
 import pickletools
-from .artifact import ModelArtifact, _NOT_MODEL_HINT
+from pathlib import Path
+
+from app.errors import ModelError, UnsupportedModelError
+from app.files import mapped_model, max_model_bytes
+from app.picklescan import scan_stream
+
+from .artifact import _NOT_MODEL_HINT, ModelArtifact
 from .boosters import _inspect_catboost, _inspect_lightgbm, _inspect_xgboost
 from .onnxfile import _try_onnx
 from .pickles import _inspect_pickle

@@ -3,12 +3,14 @@ file inside, read by its own format, with the MLflow signature's column names.""
 
 from __future__ import annotations
 
-from app.mlflowmodel import read_model_dir
 from pathlib import Path
+
+from app.mlflowmodel import read_model_dir
 from app.modelfacts import unnamed
+from app.nextstep import input_shape, say
+
 from .artifact import ModelArtifact
 from .identify import _inspect_file
-
 
 _FLAVOR_DISTS = {
     "sklearn": ("scikit-learn",),
@@ -63,7 +65,11 @@ def _inspect_mlflow(folder: Path, uri: str | None = None) -> ModelArtifact:
     art.warnings = [w for w in art.warnings if not w.startswith("PyTorch models need an input")]
     if art.kind == "pytorch" and mm.tensor is None and mm.example is None:
         art.warnings.append(
-            "PyTorch models need an input shape to convert, e.g. --input-shape 1,3,32,32."
+            say(
+                "PyTorch models need an input shape to convert, ",
+                input_shape("e.g.", "1,3,32,32"),
+                ".",
+            )
         )
     source = uri or str(folder)
     art.warnings.append(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from app.errors import ModelError
 from pathlib import Path
+
+from app.errors import ModelError
+
 from .artifact import ModelArtifact
 
 

@@ -3,14 +3,20 @@ described."""
 
 from __future__ import annotations
 
-from app.errors import ModelError
-from app.errors import UnsupportedModelError
-from app.picklescan import SAFE
-from app.picklescan import Verdict
-from app.picklescan import judge
 from pathlib import Path
 from typing import Any
-from .artifact import ModelArtifact, SUPPORTED_TEXT, _JOBLIB_SUFFIXES, _LIBRARIES, installed_versions
+
+from app.errors import ModelError, UnsupportedModelError
+from app.nextstep import match_env, say, use_python
+from app.picklescan import SAFE, Verdict, judge
+
+from .artifact import (
+    _JOBLIB_SUFFIXES,
+    _LIBRARIES,
+    SUPPORTED_TEXT,
+    ModelArtifact,
+    installed_versions,
+)
 from .boosters import _describe_catboost_blob
 from .describe import describe_estimator
 from .unpickler import _Stub, safe_load, scan_pickle, stub_name
@@ -109,9 +115,14 @@ def _describe_pickled(p: Path, fmt: str, root: Any, imports: list[str]) -> Model
     need = art.libraries.get("scikit-learn")
     if need and installed.get("scikit-learn") and installed["scikit-learn"] != need:
         art.warnings.append(
-            f"It was saved with scikit-learn {need}; this Python has "
-            f"{installed['scikit-learn']}. Convert with --match-env (a matching environment, "
-            f"made once), or --python pointing at a Python that has scikit-learn {need}."
+            say(
+                f"It was saved with scikit-learn {need}; this Python has "
+                f"{installed['scikit-learn']}. ",
+                match_env("Convert with", "a matching environment, made once"),
+                ", or ",
+                use_python("", "pointing at", f"a Python that has scikit-learn {need}"),
+                ".",
+            )
         )
     if top == "catboost":
         blob = root.state.get("__model") if isinstance(root, _Stub) else None

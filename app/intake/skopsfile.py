@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from app.errors import ModelError
-from app.picklescan import SAFE
-from app.picklescan import judge
-from pathlib import Path
-from typing import Any
 import io
 import json
 import zipfile
+from pathlib import Path
+from typing import Any
+
+from app.errors import ModelError
+from app.picklescan import SAFE, judge
+
 from .artifact import ModelArtifact
 from .pickles import _describe_pickled, _refuse_non_model
 from .unpickler import _make_stub

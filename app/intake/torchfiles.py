@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from app.errors import ModelError
-from app.errors import UnsupportedModelError
-from app.files import MappedReader
-from app.picklescan import SAFE
-from app.picklescan import judge
-from app.picklescan import scan_stream
-from pathlib import Path
 import zipfile
-from .artifact import ModelArtifact, _NOT_MODEL_HINT
+from pathlib import Path
+
+from app.errors import ModelError, UnsupportedModelError
+from app.files import MappedReader
+from app.nextstep import chosen_python, input_shape, say
+from app.picklescan import SAFE, judge, scan_stream
+
+from .artifact import _NOT_MODEL_HINT, ModelArtifact
 from .skopsfile import _inspect_skops
 from .unpickler import scan_pickle
 
@@ -105,14 +105,19 @@ def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
         )
         if not first.startswith("torch."):
             art.warnings.append(
-                f"Its class {first} must be importable when converting: install its module "
-                "in the Python given with --python (the environment it was trained in); "
-                "code beside the model file is never imported."
+                say(
+                    f"Its class {first} must be importable when converting: install its module in ",
+                    chosen_python(),
+                    " (the environment it was trained in); code beside the model file is "
+                    "never imported.",
+                )
             )
     if version:
         art.warnings.append(f"PyTorch archive format version {version}.")
     art.warnings.append(
-        "PyTorch models need an input shape to convert, e.g. --input-shape 1,3,32,32."
+        say(
+            "PyTorch models need an input shape to convert, ", input_shape("e.g.", "1,3,32,32"), "."
+        )
     )
     return art
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 _UBJ_NUM = {
     b"i": ">b",
     b"U": ">B",

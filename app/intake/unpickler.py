@@ -4,12 +4,12 @@ without running any of its code. :mod:`app.picklescan` decides what may run late
 
 from __future__ import annotations
 
-from app.modelfacts import py3_name
-from app.picklescan import ref_of
-from app.picklescan import scan_stream
-from typing import Any
 import io
 import pickle
+from typing import Any
+
+from app.modelfacts import py3_name
+from app.picklescan import ref_of, scan_stream
 
 
 def scan_pickle(data: bytes) -> tuple[list[str], bool]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 import json
 import sys
-
+from importlib import metadata
 
 PROGRESS = "MODELSHIP-PROGRESS "
 
@@ -20,9 +19,16 @@ ML_OPSET = 3
 
 
 class WorkerError(Exception):
-    def __init__(self, kind: str, message: str, hint: str = "", details: str = ""):
+    def __init__(self, kind: str, message: str, hint: str | list = "", details: str = ""):
         super().__init__(message)
         self.kind, self.message, self.hint, self.details = kind, message, hint, details
+
+
+def act(name: str, **params: object) -> dict:
+    """A next step as data (the JSON of app.nextstep.Action): the parent says it as the
+    command line's flag or the wizard's field. A hint with one is a list of words and
+    actions."""
+    return {"action": name, **{k: v for k, v in params.items() if v not in (None, "")}}
 
 
 def progress(fraction: float | None, message: str) -> None:
@@ -51,25 +57,45 @@ def check_versions(expected: dict) -> dict:
             raise WorkerError(
                 "version_mismatch",
                 f"The model was saved with {dist} {want}, but {sys.executable} has {dist} {have}.",
-                f"Convert with --python pointing at a Python that has {dist} {want} "
-                f"(e.g. the environment the model was trained in), or install it there: "
-                f"pip install {dist}=={want}",
+                [
+                    act(
+                        "use_python",
+                        verb="Convert with",
+                        link="pointing at",
+                        who=f"a Python that has {dist} {want}",
+                    ),
+                    " (e.g. the environment the model was trained in), or install it there: "
+                    f"pip install {dist}=={want}",
+                ],
             )
     return found
 
 
-def install_hint(dist: str, version: str = "") -> str:
+def install_hint(dist: str, version: str = "") -> list:
     """How to get ``dist`` where this worker runs: the packaged app has no pip, so it
     is a matching environment there; elsewhere pip in this very Python."""
     if getattr(sys, "frozen", False):
-        return (
-            f"Run again with --match-env (ModelShip makes an environment with {dist}), or "
-            "give --python with the environment the model was trained in."
-        )
+        return [
+            _match_env(dist),
+            ", or ",
+            act(
+                "use_python",
+                verb="give",
+                link="with",
+                who="the environment the model was trained in",
+            ),
+            ".",
+        ]
     pin = f"=={version}" if version else ""
-    return (
-        f"Run again with --match-env (ModelShip makes an environment with {dist}), or "
-        f"install it here: {sys.executable} -m pip install {dist}{pin}"
+    return [
+        _match_env(dist),
+        f", or install it here: {sys.executable} -m pip install {dist}{pin}",
+    ]
+
+
+def _match_env(dist: str) -> dict:
+    return act(
+        "match_env", verb="Run again with", note=f"ModelShip makes an environment with {dist}"
     )
 
 

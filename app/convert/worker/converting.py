@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 import os
 import traceback
-from .common import ML_OPSET, ONNXMLTOOLS_OPSET, ONNX_OPSET, WorkerError, first_line, need
+
+from .common import ML_OPSET, ONNX_OPSET, ONNXMLTOOLS_OPSET, WorkerError, first_line, need
 from .describing import final_estimator, is_booster, walk
 
 

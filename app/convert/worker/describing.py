@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+
 from ...modelfacts import (
     LIGHTGBM_CLASSIFICATION,
     XGBOOST_CLASSIFICATION_PREFIXES,
@@ -100,9 +101,7 @@ def describe(model: object, kind: str) -> dict:
         names = column_names(given, n)
         obj = str(model.params.get("objective", "") or model.dump_model().get("objective", ""))
         obj = obj.split()[0] if obj else ""
-        task = (
-            "classification" if obj in LIGHTGBM_CLASSIFICATION else "regression"
-        )
+        task = "classification" if obj in LIGHTGBM_CLASSIFICATION else "regression"
         k = int(model.dump_model().get("num_class", 1))
         classes = list(range(max(k, 2))) if task == "classification" else None
         return dict(

@@ -6,8 +6,21 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
-from .common import WorkerError, first_line, need
+
 from ...modelfacts import catboost_classifies, catboost_loss, py3_name
+from .common import WorkerError, act, first_line, need
+
+# next steps as data (app.nextstep): the parent says them in each front end's words
+_THROUGH_MODELSHIP = [
+    "Convert it through ModelShip (",
+    act("run_command", command="convert"),
+    "), which checks it first.",
+]
+_INSPECT_AGAIN = [
+    "Inspect the file again (",
+    act("run_command", command="inspect", arg="MODEL"),
+    "); do not use it if it changed.",
+]
 
 
 def guard(allowed: list[str]) -> object:
@@ -36,7 +49,7 @@ def guard(allowed: list[str]) -> object:
             "refused_global",
             f"The model file wants to import {module}.{name}, which was not in it when it "
             "was checked; nothing was loaded.",
-            "Inspect the file again (modelship inspect MODEL); do not use it if it changed.",
+            _INSPECT_AGAIN,
         )
 
     return check
@@ -94,7 +107,7 @@ def load_model(job: dict) -> object:
                 raise WorkerError(
                     "refused_global",
                     "The model was not checked before loading; nothing was loaded.",
-                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                    _THROUGH_MODELSHIP,
                 )
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -110,8 +123,15 @@ def load_model(job: dict) -> object:
                         "version_mismatch",
                         f"The model was saved with scikit-learn {m.original_sklearn_version}, "
                         f"but {sys.executable} has scikit-learn {m.current_sklearn_version}.",
-                        f"Convert with --python pointing at a Python that has scikit-learn "
-                        f"{m.original_sklearn_version}.",
+                        [
+                            act(
+                                "use_python",
+                                verb="Convert with",
+                                link="pointing at",
+                                who=f"a Python that has scikit-learn {m.original_sklearn_version}",
+                            ),
+                            ".",
+                        ],
                     )
             return model
         if fmt == "skops":
@@ -120,7 +140,7 @@ def load_model(job: dict) -> object:
                 raise WorkerError(
                     "refused_global",
                     "The model was not checked before loading; nothing was loaded.",
-                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                    _THROUGH_MODELSHIP,
                 )
             try:
                 # skops' own defaults plus the approved types: without --trust only those
@@ -133,8 +153,7 @@ def load_model(job: dict) -> object:
                         "refused_global",
                         f"The skops file names types that were not in it when it was checked "
                         f"({first_line(exc)}); nothing was loaded.",
-                        "Inspect the file again (modelship inspect MODEL); do not use it if it "
-                        "changed.",
+                        _INSPECT_AGAIN,
                     ) from None
                 raise
         if fmt == "catboost-cbm":
@@ -158,7 +177,7 @@ def load_model(job: dict) -> object:
                 raise WorkerError(
                     "refused_global",
                     "The model was not checked before loading; nothing was loaded.",
-                    "Convert it through ModelShip (modelship convert), which checks it first.",
+                    _THROUGH_MODELSHIP,
                 )
             model = torch.load(
                 path, map_location="cpu", weights_only=False, pickle_module=_guarded_pickle(check)
@@ -176,16 +195,31 @@ def load_model(job: dict) -> object:
         raise WorkerError(
             "missing_class",
             f"The model refers to code that {sys.executable} cannot import ({exc}).",
-            "Use --python with the Python of the environment the model was trained in, where "
-            "the module that defines its class is installed (pip install it there).",
+            [
+                act(
+                    "use_python",
+                    verb="Use",
+                    link="with",
+                    who="the Python of the environment the model was trained in",
+                ),
+                ", where the module that defines its class is installed (pip install it there).",
+            ],
             details=traceback.format_exc(),
         ) from None
     except Exception as exc:
         raise WorkerError(
             "load_failed",
             f"The model could not be loaded ({type(exc).__name__}: {exc}).",
-            "Check that the file is complete, or use --python with the environment the model "
-            "was made in.",
+            [
+                "Check that the file is complete, or ",
+                act(
+                    "use_python",
+                    verb="use",
+                    link="with",
+                    who="the environment the model was made in",
+                ),
+                ".",
+            ],
             details=traceback.format_exc(),
         ) from None
     raise WorkerError("unsupported", f"Unknown model format {fmt}.", "")

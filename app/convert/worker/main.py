@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import traceback
+
 from .common import WorkerError, check_versions, first_line, need, progress
 from .loading import load_model
 from .tabular import run_tabular

@@ -4,6 +4,7 @@ from the user's CSV."""
 from __future__ import annotations
 
 import csv
+
 from .common import WorkerError
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import warnings
+
 from ...modelfacts import unnamed
 from .common import progress
 from .converting import check_supported, convert_tabular

@@ -6,7 +6,8 @@ import os
 import time
 import traceback
 import warnings
-from .common import ONNX_OPSET, WorkerError, need, progress, short_error
+
+from .common import ONNX_OPSET, WorkerError, act, need, progress, short_error
 
 
 def run_tensor(job: dict, model: object, result: dict) -> None:
@@ -18,7 +19,7 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
         raise WorkerError(
             "input_shape",
             "A PyTorch model needs an input shape to be converted.",
-            "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
+            [act("input_shape", verb="Give one with", example="1,3,32,32"), " (batch first)."],
         )
     progress(0.3, "Converting to ONNX (torch.onnx.export)")
     exported = None
@@ -33,7 +34,10 @@ def run_tensor(job: dict, model: object, result: dict) -> None:
         raise WorkerError(
             "input_shape",
             f"The model does not accept an input of shape {list(shape)} ({short_error(exc)}).",
-            "Give the shape the model was trained on with --input-shape, batch first.",
+            [
+                act("input_shape", verb="Give the shape the model was trained on with"),
+                ", batch first.",
+            ],
             details=traceback.format_exc(),
         ) from None
     n_out = len(outs) if isinstance(outs, tuple | list) else 1
