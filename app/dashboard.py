@@ -69,18 +69,15 @@ def detail_words(detail: str) -> str:
     return re.sub(r"\b(?:server )?process \d+\b ?", "", text).strip()
 
 
-def cost_words(kind: str, billing: bool, status_cost: str) -> str:
-    """The running cost, in words, for every kind (cloud: from the target's prices)."""
-    if status_cost:
-        return status_cost
-    if kind in {"local", "docker"}:
-        return "Nothing: it runs on this computer."
-    if kind == "openstack":
-        return (
-            "Free on bwCloud (its members use it at no charge); other OpenStack clouds "
-            "bill the VM by their own rates."
-        )
-    return "See your provider's bill." if billing else ""
+def cost_words(kind: str, billing: bool, status_cost: str, stopped: bool = False) -> str:
+    """The running cost, in words, for every kind: the status's own figure (cloud: from
+    the target's prices), else the kind's cost model (``Kind.running_cost``)."""
+    from targets.catalog import CATALOG
+
+    known = CATALOG.get(kind)
+    if known is None:
+        return status_cost or ("See your provider's bill." if billing else "")
+    return known.running_cost(status_cost, stopped=stopped)
 
 
 def versions(record: Any) -> list[VersionRow]:
@@ -135,11 +132,9 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
         detail=detail_words(d["detail"]),
         can_stop=kind.can_stop,
         billing=kind.billing,
-        cost=cost_words(record.target, kind.billing, d.get("cost") or ""),
         versions=versions(record),
     )
-    if snap.stopped and record.target == "heroku":
-        snap.cost = f"Nothing while stopped (no dyno runs). Before: {snap.cost}"
+    snap.cost = cost_words(record.target, kind.billing, d.get("cost") or "", snap.stopped)
     if snap.answering:
         snap.metrics, snap.metrics_note = _metrics(record, book)
     else:

@@ -10,6 +10,7 @@ quickly and the caller can roll back.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.errors import Cancelled
@@ -24,6 +25,36 @@ class Progress(Protocol):
 
     def log(self, line: str) -> None:
         """One line of log output (build output, converter messages). No secrets."""
+
+
+@dataclass(frozen=True)
+class LongWait:
+    """A wait the target cannot measure, said once when it starts: what is happening
+    and how long it usually takes ("Starting the virtual machine", "this usually takes
+    1–3 minutes"). A target declares its waits with its kind (``targets/<kind>/kind.py``)
+    and announces one with :func:`long_wait`; the wizard shows :attr:`words` under the
+    bar until the step ends."""
+
+    what: str
+    usually: str
+
+    @property
+    def words(self) -> str:
+        return f"{self.what}: {self.usually}."
+
+
+def long_wait(progress: Progress, wait: LongWait, message: str) -> None:
+    """Announce ``wait`` with its progress ``message`` ("Creating server ms-iris ...").
+
+    A progress that knows long waits (the pipeline's, :class:`app.run.EventProgress`)
+    gets the typed wait with the message; any other gets the message as an update, so
+    the CLI prints exactly what it printed before.
+    """
+    announce = getattr(progress, "long_wait", None)
+    if callable(announce):
+        announce(wait, message)
+    else:
+        progress.update(None, message)
 
 
 class NullProgress:

@@ -69,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from app.endpoint import EndpointClient
     from app.journal import Journal
     from app.profile import Profile
-    from targets.catalog import Kind
+    from targets.kind import Kind
 
 ProblemKind = Literal["credential", "setting", "environment", "quota", "other"]
 
@@ -184,20 +184,27 @@ class Registry(ABC):
 
 
 class Target(ABC):
-    """Base class of every deployment target. Instances are cheap and stateless."""
+    """Base class of every deployment target. Instances are cheap and stateless.
 
-    name: ClassVar[str]
-    Settings: ClassVar[type[TargetSettings]]
-    ships: ClassVar[Ships] = "files"
+    A subclass declares its kind (``kind = KIND`` from ``targets/<kind>/kind.py``);
+    ``name``, ``Settings`` and ``ships`` are the kind's, set here, declared nowhere else.
+    """
+
+    kind: ClassVar[Kind]
+    name: ClassVar[str]  # = kind.name
+    Settings: ClassVar[type[TargetSettings]]  # = kind.Settings
+    ships: ClassVar[Ships] = "files"  # = kind.ships
     replacement: ClassVar[Replacement] = "stop_old_first"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind is not None:
+            cls.name = kind.name
+            cls.Settings = kind.Settings
+            cls.ships = kind.ships
+
     # ---- what the catalog says -----------------------------------------------------
-    @property
-    def kind(self) -> Kind:
-        from targets.catalog import get_kind
-
-        return get_kind(self.name)
-
     @property
     def title(self) -> str:
         return self.kind.title

@@ -1,127 +1,70 @@
 """The catalog of target kinds: what the wizard lists and profiles validate against.
 
-Each entry names the kind's settings class (imported here: settings modules import no
-SDK) and where its implementation lives (imported only when a target is used, so that
-``modelship status`` of a local deployment never loads boto3). The order is the
-wizard's order. Adding a target: a package ``targets/<kind>/`` with ``settings.py``
-and ``target.py``, and one entry here.
+Each target package exports one self-describing :class:`~targets.kind.Kind` (in
+``targets/<kind>/kind.py``): its settings class, where its implementation lives
+(imported only when a target is used, so that ``modelship status`` of a local
+deployment never loads boto3), its capabilities, how its endpoints are called, its cost
+model, the long waits it announces and the wizard's optional hooks. The catalog only
+lists them, one line each, in the wizard's order. The CLI, the pipeline, the wizard
+and the dashboard read the kinds, never a kind's name.
+
+Adding a target
+---------------
+
+1. **One package** ``targets/<kind>/``:
+
+   * ``settings.py``: a :class:`targets.settings.TargetSettings` subclass (no SDK, no
+     target code: the import-linter contract in ``pyproject.toml`` holds it; add the
+     new modules to it);
+   * ``target.py`` (and what it needs: a thin client over the SDK or HTTP API): a
+     :class:`targets.base.Target` subclass with ``kind = KIND``; it implements
+     ``check``, ``plan``, ``deploy``, ``destroy`` and ``status``, and overrides
+     ``logs`` / ``stop`` + ``start`` exactly when its kind declares the capabilities
+     ``"logs"`` / ``"stop_start"`` (``tests/unit/test_kinds.py`` checks it);
+   * ``kind.py``: ``KIND = Kind(name=..., title=..., summary=..., Settings=...,
+     implementation="targets.<kind>.target:<Class>", ships=..., billing=...,
+     remote=..., capabilities=..., call=..., cost=CostModel(...), waits=(...),
+     wizard=WizardHooks(...))``. A billing kind names its estimate
+     (``"targets.<kind>.choices:estimate"``, returning a :class:`targets.cost.Cost`);
+     a long wait is a :class:`app.progress.LongWait` the target announces with
+     :func:`app.progress.long_wait`; the wizard hooks (a card health check, a richer
+     settings panel) are optional ``"module:attribute"`` strings under ``wizards/``.
+
+2. **One line here**: ``<kind>.KIND,`` in :data:`CATALOG`'s tuple (the order is the
+   wizard's order).
+
+3. **Its conformance harness** in ``tests/conformance/harnesses/`` (how to give it a
+   profile, an emulator or a real account): the conformance suite then runs the
+   protocol over it like over every other kind.
+
+Nothing else changes: the wizard's cards, the settings page, the Review page's cost,
+the deploy page's "this usually takes" line, the dashboard and the CLI read the kind
+(``tests/gui/test_toy_kind.py`` proves it with a kind defined inside a test).
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from app.domain import Endpoint, Ships
-from targets.calling import CallSnippets, CallStyle, call_snippets
-from targets.docker.settings import DockerSettings
-from targets.heroku.settings import HerokuSettings
-from targets.local.settings import LocalSettings
-from targets.openstack.settings import OpenStackSettings
-from targets.sagemaker.settings import SageMakerSettings
-from targets.settings import TargetSettings
+from targets.docker import kind as docker
+from targets.heroku import kind as heroku
+from targets.kind import CostModel, Kind, WizardHooks
+from targets.local import kind as local
+from targets.openstack import kind as openstack
+from targets.sagemaker import kind as sagemaker
 
 if TYPE_CHECKING:
     from targets.base import Target
 
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of target, as far as it can be known without loading it."""
-
-    name: str
-    title: str
-    summary: str  # one line: when to choose it
-    Settings: type[TargetSettings]
-    implementation: str  # "package.module:Class", imported lazily
-    ships: Ships = "files"
-    billing: bool = False  # costs money while it runs: the plan states the cost
-    remote: bool = False  # runs somewhere else than this computer
-    capabilities: frozenset[str] = frozenset()  # "logs", "stop_start", "autoscaling", ...
-    call: CallStyle = "http"  # how its endpoints are called: see targets.calling
-
-    @property
-    def can_stop(self) -> bool:
-        """Stop and Start apart from Delete (the target implements ``stop``/``start``)."""
-        return "stop_start" in self.capabilities
-
-    def call_snippets(
-        self,
-        endpoint: Endpoint,
-        settings: TargetSettings | None = None,
-        rows: list[Any] | None = None,
-    ) -> CallSnippets:
-        """How to call ``endpoint`` (curl / AWS CLI, Python), naming only the endpoint's
-        own key entry; no SDK is loaded and no secret read."""
-        return call_snippets(self.call, endpoint, settings, rows)
-
-    def load(self) -> type[Target]:
-        module, _, cls = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
-
-    @property
-    def module(self) -> str:
-        return self.implementation.partition(":")[0]
-
-
 CATALOG: dict[str, Kind] = {
-    "local": Kind(
-        name="local",
-        title="This computer",
-        summary="Run the model as a background process on this computer (127.0.0.1); "
-        "no Docker needed. Good for trying it out and for edge devices.",
-        Settings=LocalSettings,
-        implementation="targets.local.target:LocalTarget",
-        ships="files",
-        capabilities=frozenset({"logs", "stop_start"}),
-    ),
-    "docker": Kind(
-        name="docker",
-        title="Docker on this computer",
-        summary="Build a serving image and run it as a container on this computer's Docker "
-        "Engine; the same image can go to any server or cloud that runs containers.",
-        Settings=DockerSettings,
-        implementation="targets.docker.target:DockerTarget",
-        ships="image",
-        capabilities=frozenset({"logs", "stop_start"}),
-    ),
-    "openstack": Kind(
-        name="openstack",
-        title="A cloud VM (OpenStack, e.g. bwCloud)",
-        summary="Start a small virtual machine in your OpenStack cloud (bwCloud and other "
-        "university clouds) and serve the model there over HTTPS.",
-        Settings=OpenStackSettings,
-        implementation="targets.openstack.target:OpenStackTarget",
-        ships="image",
-        remote=True,
-        capabilities=frozenset({"logs", "stop_start"}),
-    ),
-    "heroku": Kind(
-        name="heroku",
-        title="Heroku (a platform for web apps)",
-        summary="Run the model as a Heroku app with its own web address; no servers to "
-        "look after. Heroku bills the dyno while it runs.",
-        Settings=HerokuSettings,
-        implementation="targets.heroku.target:HerokuTarget",
-        ships="image",
-        billing=True,
-        remote=True,
-        capabilities=frozenset({"logs", "stop_start"}),
-    ),
-    "sagemaker": Kind(
-        name="sagemaker",
-        title="AWS SageMaker",
-        summary="An AWS endpoint that scales past one machine (or serverless, billed per "
-        "request). ModelShip states the cost before it creates anything.",
-        Settings=SageMakerSettings,
-        implementation="targets.sagemaker.target:SageMakerTarget",
-        ships="image",
-        billing=True,
-        remote=True,
-        capabilities=frozenset({"logs", "autoscaling"}),
-        call="sigv4",
-    ),
+    kind.name: kind
+    for kind in (
+        local.KIND,
+        docker.KIND,
+        openstack.KIND,
+        heroku.KIND,
+        sagemaker.KIND,
+    )
 }
 
 
@@ -143,4 +86,4 @@ def get_target(name: str) -> Target:
     return get_kind(name).load()()
 
 
-__all__ = ["CATALOG", "Kind", "get_kind", "get_target"]
+__all__ = ["CATALOG", "CostModel", "Kind", "WizardHooks", "get_kind", "get_target"]

@@ -21,30 +21,34 @@ class Health:
 
 
 def card_health(kinds: list[str]) -> dict[str, Health]:
-    from wizards.words import plain
+    """The health of each kind's card that has a check (its kind's
+    ``wizard.card_health`` hook, a function here or elsewhere under ``wizards/``)."""
+    from targets import get_kind
+    from targets.kind import load_object
 
     out: dict[str, Health] = {}
-    if "docker" in kinds:
-        from app.errors import ModelShipError
-        from app.image import connect
-
-        try:
-            client = connect(timeout=5)
-        except ModelShipError as exc:
-            out["docker"] = Health(False, plain(exc.message), plain(exc.hint or ""))
-        else:
-            client.close()
-            out["docker"] = Health(True, "Docker is running.")
-    if "sagemaker" in kinds:
-        out["sagemaker"] = _aws()
-    if "heroku" in kinds:
-        out["heroku"] = _heroku()
-    if "openstack" in kinds:
-        out["openstack"] = _openstack()
+    for name in kinds:
+        hook = get_kind(name).wizard.card_health
+        if hook:
+            out[name] = load_object(hook)()
     return out
 
 
-def _aws() -> Health:
+def docker_engine() -> Health:
+    """The Docker Engine answers a ping, or not (and what to do)."""
+    from app.errors import ModelShipError
+    from app.image import connect
+    from wizards.words import plain
+
+    try:
+        client = connect(timeout=5)
+    except ModelShipError as exc:
+        return Health(False, plain(exc.message), plain(exc.hint or ""))
+    client.close()
+    return Health(True, "Docker is running.")
+
+
+def aws_profile() -> Health:
     from targets.sagemaker.choices import credentials_state
 
     ok, words = credentials_state()
@@ -59,7 +63,7 @@ def _aws() -> Health:
     )
 
 
-def _heroku() -> Health:
+def heroku_key() -> Health:
     from targets.heroku.choices import key_source
     from targets.heroku.settings import HerokuSettings
 
@@ -74,7 +78,7 @@ def _heroku() -> Health:
     return Health(True, f"Heroku API key found in {where}.")
 
 
-def _openstack() -> Health:
+def openstack_clouds() -> Health:
     from targets.openstack.choices import cloud_names
 
     names = cloud_names()

@@ -137,6 +137,13 @@ def _running(name: str) -> Any:
         return None
 
 
+def _kinds_with_setting(setting: str) -> list[str]:
+    """The kinds whose settings have ``setting`` (a flag for one setting is for them)."""
+    from targets.catalog import CATALOG
+
+    return [kind.name for kind in CATALOG.values() if setting in kind.Settings.model_fields]
+
+
 def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | None:
     data = profile.to_dict()
     changed = False
@@ -153,8 +160,9 @@ def _apply_overrides(profile: Profile, args: argparse.Namespace) -> Profile | No
         data.setdefault("image", {})["base_image"] = args.base_image
         changed = True
     if getattr(args, "accept_host_key", None):
-        if data["target"]["kind"] != "openstack":
-            raise UsageError("--accept-host-key is for the openstack target only.")
+        takers = _kinds_with_setting("accept_host_key")
+        if data["target"]["kind"] not in takers:
+            raise UsageError(f"--accept-host-key is for the {' and '.join(takers)} target only.")
         data["target"].setdefault("settings", {})["accept_host_key"] = args.accept_host_key
         changed = True
     for key, value in _model_flags(args).items():

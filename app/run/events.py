@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.progress import Progress
+from app.progress import LongWait, Progress
 
 STEPS: tuple[str, ...] = ("intake", "convert", "build", "push", "deploy", "smoke")
 STEP_TITLES = {
@@ -51,6 +51,11 @@ class EventProgress:
 
     def update(self, fraction: float | None = None, message: str | None = None) -> None:
         self._emit(Event("progress", self.current, message=message or "", fraction=fraction))
+
+    def long_wait(self, wait: LongWait, message: str) -> None:
+        """A progress event that carries the typed wait (``data["wait"]``): the wizard
+        says how long it usually takes; the CLI prints the message as before."""
+        self._emit(Event("progress", self.current, message=message, data={"wait": wait}))
 
     def log(self, line: str) -> None:
         self._emit(Event("log", self.current, message=line))

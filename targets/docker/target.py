@@ -25,7 +25,9 @@ from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
 from app.progress import NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.docker.kind import KIND
 from targets.docker.settings import DockerSettings
+from targets.kind import Kind
 from targets.net import port_free, previous_holds
 
 if TYPE_CHECKING:
@@ -88,9 +90,7 @@ def _labels_ours(attrs: dict[str, Any]) -> bool:
 
 
 class DockerTarget(Target):
-    name: ClassVar[str] = "docker"
-    Settings: ClassVar[type[DockerSettings]] = DockerSettings
-    ships: ClassVar = "image"
+    kind: ClassVar[Kind] = KIND
     # The new container wants the old one's host port, and a published port cannot move
     # to another container: the old one stops first and starts again if the new one fails.
     replacement: ClassVar = "stop_old_first"

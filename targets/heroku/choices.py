@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from targets.cost import Cost
 from targets.heroku import client as hc
 from targets.heroku import pricing
 
@@ -70,15 +71,6 @@ def check_app_name(name: str, entry: str, api_url: str, timeout: float = 10.0) -
     return AppCheck(
         name, "yours", "Yours: ModelShip will deploy into this app and replace what runs there."
     )
-
-
-@dataclass(frozen=True)
-class Cost:
-    per_hour: float | None
-    per_month: float | None
-    words: str
-    note: str = ""
-    detail: str = ""  # what the figures are for ("1 × ml.m5.large while it runs")
 
 
 def estimate(settings: Any) -> Cost:

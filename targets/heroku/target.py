@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, PushedImage, Resource, now_iso
 from app.errors import CredentialError, TargetError
-from app.progress import NullProgress, Progress
+from app.progress import NullProgress, Progress, long_wait
 from app.waiting import WaitFailed, wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.heroku import pricing
@@ -45,7 +45,9 @@ from targets.heroku.client import (
     check_registry,
     find_api_key,
 )
+from targets.heroku.kind import KIND, RELEASE
 from targets.heroku.settings import HerokuSettings
+from targets.kind import Kind
 from targets.registry import V2Registry
 
 if TYPE_CHECKING:
@@ -326,9 +328,7 @@ class _Output:
 
 
 class HerokuTarget(Target):
-    name: ClassVar[str] = "heroku"
-    Settings: ClassVar[type[HerokuSettings]] = HerokuSettings
-    ships: ClassVar = "image"
+    kind: ClassVar[Kind] = KIND
     # Heroku starts the new release's dyno and swaps when it is up.
     replacement: ClassVar = "platform"
 
@@ -701,7 +701,9 @@ class HerokuTarget(Target):
         ctx.cancel.raise_if_cancelled()
         newest = api.releases(app, 1)
         last = int(newest[0]["version"]) if newest else 0
-        ctx.progress.update(None, f"Releasing {image[:19]} to {app} ({s.dyno_size} web dyno)")
+        long_wait(
+            ctx.progress, RELEASE, f"Releasing {image[:19]} to {app} ({s.dyno_size} web dyno)"
+        )
         started = time.monotonic()
         api.update_formation(
             app,
@@ -915,7 +917,7 @@ class HerokuTarget(Target):
         current = next((r for r in api.releases(app, 10) if r.get("current")), None)
         if current is not None and _names_image(current, image)[0]:
             return False  # the failed release never became current
-        progress.update(None, f"Releasing the previous image {image[:19]} to {app} again")
+        long_wait(progress, RELEASE, f"Releasing the previous image {image[:19]} to {app} again")
         newest = api.releases(app, 1)
         last = int(newest[0]["version"]) if newest else 0
         api.update_formation(app, [{"type": PROCESS, "docker_image": image, "quantity": 1}])

@@ -30,6 +30,8 @@ from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.kind import Kind
+from targets.local.kind import KIND
 from targets.local.settings import LocalSettings
 from targets.net import port_free, previous_holds, suggest_port
 
@@ -292,9 +294,7 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
 
 
 class LocalTarget(Target):
-    name: ClassVar[str] = "local"
-    Settings: ClassVar[type[LocalSettings]] = LocalSettings
-    ships: ClassVar = "files"
+    kind: ClassVar[Kind] = KIND
     replacement: ClassVar = "stop_old_first"  # the new server wants the old one's port
 
     # ---- preflight ------------------------------------------------------------------

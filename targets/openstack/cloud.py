@@ -11,10 +11,11 @@ from typing import Any
 
 from app.domain import DeploymentRecord, Resource
 from app.errors import CredentialError, TargetError
-from app.progress import Progress
+from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, Problem
 from targets.openstack import client as osc
+from targets.openstack.kind import VM_BOOT
 from targets.openstack.names import USER_DATA, base_name, cloud_tag, ssh_key_secret
 from targets.openstack.settings import OpenStackSettings
 from targets.openstack.ssh import Vm, make_ssh_key, read_host_keys
@@ -75,7 +76,7 @@ def create_cloud_resources(ctx: DeployContext) -> tuple[list[Resource], Vm, str]
         ctx.cancel.raise_if_cancelled()
         srv = Resource("server", name, f"server {name}", dict(where))
         ctx.journal.record(srv)
-        ctx.progress.update(None, f"Creating server {name} ({s.image}, {s.flavor})")
+        long_wait(ctx.progress, VM_BOOT, f"Creating server {name} ({s.image}, {s.flavor})")
         user_data = USER_DATA.format(name=ctx.name)
         with osc.calls("creating the server", s.cloud):
             server = conn.compute.create_server(

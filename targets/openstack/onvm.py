@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from app.domain import Resource
 from app.errors import CredentialError, TargetError
-from app.progress import Progress
+from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
+from targets.openstack.kind import SEND_IMAGE
 from targets.openstack.names import (
     CONTAINER_PORT,
     FRONT_PORT,
@@ -84,7 +85,7 @@ def start_version(ctx: DeployContext, ssh: Ssh, vm: Vm, setup: Resource) -> Reso
         {**vm.to_data(), "tag": tag, "image_id": image.id},
     )  # fmt: skip
     ctx.journal.record(img_res)
-    ctx.progress.update(None, "Sending the image to the VM (only the layers it lacks)")
+    long_wait(ctx.progress, SEND_IMAGE, "Sending the image to the VM (only the layers it lacks)")
     engine = engine_connect()
     try:
         shipment = ship_image(

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import Resource
 from app.errors import TargetError
+from app.progress import long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
 from targets.openstack import client as osc
+from targets.openstack.kind import CLOUD_INIT
 from targets.openstack.settings import OpenStackSettings
 
 if TYPE_CHECKING:
@@ -190,7 +192,7 @@ def ssh_ready(vm: Vm, s: OpenStackSettings, ctx: DeployContext) -> Ssh:
     )
     ssh = holder["ssh"]
     try:
-        ctx.progress.update(None, "Waiting for cloud-init to finish on the VM")
+        long_wait(ctx.progress, CLOUD_INIT, "Waiting for cloud-init to finish on the VM")
         ssh.run(
             "if command -v cloud-init >/dev/null; then cloud-init status --wait "
             ">/dev/null 2>&1 || true; fi",

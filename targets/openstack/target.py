@@ -40,9 +40,11 @@ from app.endpoint import EndpointClient
 from app.errors import CredentialError, TargetError
 from app.progress import NullProgress, Progress
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.kind import Kind
 from targets.openstack import client as osc
 from targets.openstack import preflight
 from targets.openstack.cloud import create_cloud_resources, destroy_in_cloud, power, sweep_cloud
+from targets.openstack.kind import KIND
 from targets.openstack.names import MANAGED, base_name
 from targets.openstack.onvm import destroy_on_vm, setup_vm, start_version, sweep_vm
 from targets.openstack.settings import OpenStackSettings
@@ -55,9 +57,7 @@ if TYPE_CHECKING:
 
 
 class OpenStackTarget(Target):
-    name: ClassVar[str] = "openstack"
-    Settings: ClassVar[type[OpenStackSettings]] = OpenStackSettings
-    ships: ClassVar = "image"
+    kind: ClassVar[Kind] = KIND
     replacement: ClassVar = "side_by_side"
 
     # ---- preflight ------------------------------------------------------------------

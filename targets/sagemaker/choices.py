@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from targets.cost import Cost
 from targets.sagemaker import prices
 
 
@@ -197,17 +198,6 @@ def instance_types() -> list[tuple[str, str]]:
             )
         )
     return out
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a deployment costs while it runs, for the review page."""
-
-    per_hour: float | None  # None: billed per request (serverless)
-    per_month: float | None
-    words: str  # one sentence, plain words
-    note: str = ""
-    detail: str = ""  # what the figures are for ("1 × ml.m5.large while it runs")
 
 
 def estimate(settings: Any) -> Cost:

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import PIPELINE_KINDS, DeploymentRecord, Endpoint, Platform, Resource
 from app.errors import CredentialError, TargetError
-from app.progress import Progress
+from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.kind import Kind
 from targets.sagemaker import prices, resources
 from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
+from targets.sagemaker.kind import ENDPOINT_START, KIND
 from targets.sagemaker.preflight import (
     HEALTH_WINDOW_S,
     MAX_PAYLOAD,
@@ -75,9 +77,7 @@ def _aws(settings: SageMakerSettings) -> AWS:
 
 
 class SageMakerTarget(Target):
-    name: ClassVar[str] = "sagemaker"
-    Settings: ClassVar[type[SageMakerSettings]] = SageMakerSettings
-    ships: ClassVar = "image"
+    kind: ClassVar[Kind] = KIND
     # UpdateEndpoint swaps the fleet blue/green: the old one answers until the new one is
     # healthy, and stays when the new one fails.
     replacement: ClassVar = "platform"
@@ -435,7 +435,9 @@ class SageMakerTarget(Target):
         current = describe_endpoint(aws, ep)
         if current is None:
             ctx.journal.record(resource)
-            ctx.progress.update(None, f"Creating the endpoint {ep} (a few minutes on AWS)")
+            long_wait(
+                ctx.progress, ENDPOINT_START, f"Creating the endpoint {ep} (a few minutes on AWS)"
+            )
             with aws.errors(f"creating endpoint {ep}"):
                 sm.create_endpoint(EndpointName=ep, EndpointConfigName=config, Tags=tags(ctx.name))
             self._wait(ctx, aws, ep, config, update=False)
@@ -457,7 +459,11 @@ class SageMakerTarget(Target):
             data={**base, "endpoint": ep, "config": config, "previous_config": previous_config},
         )
         ctx.journal.record(update)
-        ctx.progress.update(None, f"Updating the endpoint {ep} (blue/green: it keeps answering)")
+        long_wait(
+            ctx.progress,
+            ENDPOINT_START,
+            f"Updating the endpoint {ep} (blue/green: it keeps answering)",
+        )
         self._scale_guard(ctx, aws, s, ep, current)
         kwargs: dict[str, Any] = {"EndpointName": ep, "EndpointConfigName": config}
         if s.mode == "realtime":

@@ -395,14 +395,17 @@ def test_remote_settings_pages_fit_800_pixels(window, qtbot, tmp_path) -> None:
 
 
 def test_long_waits_say_how_long_they_usually_take() -> None:
-    """The messages the targets send when a long wait starts (targets/*/target.py)."""
+    """The long waits the targets announce when one starts: typed events their kinds
+    declare (targets/*/kind.py; tests/unit/test_kinds.py checks that each is sent)."""
+    from targets.heroku.kind import RELEASE
+    from targets.openstack.kind import CLOUD_INIT, VM_BOOT
+    from targets.sagemaker.kind import ENDPOINT_START
     from wizards.pages.deploy import PUSH_WAIT, wait_words
 
-    assert "1–3 minutes" in wait_words("deploy", "Creating server ms-x (Debian 12, m1.small)")
-    assert "installing Docker" in wait_words("deploy", "Waiting for cloud-init to finish on the VM")
-    assert "InService" in wait_words("deploy", "Creating the endpoint ms-x (a few minutes on AWS)")
-    assert "InService" in wait_words("deploy", "Updating the endpoint ms-x (blue/green: it keeps")
-    assert "Heroku" in wait_words("deploy", "Releasing sha256:0688 to app (basic web dyno)")
-    assert wait_words("push", "", remote=True) == PUSH_WAIT
-    assert wait_words("push", "", remote=False) is None
-    assert wait_words("deploy", "Setting config vars A on app") is None
+    assert "1–3 minutes" in wait_words("deploy", VM_BOOT)  # "Creating server ms-x ..."
+    assert "installing Docker" in wait_words("deploy", CLOUD_INIT)  # "Waiting for cloud-init"
+    assert "InService" in wait_words("deploy", ENDPOINT_START)  # "Creating/Updating the endpoint"
+    assert "Heroku" in wait_words("deploy", RELEASE)  # "Releasing sha256:0688 to app ..."
+    assert wait_words("push", None, remote=True) == PUSH_WAIT
+    assert wait_words("push", None, remote=False) is None
+    assert wait_words("deploy", None) is None  # "Setting config vars A on app": no wait

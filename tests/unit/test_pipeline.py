@@ -41,9 +41,17 @@ class ScratchSettings(TargetSettings):
     problem: str | None = None
 
 
+SCRATCH = Kind(
+    name="scratch",
+    title="Scratch folder",
+    summary="Creates files; for tests.",
+    Settings=ScratchSettings,
+    implementation=f"{__name__}:ScratchTarget",
+)
+
+
 class ScratchTarget(Target):
-    name: ClassVar[str] = "scratch"
-    Settings: ClassVar[type[TargetSettings]] = ScratchSettings
+    kind: ClassVar[Kind] = SCRATCH
     destroyed: ClassVar[list[str]] = []
 
     def check(self, profile, previous) -> list[Problem]:
@@ -78,14 +86,7 @@ class ScratchTarget(Target):
 
 @pytest.fixture
 def scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    kind = Kind(
-        name="scratch",
-        title="Scratch folder",
-        summary="Creates files; for tests.",
-        Settings=ScratchSettings,
-        implementation=f"{__name__}:ScratchTarget",
-    )
-    monkeypatch.setitem(CATALOG, "scratch", kind)
+    monkeypatch.setitem(CATALOG, "scratch", SCRATCH)
     ScratchTarget.destroyed = []
     folder = tmp_path / "scratch"
     folder.mkdir()

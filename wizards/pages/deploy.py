@@ -28,41 +28,21 @@ from wizards.resources import icon
 from wizards.state import WizardState
 from wizards.words import plain
 
-# Long waits, from what the targets say when they start one: what is happening and
-# how long it usually takes (the bar cannot know: the cloud does not say).
-WAITS: list[tuple[str, str]] = [
-    (r"^Creating server ", "Starting the virtual machine: this usually takes 1–3 minutes."),
-    (
-        r"^Waiting for cloud-init",
-        "The virtual machine is setting itself up and installing Docker: this usually "
-        "takes 2–5 minutes.",
-    ),
-    (
-        r"^Sending the image to the VM",
-        "Sending the image to the virtual machine: a few minutes, depending on your connection.",
-    ),
-    (
-        r"^(Creating|Updating) the endpoint ",
-        "SageMaker is starting the endpoint (until it is “InService”): this usually takes "
-        "5–10 minutes.",
-    ),
-    (
-        r"^Releasing ",
-        "Heroku is starting the new release: this usually takes under a minute.",
-    ),
-]
+# The pipeline's own long wait (the targets announce theirs as typed events: a
+# LongWait that their kind declares, carried in the progress event's data["wait"]).
 PUSH_WAIT = "Uploading the image: usually a minute or two, depending on your connection."
 
 
-def wait_words(step: str, message: str, remote: bool = False) -> str | None:
-    """What a long wait is about and how long it usually takes; None: no long wait."""
-    import re
+def wait_words(step: str, wait: Any = None, remote: bool = False) -> str | None:
+    """What a long wait is about and how long it usually takes; None: no long wait.
 
-    if step == "push" and remote and not message:
+    ``wait`` is the :class:`app.progress.LongWait` a target announced (or None); the
+    push step of a remote target is a long wait of its own.
+    """
+    if wait is not None:
+        return str(wait.words)
+    if step == "push" and remote:
         return PUSH_WAIT
-    for pattern, words in WAITS:
-        if re.match(pattern, message or ""):
-            return words
     return None
 
 
@@ -221,7 +201,7 @@ class DeployPage(Page):
         message = plain(getattr(event, "message", "") or "")
         fraction = getattr(event, "fraction", None)
         ek = event.kind
-        self._show_wait(ek, step, message)
+        self._show_wait(ek, step, (getattr(event, "data", None) or {}).get("wait"))
         if ek == "step_started":
             self._item(step).setIcon(icon("running"))
             self.status.setText(f"{STEP_WORDS.get(step, step)}…")
@@ -258,8 +238,9 @@ class DeployPage(Page):
         elif ek == "finished" and message:
             self._log(message)
 
-    def _show_wait(self, kind: str, step: str, message: str) -> None:
-        """The "this usually takes…" line for a long wait; gone when the step ends."""
+    def _show_wait(self, kind: str, step: str, wait: Any) -> None:
+        """The "this usually takes…" line for a long wait (a target's typed LongWait, or
+        the push of a remote target); gone when the step ends."""
         if kind in {"step_finished", "step_failed", "rollback", "finished"}:
             self.wait_line.setVisible(False)
             return
@@ -267,7 +248,12 @@ class DeployPage(Page):
 
         target = CATALOG.get(self.state.profile.target.kind) if self.state.profile else None
         remote = bool(getattr(target, "remote", False))
-        words = wait_words(step, "" if kind == "step_started" else message, remote)
+        if kind == "step_started":
+            words = wait_words(step, None, remote)
+        elif kind == "progress" and wait is not None:
+            words = wait_words(step, wait)
+        else:
+            words = None
         if kind == "step_started" and words is None:
             self.wait_line.setVisible(False)
         if words is not None:

@@ -282,15 +282,9 @@ class ReviewPage(Page):
         if cost is None:
             self.cost.setVisible(False)
             return
-        figures = []
-        if cost.per_hour is not None:
-            figures.append(f"${cost.per_hour:.2f} per hour")
-        if cost.per_month is not None:
-            figures.append(f"about ${cost.per_month:,.0f} per month")
-        head = " — ".join(figures) if figures else "Billed per use"
         self.cost.say(
-            f"<b style='font-size:14pt'>Cost: {head}</b><br>"
-            f"{_esc(plain(cost.detail if figures and cost.detail else cost.words))} "
+            f"<b style='font-size:14pt'>Cost: {cost.headline()}</b><br>"
+            f"{_esc(plain(cost.explanation()))} "
             f"{kind.title.split(' (')[0]} bills it until you tear it down (the Start page or "
             f"the Try it page).<br><span style='color:#57606a'>{_esc(cost.note)}</span>",
             "warning",
@@ -356,18 +350,10 @@ def proof_failed_words(conversion: Any, accepted: bool) -> str:
 
 
 def cost_of(profile: Any) -> Any:
-    """The target's cost estimate (``targets.<kind>.choices.estimate``), or None."""
-    import importlib
-
+    """The kind's cost estimate for the profile's settings (``Kind.estimate``), or None."""
     from targets import get_kind
 
-    package = get_kind(profile.target.kind).module.rsplit(".", 1)[0]
-    try:
-        choices = importlib.import_module(f"{package}.choices")
-    except ImportError:
-        return None
-    estimate = getattr(choices, "estimate", None)
-    return None if estimate is None else estimate(profile.target.settings)
+    return get_kind(profile.target.kind).estimate(profile.target.settings)
 
 
 def _esc(text: str) -> str:

@@ -1,0 +1,148 @@
+"""The recipe "Adding a target" (targets/catalog.py), proven: a toy kind defined in this
+test and registered into the catalog appears on the wizard's target cards (with its own
+card check), gets the generated settings form, shows its cost on the Review page and is
+in the dashboard's data, with no other edit anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import Field
+
+from app.domain import Endpoint
+from targets.base import PlanItem, Problem, Target, TargetStatus
+from targets.cost import Cost
+from targets.kind import CostModel, Kind, WizardHooks
+from targets.settings import TargetSettings
+from tests.gui.helpers import wait_idle
+
+
+class ToySettings(TargetSettings):
+    size: str = Field("small", title="Toy size", description="How big the toy is.")
+
+
+def estimate(settings: ToySettings) -> Cost:
+    """The toy's price table."""
+    return Cost(
+        0.5, 360.0, "$0.50 per hour while it runs.", "toy prices of today", "One toy while it runs."
+    )
+
+
+def card_health() -> Any:
+    from wizards.health import Health
+
+    return Health(True, "The toy box is open.")
+
+
+TOY = Kind(
+    name="toy",
+    title="A toy cloud",
+    summary="Deploys nowhere; it proves the recipe for adding a target.",
+    Settings=ToySettings,
+    implementation=f"{__name__}:ToyTarget",
+    ships="files",
+    billing=True,
+    remote=True,
+    capabilities=frozenset({"logs"}),
+    cost=CostModel(running="The toy bills in marbles.", estimate=f"{__name__}:estimate"),
+    wizard=WizardHooks(card_health=f"{__name__}:card_health"),
+)
+
+
+class ToyTarget(Target):
+    kind: ClassVar[Kind] = TOY
+
+    def check(self, profile: Any, previous: Any) -> list[Problem]:
+        return []
+
+    def plan(self, profile: Any, previous: Any) -> list[PlanItem]:
+        return [PlanItem("create", "toy", profile.name, "in the toy box", cost="$0.50 per hour")]
+
+    def deploy(self, ctx: Any) -> Endpoint:
+        raise NotImplementedError("the toy deploys nowhere")
+
+    def destroy(self, resource: Any, progress: Any) -> bool:
+        return False
+
+    def status(self, record: Any) -> TargetStatus:
+        return TargetStatus(True, "the toy runs")
+
+    def logs(self, record: Any, lines: int = 100) -> str:
+        return "toy: hello"
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> Kind:
+    """The one catalog line of the recipe, as a test makes it."""
+    from targets.catalog import CATALOG
+
+    monkeypatch.setitem(CATALOG, "toy", TOY)
+    return TOY
+
+
+def test_the_implementation_is_the_kinds_and_derives_its_declarations(toy: Kind) -> None:
+    from targets import get_target
+
+    target = get_target("toy")
+    assert isinstance(target, ToyTarget) and target.kind is TOY
+    assert (target.name, target.Settings, target.ships) == ("toy", ToySettings, "files")
+    assert target.title == "A toy cloud"
+
+
+def test_a_toy_kind_gets_a_card_with_its_health(toy: Kind, window, qtbot) -> None:
+    window.go("target")
+    page = window.pages["target"]
+    assert "toy" in page.cards
+    card = page.cards["toy"]
+    assert card.radio.text() == TOY.title and card.summary.text() == TOY.summary
+    qtbot.waitUntil(lambda: card.health.isVisibleTo(page), timeout=30_000)
+    assert "The toy box is open." in card.health.text()
+    page.choose("toy")
+    assert window.state.target_name == "toy"
+    wait_idle(qtbot, page, 30_000)
+
+
+def test_a_toy_kind_gets_its_form_and_its_cost_on_review(
+    toy: Kind, window, qtbot, tmp_path: Path
+) -> None:
+    model = tmp_path / "toy.onnx"
+    model.write_bytes(b"x")
+    window.state.model_path = model
+    window.state.name = "toy-demo"
+    window.state.target_name = "toy"
+    window.state.settings = {"size": "large"}
+    window.go("settings")
+    settings = window.pages["settings"]
+    wait_idle(qtbot, settings, 30_000)
+    assert "size" in settings.editors and settings.target_form is None  # the generated form
+    window.go("review")
+    review = window.pages["review"]
+    qtbot.waitUntil(lambda: review.plan_ok, timeout=30_000)
+    wait_idle(qtbot, review, 30_000)
+    assert review.cost.isVisible()
+    text = review.cost.label.text()
+    assert "Cost: $0.50 per hour — about $360 per month" in text
+    assert "One toy while it runs." in text and "toy prices of today" in text
+    assert "A toy cloud bills it until you tear it down" in text
+    rows = [review.plan.item(r, 1).text() for r in range(review.plan.rowCount())]
+    assert "toy toy-demo" in rows
+
+
+def test_a_toy_kind_is_in_the_dashboards_data(toy: Kind) -> None:
+    from app.dashboard import snapshot
+    from app.domain import DeploymentRecord, Resource
+    from app.records import save_record
+
+    record = DeploymentRecord(
+        name="toy-demo",
+        target="toy",
+        profile={"name": "toy-demo", "target": {"kind": "toy", "settings": {}}},
+    )
+    record.endpoint = Endpoint("http://127.0.0.1:9", "toy", [Resource("toy", "t1")]).to_dict()
+    save_record(record)
+    snap = snapshot("toy-demo")
+    assert snap.title == "A toy cloud" and snap.running and not snap.can_stop
+    assert snap.billing and snap.cost == "The toy bills in marbles."
+    assert snap.logs == "toy: hello"
