@@ -46,6 +46,7 @@ from importlib import resources
 from typing import Any
 
 from app.errors import ModelError
+from app.modelfacts import py3_name
 
 SAFE, UNKNOWN, DANGEROUS = "safe", "unknown", "dangerous"
 
@@ -167,16 +168,6 @@ def allowlist() -> dict[tuple[str, str], str]:
             module, _, qualname = entry.partition(":")
             out[(module, qualname)] = group["source"]
     return out
-
-
-def py3_name(module: str, name: str) -> tuple[str, str]:
-    """The Python 3 name of a protocol 0-2 reference (``copy_reg`` -> ``copyreg``), as
-    :class:`pickle.Unpickler` maps it before importing."""
-    import _compat_pickle
-
-    if (module, name) in _compat_pickle.NAME_MAPPING:
-        return _compat_pickle.NAME_MAPPING[(module, name)]
-    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 def classify(ref: str) -> tuple[str, str]:
