@@ -59,11 +59,13 @@ class WizardHooks:
 
     ``card_health``: ``function() -> wizards.health.Health``, the quick local check
     shown on the kind's card (worker thread); ``form``: a panel class added to the
-    generated settings form (see ``wizards/forms``).
+    generated settings form (see ``wizards/forms``); ``icon``: the card's icon, a name
+    from the wizard's resources.
     """
 
     card_health: str | None = None
     form: str | None = None
+    icon: str = "cloud"
 
 
 @dataclass(frozen=True)

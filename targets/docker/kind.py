@@ -15,5 +15,5 @@ KIND = Kind(
     ships="image",
     capabilities=frozenset({"logs", "stop_start"}),
     cost=CostModel(running="Nothing: it runs on this computer."),
-    wizard=WizardHooks(card_health="wizards.health:docker_engine"),
+    wizard=WizardHooks(card_health="wizards.health:docker_engine", icon="docker"),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from targets.kind import CostModel, Kind
+from targets.kind import CostModel, Kind, WizardHooks
 from targets.local.settings import LocalSettings
 
 KIND = Kind(
@@ -15,4 +15,5 @@ KIND = Kind(
     ships="files",
     capabilities=frozenset({"logs", "stop_start"}),
     cost=CostModel(running="Nothing: it runs on this computer."),
+    wizard=WizardHooks(icon="local"),
 )

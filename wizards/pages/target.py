@@ -27,8 +27,6 @@ from wizards.pages.base import Page
 from wizards.resources import icon
 from wizards.state import WizardState
 
-ICONS = {"local": "local", "docker": "docker"}
-
 
 class TargetCard(QFrame):
     def __init__(self, name: str, cls: Any, parent: QWidget | None = None) -> None:
@@ -43,7 +41,7 @@ class TargetCard(QFrame):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(12, 10, 12, 10)
         badge = QLabel()
-        badge.setPixmap(icon(ICONS.get(name, "cloud")).pixmap(36, 36))
+        badge.setPixmap(icon(cls.wizard.icon).pixmap(36, 36))  # the kind's own icon
         badge.setFixedSize(40, 40)
         lay.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
         texts = QVBoxLayout()
