@@ -231,7 +231,7 @@ def test_a_tie_in_the_original_is_no_mismatch() -> None:
     """The original breaks a tie (0.5 / 0.5) by class order; the converted model by the
     last bits of its float sums. The proof and the smoke test take either label there,
     and nothing else."""
-    from app.convert import _ties
+    from app.convert.proof import _ties
     from app.serving.signature import Signature
     from app.smoke import SmokeReport, _compare_rows
 
