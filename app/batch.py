@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import TargetError, UsageError, closest
+from app.nextstep import run_command, say
 from app.progress import CancelToken, NullProgress, Progress
 
 CHUNK_ROWS = 500  # rows per request: well under the server's limit and 6 MB (SageMaker)
@@ -129,8 +130,11 @@ def unreachable_error(name: str | None, exc: Exception) -> TargetError:
     who = f"{name!r}" if name else "The endpoint"
     return TargetError(
         f"{who} did not answer: nothing answers at its address now.",
-        f"See whether it runs: modelship status {name or 'NAME'}; start it again with "
-        f"`modelship start {name or 'NAME'}` if it was stopped.",
+        say(
+            "See whether it runs: ",
+            run_command("status", name or "NAME", quote=""),
+            f"; start it again with `modelship start {name or 'NAME'}` if it was stopped.",
+        ),
         details=str(exc),
     )
 

@@ -29,6 +29,7 @@ import jinja2
 from app import __version__, paths
 from app.errors import BuildError, UsageError
 from app.hashing import sha256_file
+from app.nextstep import run_command, say
 from app.progress import CancelToken, NullProgress, Progress
 from app.wheelhouse import Wheelhouse, ensure_wheelhouse
 
@@ -257,7 +258,11 @@ def _model_files(conversion: Any) -> dict[str, Path]:
         if not p.is_file():
             raise BuildError(
                 f"The converted model's {name} is missing ({p}).",
-                "Run the conversion again (modelship convert or deploy).",
+                say(
+                    "Run the conversion again (",
+                    run_command("convert", quote="", flags="or deploy"),
+                    ").",
+                ),
             )
     return files
 

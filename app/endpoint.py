@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import TargetError
+from app.nextstep import run_command, say
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import WaitFailed, WaitTimeout, wait_until
 
@@ -268,8 +269,11 @@ class EndpointClient:
             progress=progress or NullProgress(),
             what=f"{self.url} to answer",
             describe=lambda s: f"Waiting for {self.url} to become healthy: {s}",
-            hint="Check that the deployment runs (modelship status) and raise the timeout "
-            "for a slow model.",
+            hint=say(
+                "Check that the deployment runs (",
+                run_command("status", quote=""),
+                ") and raise the timeout for a slow model.",
+            ),
             max_interval=2.0,
         )
         return attempts, time.monotonic() - start

@@ -5,6 +5,10 @@ Every error the user may see is a :class:`ModelShipError` with a plain one-line
 ``message`` and ``hint`` on one line each and exits with ``exit_code``; the wizard
 shows them in its notification. Anything that is *not* a ModelShipError is a bug:
 the CLI prints a short line and the traceback only with ``--debug``.
+
+A hint that names something to do is :class:`app.nextstep.Words` (a ``str`` in the
+command line's words, with the actions in it as data): ``actions`` are its next steps,
+which the wizard says as its own buttons and fields (``wizards.nextstep``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ class ModelShipError(Exception):
         # Longer text (a build log, a converter's stderr): shown folded in the GUI,
         # with --debug in the CLI. Must never contain secrets.
         self.details = details
+
+    @property
+    def actions(self) -> tuple:
+        """The next steps the message and hint name (:class:`app.nextstep.Action`)."""
+        from app.nextstep import actions_of
+
+        return actions_of(self.message) + actions_of(self.hint)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} {self.hint}"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import BuiltImage
 from app.errors import BuildError, Cancelled, TargetError
+from app.nextstep import pull_image, say, start_docker
 from app.progress import CancelToken, NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -35,11 +36,7 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 _STEP = re.compile(r"^Step (\d+)/(\d+)")
 _BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})")
 
-ENGINE_HINT = (
-    "Start Docker (Docker Desktop, or `sudo systemctl start docker` / dockerd on Linux). "
-    "If it runs, your user may lack access: add it to the docker group "
-    "(`sudo usermod -aG docker $USER`) and log in again."
-)
+ENGINE_HINT = say(start_docker())
 
 
 # The built image type lives in app.domain (every layer speaks it); the old name stays.
@@ -62,8 +59,7 @@ def connect(timeout: int = 300) -> Any:
         if "Permission denied" in text or "permission denied" in text:
             raise TargetError(
                 "You are not allowed to use the Docker Engine.",
-                "Add your user to the docker group (`sudo usermod -aG docker $USER`) and log "
-                "in again, or run Docker Desktop.",
+                say(start_docker("access")),
                 details=text,
             ) from exc
         raise TargetError("The Docker Engine is not reachable.", ENGINE_HINT, details=text) from exc
@@ -124,9 +120,10 @@ def _build_hint(error: str) -> str:
             "pullable from its registry; pull or build it first."
         )
     if any(s in low for s in ("dial tcp", "lookup", "timeout", "tls", "connection refused")):
-        return (
-            "Docker could not reach the registry holding the base image. Pull the base image "
-            "first (docker pull), or use one that is already on this computer."
+        return say(
+            "Docker could not reach the registry holding the base image. Pull the base image first",
+            pull_image(),
+            ", or use one that is already on this computer.",
         )
     if "no space left" in low:
         return "Free disk space for Docker (docker system df shows what uses it)."

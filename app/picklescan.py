@@ -47,6 +47,7 @@ from typing import Any
 
 from app.errors import ModelError
 from app.modelfacts import py3_name
+from app.nextstep import say, trust_model
 
 SAFE, UNKNOWN, DANGEROUS = "safe", "unknown", "dangerous"
 
@@ -440,14 +441,20 @@ def require_trust(name: str, verdict: Verdict | None, trust: bool) -> None:
         raise UntrustedModelError(
             f"{name} is not loaded: loading it would call {_names(list(verdict.dangerous))}, "
             "which can run commands on this computer.",
-            "Do not use this file unless you made it yourself; if you did and trust it, run "
-            "again with --trust (in the wizard: tick 'I trust this file').",
+            say(
+                "Do not use this file unless you made it yourself; if you did and trust it, ",
+                trust_model("run again with", form="hint"),
+                ".",
+            ),
             verdict,
         )
     raise UntrustedModelError(
         f"{name} is not loaded: it refers to code ModelShip does not know "
         f"({_names(verdict.unknown)}), and loading a pickle runs that code.",
-        "If you made this file or trust where it came from, run again with --trust "
-        "(in the wizard: tick 'I trust this file').",
+        say(
+            "If you made this file or trust where it came from, ",
+            trust_model("run again with", form="hint"),
+            ".",
+        ),
         verdict,
     )

@@ -44,6 +44,7 @@ from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
 from app.domain import SECRET_REF_PATTERN
 from app.errors import ProfileError, closest
+from app.nextstep import say, trust_model
 from app.paths import profiles_dir
 
 SCHEMA_VERSION = 2
@@ -252,8 +253,12 @@ def migrate(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         model.pop("trusted_sha256")
         out["model"] = model
         notes.append(
-            "The profile's trusted_sha256 is ignored: trust in a model file is kept on this "
-            "computer only (`modelship trust MODEL`, or --trust), never taken from a profile."
+            say(
+                "The profile's trusted_sha256 is ignored: trust in a model file is kept on this "
+                "computer only (",
+                trust_model(form="paren"),
+                "), never taken from a profile.",
+            )
         )
     schema = out.get("schema", out.get("schema_version"))
     if schema == 1:

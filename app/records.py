@@ -20,6 +20,7 @@ from pathlib import Path
 
 from app.domain import RECORD_SCHEMA, DeploymentRecord, ModelVersion, now_iso
 from app.errors import UsageError, closest
+from app.nextstep import run_command, say
 from app.paths import deployments_dir
 
 
@@ -59,8 +60,13 @@ def load_record(name: str) -> DeploymentRecord:
         if gone is not None:
             raise UsageError(
                 f"{removed_words(gone)}; nothing of it runs any more.",
-                f"Deploy it again with `modelship deploy {name}`, or see `modelship status "
-                "--all` for the history.",
+                say(
+                    "Deploy it again with ",
+                    run_command("deploy", name),
+                    ", or see ",
+                    run_command("status", flags="--all"),
+                    " for the history.",
+                ),
             )
         names = [r.name for r in list_records()]
         known = f" Known: {', '.join(names)}." if names else " There are no deployments."
@@ -68,7 +74,7 @@ def load_record(name: str) -> DeploymentRecord:
         maybe = f" Did you mean {guess!r}?" if guess else ""
         raise UsageError(
             f"No deployment named {name!r}.{maybe}{known}",
-            "See `modelship status` for what runs.",
+            say("See ", run_command("status"), " for what runs."),
         )
     return record
 

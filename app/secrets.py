@@ -13,6 +13,7 @@ from __future__ import annotations
 import keyring
 import keyring.errors
 
+from app import nextstep as step
 from app.errors import CredentialError
 
 SERVICE = "modelship"
@@ -100,7 +101,7 @@ def get_secret(name: str) -> str:
     if value is None:
         raise CredentialError(
             f"The keyring has no secret named {name!r}.",
-            f"Store it first (the wizard's settings page, or keyring set {SERVICE} {name}).",
+            step.say("Store it first (", step.set_secret(name, form="paren"), ")."),
         )
     return value
 

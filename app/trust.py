@@ -25,7 +25,6 @@ import ipaddress
 import json
 import os
 import re
-import shlex
 import shutil
 import tempfile
 import threading
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app import nextstep as step
 from app.errors import ModelShipError, UsageError
 from app.paths import config_dir
 
@@ -236,18 +236,19 @@ def require_python(python: str | None) -> None:
         raise UntrustedPythonError(
             f"The profile asks to convert with the Python interpreter {python}, which was "
             "not found.",
-            "Give the full path to python in the environment the model was made in with "
-            "--python, or remove 'python' from the profile.",
+            step.say(
+                "Give the full path to python in the environment the model was made in ",
+                step.use_python("with"),
+                ", or remove 'python' from the profile.",
+            ),
         )
     if python_trusted(python):
         return
-    cmd = f"modelship trust --python {shlex.quote(str(path))}"
     raise UntrustedPythonError(
         f"The profile asks to convert with the Python interpreter {path}, which you have "
         "not confirmed on this computer (a profile can come from someone else, and "
         "ModelShip would run that program).",
-        f"If it is your own environment's python, confirm it once: {cmd} "
-        "(or give --python with it on the command line).",
+        step.say("If it is your own environment's python, ", step.trust_python(str(path)), "."),
     )
 
 
@@ -305,8 +306,7 @@ def allow_host(address: str) -> str:
     if _plain_http_elsewhere(normal):
         raise UsageError(
             f"{normal} is plain HTTP to another computer: keys sent there can be read on the way.",
-            "Use its https:// address: modelship hosts allow "
-            + normal.replace("http://", "https://", 1),
+            step.say(step.allow_host(normal.replace("http://", "https://", 1), form="https")),
         )
     entry = {"added": _now()}
     _update(lambda d: d["hosts"].__setitem__(normal, entry))
@@ -386,9 +386,11 @@ def require_host(
     raise UntrustedHostError(
         f"The {setting} setting {address} is not {service}'s own address, and you have "
         f"not confirmed it on this computer: ModelShip would send {sends} there.",
-        f"If you run that service or trust it, confirm it once: modelship hosts allow "
-        f"{shlex.quote(normal)} (in the wizard: “Trust this address”); otherwise correct "
-        f"{setting}.",
+        step.say(
+            "If you run that service or trust it, ",
+            step.allow_host(normal),
+            f"; otherwise correct {setting}.",
+        ),
         address=address,
         setting=setting,
     )

@@ -68,6 +68,7 @@ from targets.settings import SECRET_REF_PATTERN, TargetSettings
 if TYPE_CHECKING:  # pragma: no cover
     from app.endpoint import EndpointClient
     from app.journal import Journal
+    from app.nextstep import Action
     from app.profile import Profile
     from targets.kind import Kind
 
@@ -83,9 +84,20 @@ class Problem:
     """
 
     message: str
-    fix: str
+    fix: str  # may be app.nextstep.Words: the command line's text with its actions
     kind: ProblemKind = "other"
     setting: str | None = None
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        """The fix's next steps as data; a ``setting`` the fix names no action for is
+        one more (change that setting)."""
+        from app.nextstep import actions_of, set_setting
+
+        found = actions_of(self.message) + actions_of(self.fix)
+        if self.setting and not any(a.get("field") == self.setting for a in found):
+            found += (set_setting(self.setting),)
+        return found
 
     def __str__(self) -> str:
         return f"{self.message} ({self.fix})" if self.fix else self.message

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.batch import dropped_words
 from wizards import notify
+from wizards.nextstep import for_wizard
 from wizards.pages.base import note
-from wizards.words import plain
 from wizards.workers import WorkerOwner
 
 
@@ -212,8 +212,8 @@ class BatchPanel(QWidget, WorkerOwner):
             notify.show_error(self.window(), exc, "scoring a file")
             return
         # one message, here next to the file (no second copy in a dialog)
-        hint = f"<br>{_esc(plain(exc.hint))}" if exc.hint else ""
-        self.message.say(f"<b>Not scored:</b> {_esc(plain(exc.message))}{hint}", "fail")
+        hint = f"<br>{_esc(for_wizard(exc.hint))}" if exc.hint else ""
+        self.message.say(f"<b>Not scored:</b> {_esc(for_wizard(exc.message))}{hint}", "fail")
 
     def folder_url(self) -> QUrl | None:
         if self.result is None:

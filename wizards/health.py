@@ -38,12 +38,12 @@ def docker_engine() -> Health:
     """The Docker Engine answers a ping, or not (and what to do)."""
     from app.errors import ModelShipError
     from app.image import connect
-    from wizards.words import plain
+    from wizards.nextstep import for_wizard
 
     try:
         client = connect(timeout=5)
     except ModelShipError as exc:
-        return Health(False, plain(exc.message), plain(exc.hint or ""))
+        return Health(False, for_wizard(exc.message), for_wizard(exc.hint or ""))
     client.close()
     return Health(True, "Docker is running.")
 

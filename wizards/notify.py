@@ -99,11 +99,11 @@ def describe(exc: BaseException) -> tuple[str, str, str]:
     """(cause, next step, details) in plain words for any exception."""
     trace = getattr(exc, "__traceback_text__", "") or ""
     if isinstance(exc, ModelShipError):
-        from wizards.words import plain
+        from wizards.nextstep import for_wizard
 
         hint = exc.hint or "Check the details below, then try again."
         details = exc.details or ""
-        return plain(exc.message), plain(hint), details
+        return for_wizard(exc.message), for_wizard(hint), details
     cause = f"Something went wrong inside ModelShip ({type(exc).__name__}: {exc})."
     hint = (
         "This is a bug in ModelShip, not something you did. Click “Copy diagnostics” and "

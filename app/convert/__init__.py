@@ -27,6 +27,7 @@ from app.convert.report import ConversionReport, ConversionResult, ConvertOption
 from app.convert.runner import WORKER, _convert_in_worker, isolation_here
 from app.errors import UsageError
 from app.intake import ModelArtifact, inspect_model
+from app.nextstep import input_shape, say
 from app.picklescan import require_trust
 from app.progress import CancelToken, NullProgress, Progress
 
@@ -73,7 +74,9 @@ def convert_model(
     elif art.kind == "pytorch" and options.sample_csv:
         raise UsageError(
             "A PyTorch model takes a sample as a NumPy .npy file (batch first), not a CSV.",
-            "Save sample inputs with numpy.save('sample.npy', x), or use --input-shape.",
+            say(
+                "Save sample inputs with numpy.save('sample.npy', x), or ", input_shape("use"), "."
+            ),
         )
     if art.kind == "pytorch" and not options.input_shape and not options.sample_csv:
         shape = _logged_shape(art)
@@ -82,7 +85,7 @@ def convert_model(
     if art.kind == "pytorch" and not options.input_shape:
         raise UsageError(
             f"{art.path.name} is a PyTorch model, which needs an input shape to be converted.",
-            "Give one with --input-shape, e.g. --input-shape 1,3,32,32 (batch first).",
+            say(input_shape("Give one with", "1,3,32,32"), " (batch first)."),
         )
     python = _resolve_python(options.python, art.kind, options.match_env)
     matched: str | None = None

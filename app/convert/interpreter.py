@@ -11,6 +11,7 @@ from pathlib import Path
 from app.convert.report import ConvertOptions
 from app.errors import UsageError
 from app.intake import ModelArtifact
+from app.nextstep import match_env, say, use_python
 from app.progress import CancelToken, Progress
 from app.runtime import is_frozen
 
@@ -33,9 +34,12 @@ def _resolve_python(python: str | None, kind: str, match_env: bool = False) -> s
             raise envs.NeedsMatchingEnvironment(
                 f"The packaged ModelShip converts {lib} models in a separate Python "
                 f"environment that has {dist}.",
-                "Run again with --match-env: ModelShip makes one (a download, once) and "
-                "converts there. Or give --python with the environment the model was trained "
-                "in (MODELSHIP_PYTHON works too).",
+                say(
+                    match_env("Run again with"),
+                    ": ModelShip makes one (a download, once) and converts there. Or ",
+                    use_python("give", "with", "the environment the model was trained in"),
+                    " (MODELSHIP_PYTHON works too).",
+                ),
                 mismatch=envs.Mismatch(
                     wanted={dist: envs.NEWEST_SUPPORTED[dist]},
                     differing={dist: ""},
@@ -47,8 +51,11 @@ def _resolve_python(python: str | None, kind: str, match_env: bool = False) -> s
     if not found:
         raise UsageError(
             f"The Python interpreter {python} was not found.",
-            "Give the full path to python in the environment the model was made in, "
-            "e.g. --python ~/envs/train/bin/python.",
+            say(
+                "Give the full path to python in the environment the model was made in, ",
+                use_python("e.g.", who="~/envs/train/bin/python"),
+                ".",
+            ),
         )
     return str(Path(found).absolute())
 
@@ -75,9 +82,13 @@ def _matching_python(
     what = "those versions" if not found.picked else "them"
     raise envs.NeedsMatchingEnvironment(
         found.words(art.path.name),
-        f"Add --match-env: ModelShip then makes an environment with {what} and the "
-        f"converters (downloads about {envs.EnvSpec.of(found.wanted, '').download_mb()}"
-        " MB, once) and converts there. Or give --python pointing at the environment the "
-        "model was trained in.",
+        say(
+            match_env("Add"),
+            f": ModelShip then makes an environment with {what} and the converters (downloads "
+            f"about {envs.EnvSpec.of(found.wanted, '').download_mb()} MB, once) and converts "
+            "there. Or ",
+            use_python("give", "pointing at", "the environment the model was trained in"),
+            ".",
+        ),
         mismatch=found,
     )

@@ -24,6 +24,7 @@ from app.convert.report import (
 from app.errors import ConversionError, ModelError, ParityError
 from app.hashing import sha256_file
 from app.intake import ModelArtifact
+from app.nextstep import accept_mismatch, say, set_tolerance
 from app.progress import Progress
 from app.serving.signature import ColumnSpec, Signature
 
@@ -347,16 +348,18 @@ def _finish(
 def parity_hint(report: ConversionReport) -> str:
     """One next step after a failed proof, in the command line's words (the flags exist
     on every command that converts: convert, deploy and build)."""
-    flag = "--quantize-tolerance" if report.quantized else "--tolerance"
     tol = report.suggested_tolerance()
     if tol is not None:
-        return (
-            f"If differences of up to {tol:g} are fine for how you use the model, run again "
-            f"with {flag} {tol:g}."
+        return say(
+            f"If differences of up to {tol:g} are fine for how you use the model, ",
+            set_tolerance(tol, report.quantized),
+            ".",
         )
-    return (
+    return say(
         "Check that the sample rows are the kind of data the model was made for; to keep "
-        "the converted model anyway, run again with --accept-mismatch."
+        "the converted model anyway, ",
+        accept_mismatch(),
+        ".",
     )
 
 

@@ -28,6 +28,7 @@ from app.errors import (
     UsageError,
 )
 from app.intake import ModelArtifact
+from app.nextstep import Words, say, use_python
 from app.picklescan import approved_globals
 from app.progress import CancelToken, Progress
 from app.runtime import is_frozen, script_command
@@ -161,7 +162,7 @@ def _run_worker(
         except OSError as exc:
             raise UsageError(
                 f"Could not start {python} ({exc.strerror or exc}).",
-                "Give the full path to a working python with --python.",
+                say("Give the full path to a working python ", use_python("with"), "."),
             ) from None
         lines: queue.Queue[str | None] = queue.Queue()
 
@@ -215,6 +216,8 @@ def _run_worker(
 
 def _raise_worker_error(res: dict, art: ModelArtifact) -> None:
     kind, hint = res.get("error"), res.get("hint") or None
+    if isinstance(hint, list):  # words and actions (app.nextstep), said here as the CLI's
+        hint = Words.from_json(hint)
     message = " ".join(str(res.get("message", "")).split())  # always one line
     details = res.get("details") or None
     cls: type = ConversionError

@@ -6,6 +6,7 @@ from typing import Any
 
 from app.domain import DeploymentRecord
 from app.errors import TargetError
+from app.nextstep import run_command, say
 from app.profile import Profile
 from app.records import load_record
 from targets.catalog import get_target
@@ -28,7 +29,8 @@ def deployment_client(name: str) -> tuple[DeploymentRecord, Any]:
     endpoint = record.endpoint_obj()
     if endpoint is None:
         raise TargetError(
-            f"{name!r} has no live address.", f"Deploy it again: modelship deploy {name}"
+            f"{name!r} has no live address.",
+            say("Deploy it again: ", run_command("deploy", name, quote="")),
         )
     client = get_target(endpoint.target).client(endpoint, Profile.model_validate(record.profile))
     return record, client

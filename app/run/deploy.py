@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
+from app.nextstep import run_command, say
 from app.profile import Profile, save_profile
 from app.progress import CancelToken
 from app.records import find_record, save_record
@@ -176,7 +177,9 @@ def _keep_failed(
     record.message = "Kept after a failed smoke test (--keep-on-failure)."
     save_record(record)
     attempt.journal.close("kept")
-    exc.message += (
-        f" The deployment was kept for debugging at {endpoint.url}; "
-        f"remove it with `modelship teardown {profile.name}`."
+    exc.message = say(
+        exc.message,
+        f" The deployment was kept for debugging at {endpoint.url}; remove it with ",
+        run_command("teardown", profile.name),
+        ".",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from app.domain import DeploymentRecord, now_iso
 from app.errors import UsageError
+from app.nextstep import run_command, say
 from app.progress import CancelToken, NullProgress, Progress
 from app.records import load_record, save_record
 from app.run.lock import deployment_lock
@@ -33,7 +34,7 @@ def _stoppable(name: str) -> DeploymentRecord:
         billing = " It is billed while it exists." if kind.billing else ""
         raise UsageError(
             f"{kind.title} cannot stop a deployment and start it again.{billing}",
-            f"Tear it down to stop it: modelship teardown {name}",
+            say("Tear it down to stop it: ", run_command("teardown", name, quote="")),
         )
     if record.endpoint is None:
         raise UsageError(f"{name!r} has no live endpoint.", "Deploy it again.")

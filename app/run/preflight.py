@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.domain import DeploymentRecord
 from app.errors import CredentialError, TargetError
+from app.nextstep import run_command, say, strip_end
 from app.profile import Profile
 from app.records import deployment_on_port, find_record
 from app.run.events import STEPS
@@ -40,8 +41,12 @@ def name_port_holder(problems: list[Problem], profile: Profile) -> list[Problem]
     return [
         Problem(
             f"Port {port} is used by your deployment {holder.name!r}.",
-            f"{p.fix.rstrip('.')}; or tear down {holder.name!r} first "
-            f"(modelship teardown {holder.name}).",
+            say(
+                strip_end(p.fix, "."),
+                f"; or tear down {holder.name!r} first (",
+                run_command("teardown", holder.name, quote=""),
+                ").",
+            ),
             kind=p.kind,
             setting=p.setting,
         )

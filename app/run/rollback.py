@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.domain import DeploymentRecord, Endpoint, ModelVersion, PushedImage
 from app.errors import TargetError
+from app.nextstep import run_command, say
 from app.profile import Profile
 from app.progress import CancelToken
 from app.records import load_record, save_record
@@ -42,7 +43,7 @@ def _older(record: DeploymentRecord) -> ModelVersion:
     if not Path(older.model_path).is_file():
         raise TargetError(
             f"The files of version {older.version} are gone ({older.model_path}).",
-            "Deploy the model again with `modelship deploy`.",
+            say("Deploy the model again with ", run_command("deploy"), "."),
         )
     return older
 
@@ -54,7 +55,7 @@ def _image_of(older: ModelVersion, target: Target):  # -> BuiltImage | None
     if image is None:
         raise TargetError(
             f"Version {older.version} has no image to run on {target.title}.",
-            "Deploy the model again with `modelship deploy`.",
+            say("Deploy the model again with ", run_command("deploy"), "."),
         )
     from app.image import connect
 
@@ -68,7 +69,7 @@ def _image_of(older: ModelVersion, target: Target):  # -> BuiltImage | None
             raise TargetError(
                 f"The image of version {older.version} ({image.tag}) is gone from this "
                 "computer's Docker.",
-                "Deploy the model again with `modelship deploy`.",
+                say("Deploy the model again with ", run_command("deploy"), "."),
             ) from None
     finally:
         client.close()

@@ -22,6 +22,7 @@ from app.domain import DeploymentRecord, Endpoint, Resource
 from app.endpoint import answers
 from app.errors import TargetError
 from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
+from app.nextstep import pull_image, say, see_details, set_setting
 from app.progress import NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
@@ -112,8 +113,11 @@ class DockerTarget(Target):
                 problems.append(
                     Problem(
                         f"Port {port} on {settings.bind_host} is already in use.",
-                        "Choose a free port (the Port setting; --port on the command line), "
-                        "or stop what uses it.",
+                        say(
+                            "Choose a free port (",
+                            set_setting("port", "Port"),
+                            "), or stop what uses it.",
+                        ),
                         kind="environment",
                         setting="port",
                     )
@@ -235,9 +239,9 @@ class DockerTarget(Target):
                 _remove_by_name(client, name)
                 text = str(exc.explanation or exc)
                 hint = (
-                    "Choose a free port (the Port setting; --port on the command line)."
+                    say("Choose a free port (", set_setting("port", "Port"), ").")
                     if "port is already allocated" in text or "address already in use" in text
-                    else "See the details with --debug."
+                    else say("See ", see_details(), ".")
                 )
                 raise TargetError(
                     f"Docker could not start the container: {text}", hint, details=text
@@ -595,8 +599,13 @@ def _base_image_problems(client: Any, base: str) -> list[Problem]:
             Problem(
                 f"The base image {base} is not on this computer and its registry does not "
                 f"offer it ({exc.explanation or exc}).",
-                f"Pull or build it first (docker pull {base}), or choose another base image "
-                "(the Base image setting; --base-image on the command line).",
+                say(
+                    "Pull or build it first",
+                    pull_image(base),
+                    ", or choose another base image (",
+                    set_setting("base_image", "Base image"),
+                    ").",
+                ),
             )
         ]
 

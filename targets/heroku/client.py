@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import CredentialError, TargetError
+from app.nextstep import heroku_key, say
 from app.progress import NullProgress, Progress
 from targets.heroku.settings import check_api_url, check_registry
 
@@ -97,8 +98,7 @@ def find_api_key(entry: str, api_url: str) -> tuple[str, str]:
     raise CredentialError(
         f"No Heroku API key: the keyring has no entry {entry!r}, HEROKU_API_KEY is not "
         f"set and ~/.netrc has no entry for {' or '.join(api_hosts(api_url))}.",
-        "Run `heroku login` (it writes ~/.netrc), or create a key with `heroku "
-        f"authorizations:create` and store it: keyring set modelship {entry}.",
+        say(heroku_key(entry)),
     )
 
 
@@ -128,8 +128,7 @@ def api_key(entry: str, api_url: str, progress: Progress | None = None) -> str:
 
 # What Heroku's error ids mean for the person deploying, and what to do next.
 _ERROR_HINTS = {
-    "unauthorized": "Create a new API key (`heroku authorizations:create`) and store it in "
-    "the keyring entry the profile names (account_key).",
+    "unauthorized": say(heroku_key("", form="refused")),
     "forbidden": "Use an app your account can change, or choose another app name.",
     "rate_limit": "Heroku allows 4500 API calls per hour; wait a few minutes and deploy again.",
     "invalid_params": "Check the Heroku settings in the profile (app name, region, dyno size).",

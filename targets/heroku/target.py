@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, PushedImage, Resource, now_iso
 from app.errors import CredentialError, TargetError
+from app.nextstep import rename, run_command, say, set_secret
 from app.progress import NullProgress, Progress, long_wait
 from app.waiting import WaitFailed, wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
@@ -367,8 +368,11 @@ class HerokuTarget(Target):
                 problems.append(
                     Problem(
                         f"The keyring has no endpoint API key named {s.api_key!r}.",
-                        "Store the key callers will send: keyring set modelship "
-                        f"{s.api_key} (or the wizard's settings page).",
+                        say(
+                            "Store the key callers will send: ",
+                            set_secret(s.api_key, form="or_wizard"),
+                            ".",
+                        ),
                         kind="credential",
                         setting="api_key",
                     )
@@ -434,8 +438,13 @@ class HerokuTarget(Target):
                 Problem(
                     f"{profile.name!r} runs on Heroku app {running!r}; deploying it to "
                     f"{s.app!r} would leave that app running (and billed).",
-                    f"Tear it down first (modelship teardown {profile.name}), or deploy "
-                    "under another --name.",
+                    say(
+                        "Tear it down first (",
+                        run_command("teardown", profile.name, quote=""),
+                        "), or deploy under another ",
+                        rename(),
+                        ".",
+                    ),
                     kind="setting",
                     setting="app",
                 )
@@ -608,7 +617,11 @@ class HerokuTarget(Target):
         if not s.app:
             raise TargetError(
                 "The profile names no Heroku app.",
-                "Set app = NAME under [target.settings]; `modelship deploy` suggests a free one.",
+                say(
+                    "Set app = NAME under [target.settings]; ",
+                    run_command("deploy"),
+                    " suggests a free one.",
+                ),
             )
         return s.app
 

@@ -26,6 +26,7 @@ import psutil
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.endpoint import answers
 from app.errors import TargetError
+from app.nextstep import model_file, say, set_setting
 from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
@@ -309,7 +310,7 @@ class LocalTarget(Target):
             problems.append(
                 Problem(
                     f"The model file {profile.model.path} does not exist.",
-                    "Check [model] path in the profile.",
+                    say("Check ", model_file(), "."),
                     kind="setting",
                     setting="model.path",
                 )
@@ -331,8 +332,11 @@ class LocalTarget(Target):
             problems.append(
                 Problem(
                     f"Port {port} on {HOST} is already in use by another program.",
-                    f"Choose a free port, e.g. {suggest_port(port)} "
-                    "(the Port setting; --port on the command line).",
+                    say(
+                        f"Choose a free port, e.g. {suggest_port(port)} (",
+                        set_setting("port", "Port"),
+                        ").",
+                    ),
                     kind="environment",
                     setting="port",
                 )
@@ -359,8 +363,11 @@ class LocalTarget(Target):
         if not port_free(port):
             raise TargetError(
                 f"Port {port} on {HOST} is already in use.",
-                f"Choose a free port, e.g. {suggest_port(port)} "
-                "(the Port setting; --port on the command line).",
+                say(
+                    f"Choose a free port, e.g. {suggest_port(port)} (",
+                    set_setting("port", "Port"),
+                    ").",
+                ),
             )
         rdir = run_dir(ctx.name)
         rdir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import CredentialError, TargetError
+from app.nextstep import run_command, say
 
 # Keyring entry naming: modelship/openstack/<cloud>/<field>
 SECRET_FIELDS = ("password", "application_credential_secret")
@@ -148,8 +149,12 @@ def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Excep
     if status == 409 or name == "ConflictException":
         return TargetError(
             f"OpenStack reported a conflict while {doing}: {text}",
-            "Something of the same name exists or is still in use: wait a minute and "
-            "deploy again, or run `modelship teardown NAME` first.",
+            say(
+                "Something of the same name exists or is still in use: wait a minute and "
+                "deploy again, or ",
+                run_command("teardown", "NAME", verb="run"),
+                " first.",
+            ),
         )
     if name in {"ConnectFailure", "ConnectionError", "ConnectTimeout", "DiscoveryFailure",
                 "EndpointNotFound", "SSLError", "UnknownConnectionError"}:  # fmt: skip

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import TargetError
+from app.nextstep import run_command, say
 
 BEGIN_KEYS = "-----BEGIN SSH HOST KEY KEYS-----"
 END_KEYS = "-----END SSH HOST KEY KEYS-----"
@@ -160,8 +161,12 @@ class Ssh:
         except OSError as exc:
             raise TargetError(
                 f"Could not reach the VM at {host}:{port} over SSH: {exc}",
-                "Check that the security group lets you in (Who may call it setting) and "
-                "that the VM runs (`modelship status NAME`).",
+                say(
+                    "Check that the security group lets you in (Who may call it setting) and "
+                    "that the VM runs (",
+                    run_command("status", "NAME"),
+                    ").",
+                ),
             ) from None
         self.client = client
 

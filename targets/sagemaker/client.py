@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.errors import CredentialError, TargetError
+from app.nextstep import aws_credentials, say
 
 # Error codes that mean "who you are" is the problem, not what you asked for.
 CREDENTIAL_CODES = frozenset(
@@ -50,11 +51,7 @@ NOT_FOUND_CODES = frozenset(
 
 
 def _credential_fix(profile: str | None) -> str:
-    who = f" --profile {profile}" if profile else ""
-    return (
-        f"Set up AWS credentials: `aws configure{who}` (access key) or `aws sso login{who}` "
-        "(SSO), or name another profile in the AWS profile setting (aws_profile)."
-    )
+    return say(aws_credentials(profile or ""))
 
 
 def error_code(exc: BaseException) -> str:

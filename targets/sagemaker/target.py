@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import PIPELINE_KINDS, DeploymentRecord, Endpoint, Platform, Resource
 from app.errors import CredentialError, TargetError
+from app.nextstep import run_command, say, stop_billing
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
@@ -105,8 +106,11 @@ class SageMakerTarget(Target):
             cost = prices.realtime_cost(s.instance_type, initial_count(s))
         ctx.progress.update(
             None,
-            f"SageMaker bills the {s.mode} endpoint while it exists: {cost} "
-            f"({prices.table_note(s.region)}); billing stops at `modelship teardown {ctx.name}`",
+            say(
+                f"SageMaker bills the {s.mode} endpoint while it exists: {cost} "
+                f"({prices.table_note(s.region)}); ",
+                stop_billing(ctx.name),
+            ),
         )
         registry = self.registry(ctx.profile)
         registry.ensure_repository(ctx.journal, ctx.progress)
@@ -180,9 +184,11 @@ class SageMakerTarget(Target):
                 "update" if ours else "create",
                 "endpoint",
                 ep,
-                ("blue/green update, keeps answering; " if ours else "")
-                + f"{prices.table_note(s.region)}; billing stops at "
-                f"`modelship teardown {profile.name}`",
+                say(
+                    "blue/green update, keeps answering; " if ours else "",
+                    f"{prices.table_note(s.region)}; ",
+                    stop_billing(profile.name),
+                ),
                 cost,
             )
         )
@@ -206,9 +212,12 @@ class SageMakerTarget(Target):
         s: SageMakerSettings = profile.target.settings
         if s.mode == "realtime":
             return [
-                f"A real-time SageMaker endpoint bills every hour it runs "
-                f"({prices.realtime_cost(s.instance_type, initial_count(s))}), used or not. "
-                f"Run `modelship teardown {profile.name}` when you no longer need it."
+                say(
+                    f"A real-time SageMaker endpoint bills every hour it runs "
+                    f"({prices.realtime_cost(s.instance_type, initial_count(s))}), used or not. ",
+                    run_command("teardown", profile.name, verb="Run"),
+                    " when you no longer need it.",
+                )
             ]
         return []
 
@@ -449,7 +458,7 @@ class SageMakerTarget(Target):
             raise TargetError(
                 f"The endpoint {ep} is {current['EndpointStatus']} and cannot be updated"
                 + (f": {current.get('FailureReason')}" if current.get("FailureReason") else "."),
-                f"Remove it with `modelship teardown {ctx.name}` and deploy again.",
+                say("Remove it with ", run_command("teardown", ctx.name), " and deploy again."),
             )
         previous_config = current["EndpointConfigName"]
         update = Resource(
@@ -548,8 +557,11 @@ class SageMakerTarget(Target):
             progress=ctx.progress,
             what=f"endpoint {ep} to be InService",
             describe=lambda d: f"Endpoint {ep}: {d['EndpointStatus']}",
-            hint=f"It may still finish: check `modelship status {ctx.name}`; raise "
-            "start_timeout for a slow model.",
+            hint=say(
+                "It may still finish: check ",
+                run_command("status", ctx.name),
+                "; raise start_timeout for a slow model.",
+            ),
             fail_hint="See SageMaker's reason above and the endpoint's logs in CloudWatch "
             f"(/aws/sagemaker/Endpoints/{ep}); fix the cause and deploy again.",
             interval=1.0,

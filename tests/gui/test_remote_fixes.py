@@ -178,9 +178,9 @@ def test_heroku_key_errors_in_the_wizards_words() -> None:
     """A refused or missing Heroku key is said with what to click, not what to type."""
     from targets.heroku.client import _ERROR_HINTS, find_api_key
     from tests.gui.helpers import COMMAND_LINE
-    from wizards.words import plain
+    from wizards.nextstep import for_wizard
 
-    refused = plain(_ERROR_HINTS["unauthorized"])
+    refused = for_wizard(_ERROR_HINTS["unauthorized"])
     assert "Use a different key" in refused and not COMMAND_LINE.search(refused)
     import os
 
@@ -189,7 +189,7 @@ def test_heroku_key_errors_in_the_wizards_words() -> None:
     try:
         find_api_key("no-such-entry", "http://127.0.0.1:9")
     except Exception as exc:  # CredentialError
-        missing = plain(exc.hint)
+        missing = for_wizard(exc.hint)
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None)

@@ -130,7 +130,8 @@ def owner(rel: str, before: str) -> str | None:
 def test_the_scan_finds_the_flags_it_must() -> None:
     """The walk sees messages (else the test below could pass on nothing)."""
     found = {(rel, flag) for rel, _, flag, _ in mentions()}
-    assert ("app/convert/proof.py", "--accept-mismatch") in found
+    # the core's next steps are spelled by app.nextstep (their flags: test_next_steps.py)
+    assert ("app/nextstep.py", "--python") in found
     assert ("app/commands/convert.py", "--tolerance") in found
     assert any(flag == "--trust" for _, flag in found)
     assert owner("app/commands/deploy.py", "run: modelship build ") == "build"

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wizards.words import plain
+from wizards.nextstep import for_wizard
 
 GREY = "color: #57606a;"
 GREEN = "color: #1a7f37;"
@@ -120,8 +120,8 @@ class TargetForm(QGroupBox):
             if not isinstance(exc, ModelShipError):
                 self.page.error(exc, doing.lower())  # a bug: the dialog with details
             self.last_error = exc
-            message = plain(str(getattr(exc, "message", exc)))
-            hint = plain(getattr(exc, "hint", "") or "")
+            message = for_wizard(getattr(exc, "message", exc))
+            hint = for_wizard(getattr(exc, "hint", "") or "")
             self.asking.setText(
                 f"<span style='{RED}'><b>{esc(message)}</b></span>"
                 + (f"<br>{esc(hint)}" if hint else "")

@@ -60,9 +60,7 @@ def size_words(n: int) -> str:
 
 def verdict_words(report: Any, brief: bool = False) -> str:
     """The core's proof summary, in the wizard's words (sizes in KiB like the table, and
-    no command-line words)."""
-    from wizards.words import plain
-
+    no command-line words: the proof's summary names none)."""
     text = str(report.summary(brief=True) if brief else report.summary())
     text = re.sub(
         r"(\d+(?:\.\d+)?) (KB|MB|GB)\b",
@@ -72,7 +70,7 @@ def verdict_words(report: Any, brief: bool = False) -> str:
     text = re.sub(
         r"on (\d+) your sample( CSV)? (inputs|rows)", r"on \1 \3 from your sample\2", text
     )
-    return plain(text)
+    return re.sub(r"[ \t]{2,}", " ", text)
 
 
 DIFF_KEYS = {"max_abs_diff", "max_abs_diff_probabilities"}
@@ -531,7 +529,7 @@ class ConvertPage(Page):
         """Any other failure: said on the page in plain words (never a blank page)."""
         from app.errors import ModelShipError
         from wizards import notify
-        from wizards.words import NOTEBOOK_CLASS, NOTEBOOK_FIX, notebook_class
+        from wizards.model_words import NOTEBOOK_CLASS, NOTEBOOK_FIX, notebook_class
 
         cause, hint, details = notify.describe(exc)
         notebook = notebook_class(f"{cause} {details}")

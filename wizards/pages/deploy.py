@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from wizards import notify
+from wizards.nextstep import for_wizard
 from wizards.pages.base import Page, note
 from wizards.resources import icon
 from wizards.state import WizardState
-from wizards.words import plain
 
 # The pipeline's own long wait (the targets announce theirs as typed events: a
 # LongWait that their kind declares, carried in the progress event's data["wait"]).
@@ -198,7 +198,7 @@ class DeployPage(Page):
             return
         event = payload
         step = getattr(event, "step", "") or ""
-        message = plain(getattr(event, "message", "") or "")
+        message = for_wizard(getattr(event, "message", "") or "")
         fraction = getattr(event, "fraction", None)
         ek = event.kind
         self._show_wait(ek, step, (getattr(event, "data", None) or {}).get("wait"))

@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wizards.model_words import NOTEBOOK_CLASS, NOTEBOOK_FIX, class_words, notebook_class
+from wizards.nextstep import for_wizard
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
-from wizards.words import NOTEBOOK_CLASS, NOTEBOOK_FIX, class_words, notebook_class, plain
 
 MODEL_FILTER = (
     "Model files (*.onnx *.pkl *.pickle *.joblib *.skops *.json *.ubj *.txt *.cbm *.pt *.pth "
@@ -390,7 +391,7 @@ class ModelPage(Page):
             )
             self.problem.setVisible(True)
         warnings = [
-            plain(w)
+            for_wizard(w)
             for w in artifact.warnings
             # the pickle box below says this, with the "I trust this file" choice
             if not (artifact.runs_code_on_load and "runs code" in w)

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wizards.nextstep import for_wizard
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
-from wizards.words import plain
 
 
 class ReviewPage(Page):
@@ -284,7 +284,7 @@ class ReviewPage(Page):
             return
         self.cost.say(
             f"<b style='font-size:14pt'>Cost: {cost.headline()}</b><br>"
-            f"{_esc(plain(cost.explanation()))} "
+            f"{_esc(for_wizard(cost.explanation()))} "
             f"{kind.title.split(' (')[0]} bills it until you tear it down (the Start page or "
             f"the Try it page).<br><span style='color:#57606a'>{_esc(cost.note)}</span>",
             "warning",
@@ -300,7 +300,7 @@ class ReviewPage(Page):
         self.plan.setRowCount(len(plan))
         for row, item in enumerate(plan):
             for col, text in enumerate(
-                (item.action.capitalize(), f"{item.kind} {item.name}", plain(item.detail))
+                (item.action.capitalize(), f"{item.kind} {item.name}", for_wizard(item.detail))
             ):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)

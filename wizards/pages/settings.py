@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
 )
 
 from wizards import ask, notify
+from wizards.nextstep import for_wizard
 from wizards.pages.base import Page, busy_bar, note
 from wizards.state import WizardState
-from wizards.words import plain
 
 
 def is_secret_field(info: Any) -> bool:
@@ -625,7 +625,7 @@ class SettingsPage(Page):
             if ask.confirm(
                 self.window(),
                 "Trust this address?",
-                f"{plain(exc.message)}\n\nSend it to {exc.address} only if you run that "
+                f"{for_wizard(exc.message)}\n\nSend it to {exc.address} only if you run that "
                 "service or trust whoever does. ModelShip remembers your answer on this "
                 "computer.",
                 yes="Trust this address",
@@ -647,7 +647,8 @@ class SettingsPage(Page):
         self._show_fixes(fixes)
         if problems:
             items = "".join(
-                f"<li><b>{_esc(plain(p.message))}</b><br>How to fix it: {_esc(plain(p.fix))}</li>"
+                f"<li><b>{_esc(for_wizard(p.message))}</b><br>How to fix it: "
+                f"{_esc(for_wizard(p.fix))}</li>"
                 for p in problems
             )
             self.problems.label.setText(
@@ -745,7 +746,7 @@ class SettingsPage(Page):
         if self.is_busy():
             return "Checking the settings…"
         if self.last_problems and not self.checked_ok:
-            first = plain(self.last_problems[0].message)
+            first = for_wizard(self.last_problems[0].message)
             more = len(self.last_problems) - 1
             return f"Not ready: {first}" + (f" (and {more} more, above)" if more else "")
         if not self.checked_ok:
