@@ -292,7 +292,8 @@ def test_a_failed_redeploy_leaves_the_previous_release_answering(
 
 def test_heroku_error_codes_and_prices_in_plain_words() -> None:
     from targets.heroku import pricing
-    from targets.heroku.target import explain, suggest_name
+    from targets.heroku.errors import explain
+    from targets.heroku.preflight import suggest_name
 
     code, meaning, fix = explain(
         ['2026-01-01T00:00:00+00:00 heroku[router]: at=error code=H12 desc="Request timeout"']
