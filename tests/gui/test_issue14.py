@@ -318,13 +318,20 @@ def test_9_tolerance_zero_is_refused_on_convert(window, tmp_path):
 
 # 10 ---------------------------------------------------------------------------------
 def test_10_no_command_line_words_on_screen(window, qtbot, tmp_path, busy_port):
+    from app.convert import parity_hint
     from app.errors import ParityError, TargetError
     from app.image import ENGINE_HINT
     from wizards.pages.model import estimator_words
 
-    _cause, hint, _ = notify.describe(
-        ParityError("differs", "run again with --accept-mismatch (or raise --tolerance).")
-    )
+    class Failed:  # a proof that failed with no looser tolerance to offer
+        quantized = False
+
+        def suggested_tolerance(self):
+            return None
+
+    # the core's next step after a failed proof: "run again with --accept-mismatch"
+    assert "--accept-mismatch" in parity_hint(Failed())
+    _cause, hint, _ = notify.describe(ParityError("differs", parity_hint(Failed())))
     assert "--" not in hint and "Deploy anyway" in hint
     _, hint, _ = notify.describe(TargetError("Docker is not running.", ENGINE_HINT))
     assert "sudo" not in hint and "systemctl" not in hint
