@@ -50,6 +50,19 @@ def is_booster(model: object) -> str | None:
     return None
 
 
+def _booster(names: list[str], task: str, classes: list | None, objective: str) -> dict:
+    """A native booster's description: named float columns in one array."""
+    return dict(
+        names=names,
+        str_cols={},
+        frame=False,
+        per_column=False,
+        task=task,
+        classes=classes,
+        objective=objective,
+    )
+
+
 def describe(model: object, kind: str) -> dict:
     """Columns, layout and task of a tabular model."""
     booster = is_booster(model)
@@ -68,15 +81,7 @@ def describe(model: object, kind: str) -> dict:
         classes = None
         if task == "classification":
             classes = [c.item() if hasattr(c, "item") else c for c in list(model.classes_)]
-        return dict(
-            names=names,
-            str_cols={},
-            frame=False,
-            per_column=False,
-            task=task,
-            classes=classes,
-            objective=loss,
-        )
+        return _booster(names, task, classes, loss)
     if booster == "xgboost":
         n = int(model.num_features())
         given = list(model.feature_names or [])
@@ -86,15 +91,7 @@ def describe(model: object, kind: str) -> dict:
         nclass = int(cfg["learner"]["learner_model_param"].get("num_class", "0") or 0)
         task = "classification" if obj.startswith(XGBOOST_CLASSIFICATION_PREFIXES) else "regression"
         classes = list(range(max(nclass, 2))) if task == "classification" else None
-        return dict(
-            names=names,
-            str_cols={},
-            frame=False,
-            per_column=False,
-            task=task,
-            classes=classes,
-            objective=obj,
-        )
+        return _booster(names, task, classes, obj)
     if booster == "lightgbm":
         n = int(model.num_feature())
         given = lightgbm_names(list(model.feature_name() or []))
@@ -104,15 +101,7 @@ def describe(model: object, kind: str) -> dict:
         task = "classification" if obj in LIGHTGBM_CLASSIFICATION else "regression"
         k = int(model.dump_model().get("num_class", 1))
         classes = list(range(max(k, 2))) if task == "classification" else None
-        return dict(
-            names=names,
-            str_cols={},
-            frame=False,
-            per_column=False,
-            task=task,
-            classes=classes,
-            objective=obj,
-        )
+        return _booster(names, task, classes, obj)
     first = model.steps[0][1] if getattr(model, "steps", None) else model
     names = getattr(model, "feature_names_in_", None)
     if names is None:
