@@ -123,3 +123,20 @@ def test_costs_come_from_the_kinds() -> None:
         "Nothing while stopped (no dyno runs). Before: $1 so far"
     )
     assert cost_words("docker", False, "") == "Nothing: it runs on this computer."
+
+
+def test_the_host_key_flag_is_for_the_kinds_whose_settings_take_it(tmp_path) -> None:
+    """``--accept-host-key`` names no kind itself: the kinds' settings say who takes it."""
+    import argparse
+
+    from app.commands.deploy import _apply_overrides, _kinds_with_setting
+    from app.errors import UsageError
+    from app.profile import new_profile
+
+    assert _kinds_with_setting("accept_host_key") == ["openstack"]
+    args = argparse.Namespace(
+        name=None, target=None, port=None, base_image=None, accept_host_key="SHA256:abc"
+    )
+    with pytest.raises(UsageError) as info:
+        _apply_overrides(new_profile(tmp_path / "m.onnx", name="m"), args)
+    assert info.value.message == "--accept-host-key is for the openstack target only."
