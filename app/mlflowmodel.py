@@ -12,12 +12,15 @@ with MLflow (imported only then) when ``MLFLOW_TRACKING_URI`` is set.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +149,38 @@ def resolve_uri(uri: str) -> str:
     return f"models:/{name}/{latest[0].version}"
 
 
+# the URIs pinned so far in this deploy: (tracking server, URI as given) -> pinned URI
+_pins: contextvars.ContextVar[dict[tuple[str, str], str] | None] = contextvars.ContextVar(
+    "modelship_mlflow_pins", default=None
+)
+
+
+@contextlib.contextmanager
+def pinned_uris() -> Iterator[None]:
+    """Within it (one deploy), a URI is resolved against the tracking server once: every
+    later download of it is of the version it was pinned to then, found in the cache,
+    without asking the server again (nor reading another version when a stage or alias
+    moves on meanwhile). Nested uses share the outer one's pins."""
+    if _pins.get() is not None:
+        yield
+        return
+    token = _pins.set({})
+    try:
+        yield
+    finally:
+        _pins.reset(token)
+
+
+def _pinned(uri: str, tracking: str) -> str:
+    pins = _pins.get()
+    if pins is None:
+        return resolve_uri(uri)
+    key = (tracking, uri)
+    if key not in pins:
+        pins[key] = resolve_uri(uri)
+    return pins[key]
+
+
 def download(uri: str) -> Path:
     """A ``runs:/`` or ``models:/`` URI, downloaded once into ModelShip's cache.
 
@@ -178,7 +213,7 @@ def download(uri: str) -> Path:
     from app.paths import cache_dir
 
     try:
-        pinned = resolve_uri(uri)
+        pinned = _pinned(uri, tracking)
     except Exception as exc:
         raise _unreachable(uri, tracking, exc) from None
     key = hashlib.sha256(f"{tracking}\n{pinned}".encode()).hexdigest()[:16]

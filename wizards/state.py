@@ -82,19 +82,26 @@ class WizardState:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def convert_options(self) -> Any:
-        from app.convert import ConvertOptions
+    def model_section(self) -> Any:
+        """The answers about the model as a profile's model section
+        (``app.profile.ModelSection``): what the Convert page converts, by the core's route."""
+        from app.profile import ModelSection
 
-        return ConvertOptions(
+        return ModelSection(
+            path=self.model_path,
             python=self.python,
             sample_csv=self.sample_csv,
             input_shape=self.input_shape,
             tolerance=self.tolerance,
-            allow_mismatch=self.allow_mismatch,
+            accept_mismatch=self.allow_mismatch,
             quantize=self.quantize,
-            trust=self.trusted,
             match_env=self.match_env,
         )
+
+    def convert_options(self) -> Any:
+        from app.convert.options import options_for
+
+        return options_for(self.model_section(), trust=self.trusted)
 
     def converted(self, profile: Any) -> Any:
         """The proven conversion for ``profile``'s deploy (an app.domain.ConvertedModel),

@@ -125,24 +125,31 @@ def parse_shape(text: str) -> list[int]:
 
 
 def options_from(args: argparse.Namespace):
-    from app.convert import ConvertOptions
+    """The flags read into a profile's model section, made options as a profile's are
+    (app.convert.options), with the flags a profile does not hold."""
+    from app.convert.options import options_for
+    from app.profile import ModelSection
 
     if args.tolerance <= 0 or args.quantize_tolerance <= 0:
         raise UsageError("Tolerances must be positive numbers.", "E.g. --tolerance 1e-4.")
     if args.rows < 1:
         raise UsageError("--rows must be at least 1.", "E.g. --rows 200.")
-    return ConvertOptions(
+    model = ModelSection(
+        path=Path(args.model),  # only for the section's shape: the model is given as typed
         python=args.python,
         sample_csv=args.sample,
         input_shape=args.input_shape,
         tolerance=args.tolerance,
-        allow_mismatch=bool(args.accept_mismatch),
+        accept_mismatch=bool(args.accept_mismatch),
         quantize=args.quantize,
+        match_env=bool(getattr(args, "match_env", False)),
+    )
+    return options_for(
+        model,
+        trust=bool(getattr(args, "trust", False)),
         generated_rows=args.rows,
         quantize_tolerance=args.quantize_tolerance,
         timeout_s=args.timeout,
-        trust=bool(getattr(args, "trust", False)),
-        match_env=bool(getattr(args, "match_env", False)),
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from app.convert.report import ConvertOptions
+
 if TYPE_CHECKING:  # the profile sits beside the converter, not below it
-    from app.convert import ConvertOptions
     from app.profile import ModelSection
 
 
@@ -20,8 +21,6 @@ def options_for(model: ModelSection, *, trust: bool, **extra: Any) -> ConvertOpt
     ``trust`` is this computer's say about the file (never the profile's); ``extra``
     sets the options a profile does not hold (``generated_rows``, ``timeout_s``, ...).
     """
-    from app.convert import ConvertOptions
-
     return ConvertOptions(
         python=model.python,
         sample_csv=model.sample_csv,

@@ -25,7 +25,7 @@ from app.run.lock import deployment_lock
 from app.run.preflight import plan, preflight, steps_for
 from app.run.replace import InputChange, InputsChangeRefused, input_change
 from app.run.rollback import run_rollback
-from app.run.steps import conversion_key, convert_for_profile, versions_dir
+from app.run.steps import conversion_key, convert_for_profile, prove, versions_dir
 from app.run.teardown import recover_all, teardown
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "input_change",
     "plan",
     "preflight",
+    "prove",
     "recover_all",
     "run_deploy",
     "run_rollback",

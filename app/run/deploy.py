@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
+from app.mlflowmodel import pinned_uris
 from app.nextstep import run_command, say
 from app.profile import Profile, save_profile
 from app.progress import CancelToken
@@ -55,7 +56,7 @@ def run_deploy(
     Raises a :class:`~app.errors.ModelShipError` (``Cancelled`` on cancel) after rolling
     back everything this run created; the message lists what was removed.
     """
-    with deployment_lock(profile.name):
+    with deployment_lock(profile.name), pinned_uris():  # a models:/ URI: resolved once
         agree = (lambda change: True) if allow_input_change else confirm_input_change
         record = _run_deploy(profile, on_event, cancel, keep_on_failure, converted, agree)
     if save:
@@ -86,9 +87,9 @@ def _run_deploy(
     report = None
     try:
         with attempt.step_("intake") as progress:
-            steps.intake(profile, progress)
+            read = steps.intake(profile, progress)  # handed on: read and hashed once
         with attempt.step_("convert") as progress:
-            model = steps.convert(profile, version, attempt, progress, previous, given)
+            model = steps.convert(profile, version, attempt, progress, previous, given, read)
             change = replace.input_change(previous, model.signature_path)
             if change and not (agree is not None and agree(change)):
                 raise replace.InputsChangeRefused(change)

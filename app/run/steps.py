@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,27 +53,45 @@ def local_model(path: Path | str) -> Path:
 # ---- intake -----------------------------------------------------------------------------
 
 
-def intake(profile: Profile, progress: Progress) -> Any:
-    """Read what the model is (never runs it)."""
+@dataclass
+class ModelInput:
+    """What intake found, handed on to the later steps of the same deploy: the model is
+    read once and hashed once (an MLflow URI: downloaded and pinned once)."""
+
+    artifact: Any  # app.intake.ModelArtifact
+    local: Path  # the model on this machine (an MLflow URI's downloaded folder)
+    sha256: str | None  # its hash (None: it can no longer be read)
+
+
+def intake(profile: Profile, progress: Progress) -> ModelInput:
+    """Read what the model is (never runs it) and hash it."""
     from app.intake import inspect_model
 
     artifact = inspect_model(profile.model.path)
     progress.update(None, f"{artifact.kind} model ({artifact.format})")
     for warning in getattr(artifact, "warnings", []) or []:
         progress.log(f"warning: {warning}")
-    return artifact
+    local = local_model(profile.model.path)
+    return ModelInput(artifact, local, file_sha256(local))
+
+
+def _model_sha256(profile: Profile, given: ModelInput | None) -> str | None:
+    if given is not None:
+        return given.sha256
+    return file_sha256(local_model(profile.model.path))
 
 
 # ---- convert ----------------------------------------------------------------------------
 
 
-def conversion_key(profile: Profile) -> str:
-    """What decides the conversion's outcome: same key, same ONNX file and proof."""
+def conversion_key(profile: Profile, given: ModelInput | None = None) -> str:
+    """What decides the conversion's outcome: same key, same ONNX file and proof.
+    ``given``: this deploy's intake (the model's hash, taken once)."""
     from app import __version__
 
     m = profile.model
     data = {
-        "model": file_sha256(local_model(m.path)),
+        "model": _model_sha256(profile, given),
         "sample_csv": file_sha256(m.sample_csv),
         "python": m.python,
         "input_shape": m.input_shape,
@@ -109,13 +128,15 @@ def convert(
     progress: Progress,
     previous: DeploymentRecord | None = None,
     given: ConvertedModel | None = None,
+    model: ModelInput | None = None,
 ) -> ConvertedModel:
     """The version's converted model in its own folder (journaled before it exists).
 
     A conversion of the same input (same key) is copied, not redone: the wizard hands
     over the one it just proved, and a redeploy of an unchanged model reuses the last.
+    ``model`` is this deploy's intake, used instead of reading the model again.
     """
-    key = conversion_key(profile)
+    key = conversion_key(profile, model)
     vdir = versions_dir(profile.name) / f"v{version}"
     attempt.journal.record(
         Resource("files", str(vdir), name=f"files of version {version} ({vdir})")
@@ -135,36 +156,37 @@ def convert(
             conversion_key=key,
             quantized=same.quantized,
         )
-    converted = convert_for_profile(profile, vdir / "model.onnx", progress, attempt.cancel)
-    converted.conversion_key = key
-    return converted
+    return convert_for_profile(
+        profile, vdir / "model.onnx", progress, attempt.cancel, model=model, key=key
+    )
 
 
 def convert_for_profile(
-    profile: Profile, out: Path, progress: Progress, cancel: CancelToken
+    profile: Profile,
+    out: Path,
+    progress: Progress,
+    cancel: CancelToken,
+    *,
+    model: ModelInput | None = None,
+    key: str | None = None,
 ) -> ConvertedModel:
     """Convert and prove the profile's model into ``out``; the result to serve.
 
-    With ``quantize`` set that is the int8 version (proven on its own). Shared by the
-    pipeline, ``modelship build`` and the wizard's Convert page, so all convert a
-    profile the same way.
+    With ``quantize`` set that is the int8 version (proven on its own). The pipeline
+    and ``modelship build`` call it; it converts through :func:`prove`, as the wizard's
+    Convert page does, so all convert a profile the same way. ``model`` is the deploy's
+    intake and ``key`` its conversion key, when already known.
     """
-    from app.convert import ConvertOptions, convert_model
-    from app.trust import require_python
-
+    key = key or conversion_key(profile, model)
     m = profile.model
-    require_python(m.python)  # a profile's interpreter runs only once trusted here
-    options = ConvertOptions(
-        python=m.python,
-        sample_csv=m.sample_csv,
-        input_shape=m.input_shape,
-        tolerance=m.tolerance,
-        allow_mismatch=m.accept_mismatch,
-        quantize=m.quantize,
-        trust=trusted(profile),
-        match_env=m.match_env,
+    result = prove(
+        m,
+        out,
+        progress,
+        cancel,
+        trust=trusted(profile, model),
+        artifact=model.artifact if model is not None else None,
     )
-    result = convert_model(m.path, out, options, progress, cancel)
     served, quantized = result, False
     if m.quantize and result.quantized is not None:
         progress.update(None, "Serving the int8-quantized model")
@@ -172,19 +194,41 @@ def convert_for_profile(
     summary = served.report.summary()
     progress.update(None, summary)
     return ConvertedModel(
-        served.onnx_path,
-        summary=summary,
-        conversion_key=conversion_key(profile),
-        quantized=quantized,
+        served.onnx_path, summary=summary, conversion_key=key, quantized=quantized
     )
 
 
-def trusted(profile: Profile) -> bool:
+def prove(
+    model: Any,
+    out: Path,
+    progress: Progress,
+    cancel: CancelToken,
+    *,
+    trust: bool,
+    artifact: Any = None,
+) -> Any:
+    """Convert a profile's model section (``app.profile.ModelSection``) into ``out`` and
+    prove it: the whole ``app.convert.ConversionResult`` (report, quantized version).
+
+    The one route to the converter: the pipeline, ``modelship build`` and the wizard's
+    Convert page. ``trust`` is this computer's say about the file; ``artifact`` what
+    intake already read of it (else it is read here).
+    """
+    from app.convert import convert_model
+    from app.convert.options import options_for
+    from app.trust import require_python
+
+    require_python(model.python)  # a profile's interpreter runs only once trusted here
+    options = options_for(model, trust=trust)
+    return convert_model(model.path, out, options, progress, cancel, artifact=artifact)
+
+
+def trusted(profile: Profile, given: ModelInput | None = None) -> bool:
     """Did the person at this computer trust exactly this model file? (Its hash, in the
     local trust store: never a profile's say-so.)"""
     from app.trust import model_trusted
 
-    digest = file_sha256(local_model(profile.model.path))
+    digest = _model_sha256(profile, given)
     return digest is not None and model_trusted(digest)
 
 

@@ -322,15 +322,14 @@ class ConvertPage(Page):
         self.bar.setRange(0, 0)
         self.status.setText("Converting…")
         self.run_button.setEnabled(False)
-        model = self.state.model_path
         out = self.state.conversion_dir() / "model.onnx"
         state = self.state
 
         def work(progress: Any, cancel: Any) -> Any:
-            from app.convert import convert_model  # heavy import: off the GUI thread
+            from app.run import prove  # heavy import: off the GUI thread
 
-            options = state.convert_options()
-            return convert_model(model, out, options, progress=progress, cancel=cancel)
+            # the pipeline's own route (app.run.steps.prove), from the answers so far
+            return prove(state.model_section(), out, progress, cancel, trust=state.trusted)
 
         self.start_worker(
             work,
