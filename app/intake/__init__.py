@@ -31,12 +31,11 @@ from pathlib import Path
 
 from app.errors import ModelError
 from app.files import missing_file
+from app.intake.artifact import ModelArtifact
+from app.intake.identify import _inspect_file
+from app.intake.mlflowdir import _inspect_mlflow
+from app.intake.unpickler import scan_pickle
 from app.mlflowmodel import download, is_model_dir, is_uri
-
-from .artifact import ModelArtifact
-from .identify import _inspect_file
-from .mlflowdir import _inspect_mlflow
-from .unpickler import scan_pickle
 
 __all__ = ["ModelArtifact", "inspect_model", "scan_pickle"]
 

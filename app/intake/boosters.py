@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
+from app.intake.artifact import _JSON_LIMIT, _NOT_MODEL_HINT, ModelArtifact
+from app.intake.describe import _plain
+from app.intake.ubjson import ubjson_decode
 from app.modelfacts import (
     catboost_classifies,
     catboost_names,
@@ -15,10 +18,6 @@ from app.modelfacts import (
     objective_task,
 )
 from app.nextstep import say, use_python
-
-from .artifact import _JSON_LIMIT, _NOT_MODEL_HINT, ModelArtifact
-from .describe import _plain
-from .ubjson import ubjson_decode
 
 
 def _inspect_xgboost(p: Path, data: bytes, fmt: str) -> ModelArtifact:

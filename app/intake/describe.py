@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.intake.ubjson import ubjson_decode
+from app.intake.unpickler import _Stub, stub_name
 from app.modelfacts import column_names, lightgbm_names, objective_task, unnamed
-
-from .ubjson import ubjson_decode
-from .unpickler import _Stub, stub_name
 
 
 def _plain(v: Any) -> Any:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from app.errors import ModelError, UnsupportedModelError
 from app.files import mapped_model, max_model_bytes
+from app.intake.artifact import _NOT_MODEL_HINT, ModelArtifact
+from app.intake.boosters import _inspect_catboost, _inspect_lightgbm, _inspect_xgboost
+from app.intake.onnxfile import _try_onnx
+from app.intake.pickles import _inspect_pickle
+from app.intake.torchfiles import _inspect_zip
 from app.picklescan import scan_stream
-
-from .artifact import _NOT_MODEL_HINT, ModelArtifact
-from .boosters import _inspect_catboost, _inspect_lightgbm, _inspect_xgboost
-from .onnxfile import _try_onnx
-from .pickles import _inspect_pickle
-from .torchfiles import _inspect_zip
 
 
 def _inspect_file(p: Path) -> ModelArtifact:

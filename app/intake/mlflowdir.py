@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.intake.artifact import ModelArtifact
+from app.intake.identify import _inspect_file
 from app.mlflowmodel import read_model_dir
 from app.modelfacts import unnamed
 from app.nextstep import input_shape, say
-
-from .artifact import ModelArtifact
-from .identify import _inspect_file
 
 _FLAVOR_DISTS = {
     "sklearn": ("scikit-learn",),

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.errors import ModelError
-
-from .artifact import ModelArtifact
+from app.intake.artifact import ModelArtifact
 
 
 def _try_onnx(p: Path, data: bytes) -> ModelArtifact | None:

@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError, UnsupportedModelError
-from app.nextstep import match_env, say, use_python
-from app.picklescan import SAFE, Verdict, judge
-
-from .artifact import (
+from app.intake.artifact import (
     _JOBLIB_SUFFIXES,
     _LIBRARIES,
     SUPPORTED_TEXT,
     ModelArtifact,
     installed_versions,
 )
-from .boosters import _describe_catboost_blob
-from .describe import describe_estimator
-from .unpickler import _Stub, safe_load, scan_pickle, stub_name
+from app.intake.boosters import _describe_catboost_blob
+from app.intake.describe import describe_estimator
+from app.intake.unpickler import _Stub, safe_load, scan_pickle, stub_name
+from app.nextstep import match_env, say, use_python
+from app.picklescan import SAFE, Verdict, judge
 
 
 def _inspect_pickle(p: Path, data: bytes, fmt: str) -> ModelArtifact:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError
+from app.intake.artifact import ModelArtifact
+from app.intake.pickles import _describe_pickled, _refuse_non_model
+from app.intake.unpickler import _make_stub
 from app.picklescan import SAFE, judge
-
-from .artifact import ModelArtifact
-from .pickles import _describe_pickled, _refuse_non_model
-from .unpickler import _make_stub
 
 
 def _inspect_skops(p: Path, zf: zipfile.ZipFile) -> ModelArtifact:

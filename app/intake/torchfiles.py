@@ -7,12 +7,11 @@ from pathlib import Path
 
 from app.errors import ModelError, UnsupportedModelError
 from app.files import MappedReader
+from app.intake.artifact import _NOT_MODEL_HINT, ModelArtifact
+from app.intake.skopsfile import _inspect_skops
+from app.intake.unpickler import scan_pickle
 from app.nextstep import chosen_python, input_shape, say
 from app.picklescan import SAFE, judge, scan_stream
-
-from .artifact import _NOT_MODEL_HINT, ModelArtifact
-from .skopsfile import _inspect_skops
-from .unpickler import scan_pickle
 
 
 def _inspect_zip(p: Path, data: bytes) -> ModelArtifact:
