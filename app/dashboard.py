@@ -103,9 +103,9 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
     up every worker seen so far, not only the one this scrape reached. A removed
     (torn-down) deployment gives its history only.
     """
-    from app.commands.status import deployment_status
     from app.errors import ModelShipError
     from app.records import find_record, find_removed, load_record
+    from app.run.status import deployment_status
     from targets.catalog import get_kind
 
     record = find_record(name)

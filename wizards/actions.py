@@ -2,7 +2,7 @@
 
 Profiles: save/open are ``app.profile``'s; export, import and duplicate are a load and
 a save under another path or name. Status, rollback and teardown are
-``app.commands.status.deployment_status`` and ``app.run``'s
+``app.run.status.deployment_status`` and ``app.run``'s
 ``run_rollback``/``teardown``, the functions the ``status``, ``rollback`` and
 ``teardown`` commands call.
 """
@@ -71,7 +71,7 @@ def duplicate_profile(name: str) -> tuple[Any, Path]:
 
 def live_status(record: Any) -> LiveStatus:
     """The same live check as ``modelship status`` (target status + ``GET /ping``)."""
-    from app.commands.status import deployment_status
+    from app.run.status import deployment_status
 
     d = deployment_status(record)
     return LiveStatus(

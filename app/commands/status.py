@@ -1,15 +1,14 @@
 """`modelship status [NAME]`: deployments, and whether each one answers right now.
 
-"Answers" is checked live through the target's own client (``GET /ping``, a pinned
-certificate, SageMaker's signed call), not read from the record. With a NAME the exit
-code says it: 0 when it answers, 1 when it does not. Torn-down deployments are history:
-``--all`` lists them too, marked removed (and a NAME that was removed says so).
+Only the rendering: the rows (the live check through the target's own client) are the
+core's, :mod:`app.run.status`, as the dashboard and the wizard read them. With a NAME
+the exit code says it: 0 when it answers, 1 when it does not. Torn-down deployments are
+history: ``--all`` lists them too, marked removed (and a NAME that was removed says so).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from app.commands._console import print_json
 
@@ -22,94 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def deployment_status(record: Any) -> dict[str, Any]:
-    """A record plus its live state: is it running, does it answer /ping."""
-    from app.endpoint import EndpointError, EndpointUnreachable
-    from app.errors import ModelShipError
-    from targets import get_target
-
-    cost = ""
-    try:
-        target = get_target(record.target)
-        ts = target.status(record)
-        running, detail, cost = ts.running, ts.detail, ts.cost
-    except ModelShipError as exc:
-        running, detail = False, exc.message
-    answering = False
-    endpoint = record.endpoint_obj()
-    if endpoint is not None:
-        try:
-            from app.profile import Profile
-
-            profile = Profile.model_validate(record.profile)
-            answering = target.client(endpoint, profile).ping(timeout=5.0)
-        except (EndpointError, EndpointUnreachable, ModelShipError, ValueError):
-            answering = False
-    if answering:
-        state = "answering"
-    elif running:
-        state = "running, not answering"
-    elif record.state == "stopped":
-        state = f"stopped by you (start it again: modelship start {record.name})"
-    else:
-        state = "stopped"
-    if record.state == "failed":
-        state += " (kept after a failed smoke test)"
-    return {
-        "name": record.name,
-        "target": record.target,
-        "url": record.url,
-        "version": record.current_version,
-        "versions": [v["version"] for v in record.versions],
-        "answering": answering,
-        "running": running,
-        "state": state,
-        "detail": detail,
-        "smoke": (record.smoke or {}).get("summary"),
-        "cost": cost,
-        "created": record.created,
-        "updated": record.updated,
-        "message": record.message,
-        "removed": False,
-        "stopped_at": record.stopped_at,
-    }
-
-
-def removed_status(record: Any) -> dict[str, Any]:
-    """A torn-down deployment, from its history record (nothing is asked live)."""
-    return {
-        "name": record.name,
-        "target": record.target,
-        "url": None,
-        "version": record.current_version,
-        "versions": [v["version"] for v in record.versions],
-        "answering": False,
-        "running": False,
-        "state": "removed",
-        "detail": f"removed {record.removed_at}",
-        "smoke": None,
-        "cost": "",
-        "created": record.created,
-        "updated": record.updated,
-        "message": record.message,
-        "removed": True,
-        "removed_at": record.removed_at,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    from app.journal import open_journals
-    from app.records import find_record, find_removed, list_records, list_removed, load_record
+    from app.run.status import interrupted, removed_count, statuses
 
-    gone = find_removed(args.name) if args.name and find_record(args.name) is None else None
-    if gone is not None:
-        rows = [removed_status(gone)]
-    else:
-        records = [load_record(args.name)] if args.name else list_records()
-        rows = [deployment_status(r) for r in records]
-        if getattr(args, "all", False) and not args.name:
-            rows += [removed_status(r) for r in list_removed()]
-    leftovers = sorted({j.name for j in open_journals(args.name) if find_record(j.name) is None})
+    rows = statuses(args.name, include_removed=getattr(args, "all", False))
+    leftovers = interrupted(args.name)
     if args.json:
         print_json(rows if not args.name else rows[0])
     elif not rows and not leftovers:
@@ -127,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             if row["cost"]:
                 print(f"    cost:   {row['cost']}")
     if not args.name and not getattr(args, "all", False) and not args.json:
-        gone = len(list_removed())
+        gone = removed_count()
         if gone:
             print(f"({gone} removed deployment(s) not shown: modelship status --all)")
     for name in leftovers:
