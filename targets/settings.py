@@ -8,10 +8,10 @@ it that way).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, model_validator
 
 from app.domain import SECRET_REF_PATTERN, SecretRef
 
@@ -43,4 +43,54 @@ class TargetSettings(pydantic.BaseModel):
         return []
 
 
-__all__ = ["SECRET_REF_PATTERN", "SecretRef", "TargetSettings"]
+# The fields every target with an endpoint declares. They are made here and declared in
+# each settings class (not inherited): a class's field order is its form's order.
+
+
+def api_key_field(
+    title: str = "API key",
+    description: str = "Keyring entry holding the key callers must send (Authorization: Bearer).",
+) -> Any:
+    """``api_key``: the keyring entry of the key callers send to the endpoint."""
+    return Field(None, title=title, description=description)
+
+
+def require_api_key_field(description: str) -> Any:
+    """``require_api_key`` (see :class:`KeyRequired`)."""
+    return Field(True, title="Require an API key", description=description)
+
+
+def start_timeout_field(
+    default: float, description: str, *, le: float = 3600, advanced: bool = False
+) -> Any:
+    """``start_timeout``: seconds to wait for the deployment to start and answer."""
+    extra: dict[str, Any] = {"json_schema_extra": {"advanced": True}} if advanced else {}
+    return Field(default, gt=0, le=le, title="Start timeout", description=description, **extra)
+
+
+class KeyRequired(TargetSettings):
+    """Settings of an endpoint reachable beyond this computer: an ``api_key`` is
+    required unless ``require_api_key`` is turned off. Subclasses declare both fields
+    and say who could call the endpoint without one (``open_to``)."""
+
+    open_to: ClassVar[str] = "anyone who can reach it"
+
+    @model_validator(mode="after")
+    def _key_unless_off(self) -> KeyRequired:
+        if getattr(self, "require_api_key", False) and not getattr(self, "api_key", None):
+            raise ValueError(
+                "api_key must name a keyring entry (or set require_api_key = false to let "
+                f"{self.open_to} call it)"
+            )
+        return self
+
+
+__all__ = [
+    "SECRET_REF_PATTERN",
+    "KeyRequired",
+    "SecretRef",
+    "TargetSettings",
+    "api_key_field",
+    "require_api_key_field",
+    "start_timeout_field",
+]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from targets.settings import SecretRef, TargetSettings
+from targets.settings import SecretRef, TargetSettings, api_key_field, start_timeout_field
 
 
 class DockerSettings(TargetSettings):
@@ -42,18 +42,13 @@ class DockerSettings(TargetSettings):
         description="Server processes in the container (empty: one per CPU it may use).",
         json_schema_extra={"advanced": True},  # under "Show more settings"
     )
-    api_key: SecretRef | None = Field(
-        None,
-        title="API key",
-        description="Keyring entry holding an API key clients must send (empty: no key).",
+    api_key: SecretRef | None = api_key_field(
+        description="Keyring entry holding an API key clients must send (empty: no key)."
     )
-    start_timeout: float = Field(
+    start_timeout: float = start_timeout_field(
         60.0,
-        gt=0,
-        le=3600,
-        title="Start timeout",
-        description="Seconds to wait for the container to load the model and answer.",
-        json_schema_extra={"advanced": True},  # under "Show more settings"
+        "Seconds to wait for the container to load the model and answer.",
+        advanced=True,  # under "Show more settings"
     )
 
     @field_validator("bind_host")

@@ -19,13 +19,12 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
-from app.endpoint import answers
 from app.errors import TargetError
 from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
 from app.nextstep import pull_image, say, see_details, set_setting
 from app.progress import NullProgress, Progress
-from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.common import API_KEY_FILE_ENV, endpoint_key_value, key_problems, wait_answering
 from targets.docker.kind import KIND
 from targets.docker.settings import DockerSettings
 from targets.kind import Kind
@@ -123,8 +122,7 @@ class DockerTarget(Target):
                     )
                 )
             problems += _base_image_problems(client, profile.image.base_image)
-            if settings.api_key:
-                problems += _credential_problems(settings.api_key)
+            problems += key_problems(settings.api_key)
         finally:
             client.close()
         return problems
@@ -204,10 +202,10 @@ class DockerTarget(Target):
             kwargs: dict[str, Any] = {}
             if settings.memory_limit:
                 kwargs["mem_limit"] = settings.memory_limit
-            secret = _secret_value(settings)
+            secret = endpoint_key_value(settings)
             if secret is not None:
                 kwargs["environment"] = {
-                    "MODELSHIP_API_KEY_FILE": SECRET_PATH,
+                    API_KEY_FILE_ENV: SECRET_PATH,
                     "MODELSHIP_API_KEY_WAIT_S": str(KEY_WAIT_S),
                 }
                 kwargs["tmpfs"] = {SECRET_DIR: _tmpfs_options(client, image_ref)}
@@ -264,20 +262,18 @@ class DockerTarget(Target):
 
         last: dict[str, Any] = {}
 
-        def probe() -> str:
+        def state() -> str | None:
             try:
                 container = client.containers.get(container_id)
             except docker.errors.NotFound:
                 return "gone"
             last["container"] = container
-            state = container.attrs.get("State") or {}
-            status = str(state.get("Status"))
+            now = container.attrs.get("State") or {}
+            status = str(now.get("Status"))
             restarts = int(container.attrs.get("RestartCount") or 0)
             if status in {"exited", "dead", "restarting"} or restarts > 0:
-                return f"stopped:{state.get('ExitCode')}"
-            if status == "running" and answers(url, timeout=1.0):
-                return "answering"
-            return status
+                return f"stopped:{now.get('ExitCode')}"
+            return None if status == "running" else status
 
         def failed(state: str) -> str | None:
             if state == "gone":
@@ -291,21 +287,19 @@ class DockerTarget(Target):
                 )
             return None
 
-        wait_until(
-            probe,
-            lambda state: state == "answering",
+        wait_answering(
+            url,
+            state,
             failed,
             timeout=timeout,
             cancel=ctx.cancel,
             progress=ctx.progress,
             what=f"the container on {url}",
-            describe=lambda state: f"Container {state}",
-            hint="Raise the Start timeout setting for a large model.",
+            noun="Container",
+            running="running",
             fail_hint="Read its log in the details (--debug); `modelship serve MODEL` "
             "reproduces it outside Docker.",
             details=lambda: _logs_tail(last["container"]) if "container" in last else None,
-            interval=0.05,
-            max_interval=0.5,
         )
 
     # ---- later ----------------------------------------------------------------------
@@ -472,15 +466,6 @@ class DockerTarget(Target):
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def _secret_value(settings: DockerSettings) -> str | None:
-    """The API key from the keyring (never logged), or None when none is set."""
-    if not settings.api_key:
-        return None
-    from app.secrets import get_secret
-
-    return get_secret(settings.api_key)
-
-
 def _image_user(attrs: dict[str, Any]) -> tuple[str, str]:
     """(uid, gid) of a container's or image's ``User`` ("" when not numeric)."""
     user = str((attrs.get("Config") or {}).get("User") or "0:0")
@@ -558,7 +543,7 @@ def _hand_over_key_again(client: Any, container: Any, record: DeploymentRecord) 
     """After a start or restart: the tmpfs is empty again, so hand the key over anew
     (from the keyring entry the deployment's profile names)."""
     env = (container.attrs.get("Config") or {}).get("Env") or []
-    if f"MODELSHIP_API_KEY_FILE={SECRET_PATH}" not in env:
+    if f"{API_KEY_FILE_ENV}={SECRET_PATH}" not in env:
         return
     name = (((record.profile or {}).get("target") or {}).get("settings") or {}).get("api_key")
     if not name:
@@ -569,17 +554,6 @@ def _hand_over_key_again(client: Any, container: Any, record: DeploymentRecord) 
     from app.secrets import get_secret
 
     _hand_over_key(client, container, get_secret(name))
-
-
-def _credential_problems(name: str) -> list[Problem]:
-    from app.errors import CredentialError
-    from app.secrets import get_secret
-
-    try:
-        get_secret(name)
-    except CredentialError as exc:
-        return [Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")]
-    return []
 
 
 def _base_image_problems(client: Any, base: str) -> list[Problem]:

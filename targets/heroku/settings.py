@@ -9,11 +9,17 @@ because the account key is sent there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from targets.settings import SecretRef, TargetSettings
+from targets.settings import (
+    KeyRequired,
+    SecretRef,
+    api_key_field,
+    require_api_key_field,
+    start_timeout_field,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.trust import UntrustedHostError
@@ -49,7 +55,7 @@ def check_registry(registry: str) -> None:
     )
 
 
-class HerokuSettings(TargetSettings):
+class HerokuSettings(KeyRequired):
     app: str | None = Field(
         None,
         pattern=r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$",
@@ -77,28 +83,16 @@ class HerokuSettings(TargetSettings):
         title="Registry",
         description="Heroku's container registry (another one must be confirmed on this computer).",
     )
-    api_key: SecretRef | None = Field(
-        None,
-        title="Endpoint API key",
-        description="Keyring entry of the key callers must send (Authorization: Bearer).",
+    api_key: SecretRef | None = api_key_field(
+        "Endpoint API key",
+        "Keyring entry of the key callers must send (Authorization: Bearer).",
     )
-    require_api_key: bool = Field(
-        True,
-        title="Require an API key",
-        description="Turn off only for an endpoint anyone on the internet may call.",
+    require_api_key: bool = require_api_key_field(
+        "Turn off only for an endpoint anyone on the internet may call."
     )
-    start_timeout: float = Field(
-        300.0, gt=0, le=3600, title="Start timeout", description="Seconds to wait for the release."
-    )
+    start_timeout: float = start_timeout_field(300.0, "Seconds to wait for the release.")
 
-    @model_validator(mode="after")
-    def _key_unless_off(self) -> HerokuSettings:
-        if self.require_api_key and not self.api_key:
-            raise ValueError(
-                "api_key must name a keyring entry (or set "
-                "require_api_key = false to let anyone on the internet call it)"
-            )
-        return self
+    open_to: ClassVar[str] = "anyone on the internet"
 
     def address_errors(self) -> list[UntrustedHostError]:
         from app.trust import UntrustedHostError

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import DeploymentRecord, Resource
 from app.progress import Progress
+from targets.common import API_KEY_ENV, endpoint_key_value
 from targets.heroku import pricing
 from targets.heroku.client import (
     HerokuClient,
@@ -77,16 +78,8 @@ def live(record: DeploymentRecord | None, kind: str, app: str) -> Resource | Non
     return None
 
 
-def endpoint_key(settings: HerokuSettings) -> str | None:
-    if not settings.api_key:
-        return None
-    from app.secrets import get_secret
-
-    return get_secret(settings.api_key)
-
-
 def config_vars(settings: HerokuSettings) -> dict[str, str | None]:
     """What the server needs: its API key (None: remove it) and ModelShip's settings
     for the dyno size (workers that fit its memory)."""
     workers = pricing.WORKERS.get(settings.dyno_size.lower(), 1)
-    return {"MODELSHIP_API_KEY": endpoint_key(settings), "MODELSHIP_WORKERS": str(workers)}
+    return {API_KEY_ENV: endpoint_key_value(settings), "MODELSHIP_WORKERS": str(workers)}

@@ -22,12 +22,14 @@ that is Heroku's only way to hand a secret to a dyno.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource, now_iso
 from app.errors import TargetError
 from app.progress import NullProgress, Progress
-from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.base import DeployContext, Target, TargetStatus
+from targets.common import PreflightModule
 from targets.heroku import preflight, pricing
 from targets.heroku.kind import KIND
 from targets.heroku.registry import HerokuRegistry, registry_password
@@ -53,7 +55,6 @@ from targets.heroku.shared import (
     UNNAMED,
     client,
     client_for,
-    endpoint_key,
     live,
     settings_of,
 )
@@ -63,7 +64,8 @@ if TYPE_CHECKING:
     from app.profile import Profile
 
 
-class HerokuTarget(Target):
+class HerokuTarget(PreflightModule, Target):
+    preflight: ClassVar[ModuleType] = preflight  # check, warnings, plan
     kind: ClassVar[Kind] = KIND
     # Heroku starts the new release's dyno and swaps when it is up.
     replacement: ClassVar = "platform"
@@ -82,21 +84,6 @@ class HerokuTarget(Target):
             password=lambda: registry_password(s),
             words=f"Heroku's registry for app {app} ({s.registry})",
         )
-
-    def secret_headers(self, profile: Profile) -> dict[str, str]:
-        """The endpoint's own key (``api_key``); ``account_key`` is Heroku's."""
-        key = endpoint_key(settings_of(profile))
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    # ---- before ---------------------------------------------------------------------
-    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
-        return preflight.check(profile, previous)
-
-    def warnings(self, profile: Profile) -> list[str]:
-        return preflight.warnings(profile)
-
-    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
-        return preflight.plan(profile, previous)
 
     # ---- deploy -------------------------------------------------------------------------
     def prepare(self, ctx: DeployContext) -> None:

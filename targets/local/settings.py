@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from targets.settings import SecretRef, TargetSettings
+from targets.settings import SecretRef, TargetSettings, api_key_field, start_timeout_field
 
 
 class LocalSettings(TargetSettings):
@@ -20,19 +20,13 @@ class LocalSettings(TargetSettings):
         description="Server processes to run.",
         json_schema_extra={"advanced": True},
     )
-    api_key: SecretRef | None = Field(
-        None,
-        title="API key (keyring entry)",
-        description="Name of a keyring entry holding an API key that callers must send "
+    api_key: SecretRef | None = api_key_field(
+        "API key (keyring entry)",
+        "Name of a keyring entry holding an API key that callers must send "
         "as 'Authorization: Bearer KEY'. Empty: no key needed.",
     )
-    start_timeout: float = Field(
-        60.0,
-        gt=0,
-        le=3600,
-        title="Start timeout",
-        description="Seconds to wait for the server to load the model and answer.",
-        json_schema_extra={"advanced": True},
+    start_timeout: float = start_timeout_field(
+        60.0, "Seconds to wait for the server to load the model and answer.", advanced=True
     )
 
 

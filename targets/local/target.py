@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import psutil
 
 from app.domain import DeploymentRecord, Endpoint, Resource
-from app.endpoint import answers
 from app.errors import TargetError
 from app.nextstep import model_file, say, set_setting
 from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.common import API_KEY_ENV, endpoint_key_value, key_problems, wait_answering
 from targets.kind import Kind
 from targets.local.kind import KIND
 from targets.local.settings import LocalSettings
@@ -215,11 +215,9 @@ def _wait_until_answering(
     pid = int(resource.data["pid"])
     log = Path(resource.data["log"])
 
-    def probe() -> str:
-        if answers(url, timeout=1.0):
-            return "answering"
+    def state() -> str | None:
         _reap(pid)
-        return "starting" if _proc_start_time(pid) is not None else "exited"
+        return None if _proc_start_time(pid) is not None else "exited"
 
     def exited(state: str) -> str | None:
         if state != "exited":
@@ -229,20 +227,18 @@ def _wait_until_answering(
             tail.splitlines()[-1] if tail else "no output"
         )
 
-    wait_until(
-        probe,
-        lambda state: state == "answering",
+    wait_answering(
+        url,
+        state,
         exited,
         timeout=timeout,
         cancel=cancel,
         progress=progress,
         what=f"the server on {url}",
-        describe=lambda state: f"Server {state}",
-        hint="Raise the Start timeout setting for a large model.",
+        noun="Server",
+        running="starting",
         fail_hint="See the details (--debug) or run `modelship serve MODEL` to try it.",
         details=lambda: _log_tail(log),
-        interval=0.05,
-        max_interval=0.5,
     )
 
 
@@ -315,16 +311,7 @@ class LocalTarget(Target):
                     setting="model.path",
                 )
             )
-        if settings.api_key:
-            from app.errors import CredentialError
-            from app.secrets import get_secret
-
-            try:
-                get_secret(settings.api_key)
-            except CredentialError as exc:
-                problems.append(
-                    Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")
-                )
+        problems += key_problems(settings.api_key)
         port = settings.port
         if not port_free(port) and not (
             _ours_on_port(previous, port) or _holds_other_target(previous, port)
@@ -554,10 +541,9 @@ def server_env(settings: LocalSettings) -> dict[str, str]:
         if k in _PASSED_ON or (k.startswith("LC_") and k.isupper())
     }
     env["PYTHONUNBUFFERED"] = "1"
-    if settings.api_key:
-        from app.secrets import get_secret
-
-        env["MODELSHIP_API_KEY"] = get_secret(settings.api_key)
+    key = endpoint_key_value(settings)
+    if key is not None:
+        env[API_KEY_ENV] = key
     return env
 
 

@@ -11,6 +11,7 @@ from app.errors import CredentialError, TargetError
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
+from targets.common import API_KEY_FILE_ENV, endpoint_key_value
 from targets.openstack.kind import SEND_IMAGE
 from targets.openstack.names import (
     CONTAINER_PORT,
@@ -121,11 +122,10 @@ def start_version(ctx: DeployContext, ssh: Ssh, vm: Vm, setup: Resource) -> Reso
     gid = gid if gid.isdigit() else uid
     secrets_dir = f"{root}/secrets"
     env = []
-    if s.api_key:
-        from app.secrets import get_secret
-
-        write(ssh, f"{secrets_dir}/api_key", get_secret(s.api_key).encode())
-        env.append(f"-e MODELSHIP_API_KEY_FILE={SECRET_DIR_IN_CONTAINER}/api_key")
+    key = endpoint_key_value(s)
+    if key is not None:
+        write(ssh, f"{secrets_dir}/api_key", key.encode())
+        env.append(f"-e {API_KEY_FILE_ENV}={SECRET_DIR_IN_CONTAINER}/api_key")
     ssh.run(
         f"{ssh.sudo}sh -c {q(f'chown -R {uid}:{gid} {secrets_dir} && chmod 500 {secrets_dir} && chmod 400 {secrets_dir}/*')}"  # noqa: E501
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain import DeploymentRecord, Resource
 from app.errors import CredentialError, TargetError
 from targets.base import PlanItem, Problem
+from targets.common import key_problems
 from targets.openstack import client as osc
 from targets.openstack.cloud import choose, facts, find_network, plan_reach, reach_problems
 from targets.openstack.names import DOCKER_MB, base_name
@@ -20,16 +21,7 @@ if TYPE_CHECKING:
 
 def check(profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
     s: OpenStackSettings = profile.target.settings
-    problems: list[Problem] = []
-    if s.api_key:
-        from app.secrets import get_secret
-
-        try:
-            get_secret(s.api_key)
-        except CredentialError as exc:
-            problems.append(
-                Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")
-            )
+    problems: list[Problem] = key_problems(s.api_key)
     try:
         conn = osc.connect(s.cloud, s.region)
     except CredentialError as exc:

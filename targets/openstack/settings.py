@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from targets.settings import SecretRef, TargetSettings
+from targets.settings import (
+    KeyRequired,
+    SecretRef,
+    api_key_field,
+    require_api_key_field,
+    start_timeout_field,
+)
 
 HOST = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
 
 
-class OpenStackSettings(TargetSettings):
+class OpenStackSettings(KeyRequired):
     cloud: str = Field(
         "openstack",
         min_length=1,
@@ -67,15 +73,9 @@ class OpenStackSettings(TargetSettings):
         description="Address ranges allowed to reach the endpoint (and SSH), comma-separated, "
         "e.g. 132.230.0.0/16, 2001:7c0::/32. 0.0.0.0/0 (anyone) opens IPv6 (::/0) too.",
     )
-    api_key: SecretRef | None = Field(
-        None,
-        title="API key",
-        description="Keyring entry holding the key callers must send (Authorization: Bearer).",
-    )
-    require_api_key: bool = Field(
-        True,
-        title="Require an API key",
-        description="Turn off only for an endpoint anyone who can reach it may call.",
+    api_key: SecretRef | None = api_key_field()
+    require_api_key: bool = require_api_key_field(
+        "Turn off only for an endpoint anyone who can reach it may call."
     )
     accept_host_key: str | None = Field(
         None,
@@ -84,13 +84,11 @@ class OpenStackSettings(TargetSettings):
         description="Only for images that print no host keys on the console: the VM's key "
         "fingerprint you checked (SHA256:...).",
     )
-    start_timeout: float = Field(
-        900.0,
-        gt=0,
-        le=7200,
-        title="Start timeout",
-        description="Seconds to wait for the VM to boot and the endpoint to answer.",
+    start_timeout: float = start_timeout_field(
+        900.0, "Seconds to wait for the VM to boot and the endpoint to answer.", le=7200
     )
+
+    open_to: ClassVar[str] = "anyone who can reach the VM"
 
     @field_validator("allowed_cidr")
     @classmethod
@@ -131,15 +129,6 @@ class OpenStackSettings(TargetSettings):
         ):
             out.append(ipaddress.ip_network("::/0"))
         return out
-
-    @model_validator(mode="after")
-    def _key_unless_off(self) -> OpenStackSettings:
-        if self.require_api_key and not self.api_key:
-            raise ValueError(
-                "api_key must name a keyring entry (or set require_api_key = false to let "
-                "anyone who can reach the VM call it)"
-            )
-        return self
 
 
 # bwCloud names every instance <instance-uuid>.<region code>.bw-cloud-instance.org

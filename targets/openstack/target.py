@@ -33,13 +33,15 @@ The parts live beside this file: ``preflight`` (check, warnings, plan), ``cloud`
 from __future__ import annotations
 
 import shlex
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.endpoint import EndpointClient
 from app.errors import CredentialError, TargetError
 from app.progress import NullProgress, Progress
-from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.base import DeployContext, Target, TargetStatus
+from targets.common import PreflightModule
 from targets.kind import Kind
 from targets.openstack import client as osc
 from targets.openstack import preflight
@@ -56,19 +58,10 @@ if TYPE_CHECKING:
     from targets.openstack.vm import Ssh
 
 
-class OpenStackTarget(Target):
+class OpenStackTarget(PreflightModule, Target):
+    preflight: ClassVar[ModuleType] = preflight  # check, warnings, plan
     kind: ClassVar[Kind] = KIND
     replacement: ClassVar = "side_by_side"
-
-    # ---- preflight ------------------------------------------------------------------
-    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
-        return preflight.check(profile, previous)
-
-    def warnings(self, profile: Profile) -> list[str]:
-        return preflight.warnings(profile)
-
-    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
-        return preflight.plan(profile, previous)
 
     # ---- deploy ---------------------------------------------------------------------
     def deploy(self, ctx: DeployContext) -> Endpoint:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.settings import TargetSettings
+from targets.settings import TargetSettings, start_timeout_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.trust import UntrustedHostError
@@ -84,12 +84,8 @@ class SageMakerSettings(TargetSettings):
         description="Override of the ECR registry host (a mirror; tests). Empty: your "
         "account's ECR.",
     )
-    start_timeout: float = Field(
-        1800.0,
-        gt=0,
-        le=7200,
-        title="Start timeout",
-        description="Seconds to wait for the endpoint to be InService.",
+    start_timeout: float = start_timeout_field(
+        1800.0, "Seconds to wait for the endpoint to be InService.", le=7200
     )
 
     @field_validator("role_arn")

@@ -1,0 +1,124 @@
+"""What several targets do the same way: the endpoint's API key (checked before a deploy,
+read for handing to the server) and waiting until a started server answers ``/ping``.
+
+How the key reaches the server differs by where it runs (the process's environment for
+``local``, a config var on Heroku, a file on a tmpfs in Docker, a file in the VM's
+secrets folder); the server reads ``API_KEY_ENV`` or the file ``API_KEY_FILE_ENV`` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
+
+from app.endpoint import answers
+from app.errors import CredentialError
+from app.waiting import wait_until
+from targets.base import Problem
+
+if TYPE_CHECKING:
+    from app.domain import DeploymentRecord
+    from app.profile import Profile
+    from app.progress import CancelToken, Progress
+    from targets.base import PlanItem
+    from targets.settings import TargetSettings
+
+API_KEY_ENV = "MODELSHIP_API_KEY"  # the key itself
+API_KEY_FILE_ENV = "MODELSHIP_API_KEY_FILE"  # a file that holds it
+
+
+def key_problems(name: str | None) -> list[Problem]:
+    """The endpoint key's keyring entry ``name`` can be read (nothing to check when the
+    settings name no key): a credential problem on the ``api_key`` setting otherwise."""
+    if not name:
+        return []
+    from app.secrets import get_secret
+
+    try:
+        get_secret(name)
+    except CredentialError as exc:
+        return [Problem(exc.message, exc.hint or "", kind="credential", setting="api_key")]
+    return []
+
+
+def endpoint_key_value(settings: TargetSettings) -> str | None:
+    """The key callers must send, from the keyring, to hand to the server (never
+    logged); None when the settings name no key."""
+    name = settings.endpoint_key()
+    if not name:
+        return None
+    from app.secrets import get_secret
+
+    return get_secret(name)
+
+
+def wait_answering(
+    url: str,
+    state: Callable[[], str | None],
+    failed: Callable[[str], str | None],
+    *,
+    timeout: float,
+    cancel: CancelToken | None,
+    progress: Progress,
+    what: str,
+    noun: str,
+    running: str,
+    fail_hint: str,
+    details: Callable[[], str | None],
+) -> None:
+    """Wait until the server on ``url`` answers ``/ping``; fail early when it stops.
+
+    ``state()`` is None while the server's process (or container) runs, so it is asked;
+    otherwise a word for what it is doing instead, which ``failed`` turns into why the
+    wait is over (or None: keep waiting). ``running`` names the state while it runs but
+    does not answer yet; progress says "``noun`` STATE".
+    """
+
+    def probe() -> str:
+        now = state()
+        if now is not None:
+            return now
+        return "answering" if answers(url, timeout=1.0) else running
+
+    wait_until(
+        probe,
+        lambda now: now == "answering",
+        failed,
+        timeout=timeout,
+        cancel=cancel,
+        progress=progress,
+        what=what,
+        describe=lambda now: f"{noun} {now}",
+        hint="Raise the Start timeout setting for a large model.",
+        fail_hint=fail_hint,
+        details=details,
+        interval=0.05,
+        max_interval=0.5,
+    )
+
+
+class PreflightModule:
+    """A target whose ``check``, ``warnings`` and ``plan`` live in a module of their own,
+    its ``preflight`` (list this before :class:`targets.base.Target` among the bases)."""
+
+    preflight: ClassVar[ModuleType]
+
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
+        return self.preflight.check(profile, previous)  # type: ignore[no-any-return]
+
+    def warnings(self, profile: Profile) -> list[str]:
+        return self.preflight.warnings(profile)  # type: ignore[no-any-return]
+
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
+        return self.preflight.plan(profile, previous)  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "API_KEY_ENV",
+    "API_KEY_FILE_ENV",
+    "PreflightModule",
+    "endpoint_key_value",
+    "key_problems",
+    "wait_answering",
+]
