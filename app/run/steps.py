@@ -177,16 +177,16 @@ def convert_for_profile(
     Convert page does, so all convert a profile the same way. ``model`` is the deploy's
     intake and ``key`` its conversion key, when already known.
     """
-    key = key or conversion_key(profile, model)
+    from app.mlflowmodel import pinned_uris
+
     m = profile.model
-    result = prove(
-        m,
-        out,
-        progress,
-        cancel,
-        trust=trusted(profile, model),
-        artifact=model.artifact if model is not None else None,
-    )
+    with pinned_uris():  # without a deploy around it too (`modelship build`)
+        if model is None:  # no intake handed on: the model is hashed once, here
+            local = local_model(m.path)
+            model = ModelInput(None, local, file_sha256(local))
+        key = key or conversion_key(profile, model)
+        trust = trusted(profile, model)
+        result = prove(m, out, progress, cancel, trust=trust, artifact=model.artifact)
     served, quantized = result, False
     if m.quantize and result.quantized is not None:
         progress.update(None, "Serving the int8-quantized model")

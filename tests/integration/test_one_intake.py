@@ -69,6 +69,27 @@ def test_a_local_deploy_reads_and_hashes_the_model_once(
     assert_nothing_left("once", port)
 
 
+def test_modelship_build_converts_reading_and_hashing_the_model_once(
+    iris_model: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """`modelship build` converts through convert_for_profile without a deploy's intake."""
+    import app.hashing
+    import app.intake
+    from app.progress import CancelToken, NullProgress
+    from app.run import convert_for_profile
+
+    hashed = spy(monkeypatch, app.hashing, "sha256_file")
+    read = spy(monkeypatch, app.intake, "inspect_model")
+    profile = new_profile(iris_model, name="built")
+    out = tmp_path / "model.onnx"
+    converted = convert_for_profile(profile, out, NullProgress(), CancelToken())
+    assert converted.complete() and converted.conversion_key
+    assert len([c for c in hashed if _on(iris_model)(c)]) == 1, hashed
+    assert len([c for c in read if _on(iris_model)(c)]) == 1, read
+
+
 _LOG = (
     "import mlflow, sys\n"
     "with mlflow.start_run() as run:\n"
