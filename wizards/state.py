@@ -87,16 +87,7 @@ class WizardState:
         (``app.profile.ModelSection``): what the Convert page converts, by the core's route."""
         from app.profile import ModelSection
 
-        return ModelSection(
-            path=self.model_path,
-            python=self.python,
-            sample_csv=self.sample_csv,
-            input_shape=self.input_shape,
-            tolerance=self.tolerance,
-            accept_mismatch=self.allow_mismatch,
-            quantize=self.quantize,
-            match_env=self.match_env,
-        )
+        return ModelSection.model_validate(self.model_dict(self._base()))
 
     def convert_options(self) -> Any:
         from app.convert.options import options_for
@@ -159,13 +150,16 @@ class WizardState:
             names[f"target.settings.{key}"] = info.title or key.replace("_", " ").capitalize()
         return names
 
-    def profile_dict(self) -> dict[str, Any]:
+    def _base(self) -> dict[str, Any]:
+        """The opened profile's keys (the answers go over them), else a new profile's."""
         if self.profile is not None and self.loaded_from_profile:
-            base = self.profile.to_dict()
-        else:
-            from app.profile import SCHEMA_VERSION
+            return self.profile.to_dict()
+        from app.profile import SCHEMA_VERSION
 
-            base = {"schema": SCHEMA_VERSION}
+        return {"schema": SCHEMA_VERSION}
+
+    def model_dict(self, base: dict[str, Any]) -> dict[str, Any]:
+        """The answers about the model as a profile's ``[model]`` table."""
         model = dict(base.get("model", {}))
         if self.model_path is not None:
             model["path"] = str(self.model_path)
@@ -176,6 +170,11 @@ class WizardState:
         model["quantize"] = self.quantize
         model["accept_mismatch"] = self.allow_mismatch
         model["match_env"] = self.match_env
+        return model
+
+    def profile_dict(self) -> dict[str, Any]:
+        base = self._base()
+        model = self.model_dict(base)
         target = dict(base.get("target", {}))
         if target.get("kind") != (self.target_name or "local"):
             target = {}
