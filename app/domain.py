@@ -1,9 +1,9 @@
 """The plain types that flow between the pipeline, the targets and the record store.
 
 This module imports nothing else of the project, so that every layer can use it: the
-targets' protocol (``targets.base``), the record store (``app.records``), the journal
+targets' protocol (``targets.base``), the record store (``app.store.records``), the journal
 and the pipeline (``app.run``) all speak these types, and none of them has to import
-another to do so (the cycle ``targets.base`` <-> ``app.records`` is gone).
+another to do so (the cycle ``targets.base`` <-> ``app.store.records`` is gone).
 
 Nothing here holds a secret: a :data:`SecretRef` is the *name* of a keyring entry.
 """
@@ -237,7 +237,7 @@ class PushedImage:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-# ---- deployment records (the store itself is app.records) -------------------------------
+# ---- deployment records (the store itself is app.store.records) -------------------------------
 
 RECORD_SCHEMA = 2  # 2: every version says which target ran it and with which profile
 
@@ -321,7 +321,7 @@ class DeploymentRecord:
     message: str = ""  # last thing that happened, in words
     schema: int = RECORD_SCHEMA
     # Set when the deployment was torn down: the record is then history (kept apart
-    # from live records by ``app.records``), its versions and their dates kept.
+    # from live records by ``app.store.records``), its versions and their dates kept.
     removed_at: str | None = None
     stopped_at: str | None = None  # set while the owner has stopped it (Stop/Start)
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from app.files import check_regular, max_model_bytes, open_regular
+from app.model.files import check_regular, max_model_bytes, open_regular
 
 
 def sha256_file(path: str | Path) -> str:
@@ -24,7 +24,7 @@ def sha256_file(path: str | Path) -> str:
             h.update(bytes.fromhex(sha256_file(f)))
         return h.hexdigest()
     # regular files only (a FIFO would block, a device never ends), no larger than a model
-    # may be (app/files.py): nothing is hashed that would then be refused anyway
+    # may be (app/model/files.py): nothing is hashed that would then be refused anyway
     p.stat()  # a missing or unreadable file: OSError, as callers expect
     check_regular(p, max_model_bytes())
     with os.fdopen(open_regular(p), "rb") as f:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-SERVICE = "modelship"  # the keyring service (app.secrets.SERVICE; not imported: no keyring)
+SERVICE = "modelship"  # the keyring service (app.store.secrets.SERVICE; not imported: no keyring)
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
-    from app.profile import Profile
     from app.run import teardown
+    from app.store.profile import Profile
 
     name = f"bench-{os.getpid()}"
     model = work / "rf.joblib"
@@ -282,8 +282,8 @@ def heroku_main(args: argparse.Namespace) -> int:
     """Cold and warm deploys to an emulated Heroku app, and the bytes each push uploaded."""
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-heroku-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")
-    from app.profile import Profile
     from app.run import teardown
+    from app.store.profile import Profile
     from tests.emulators.heroku import HerokuEmulator
 
     name = f"bench-heroku-{os.getpid()}"
@@ -300,7 +300,7 @@ def heroku_main(args: argparse.Namespace) -> int:
     with HerokuEmulator() as emulator:
         # No secure keyring outside the tests: the key is used for this run only.
         os.environ["HEROKU_API_KEY"] = emulator.api_key
-        from app.trust import allow_host
+        from app.store.trust import allow_host
 
         for address in (emulator.api_url, emulator.registry):  # as `modelship hosts allow`
             allow_host(address)
@@ -445,8 +445,8 @@ def openstack_main(args: argparse.Namespace) -> int:
                 raise keyring.errors.PasswordDeleteError(username)
 
     keyring.set_keyring(RunKeyring())
-    from app.profile import Profile
     from app.run import teardown
+    from app.store.profile import Profile
     from tests.emulators.openstack.backends import SshdBackend
     from tests.emulators.openstack.emulator import OpenStackEmulator
     from tests.emulators.openstack.sshd import SshdServer
@@ -566,8 +566,8 @@ def sagemaker_main(args: argparse.Namespace) -> int:
     """Cold and warm deploys to an emulated SageMaker endpoint, and the bytes pushed."""
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-sagemaker-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")
-    from app.profile import Profile
     from app.run import teardown
+    from app.store.profile import Profile
     from tests.emulators.sagemaker_runtime.emulator import Emulator
     from tests.emulators.sagemaker_runtime.fixtures import AWS_TEST_ENV, registry_address
     from tests.emulators.sagemaker_runtime.server import EmulatorServer, MotoServer
@@ -591,7 +591,7 @@ def sagemaker_main(args: argparse.Namespace) -> int:
     os.environ["AWS_ENDPOINT_URL"] = moto.url
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = server.url
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = server.url
-    from app.trust import allow_host
+    from app.store.trust import allow_host
 
     allow_host(registry_address())  # the local registry in ECR's place, as `hosts allow`
     profile = Profile.model_validate(

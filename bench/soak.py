@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
-    from app.convert import ConvertOptions, convert_model
-    from app.samples import sample_model_path
+    from app.model.convert import ConvertOptions, convert_model
+    from app.model.samples import sample_model_path
 
     work = Path(tempfile.mkdtemp(prefix="modelship-soak-"))
     result = convert_model(sample_model_path(), work / "churn.onnx", ConvertOptions())

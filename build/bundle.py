@@ -75,20 +75,20 @@ def bundle_plan(root: Path) -> BundlePlan:
     # Files that are run or copied as files, not imported: the serving runtime (copied
     # into every image's build context), the conversion worker (run as a script,
     # possibly by another Python), and the runtime's requirements.
-    # The worker's package finds app/modelfacts.py and app/convert/isolation.py by
-    # relative imports from its folder (app/convert/worker/__main__.py): keep the layout.
+    # The worker's package finds app/model/modelfacts.py and app/model/convert/isolation.py by
+    # relative imports from its folder (app/model/convert/worker/__main__.py): keep the layout.
     for pattern in (
         "app/__init__.py",
         "app/serving/*",
-        "app/convert/*.py",
-        "app/convert/worker/*.py",
-        "app/modelfacts.py",
+        "app/model/convert/*.py",
+        "app/model/convert/worker/*.py",
+        "app/model/modelfacts.py",
     ):
         for path in root.glob(pattern):
             if path.is_file():
                 datas.append((str(path), str(path.parent.relative_to(root))))
     # Data files inside the app package, read with importlib.resources (the pickle
-    # allow-list app/safety_allowlist.json): every file under app/ that is not Python.
+    # allow-list app/model/safety_allowlist.json): every file under app/ that is not Python.
     for path in sorted((root / "app").rglob("*")):
         if (
             path.is_file()

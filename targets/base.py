@@ -38,7 +38,7 @@ Lifecycle:
 * Replacing in place: see ``suspend``/``resume``/``retire`` below.
 
 Secrets never go into settings: a :data:`SecretRef` field holds the *name* of a keyring
-entry (see :mod:`app.secrets`); the value is read at deploy time and never logged.
+entry (see :mod:`app.store.secrets`); the value is read at deploy time and never logged.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ from targets.calling import CallSnippets
 from targets.settings import SECRET_REF_PATTERN, TargetSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.endpoint import EndpointClient
-    from app.journal import Journal
+    from app.endpoint.client import EndpointClient
     from app.nextstep import Action
-    from app.profile import Profile
+    from app.store.journal import Journal
+    from app.store.profile import Profile
     from targets.kind import Kind
 
 ProblemKind = Literal["credential", "setting", "environment", "quota", "other"]
@@ -269,7 +269,7 @@ class Target(ABC):
         """How to call the endpoint: HTTP with ``Authorization: Bearer`` from the
         ``api_key`` setting (read from the keyring now, never stored), and the pinned
         certificate if the endpoint has one."""
-        from app.endpoint import EndpointClient
+        from app.endpoint.client import EndpointClient
 
         headers = dict(endpoint.headers)
         headers.update(self.secret_headers(profile) if profile is not None else {})
@@ -291,7 +291,7 @@ class Target(ABC):
         name = profile.target.settings.endpoint_key()
         if not name:
             return {}
-        from app.secrets import get_secret
+        from app.store.secrets import get_secret
 
         return {"Authorization": f"Bearer {get_secret(name)}"}
 

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
-from app.endpoint import answers
+from app.endpoint.client import answers
 from app.errors import CredentialError
 from app.waiting import wait_until
 from targets.base import Problem
 
 if TYPE_CHECKING:
     from app.domain import DeploymentRecord
-    from app.profile import Profile
     from app.progress import CancelToken, Progress
+    from app.store.profile import Profile
     from targets.base import PlanItem
     from targets.settings import TargetSettings
 
@@ -33,7 +33,7 @@ def key_problems(name: str | None) -> list[Problem]:
     settings name no key): a credential problem on the ``api_key`` setting otherwise."""
     if not name:
         return []
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     try:
         get_secret(name)
@@ -48,7 +48,7 @@ def endpoint_key_value(settings: TargetSettings) -> str | None:
     name = settings.endpoint_key()
     if not name:
         return None
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     return get_secret(name)
 

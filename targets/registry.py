@@ -22,7 +22,7 @@ from typing import Any
 from app.domain import BuiltImage, PushedImage
 from app.errors import TargetError
 from app.progress import CancelToken, NullProgress, Progress
-from app.trust import is_loopback
+from app.store.trust import is_loopback
 from targets.base import Registry
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -91,7 +91,7 @@ class V2Registry(Registry):
     def push(
         self, image: BuiltImage, tag: str, progress: Progress, cancel: CancelToken
     ) -> PushedImage:
-        from app.image import connect, push_image
+        from app.image.image import connect, push_image
 
         stats: dict[str, int] = {}
         client = connect()
@@ -168,7 +168,7 @@ class V2Registry(Registry):
         fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = fields.pop("realm", "")
         from app.errors import UsageError
-        from app.trust import origin
+        from app.store.trust import origin
 
         try:  # the same scheme, host and port as the registry itself
             own = origin(realm) == origin(self.host)

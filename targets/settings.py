@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, model_validator
 from app.domain import SECRET_REF_PATTERN, SecretRef
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.trust import UntrustedHostError
+    from app.store.trust import UntrustedHostError
 
 
 class TargetSettings(pydantic.BaseModel):
@@ -37,7 +37,7 @@ class TargetSettings(pydantic.BaseModel):
     def address_errors(self) -> list[UntrustedHostError]:
         """The service addresses in these settings that would receive a credential but
         are neither the platform's documented ones nor confirmed on this computer
-        (:mod:`app.trust`). No traffic: the target's preflight refuses with these first,
+        (:mod:`app.store.trust`). No traffic: the target's preflight refuses with these first,
         and the wizard asks about each ``confirmable`` one. Targets with address
         settings override this."""
         return []

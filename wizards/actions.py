@@ -1,6 +1,6 @@
 """Thin calls into the core for the Start and Result pages (no logic of their own).
 
-Profiles: save/open are ``app.profile``'s; export, import and duplicate are a load and
+Profiles: save/open are ``app.store.profile``'s; export, import and duplicate are a load and
 a save under another path or name. Status, rollback and teardown are
 ``app.run.status.deployment_status`` and ``app.run``'s
 ``run_rollback``/``teardown``, the functions the ``status``, ``rollback`` and
@@ -34,14 +34,14 @@ class LiveStatus:
 
 
 def export_profile(profile: Any, path: Path) -> Path:
-    from app.profile import save_profile
+    from app.store.profile import save_profile
 
     return save_profile(profile, Path(path))
 
 
 def import_profile(path: Path) -> Any:
     """Load a profile file (validated) and keep a copy among the saved profiles."""
-    from app.profile import load_profile, profile_path, save_profile
+    from app.store.profile import load_profile, profile_path, save_profile
 
     profile = load_profile(Path(path))
     name = profile.name
@@ -56,7 +56,7 @@ def import_profile(path: Path) -> Any:
 
 
 def duplicate_profile(name: str) -> tuple[Any, Path]:
-    from app.profile import load_profile, profile_path, save_profile
+    from app.store.profile import load_profile, profile_path, save_profile
 
     profile = load_profile(name)
     n = 1
@@ -80,7 +80,7 @@ def live_status(record: Any) -> LiveStatus:
 
 
 def all_statuses(progress: Any = None, cancel: CancelToken | None = None) -> list[LiveStatus]:
-    from app.records import list_records
+    from app.store.records import list_records
 
     out = []
     for record in list_records():

@@ -1,6 +1,6 @@
 """Score a file: pick a CSV, get a CSV of its rows with predictions, open its folder.
 
-The scoring is ``app.batch.score_csv`` (what ``modelship invoke --csv -o`` runs), on a
+The scoring is ``app.endpoint.batch.score_csv`` (what ``modelship invoke --csv -o`` runs), on a
 worker thread; the bar follows its chunks and Cancel stops it between chunks, leaving
 no half-written file.
 """
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.batch import dropped_words
+from app.endpoint.batch import dropped_words
 from wizards import notify
 from wizards.nextstep import for_wizard
 from wizards.pages.base import note
@@ -36,8 +36,8 @@ def _esc(text: str) -> str:
 
 def score_file(name: str, source: Path, progress: Any, cancel: Any) -> Any:
     """Worker thread: the deployment's own client (keyring, pinned certificate), then
-    ``app.batch.score_csv``."""
-    from app.batch import model_columns, score_csv
+    ``app.endpoint.batch.score_csv``."""
+    from app.endpoint.batch import model_columns, score_csv
     from app.run import deployment_client
 
     record, client = deployment_client(name)  # a stopped one says how to start it
@@ -136,7 +136,7 @@ class BatchPanel(QWidget, WorkerOwner):
         self._update()
 
     def pick(self, path: Path | None = None) -> None:
-        from app.batch import default_output
+        from app.endpoint.batch import default_output
 
         if path is None:
             chosen, _ = QFileDialog.getOpenFileName(

@@ -1,7 +1,7 @@
 """A deployment's dashboard: how it is doing now, its log, versions, and Score a file.
 
 Opened from a past deployment on the Start page and from the Result page. Everything
-on it comes from ``app.dashboard.snapshot`` (status, the server's ``/metrics``, the log
+on it comes from ``app.endpoint.dashboard.snapshot`` (status, the server's ``/metrics``, the log
 tail, versions, cost), taken on a worker thread every few seconds: the window never
 waits on the network. Stop/Start (where the platform can) are apart from Tear down,
 which asks first, as everywhere else.
@@ -63,7 +63,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         super().__init__(parent)
         self.name = name
         self.snap: Any = None
-        from app.metrics_read import MetricsBook
+        from app.endpoint.metrics_read import MetricsBook
 
         self.book = MetricsBook()  # used by one snapshot at a time (see refresh)
         self.removed: list[str] | None = None
@@ -178,7 +178,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         """Take a new snapshot (not while one is on its way)."""
         if self._work("snapshot") or self.removed is not None:
             return
-        from app.dashboard import snapshot
+        from app.endpoint.dashboard import snapshot
 
         name, book = self.name, self.book
         self.start_worker(
@@ -192,7 +192,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         self.status_note.say(f"Cannot tell how it is doing: {getattr(exc, 'message', exc)}", "fail")
 
     def show_snapshot(self, snap: Any) -> None:
-        from app.metrics_read import duration_words
+        from app.endpoint.metrics_read import duration_words
 
         self.snap = snap
         self.heading.setText(f"<h2 style='margin:0'>{snap.name}</h2>")
@@ -302,7 +302,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         self._power("starting", start_deployment)
 
     def delete(self) -> None:
-        from app.records import find_record
+        from app.store.records import find_record
         from wizards.pages.start import teardown_words
 
         record = find_record(self.name)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.nextstep import Action
-from app.records import deployment_on_port  # the core names the holder, for the CLI too
+from app.store.records import deployment_on_port  # the core names the holder, for the CLI too
 
 
 @dataclass

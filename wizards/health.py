@@ -37,7 +37,7 @@ def card_health(kinds: list[str]) -> dict[str, Health]:
 def docker_engine() -> Health:
     """The Docker Engine answers a ping, or not (and what to do)."""
     from app.errors import ModelShipError
-    from app.image import connect
+    from app.image.image import connect
     from wizards.nextstep import for_wizard
 
     try:

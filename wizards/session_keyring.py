@@ -2,7 +2,7 @@
 
 When the computer has no secure keyring, ModelShip never writes a secret down. If the
 person chooses to type the secret each time, the wizard installs this backend for the
-rest of the session: the core reads secrets through ``app.secrets`` as always, and the
+rest of the session: the core reads secrets through ``app.store.secrets`` as always, and the
 values vanish when the wizard closes.
 """
 

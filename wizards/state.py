@@ -1,7 +1,7 @@
 """What the person has chosen so far, shared by the pages.
 
 The wizard holds no deployment logic: this is only the set of answers, turned into an
-``app.profile.Profile`` (the same object the CLI loads from TOML) when the person
+``app.store.profile.Profile`` (the same object the CLI loads from TOML) when the person
 reaches Review. Everything after that (plan, deploy, smoke test, teardown) is the core's.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 class WizardState:
     # Model page
     model_path: Path | None = None
-    artifact: Any = None  # app.intake.ModelArtifact
+    artifact: Any = None  # app.model.intake.ModelArtifact
     # the person confirmed a pickle is from a source they trust (kept in the local trust
-    # store, app.trust, by the file's hash: never in the profile)
+    # store, app.store.trust, by the file's hash: never in the profile)
     trusted: bool = False
     sample_csv: Path | None = None  # a CSV of rows, or a .npy of inputs (PyTorch)
     input_shape: list[int] | None = None  # PyTorch: the shape of one input batch
@@ -27,10 +27,10 @@ class WizardState:
     tolerance: float = 1e-4
     quantize: bool = False
     allow_mismatch: bool = False
-    # convert in an environment with the versions the file was saved with (app/envs.py):
+    # convert in an environment with the versions the file was saved with (app/model/envs.py):
     # set by the Convert page's "Make a matching environment" button
     match_env: bool = False
-    conversion: Any = None  # app.convert.ConversionResult
+    conversion: Any = None  # app.model.convert.ConversionResult
     # what the conversion was made from (app.run.conversion_key): the deploy reuses the
     # proven files while the profile still describes the same input, instead of
     # converting again
@@ -50,11 +50,11 @@ class WizardState:
     # names what changes); app.run.InputChange of a deploy the core refused for it
     inputs_change_ok_for: str | None = None
     input_change: Any = None
-    profile: Any = None  # app.profile.Profile
+    profile: Any = None  # app.store.profile.Profile
     profile_path: Path | None = None
     save_to: Path | None = None  # where to save the profile once the deploy succeeded
     loaded_from_profile: bool = False
-    record: Any = None  # app.records.DeploymentRecord
+    record: Any = None  # app.store.records.DeploymentRecord
 
     def reset(self) -> None:
         fresh = WizardState()
@@ -67,7 +67,7 @@ class WizardState:
         the deploy."""
         if self.name:
             return self.name
-        from app.profile import default_name
+        from app.store.profile import default_name
 
         base = default_name(self.model_path or "model")
         if self.model_path is None:
@@ -84,13 +84,14 @@ class WizardState:
 
     def model_section(self) -> Any:
         """The answers about the model as a profile's model section
-        (``app.profile.ModelSection``): what the Convert page converts, by the core's route."""
-        from app.profile import ModelSection
+        (``app.store.profile.ModelSection``): what the Convert page converts, by the core's
+        route."""
+        from app.store.profile import ModelSection
 
         return ModelSection.model_validate(self.model_dict(self._base()))
 
     def convert_options(self) -> Any:
-        from app.convert.options import options_for
+        from app.model.convert.options import options_for
 
         return options_for(self.model_section(), trust=self.trusted)
 
@@ -116,16 +117,16 @@ class WizardState:
 
     # ---- the profile ---------------------------------------------------------------
     def build_profile(self) -> Any:
-        """The choices as an ``app.profile.Profile`` (validated by the core)."""
+        """The choices as an ``app.store.profile.Profile`` (validated by the core)."""
         import pydantic
 
         from app.errors import ProfileError
-        from app.profile import Profile
+        from app.store.profile import Profile
 
         try:
             return Profile.model_validate(self.profile_dict())
         except pydantic.ValidationError as exc:
-            from app.profile import describe_errors, plain_reason
+            from app.store.profile import describe_errors, plain_reason
 
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()) if not isinstance(p, int))
@@ -154,7 +155,7 @@ class WizardState:
         """The opened profile's keys (the answers go over them), else a new profile's."""
         if self.profile is not None and self.loaded_from_profile:
             return self.profile.to_dict()
-        from app.profile import SCHEMA_VERSION
+        from app.store.profile import SCHEMA_VERSION
 
         return {"schema": SCHEMA_VERSION}
 
@@ -204,7 +205,7 @@ class WizardState:
         self.allow_mismatch = bool(getattr(model, "accept_mismatch", False))
         self.match_env = bool(getattr(model, "match_env", False))
         if self.model_path is not None and self.model_path.exists():
-            from app.trust import file_trusted
+            from app.store.trust import file_trusted
 
             self.trusted = file_trusted(self.model_path)  # this computer's say, not the file's
         self.target_name = profile.target.kind
@@ -218,9 +219,9 @@ class WizardState:
 def name_in_use(name: str) -> bool:
     """A deployment or a saved profile already has this name. A removed (torn-down)
     deployment's name is free again, with the profile it was deployed from: deploying
-    under that name starts its history anew (app.records drops the removed copy)."""
-    from app.profile import profile_path
-    from app.records import find_record, find_removed
+    under that name starts its history anew (app.store.records drops the removed copy)."""
+    from app.store.profile import profile_path
+    from app.store.records import find_record, find_removed
 
     if find_record(name) is not None:
         return True

@@ -13,10 +13,10 @@ from typing import Any
 
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, PushedImage
 from app.errors import Cancelled, ModelShipError
-from app.journal import Journal
 from app.progress import CancelToken, Progress
 from app.run import resources
 from app.run.events import STEP_TITLES, Event, EventProgress, OnEvent
+from app.store.journal import Journal
 from targets.base import DeployContext
 
 

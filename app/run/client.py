@@ -7,8 +7,8 @@ from typing import Any
 from app.domain import DeploymentRecord
 from app.errors import TargetError
 from app.nextstep import run_command, say
-from app.profile import Profile
-from app.records import load_record
+from app.store.profile import Profile
+from app.store.records import load_record
 from targets.catalog import get_target
 
 

@@ -15,17 +15,17 @@ from collections.abc import Callable
 
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
-from app.mlflowmodel import pinned_uris
+from app.model.mlflowmodel import pinned_uris
 from app.nextstep import run_command, say
-from app.profile import Profile, save_profile
 from app.progress import CancelToken
-from app.records import find_record, save_record
 from app.run import history, replace, steps
 from app.run.attempt import Attempt
 from app.run.events import Event, OnEvent
 from app.run.lock import deployment_lock
 from app.run.preflight import check_ready
-from app.trust import require_python
+from app.store.profile import Profile, save_profile
+from app.store.records import find_record, save_record
+from app.store.trust import require_python
 from targets.base import Target
 from targets.catalog import get_target
 

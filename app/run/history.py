@@ -13,10 +13,10 @@ from app.domain import (
     ModelVersion,
     PushedImage,
 )
-from app.profile import Profile
 from app.progress import Progress
 from app.run import resources
 from app.run.steps import file_sha256
+from app.store.profile import Profile
 
 KEEP_VERSIONS = 3  # versions kept for rollback (model files, images)
 

@@ -12,8 +12,8 @@ from app.domain import DeploymentRecord, now_iso
 from app.errors import UsageError
 from app.nextstep import run_command, say
 from app.progress import CancelToken, NullProgress, Progress
-from app.records import load_record, save_record
 from app.run.lock import deployment_lock
+from app.store.records import load_record, save_record
 from targets.catalog import get_kind, get_target
 
 START_TIMEOUT = 120.0
@@ -59,7 +59,7 @@ def start_deployment(
     name: str, progress: Progress | None = None, cancel: CancelToken | None = None
 ) -> DeploymentRecord:
     """Start a stopped ``name`` again and wait until it answers."""
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     progress = progress or NullProgress()
     with deployment_lock(name):

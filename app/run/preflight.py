@@ -5,9 +5,9 @@ from __future__ import annotations
 from app.domain import DeploymentRecord
 from app.errors import CredentialError, TargetError
 from app.nextstep import run_command, say, strip_end
-from app.profile import Profile
-from app.records import deployment_on_port, find_record
 from app.run.events import STEPS
+from app.store.profile import Profile
+from app.store.records import deployment_on_port, find_record
 from targets.base import PlanItem, Problem, Target
 from targets.catalog import get_target
 

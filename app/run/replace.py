@@ -19,9 +19,9 @@ from typing import Any
 from app.domain import DeploymentRecord, Endpoint
 from app.errors import UsageError
 from app.progress import Progress
-from app.records import save_record
 from app.run.attempt import Attempt, short
 from app.run.events import Event
+from app.store.records import save_record
 from targets.base import Target
 from targets.catalog import get_target
 

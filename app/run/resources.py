@@ -63,7 +63,7 @@ def _remove_image(
     so an image still used by a container (even a stopped one kept for ``resume``) or
     by another recorded version stays.
     """
-    from app.image import connect, remove_image
+    from app.image.image import connect, remove_image
 
     client = connect()
     try:
@@ -90,7 +90,7 @@ def _remove_image(
 
 def recorded_image_uses(image_id: str, except_version: tuple[str, int] | None) -> int:
     """How many recorded versions (of any deployment) run this image."""
-    from app.records import list_records
+    from app.store.records import list_records
 
     count = 0
     for record in list_records():
@@ -126,7 +126,7 @@ def _remove_pushed(
 
 def recorded_pushed_tags(repository: str, *, except_version: tuple[str, int] | None) -> set[str]:
     """Tags in ``repository`` that recorded versions (of any deployment) still run."""
-    from app.records import list_records
+    from app.store.records import list_records
 
     tags = set()
     for record in list_records():
@@ -142,7 +142,7 @@ def recorded_pushed_tags(repository: str, *, except_version: tuple[str, int] | N
 
 def _profile(profile: Any) -> Any:
     if isinstance(profile, dict):
-        from app.profile import Profile
+        from app.store.profile import Profile
 
         return Profile.model_validate(profile)
     return profile

@@ -13,13 +13,13 @@ from pathlib import Path
 from app.domain import DeploymentRecord, Endpoint, ModelVersion, PushedImage
 from app.errors import TargetError
 from app.nextstep import run_command, say
-from app.profile import Profile
 from app.progress import CancelToken
-from app.records import load_record, save_record
 from app.run import replace, steps
 from app.run.attempt import Attempt
 from app.run.events import Event, OnEvent
 from app.run.lock import deployment_lock
+from app.store.profile import Profile
+from app.store.records import load_record, save_record
 from targets.base import Target
 from targets.catalog import get_target
 
@@ -57,7 +57,7 @@ def _image_of(older: ModelVersion, target: Target):  # -> BuiltImage | None
             f"Version {older.version} has no image to run on {target.title}.",
             say("Deploy the model again with ", run_command("deploy"), "."),
         )
-    from app.image import connect
+    from app.image.image import connect
 
     client = connect()
     try:

@@ -3,7 +3,7 @@
 "Answers" is checked live through the target's own client (``GET /ping``, a pinned
 certificate, SageMaker's signed call), not read from the record. A torn-down deployment
 is history: its record says so, and nothing is asked live. ``modelship status`` renders
-these rows (app/commands/status.py); the dashboard and the wizard read them too.
+these rows (app/cli/commands/status.py); the dashboard and the wizard read them too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 def deployment_status(record: Any) -> dict[str, Any]:
     """A record plus its live state: is it running, does it answer /ping."""
-    from app.endpoint import EndpointError, EndpointUnreachable
+    from app.endpoint.client import EndpointError, EndpointUnreachable
     from app.errors import ModelShipError
     from targets import get_target
 
@@ -28,7 +28,7 @@ def deployment_status(record: Any) -> dict[str, Any]:
     endpoint = record.endpoint_obj()
     if endpoint is not None:
         try:
-            from app.profile import Profile
+            from app.store.profile import Profile
 
             profile = Profile.model_validate(record.profile)
             answering = target.client(endpoint, profile).ping(timeout=5.0)
@@ -89,7 +89,7 @@ def removed_status(record: Any) -> dict[str, Any]:
 def statuses(name: str | None = None, *, include_removed: bool = False) -> list[dict[str, Any]]:
     """The status rows of one deployment (a removed one's history when it was torn
     down), or of all (with ``include_removed`` the torn-down ones too)."""
-    from app.records import find_record, find_removed, list_records, list_removed, load_record
+    from app.store.records import find_record, find_removed, list_records, list_removed, load_record
 
     gone = find_removed(name) if name and find_record(name) is None else None
     if gone is not None:
@@ -104,13 +104,13 @@ def statuses(name: str | None = None, *, include_removed: bool = False) -> list[
 def interrupted(name: str | None = None) -> list[str]:
     """Deployments whose deploy was interrupted before it made a record (resources may
     be left behind: ``teardown`` removes them)."""
-    from app.journal import open_journals
-    from app.records import find_record
+    from app.store.journal import open_journals
+    from app.store.records import find_record
 
     return sorted({j.name for j in open_journals(name) if find_record(j.name) is None})
 
 
 def removed_count() -> int:
-    from app.records import list_removed
+    from app.store.records import list_removed
 
     return len(list_removed())

@@ -18,9 +18,9 @@ from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, P
 from app.errors import SmokeTestError
 from app.hashing import sha256_file
 from app.paths import data_dir
-from app.profile import Profile
 from app.progress import CancelToken, Progress
 from app.run.attempt import Attempt
+from app.store.profile import Profile
 from targets.base import Registry, Target
 
 
@@ -41,10 +41,10 @@ def file_sha256(path: Path | None) -> str | None:
 def local_model(path: Path | str) -> Path:
     """The model on this machine: an MLflow ``runs:/``/``models:/`` URI (a profile keeps
     it as text) is downloaded into the cache, once per run or model version."""
-    from app.profile import is_uri_path
+    from app.store.profile import is_uri_path
 
     if is_uri_path(path):
-        from app.mlflowmodel import download
+        from app.model.mlflowmodel import download
 
         return download(str(path))
     return Path(path)
@@ -58,14 +58,14 @@ class ModelInput:
     """What intake found, handed on to the later steps of the same deploy: the model is
     read once and hashed once (an MLflow URI: downloaded and pinned once)."""
 
-    artifact: Any  # app.intake.ModelArtifact
+    artifact: Any  # app.model.intake.ModelArtifact
     local: Path  # the model on this machine (an MLflow URI's downloaded folder)
     sha256: str | None  # its hash (None: it can no longer be read)
 
 
 def intake(profile: Profile, progress: Progress) -> ModelInput:
     """Read what the model is (never runs it) and hash it."""
-    from app.intake import inspect_model
+    from app.model.intake import inspect_model
 
     artifact = inspect_model(profile.model.path)
     progress.update(None, f"{artifact.kind} model ({artifact.format})")
@@ -177,7 +177,7 @@ def convert_for_profile(
     Convert page does, so all convert a profile the same way. ``model`` is the deploy's
     intake and ``key`` its conversion key, when already known.
     """
-    from app.mlflowmodel import pinned_uris
+    from app.model.mlflowmodel import pinned_uris
 
     m = profile.model
     with pinned_uris():  # without a deploy around it too (`modelship build`)
@@ -207,16 +207,16 @@ def prove(
     trust: bool,
     artifact: Any = None,
 ) -> Any:
-    """Convert a profile's model section (``app.profile.ModelSection``) into ``out`` and
-    prove it: the whole ``app.convert.ConversionResult`` (report, quantized version).
+    """Convert a profile's model section (``app.store.profile.ModelSection``) into ``out`` and
+    prove it: the whole ``app.model.convert.ConversionResult`` (report, quantized version).
 
     The one route to the converter: the pipeline, ``modelship build`` and the wizard's
     Convert page. ``trust`` is this computer's say about the file; ``artifact`` what
     intake already read of it (else it is read here).
     """
-    from app.convert import convert_model
-    from app.convert.options import options_for
-    from app.trust import require_python
+    from app.model.convert import convert_model
+    from app.model.convert.options import options_for
+    from app.store.trust import require_python
 
     require_python(model.python)  # a profile's interpreter runs only once trusted here
     options = options_for(model, trust=trust)
@@ -226,7 +226,7 @@ def prove(
 def trusted(profile: Profile, given: ModelInput | None = None) -> bool:
     """Did the person at this computer trust exactly this model file? (Its hash, in the
     local trust store: never a profile's say-so.)"""
-    from app.trust import model_trusted
+    from app.store.trust import model_trusted
 
     digest = _model_sha256(profile, given)
     return digest is not None and model_trusted(digest)
@@ -241,8 +241,8 @@ def build(
     """Prepare the build context and build the image (journaled before building)."""
     import contextlib
 
-    from app.buildcontext import prepare_build_context
-    from app.image import build_image, connect
+    from app.image.buildcontext import prepare_build_context
+    from app.image.image import build_image, connect
 
     context = prepare_build_context(
         profile, model, progress=progress, cancel=attempt.cancel, platform=platform
@@ -313,7 +313,7 @@ def smoke(
     progress: Progress,
 ) -> Any:
     """The smoke test through the target's own client; a failure raises SmokeTestError."""
-    from app.smoke import run_smoke_test
+    from app.endpoint.smoke import run_smoke_test
 
     client = target.client(endpoint, profile)
     report = run_smoke_test(

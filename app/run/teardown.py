@@ -8,15 +8,15 @@ from pathlib import Path
 
 from app.domain import DeploymentRecord
 from app.errors import ModelShipError
-from app.journal import Journal, open_journals, remove_journals
 from app.paths import data_dir
 from app.progress import NullProgress, Progress
-from app.records import find_record, find_removed, load_record, mark_removed
 from app.run import resources
 from app.run.attempt import short
 from app.run.events import Event, EventProgress, OnEvent
 from app.run.lock import deployment_lock, lock_path
 from app.run.steps import versions_dir
+from app.store.journal import Journal, open_journals, remove_journals
+from app.store.records import find_record, find_removed, load_record, mark_removed
 from targets.catalog import get_target
 
 
@@ -110,7 +110,7 @@ def _undo_journal(journal: Journal, record, removed, progress, emit) -> list[str
 
 def _images_by_label(name: str, progress: Progress) -> list[str]:
     """Images the pipeline built for ``name`` that no record names (a crash mid-build)."""
-    from app.image import connect, images_of, remove_image
+    from app.image.image import connect, images_of, remove_image
 
     try:
         client = connect(timeout=30)

@@ -1,6 +1,6 @@
 """The ``docker`` target: the serving image as a container on the local Docker Engine.
 
-The pipeline builds the image (``app.buildcontext`` + ``app.image``); this target runs
+The pipeline builds the image (``app.image.buildcontext`` + ``app.image.image``); this target runs
 it detached, published on 127.0.0.1 by default (exposing it on other interfaces is an
 explicit choice that check() warns about), with a restart policy and an optional
 memory limit, and waits until the container runs *and* answers ``/ping``. A container
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.errors import TargetError
-from app.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
+from app.image.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
 from app.nextstep import pull_image, say, see_details, set_setting
 from app.progress import NullProgress, Progress
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
@@ -31,7 +31,7 @@ from targets.kind import Kind
 from targets.net import port_free, previous_holds
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 CONTAINER_PORT = 8080
 VERSION_LABEL = "modelship.version-number"
@@ -551,7 +551,7 @@ def _hand_over_key_again(client: Any, container: Any, record: DeploymentRecord) 
             f"The container of {record.name!r} needs its API key, and its profile names none.",
             "Deploy it again.",
         )
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     _hand_over_key(client, container, get_secret(name))
 

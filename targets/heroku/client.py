@@ -12,7 +12,7 @@ it is imported from where the Heroku CLI keeps it (``HEROKU_API_KEY``, else
 ``~/.netrc``'s entry for the ``api_url`` host), and the import is said in the progress.
 
 The key goes only to Heroku's own addresses or to ones the person confirmed on this
-computer (``modelship hosts allow``; :mod:`app.trust`): a client for any other
+computer (``modelship hosts allow``; :mod:`app.store.trust`): a client for any other
 ``api_url`` is refused before the key is read, and requests never adds ``~/.netrc``
 credentials on its own (:mod:`targets.http`).
 """
@@ -85,7 +85,7 @@ def find_api_key(entry: str, api_url: str) -> tuple[str, str]:
     keeps it: ``HEROKU_API_KEY`` (its own override), then ``~/.netrc`` (what ``heroku
     login`` writes). Nothing is stored here (see :func:`api_key`). A missing key is a
     CredentialError (exit code 6) saying where to get one."""
-    from app.secrets import get_secret, has_secret
+    from app.store.secrets import get_secret, has_secret
 
     if has_secret(entry):
         return get_secret(entry), "keyring"
@@ -109,7 +109,7 @@ def api_key(entry: str, api_url: str, progress: Progress | None = None) -> str:
     ``HEROKU_API_KEY`` or ``~/.netrc`` is used for this run only and not stored, as the
     Heroku CLI itself does there: ModelShip never writes a secret to a plain file.
     """
-    from app.secrets import secure_backend_available, set_secret
+    from app.store.secrets import secure_backend_available, set_secret
 
     value, source = find_api_key(entry, api_url)
     if source == "keyring":

@@ -32,7 +32,7 @@ from targets.heroku.shared import (
 )
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 
 def suggest_name(deployment: str) -> str:
@@ -61,7 +61,7 @@ def check(profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
         return hosts
     problems: list[Problem] = []
     if s.api_key:
-        from app.secrets import has_secret
+        from app.store.secrets import has_secret
 
         if not has_secret(s.api_key):
             problems.append(

@@ -22,7 +22,7 @@ from targets.settings import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.trust import UntrustedHostError
+    from app.store.trust import UntrustedHostError
 
 # Heroku's documented addresses: the account key goes there without asking.
 HEROKU_API_URL = "https://api.heroku.com"
@@ -31,7 +31,7 @@ HEROKU_REGISTRY = "registry.heroku.com"
 
 def check_api_url(api_url: str) -> None:
     """Refuse an ``api_url`` that is neither Heroku's nor confirmed on this computer."""
-    from app.trust import require_host
+    from app.store.trust import require_host
 
     require_host(
         api_url,
@@ -44,7 +44,7 @@ def check_api_url(api_url: str) -> None:
 
 def check_registry(registry: str) -> None:
     """Refuse a ``registry`` that is neither Heroku's nor confirmed on this computer."""
-    from app.trust import require_host
+    from app.store.trust import require_host
 
     require_host(
         registry if "://" in registry else registry.split("/", 1)[0],
@@ -95,7 +95,7 @@ class HerokuSettings(KeyRequired):
     open_to: ClassVar[str] = "anyone on the internet"
 
     def address_errors(self) -> list[UntrustedHostError]:
-        from app.trust import UntrustedHostError
+        from app.store.trust import UntrustedHostError
 
         out = []
         for check, value in ((check_api_url, self.api_url), (check_registry, self.registry)):

@@ -17,7 +17,7 @@ from targets.heroku.client import (
 from targets.heroku.settings import HerokuSettings
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 
 NAME = "heroku"

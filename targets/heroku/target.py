@@ -61,7 +61,7 @@ from targets.heroku.shared import (
 from targets.kind import Kind
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 
 class HerokuTarget(PreflightModule, Target):

@@ -37,7 +37,7 @@ from targets.local.settings import LocalSettings
 from targets.net import port_free, previous_holds, suggest_port
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -299,7 +299,7 @@ class LocalTarget(Target):
         problems = []
         settings: LocalSettings = profile.target.settings
         model = Path(profile.model.path)
-        # a model file, or an MLflow model folder (app.mlflowmodel); an MLflow runs:/ or
+        # a model file, or an MLflow model folder (app.model.mlflowmodel); an MLflow runs:/ or
         # models:/ URI (kept as text) is downloaded by the intake step, which says why not
         on_disk = isinstance(profile.model.path, Path)
         if on_disk and not (model.is_file() or (model / "MLmodel").is_file()):

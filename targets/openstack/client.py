@@ -48,7 +48,7 @@ def cloud_secret_name(cloud: str, field: str) -> str:
 
 def _stored_secret_overrides(cloud: str) -> dict[str, str]:
     """Secrets an earlier import moved into the keyring, as ``auth`` overrides."""
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     out: dict[str, str] = {}
     for field in SECRET_FIELDS:
@@ -272,7 +272,7 @@ def import_credentials(
     """
     import yaml
 
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     text = Path(source).read_text(encoding="utf-8")
     entries: dict[str, dict[str, Any]]

@@ -25,7 +25,7 @@ def create_cloud_resources(ctx: DeployContext) -> tuple[list[Resource], Vm, str]
     """Keypair, security group, server, floating IP; the VM's pinned host keys.
 
     Returns what was made, how to reach the VM and the address it is reached by."""
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     s: OpenStackSettings = ctx.settings
     name = base_name(ctx.name)
@@ -191,7 +191,7 @@ def destroy_in_cloud(resource: Resource, progress: Progress) -> bool:
     data = resource.data
     if kind == "keypair":
         removed = False
-        from app.secrets import delete_secret
+        from app.store.secrets import delete_secret
 
         conn = osc.connect(data["cloud"], data.get("region"))
         try:
@@ -273,7 +273,7 @@ def sweep_cloud(record: DeploymentRecord, progress: Progress) -> list[str]:
                 left.append(f"keypair {name}")
     finally:
         conn.close()
-    from app.secrets import delete_secret
+    from app.store.secrets import delete_secret
 
     with contextlib.suppress(CredentialError):
         if delete_secret(ssh_key_secret(record.name)):

@@ -71,7 +71,7 @@ def setup_vm(ctx: DeployContext, ssh: Ssh, address: str) -> tuple[Resource, str]
 
 def start_version(ctx: DeployContext, ssh: Ssh, vm: Vm, setup: Resource) -> Resource:
     """Ship the image, start this version's container, switch the front to it."""
-    from app.image import connect as engine_connect
+    from app.image.image import connect as engine_connect
     from targets.openstack.vm import ship_image
 
     s: OpenStackSettings = ctx.settings

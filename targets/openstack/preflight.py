@@ -16,7 +16,7 @@ from targets.openstack.names import DOCKER_MB, base_name
 from targets.openstack.settings import OpenStackSettings
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 
 def check(profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:

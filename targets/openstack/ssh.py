@@ -31,7 +31,7 @@ class Vm:
     key_secret: str
 
     def connect(self, timeout: float = 20.0) -> Ssh:
-        from app.secrets import get_secret
+        from app.store.secrets import get_secret
         from targets.openstack.vm import Ssh
 
         return Ssh(

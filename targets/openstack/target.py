@@ -37,7 +37,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
-from app.endpoint import EndpointClient
+from app.endpoint.client import EndpointClient
 from app.errors import CredentialError, TargetError
 from app.progress import NullProgress, Progress
 from targets.base import DeployContext, Target, TargetStatus
@@ -54,7 +54,7 @@ from targets.openstack.ssh import Vm, ssh_ready, vm_of
 from targets.openstack.tls import VmEndpointClient
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
     from targets.openstack.vm import Ssh
 
 

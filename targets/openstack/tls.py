@@ -8,7 +8,7 @@ import datetime
 import ipaddress
 from typing import Any
 
-from app.endpoint import EndpointClient
+from app.endpoint.client import EndpointClient
 
 
 def make_certificate(
@@ -45,7 +45,7 @@ def make_certificate(
         .sign(key, hashes.SHA256())
     )
     der = cert.public_bytes(serialization.Encoding.DER)
-    from app.endpoint import fingerprint
+    from app.endpoint.client import fingerprint
 
     return (
         cert.public_bytes(serialization.Encoding.PEM),

@@ -83,7 +83,7 @@ def keyring_keys(profile: str | None) -> tuple[str, str] | None:
     used only when ``~/.aws`` has no profile of that name: files set up with the AWS
     tools always win."""
     from app.errors import CredentialError
-    from app.secrets import get_secret, has_secret
+    from app.store.secrets import get_secret, has_secret
 
     names = keyring_key_names(profile)
     try:

@@ -25,7 +25,7 @@ from targets.sagemaker.client import AWS, error_code, tags
 from targets.sagemaker.settings import check_registry
 
 if TYPE_CHECKING:
-    from app.journal import Journal
+    from app.store.journal import Journal
 
 REPOSITORY_KIND = "ecr_repository"
 

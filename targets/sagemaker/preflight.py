@@ -23,7 +23,7 @@ from targets.sagemaker.client import AWS, error_code, is_not_found
 from targets.sagemaker.settings import SageMakerSettings
 
 if TYPE_CHECKING:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
 MAX_PAYLOAD = {"realtime": 6 * 1024 * 1024, "serverless": 4 * 1024 * 1024}
 # SageMaker gives a new container this long to answer /ping (real-time; configurable up

@@ -3,7 +3,7 @@
 SageMaker endpoints cannot be called with plain HTTP: every call is an
 ``sagemaker-runtime`` ``InvokeEndpoint`` signed with the caller's AWS credentials, and
 it reaches only the container's ``POST /invocations``. So this client keeps the verbs
-of :class:`app.endpoint.EndpointClient` (the smoke test, ``status``, ``modelship
+of :class:`app.endpoint.client.EndpointClient` (the smoke test, ``status``, ``modelship
 invoke`` and the wizard's Try-it use them unchanged) and replaces the transport:
 
 * ``ping`` asks the control plane: InService (or Updating, which still answers: blue/
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.endpoint import EndpointClient, EndpointError, EndpointUnreachable, Response
+from app.endpoint.client import EndpointClient, EndpointError, EndpointUnreachable, Response
 from targets.sagemaker.client import AWS, error_code, error_message
 
 HEALTHY = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack"})

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from targets.settings import TargetSettings, start_timeout_field
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.trust import UntrustedHostError
+    from app.store.trust import UntrustedHostError
 
 # ECR's documented registry hosts: ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]
 ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -24,7 +24,7 @@ ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.co
 def check_registry(host: str, region: str) -> None:
     """Refuse a ``registry`` override that is neither ECR in ``region`` nor confirmed on
     this computer: it would receive the ECR password (the account's push rights)."""
-    from app.trust import require_host
+    from app.store.trust import require_host
 
     def documented(origin: str) -> bool:
         match = ECR_HOST.match(origin.removeprefix("https://"))  # ECR: port 443 only
@@ -102,7 +102,7 @@ class SageMakerSettings(TargetSettings):
         return self
 
     def address_errors(self) -> list[UntrustedHostError]:
-        from app.trust import UntrustedHostError
+        from app.store.trust import UntrustedHostError
 
         if not self.registry:
             return []  # the account's own ECR

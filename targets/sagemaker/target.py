@@ -68,8 +68,8 @@ from targets.sagemaker.resources import (
 from targets.sagemaker.settings import SageMakerSettings
 
 if TYPE_CHECKING:
-    from app.endpoint import EndpointClient
-    from app.profile import Profile
+    from app.endpoint.client import EndpointClient
+    from app.store.profile import Profile
     from targets.sagemaker.ecr import ECRRegistry
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from app.errors import Cancelled, ModelShipError
-from app.journal import Journal, journals_dir, open_journals
-from app.records import find_record
 from app.run import Event, run_deploy, run_rollback, steps_for, teardown
+from app.store.journal import Journal, journals_dir, open_journals
+from app.store.records import find_record
 from targets import get_target
 from tests.conformance.harnesses.base import Harness
 
@@ -70,7 +70,7 @@ def _journals(name: str) -> list[Journal]:
 
 
 def _client(record):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     endpoint = record.endpoint_obj()
     return get_target(endpoint.target).client(endpoint, Profile.model_validate(record.profile))
@@ -203,10 +203,10 @@ def test_stop_and_start_apart_from_delete(harness: Harness, models: tuple[Path, 
     Stop with an error that says how to stop paying/running (teardown)."""
     import json
 
-    from app.endpoint import EndpointError, EndpointUnreachable
+    from app.endpoint.client import EndpointError, EndpointUnreachable
     from app.errors import UsageError
-    from app.records import load_record
     from app.run.power import start_deployment, stop_deployment
+    from app.store.records import load_record
     from targets.catalog import get_kind
 
     name = _name(harness, "stop")

@@ -174,7 +174,7 @@ def test_headless_deploy_to_heroku_with_the_key_from_the_environment_then_teardo
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from app.profile import Profile, save_profile
+    from app.store.profile import Profile, save_profile
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(200, 4))
@@ -265,7 +265,7 @@ def test_headless_deploy_to_openstack_over_https_then_teardown(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from app.profile import Profile, save_profile
+    from app.store.profile import Profile, save_profile
 
     require(
         bool(shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")),

@@ -3,7 +3,7 @@
 the proof passes; with no such Python on the PATH it says what to install (issue 15).
 
 The model comes from test_match_env's fixture (trained with another scikit-learn in an
-environment app.envs makes); environments are shared through MODELSHIP_ENV_CACHE as
+environment app.model.envs makes); environments are shared through MODELSHIP_ENV_CACHE as
 there, so a cached one is used and only the PATH's Python decides its key.
 """
 

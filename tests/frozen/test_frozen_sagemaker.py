@@ -112,7 +112,7 @@ def test_headless_deploy_to_sagemaker_invoke_status_teardown(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from app.profile import save_profile
+    from app.store.profile import save_profile
     from tests.conformance.harnesses.sagemaker import (
         aws_leftovers,
         registry_tags,
@@ -160,7 +160,7 @@ def test_headless_deploy_to_sagemaker_invoke_status_teardown(
 
 
 def test_missing_credentials_exit_6(exe: Path, aws_processes: dict[str, str], tmp_path) -> None:
-    from app.profile import save_profile
+    from app.store.profile import save_profile
     from tests.conformance.harnesses.sagemaker import sagemaker_profile
 
     model = tmp_path / "m.onnx"

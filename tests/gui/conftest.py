@@ -68,7 +68,7 @@ def _trained_model(path: Path) -> Path:
 def sample_model(tmp_path_factory) -> Path:
     """The bundled sample model when present, else a freshly trained one."""
     try:
-        from app.samples import sample_model_path
+        from app.model.samples import sample_model_path
 
         path = Path(sample_model_path())
         if path.is_file():

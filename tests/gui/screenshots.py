@@ -103,7 +103,7 @@ def _clean_home() -> Path:
 def _default_base_image() -> Callable[[], None]:
     """Make the default base image name resolve here (no image can be pulled): tag the
     local test base image with it for the run. Returns how to undo that."""
-    from app.profile import DEFAULT_BASE_IMAGE
+    from app.store.profile import DEFAULT_BASE_IMAGE
 
     test_base = os.environ.get("MODELSHIP_TEST_BASE_IMAGE", "modelship-test-base:bookworm")
     try:
@@ -203,7 +203,7 @@ def save_png(image: Any, path: Path) -> None:
 
 def _sample_model(tmp: Path) -> Path:
     try:
-        from app.samples import sample_model_path
+        from app.model.samples import sample_model_path
 
         path = Path(sample_model_path())
         if path.is_file():
@@ -299,7 +299,7 @@ def main(out_dir: Path) -> int:
         wait(lambda: window.state.artifact is not None, "reading the model")
         if window.state.artifact.runs_code_on_load:
             model_page.trust.setChecked(True)
-        from app.samples import sample_csv_path
+        from app.model.samples import sample_csv_path
 
         rows = tmp / "churn.csv"  # the analyst's own table, in their home
         shutil.copy(sample_csv_path(), rows)
@@ -404,7 +404,7 @@ def main(out_dir: Path) -> int:
     except AllTaken:
         pass
     finally:
-        from app.records import list_records
+        from app.store.records import list_records
         from wizards import actions
 
         # Everything deployed in this run's private home, whatever page the run ended on.
@@ -438,7 +438,7 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     }
     (tmp / ".config" / "openstack").mkdir(parents=True, exist_ok=True)
     (tmp / ".config" / "openstack" / "clouds.yaml").write_text(yaml.safe_dump({"clouds": clouds}))
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("iris-key", "screenshot-key-0123456789")
     settings = window.pages["settings"]
@@ -513,7 +513,7 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
     heroku.start()
     stack.callback(heroku.stop)
     try:  # the emulator's addresses, confirmed on this computer as a person would
-        from app import trust
+        from app.store import trust
 
         for address in (heroku.api_url, heroku.registry):
             trust.allow_host(address if "://" in address else f"http://{address}")
@@ -540,8 +540,8 @@ def _remote_targets(window, tmp: Path, model: Path, shot, wait, idle, stack) -> 
 def _dashboard_and_batch(window, tmp: Path, shot, wait) -> None:
     """The dashboard of the running deployment (after a batch scoring, so that its
     figures move), and its Score a file tab with a finished run."""
-    from app.records import list_records
-    from app.samples import sample_csv_path
+    from app.model.samples import sample_csv_path
+    from app.store.records import list_records
     from wizards.dashboard import DashboardDialog
 
     record = next(r for r in list_records() if r.target == "local")

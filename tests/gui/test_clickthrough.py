@@ -72,7 +72,7 @@ def _deploy_try_teardown(qtbot, window) -> None:
     assert result.last_answer["predictions"][0] == expected
     assert "Prediction:" in result.answer.text()
     # the profile was saved on Review and loads back
-    from app.profile import load_profile
+    from app.store.profile import load_profile
 
     assert load_profile(window.state.profile_path).name == window.state.profile.name
     # teardown from the result page removes it
@@ -84,7 +84,7 @@ def _deploy_try_teardown(qtbot, window) -> None:
     assert "Removed" in result.torn.label.text()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/ping", timeout=3)
-    from app.records import list_records
+    from app.store.records import list_records
 
     assert list_records() == []
     # Finish goes home, where nothing runs any more and the removed one stays listed
@@ -184,7 +184,7 @@ def test_cancel_mid_deploy_rolls_back(window, qtbot, sample_model, free_port):
     assert window.state.record is None
     assert not window.next_button.isEnabled()
     assert deploy.retry_button.isVisible()
-    from app.records import list_records
+    from app.store.records import list_records
 
     assert list_records() == []
     # nothing left listening
@@ -213,7 +213,7 @@ def test_app_module_opens_and_closes_cleanly(qtbot, monkeypatch):
 def test_redeploy_roll_back_and_tear_down_from_the_start_page(
     window, qtbot, sample_model, free_port
 ):
-    from app.records import find_record, list_records
+    from app.store.records import find_record, list_records
 
     _through_review(qtbot, window, sample_model, "local", {"port": free_port})
     next_page(qtbot, window, "deploy")
@@ -312,7 +312,7 @@ def test_closing_the_window_mid_deploy_asks_then_rolls_back(
     assert not window.isVisible()
     assert [a.split("\n")[0] for a in answers.asked] == ["A deployment is running"] * 2
     assert not deploy.busy_workers()
-    from app.records import list_records
+    from app.store.records import list_records
 
     assert list_records() == []
     with pytest.raises(OSError):

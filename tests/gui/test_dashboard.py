@@ -20,9 +20,9 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def deployed(sample_model, free_port):
     """A real local deployment of the sample model (torn down afterwards)."""
-    from app.profile import new_profile
-    from app.records import find_record
     from app.run import run_deploy, teardown
+    from app.store.profile import new_profile
+    from app.store.records import find_record
 
     profile = new_profile(sample_model, name="dash", target="local", settings={"port": free_port})
     record = run_deploy(profile)
@@ -60,7 +60,7 @@ def _fresh(qtbot, dialog, check, timeout: int = 30_000) -> None:
 def test_dashboard_shows_live_figures_and_stops_starts_and_deletes(
     window, qtbot, deployed, answers
 ):
-    from app.records import find_record, find_removed
+    from app.store.records import find_record, find_removed
 
     record, profile = deployed
     dialog = _dashboard(qtbot, window)
@@ -128,7 +128,7 @@ def test_dashboard_shows_live_figures_and_stops_starts_and_deletes(
 
 @pytest.mark.usefixtures("deployed")
 def test_start_page_keeps_removed_deployments_under_removed(window, qtbot, answers):
-    from app.records import find_removed
+    from app.store.records import find_removed
 
     window.go("start")
     start = window.pages["start"]
@@ -161,7 +161,7 @@ def test_batch_scoring_writes_every_row_with_predictions(
 ):
     from PySide6.QtGui import QDesktopServices
 
-    from app.profile import Profile
+    from app.store.profile import Profile
     from targets import get_target
     from wizards.batch import BatchPanel
 

@@ -18,16 +18,16 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 @pytest.fixture
 def conversions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts real conversions (the real converter still runs)."""
-    import app.convert
+    import app.model.convert
 
     calls: list[str] = []
-    real = app.convert.convert_model
+    real = app.model.convert.convert_model
 
     def counting(model_path, *args, **kwargs):
         calls.append(str(model_path))
         return real(model_path, *args, **kwargs)
 
-    monkeypatch.setattr(app.convert, "convert_model", counting)
+    monkeypatch.setattr(app.model.convert, "convert_model", counting)
     return calls
 
 
@@ -54,7 +54,7 @@ def test_the_wizard_converts_once_per_deploy(
 def test_a_failed_deploy_leaves_the_saved_profile_byte_identical(
     window, qtbot, sample_model, free_port
 ) -> None:
-    from app.profile import new_profile, save_profile
+    from app.store.profile import new_profile, save_profile
 
     # a saved profile from an earlier session, opened to deploy again on another port
     saved = save_profile(new_profile(sample_model, name="kept", settings={"port": 8099}))

@@ -23,7 +23,7 @@ def _onnx(tmp_path: Path, name: str = "m.onnx") -> Path:
 
 def _record(name: str, port: int, target: str = "local"):
     from app.domain import DeploymentRecord
-    from app.records import save_record
+    from app.store.records import save_record
 
     record = DeploymentRecord(
         name=name,
@@ -318,9 +318,9 @@ def test_9_tolerance_zero_is_refused_on_convert(window, tmp_path):
 
 # 10 ---------------------------------------------------------------------------------
 def test_10_no_command_line_words_on_screen(window, qtbot, tmp_path, busy_port):
-    from app.convert import parity_hint
     from app.errors import ParityError, TargetError
-    from app.image import ENGINE_HINT
+    from app.image.image import ENGINE_HINT
+    from app.model.convert import parity_hint
     from wizards.pages.model import estimator_words
 
     class Failed:  # a proof that failed with no looser tolerance to offer
@@ -449,7 +449,7 @@ def test_13_errors_inline_are_not_also_a_modal(window, qtbot, tmp_path):
 
 
 def test_13_small_words(window):
-    from app.convert import ConversionReport
+    from app.model.convert import ConversionReport
     from wizards.pages.convert import verdict_words
     from wizards.pages.settings import FieldEditor
 

@@ -185,8 +185,8 @@ def test_docker_settings_keep_rare_ones_under_more(window) -> None:
 
 def test_a_removed_deployments_name_is_free_again(sample_model) -> None:
     from app.domain import DeploymentRecord
-    from app.profile import new_profile, save_profile
-    from app.records import mark_removed, save_record
+    from app.store.profile import new_profile, save_profile
+    from app.store.records import mark_removed, save_record
     from wizards.state import WizardState, name_in_use
 
     profile = new_profile(sample_model, name="churn", target="local", settings={"port": 8099})

@@ -9,8 +9,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QTableWidget
 
-from app.convert import ConversionReport
 from app.errors import ParityError
+from app.model.convert import ConversionReport
 
 
 def _report(**changes: Any) -> ConversionReport:

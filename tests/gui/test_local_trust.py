@@ -20,7 +20,7 @@ def _pickle(path: Path) -> Path:
 
 
 def test_i_trust_this_file_is_kept_on_this_computer(window, qtbot, tmp_path) -> None:
-    from app import trust
+    from app.store import trust
 
     path = _pickle(tmp_path / "reg.pkl")
     window.go("model")
@@ -52,7 +52,7 @@ def _profile_with_python(tmp_path: Path, python: str) -> Path:
 
 
 def test_a_profile_with_its_own_python_is_asked_about(window, qtbot, tmp_path, answers) -> None:
-    from app import trust
+    from app.store import trust
 
     py = Path(sys.prefix) / "bin" / "python3"
     profile = _profile_with_python(tmp_path, str(py))
@@ -72,7 +72,7 @@ def test_a_profile_with_its_own_python_is_asked_about(window, qtbot, tmp_path, a
 def test_a_foreign_address_is_asked_about_before_the_check(
     window, qtbot, tmp_path, answers, monkeypatch
 ) -> None:
-    from app import trust
+    from app.store import trust
 
     monkeypatch.delenv("HEROKU_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))

@@ -1,7 +1,7 @@
 """Issue 15: a model saved with another scikit-learn converts after one click in the wizard.
 
 The model comes from a real environment with another scikit-learn release, made by
-app.envs from the package index (cached: see tests/integration/test_match_env.py).
+app.model.envs from the package index (cached: see tests/integration/test_match_env.py).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def _openstack_page(window, qtbot, model: Path, **settings):
 
 
 def test_openstack_card_and_settings_form(window, qtbot, tmp_path, clouds_yaml) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
     from targets import CATALOG
     from targets.openstack.settings import OpenStackSettings
 
@@ -46,7 +46,7 @@ def test_openstack_card_and_settings_form(window, qtbot, tmp_path, clouds_yaml) 
 
 
 def test_openstack_form_suggests_the_close_image_name(window, qtbot, tmp_path, clouds_yaml) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("gui-openstack-key", "k-0123456789")
     model = tmp_path / "m.onnx"
@@ -64,7 +64,7 @@ def test_bwcloud_regions_offer_the_instance_name_as_endpoint_host(
     offers that template for the Endpoint name (issue 22)."""
     import os
 
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("gui-openstack-key", "k-0123456789")
     model = tmp_path / "m.onnx"

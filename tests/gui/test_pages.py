@@ -129,7 +129,7 @@ def test_failing_preflight_shows_the_fix(window, qtbot, tmp_path, busy_port):
 
 
 def test_profiles_import_duplicate_export(window, qtbot, tmp_path):
-    from app.profile import list_profiles, load_profile, new_profile, save_profile
+    from app.store.profile import list_profiles, load_profile, new_profile, save_profile
 
     model = tmp_path / "iris.onnx"
     model.write_bytes(b"x")
@@ -241,7 +241,7 @@ def test_secrets_go_to_the_keyring_never_to_the_profile(
     assert memory_keyring.store[("modelship", ref)] == "s3cret-value-123"
     review = window.pages["review"]
     qtbot.waitUntil(lambda: review.plan_ok, timeout=30_000)
-    from app.profile import save_profile
+    from app.store.profile import save_profile
 
     text = save_profile(window.state.profile, tmp_path / "p.toml").read_text()
     assert ref in text and "s3cret-value-123" not in text
@@ -269,7 +269,7 @@ def test_without_a_secure_keyring_the_wizard_asks_and_never_writes_the_secret(
     wait_idle(qtbot, page, 30_000)
     window.next()
     assert window.current_id == "review"
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
     from wizards.session_keyring import SessionKeyring
 
     assert isinstance(keyring.get_keyring(), SessionKeyring)
@@ -397,7 +397,7 @@ def test_result_snippets_come_from_the_target(qtbot, tmp_path, kind):
     import json
 
     from app.domain import DeploymentRecord, Endpoint
-    from app.profile import Profile
+    from app.store.profile import Profile
     from wizards.pages.result import ResultPage
     from wizards.state import WizardState
 

@@ -40,7 +40,7 @@ def _fill_and_save(qtbot, dialog) -> None:
 
 
 def test_aws_card_set_one_up_turns_healthy(window, qtbot, moto_server, monkeypatch) -> None:
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     _no_aws_keys(monkeypatch)
     window.go("target")
@@ -83,7 +83,7 @@ def test_sagemaker_form_set_one_up_checks_again(
 
 
 def test_heroku_use_a_different_key(window, qtbot, tmp_path, heroku_emulator, monkeypatch) -> None:
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     emu = heroku_emulator
     monkeypatch.delenv("HEROKU_API_KEY", raising=False)

@@ -51,7 +51,7 @@ def _model(tmp_path: Path) -> Path:
 
 # ---- OpenStack ------------------------------------------------------------------------
 def test_openstack_dropdowns_come_from_the_cloud(window, qtbot, tmp_path, clouds_yaml) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("gui-openstack-key", "k-0123456789")
     page = _settings(
@@ -114,7 +114,7 @@ def test_openstack_quota_marks_sizes_that_do_not_fit(
 def test_openstack_imports_a_downloaded_clouds_yaml_and_says_cloud_errors(
     window, qtbot, tmp_path, clouds_yaml, openstack_emulator, memory_keyring
 ) -> None:
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     page = _settings(
         window, qtbot, _model(tmp_path), "openstack", {"cloud": "nowhere", "api_key": "k"}
@@ -208,7 +208,7 @@ def test_no_aws_profile_set_one_up(window, qtbot, tmp_path, moto_server, monkeyp
     assert not page.checked_ok
     assert_no_command_line_words(page)
     # the dialog: an access key pasted once, into the keyring
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
     from wizards.forms.sagemaker import AwsKeyDialog
 
     dialog = AwsKeyDialog(page, "us-east-1")
@@ -289,7 +289,7 @@ def test_heroku_app_name_checked_live_and_key_from_netrc(
 def test_heroku_key_pasted_once_goes_to_the_keyring(
     window, qtbot, tmp_path, heroku_emulator, monkeypatch
 ) -> None:
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     monkeypatch.delenv("HEROKU_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
@@ -322,7 +322,7 @@ def test_click_through_deploy_to_heroku(
 ) -> None:
     """Model file -> convert -> Heroku card -> form -> review with the cost -> deploy
     (with the "usually takes" line) -> result page, then teardown."""
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     emu = heroku_emulator
     monkeypatch.delenv("HEROKU_API_KEY", raising=False)

@@ -131,9 +131,9 @@ def test_a_toy_kind_gets_its_form_and_its_cost_on_review(
 
 
 def test_a_toy_kind_is_in_the_dashboards_data(toy: Kind) -> None:
-    from app.dashboard import snapshot
     from app.domain import DeploymentRecord, Resource
-    from app.records import save_record
+    from app.endpoint.dashboard import snapshot
+    from app.store.records import save_record
 
     record = DeploymentRecord(
         name="toy-demo",

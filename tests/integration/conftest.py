@@ -54,7 +54,7 @@ def no_new_build_cache_left() -> Iterator[None]:
             continue
         used = client.containers.list(ignore_removed=True, all=True, filters={"ancestor": image_id})
         if not tags and not used:
-            from app.image import remove_image
+            from app.image.image import remove_image
 
             remove_image(client, image_id)
     client.close()
@@ -95,7 +95,7 @@ def _train_and_convert(out_dir: Path, seed: int) -> SimpleNamespace:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from app.convert import ConvertOptions, convert_model
+    from app.model.convert import ConvertOptions, convert_model
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(400, 20)).astype(np.float32)
@@ -134,7 +134,7 @@ def rf_model_b(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) ->
 
 
 def docker_profile(name: str, base_image: str, model_path: Path, **settings):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     return Profile.model_validate(
         {
@@ -160,8 +160,8 @@ class Builder:
 
     def build(self, deployment: str, model, *, base_image: str | None = None, progress=None,
               cancel=None, nocache: bool = False):  # fmt: skip
-        from app.buildcontext import prepare_build_context
-        from app.image import build_image
+        from app.image.buildcontext import prepare_build_context
+        from app.image.image import build_image
 
         self._n += 1
         profile = docker_profile(deployment, base_image or self.base_image, Path("unused"))
@@ -175,7 +175,7 @@ class Builder:
         return ctx, image
 
     def cleanup(self) -> None:
-        from app.image import remove_image
+        from app.image.image import remove_image
 
         for ident in reversed(self.image_ids):
             remove_image(self.client, ident)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app.profile import Profile, new_profile
-from app.records import find_record
 from app.run import run_deploy, run_rollback, teardown
+from app.store.profile import Profile, new_profile
+from app.store.records import find_record
 from tests.integration.conftest import leftovers
 from tests.integration.test_local_target import (  # noqa: F401 - fixtures
     assert_nothing_left,

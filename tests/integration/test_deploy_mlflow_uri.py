@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.profile import load_profile, profile_path
+from app.store.profile import load_profile, profile_path
 from tests.integration.test_deploy_cli import modelship
 from tests.integration.test_local_target import assert_nothing_left, free_port, predict
 from tests.unit import mlflow_models as mm
@@ -107,7 +107,7 @@ def test_deploy_an_mlflow_uri_from_an_unreachable_server(monkeypatch: pytest.Mon
 
 def test_a_profile_keeps_a_uri_and_refuses_a_malformed_one(tmp_path: Path) -> None:
     from app.errors import ProfileError
-    from app.profile import parse_profile
+    from app.store.profile import parse_profile
 
     text = 'schema = 1\nname = "c"\n[model]\npath = "{}"\n[target]\nkind = "local"\n'
     p = parse_profile(text.format("models:/churn/3"), source=tmp_path / "c.toml")

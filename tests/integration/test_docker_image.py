@@ -144,7 +144,7 @@ def test_new_model_rebuild_reuses_dependency_and_server_layers(
 
 def test_push_to_registry_gives_a_docker_v2_manifest(docker_client, built, registry) -> None:
     """Heroku's registry rejects OCI indexes: the pushed manifest must be Docker v2."""
-    from app.image import push_image
+    from app.image.image import push_image
 
     _, image, _ = built
     repository = f"{registry}/modelship-test/{NAME}"
@@ -180,7 +180,7 @@ def test_push_to_registry_gives_a_docker_v2_manifest(docker_client, built, regis
 def test_push_failure_is_an_error_not_silence(docker_client, built) -> None:
     """images.push never raises; a refused push must still fail loudly."""
     from app.errors import TargetError
-    from app.image import push_image
+    from app.image.image import push_image
 
     _, image, _ = built
     with pytest.raises(TargetError, match="Pushing the image"):
@@ -240,7 +240,7 @@ def test_build_command_prints_tag_and_size_over_base(
 ) -> None:
     """`modelship build MODEL` end to end (convert, context, image), then remove it."""
     from app.cli import main
-    from app.image import remove_image
+    from app.image.image import remove_image
 
     name = deployment_name("cli")
     rc = main(

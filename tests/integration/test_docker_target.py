@@ -16,8 +16,8 @@ import pytest
 
 from app.domain import ConvertedModel
 from app.errors import TargetError, UsageError
-from app.journal import Journal
 from app.progress import RecordingProgress
+from app.store.journal import Journal
 from targets.base import DeployContext
 from targets.docker.target import DockerTarget
 from tests.integration.conftest import (
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.integration
 def test_deploy_status_redeploy_teardown_leaves_nothing(
     docker_client, base_image, rf_model, rf_model_b, tmp_path: Path
 ) -> None:
-    from app.records import find_record
     from app.run import run_deploy, teardown
+    from app.store.records import find_record
 
     name = deployment_name("e2e")
     port = free_port()
@@ -147,8 +147,8 @@ def test_build_error_through_the_pipeline_rolls_back(
 ) -> None:
     """A base image the registry does not have: check() stops it before anything is made."""
     from app.errors import ModelShipError
-    from app.records import find_record
     from app.run import run_deploy
+    from app.store.records import find_record
 
     name = deployment_name("pipefail")
     base = f"{registry}/modelship-test/not-pushed:1"
@@ -162,7 +162,7 @@ def test_build_error_through_the_pipeline_rolls_back(
 
 def test_status_of_a_removed_container_says_so(base_image, rf_model) -> None:
     from app.domain import Endpoint, Resource
-    from app.records import DeploymentRecord
+    from app.store.records import DeploymentRecord
 
     name = deployment_name("gone")
     ep = Endpoint(
@@ -182,8 +182,8 @@ def test_the_api_key_reaches_the_container_as_a_read_only_file_not_its_environme
 ) -> None:
     import json
 
-    from app import secrets
     from app.run import run_deploy, teardown
+    from app.store import secrets
 
     name = deployment_name("key")
     port = free_port()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app.gui_entry import debian_packages, install_line
+from app.cli.gui_entry import debian_packages, install_line
 from tests.conftest import IN_CI, REPO, require
 
 pytestmark = pytest.mark.integration

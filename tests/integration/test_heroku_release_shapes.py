@@ -57,7 +57,7 @@ def _confirm_hosts(emulator) -> None:
     """The emulator's addresses confirmed as the user would (``modelship hosts allow``)
     where this version asks for it (the Heroku host allow-list)."""
     try:
-        from app.trust import allow_host
+        from app.store.trust import allow_host
     except ImportError:
         return
     allow_host(emulator.api_url)
@@ -80,7 +80,7 @@ def _releases(emulator, app: str) -> list[dict]:
 
 
 def _predictions(record, rows: list) -> list:
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     endpoint = record.endpoint_obj()
     client = get_target("heroku").client(endpoint, Profile.model_validate(record.profile))

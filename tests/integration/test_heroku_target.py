@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.profile import save_profile
 from app.run import plan, run_deploy, teardown
+from app.store.profile import save_profile
 from tests.conformance.harnesses.heroku import (
     ENDPOINT_KEY,
     heroku_leftovers,
@@ -53,7 +53,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_cli_deploy_imports_the_netrc_key_reaches_a_smoke_tested_app_and_tears_down(
     heroku_emulator, docker_client, base_image, model, home, capsys
 ) -> None:
-    from app.secrets import get_secret, has_secret, set_secret
+    from app.store.secrets import get_secret, has_secret, set_secret
 
     name = "hk-cli"
     set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
@@ -107,7 +107,7 @@ def test_cli_deploy_imports_the_netrc_key_reaches_a_smoke_tested_app_and_tears_d
 def test_a_missing_key_exits_6_and_creates_nothing(
     heroku_emulator, base_image, model, home, capsys
 ) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
     save_profile(heroku_profile(heroku_emulator, model, "hk-nokey", base_image))
@@ -118,7 +118,7 @@ def test_a_missing_key_exits_6_and_creates_nothing(
 
 
 def test_a_wrong_key_exits_6(heroku_emulator, base_image, model, home, capsys) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret(ENDPOINT_KEY, "endpoint-secret-abc")
     set_secret("heroku-api-key", "not-the-key")
@@ -198,7 +198,7 @@ def test_an_app_of_the_user_stays_with_only_what_modelship_set_removed(
 ) -> None:
     import requests
 
-    from app.profile import Profile
+    from app.store.profile import Profile
     from targets import get_target
 
     store_keys(heroku_emulator)
@@ -242,8 +242,8 @@ def test_a_failed_redeploy_leaves_the_previous_release_answering(
     from sklearn.linear_model import LogisticRegression
 
     from app.errors import ModelShipError
-    from app.profile import Profile
-    from app.records import load_record
+    from app.store.profile import Profile
+    from app.store.records import load_record
     from targets import get_target
 
     store_keys(heroku_emulator)

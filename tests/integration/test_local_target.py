@@ -24,12 +24,12 @@ import pytest
 
 from app.domain import ConvertedModel
 from app.errors import Cancelled, CredentialError, SmokeTestError, TargetError
-from app.journal import Journal, open_journals
 from app.paths import data_dir
-from app.profile import new_profile
 from app.progress import CancelToken
-from app.records import find_record
 from app.run import Event, run_deploy, teardown
+from app.store.journal import Journal, open_journals
+from app.store.profile import new_profile
+from app.store.records import find_record
 from targets.base import DeployContext
 from targets.local.target import LocalTarget, _proc_start_time, is_our_process, port_free
 
@@ -58,7 +58,7 @@ def iris_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def iris_onnx(iris_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from app.convert import convert_model
+    from app.model.convert import convert_model
 
     out = tmp_path_factory.mktemp("converted") / "model.onnx"
     convert_model(iris_model, out)
@@ -354,7 +354,7 @@ def test_rollback_goes_back_one_version(iris_model: Path, cleanup: list[str]) ->
 def test_api_key_from_the_keyring_is_required_and_never_written(
     iris_model: Path, cleanup: list[str]
 ) -> None:
-    from app import secrets
+    from app.store import secrets
 
     port = free_port()
     cleanup.append("locked")
@@ -517,8 +517,8 @@ def test_the_printed_try_it_line_answers(
     profile names (`keyring get modelship NAME`, here a stand-in for keyring's own CLI
     that knows this test's in-memory entry); never the key itself."""
     from app.cli import main
-    from app.profile import save_profile
-    from app.secrets import set_secret
+    from app.store.profile import save_profile
+    from app.store.secrets import set_secret
 
     secret = "k3y-for-the-curl-line"
     set_secret("try-it-key", secret)

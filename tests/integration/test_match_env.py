@@ -1,7 +1,7 @@
-"""Matching conversion environments (app/envs.py), for real: built from the package index.
+"""Matching conversion environments (app/model/envs.py), for real: built from the package index.
 
 A model is trained with a scikit-learn release other than ModelShip's own, inside an
-environment that app.envs itself makes; `modelship convert --match-env` then makes (or
+environment that app.model.envs itself makes; `modelship convert --match-env` then makes (or
 finds) the matching environment, converts there, and the proof passes; a second
 conversion reuses it. Environments are cached in ``MODELSHIP_ENV_CACHE`` (CI points it
 at a folder that outlives the run, so the download happens once) or else in
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from app import envs
 from app.cli import main
+from app.model import envs
 from app.paths import profiles_dir
-from app.profile import load_profile
+from app.store.profile import load_profile
 from tests.conftest import REPO, require
 from tests.integration.test_local_target import (  # noqa: F401 - fixtures
     assert_nothing_left,
@@ -252,7 +252,7 @@ def test_an_unreachable_index_says_so_and_leaves_no_half_made_environment(
 def test_a_pickled_xgboost_model_from_another_release_converts_in_a_matching_environment(
     env_cache: Path, tmp_path: Path, capsys
 ) -> None:
-    """XGBoost records its release inside a pickled booster; app.envs reads it there."""
+    """XGBoost records its release inside a pickled booster; app.model.envs reads it there."""
     import sklearn
 
     require(_index_reachable(), "The Python package index")

@@ -1,7 +1,7 @@
 """Issue 15 follow-up: an MLflow scikit-learn folder saved with another scikit-learn
 (1.8.0) is offered a matching environment, and converts in it with its proof passing.
 
-The model is trained with scikit-learn 1.8.0 inside an environment that app.envs makes
+The model is trained with scikit-learn 1.8.0 inside an environment that app.model.envs makes
 (with skops, to save it the way MLflow's sklearn flavor does); the folder around it is
 written by MLflow itself here (MLmodel, signature, input example), then holds the 1.8.0
 model file and pins scikit-learn 1.8.0 in requirements.txt, as a folder logged from that
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from app import envs
 from app.cli import main
-from app.intake import inspect_model
+from app.model import envs
+from app.model.intake import inspect_model
 from tests.conftest import require
 from tests.integration.test_match_env import _index_reachable, env_cache  # noqa: F401
 from tests.unit import mlflow_models as mm

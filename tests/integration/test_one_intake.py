@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from app.profile import new_profile
 from app.run import run_deploy, teardown
+from app.store.profile import new_profile
 from tests.integration.test_local_target import (  # noqa: F401 - fixtures
     assert_nothing_left,
     free_port,
@@ -53,10 +53,10 @@ def test_a_local_deploy_reads_and_hashes_the_model_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import app.hashing
-    import app.intake
+    import app.model.intake
 
     hashed = spy(monkeypatch, app.hashing, "sha256_file")
-    read = spy(monkeypatch, app.intake, "inspect_model")
+    read = spy(monkeypatch, app.model.intake, "inspect_model")
     port = free_port()
     profile = new_profile(iris_model, name="once", settings={"port": port})
     try:
@@ -76,12 +76,12 @@ def test_modelship_build_converts_reading_and_hashing_the_model_once(
 ) -> None:
     """`modelship build` converts through convert_for_profile without a deploy's intake."""
     import app.hashing
-    import app.intake
+    import app.model.intake
     from app.progress import CancelToken, NullProgress
     from app.run import convert_for_profile
 
     hashed = spy(monkeypatch, app.hashing, "sha256_file")
-    read = spy(monkeypatch, app.intake, "inspect_model")
+    read = spy(monkeypatch, app.model.intake, "inspect_model")
     profile = new_profile(iris_model, name="built")
     out = tmp_path / "model.onnx"
     converted = convert_for_profile(profile, out, NullProgress(), CancelToken())
@@ -103,13 +103,13 @@ _LOG = (
 _DEPLOY = """
 import json, sys
 from pathlib import Path
-import app.hashing, app.mlflowmodel
+import app.hashing, app.model.mlflowmodel
 import mlflow.artifacts
-from app.profile import new_profile
+from app.store.profile import new_profile
 from app.run import run_deploy, teardown
 
 counts = {"resolve": 0, "download": 0, "hash": []}
-real_resolve = app.mlflowmodel.resolve_uri
+real_resolve = app.model.mlflowmodel.resolve_uri
 real_download = mlflow.artifacts.download_artifacts
 real_hash = app.hashing.sha256_file
 
@@ -125,7 +125,7 @@ def hashing(path):
     counts["hash"].append(str(Path(path).resolve()))
     return real_hash(path)
 
-app.mlflowmodel.resolve_uri = resolve
+app.model.mlflowmodel.resolve_uri = resolve
 mlflow.artifacts.download_artifacts = download
 for mod in list(sys.modules.values()):
     if getattr(mod, "__name__", "").startswith(("app", "targets")):

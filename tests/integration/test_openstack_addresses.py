@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from app.profile import Profile
 from app.run import plan, run_deploy, teardown
+from app.store.profile import Profile
 from targets import get_target
 from tests.conformance.harnesses.openstack import (
     API_KEY_REF,
@@ -43,7 +43,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def cloud(openstack_vm_emulator, tmp_path, monkeypatch, memory_keyring):
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
     from tests.emulators.openstack.sshd import ipv6_loopback
 
     assert ipv6_loopback(), "this machine's loopback has no ::1 (IPv6 tests need it)"
@@ -127,7 +127,7 @@ def test_an_ipv6_only_region_is_reached_over_ipv6_by_its_name(
         target = get_target("openstack")
         client = target.client(endpoint, profile)
         assert client.ping()
-        from app.endpoint import EndpointClient
+        from app.endpoint.client import EndpointClient
 
         by_address = EndpointClient(f"https://[::1]:{port}", tls_sha256=endpoint.tls_sha256)
         assert by_address.ping()

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.profile import Profile, save_profile
 from app.run import run_deploy, teardown
+from app.store.profile import Profile, save_profile
 from targets import get_target
 from tests.conformance.harnesses.openstack import (
     API_KEY_REF,
@@ -48,7 +48,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def cloud(openstack_vm_emulator, tmp_path, monkeypatch, memory_keyring):
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     use_clouds_yaml(openstack_vm_emulator, tmp_path, monkeypatch)
     set_secret(API_KEY_REF, "integration-key-0123456789")
@@ -56,7 +56,7 @@ def cloud(openstack_vm_emulator, tmp_path, monkeypatch, memory_keyring):
 
 
 def _served_fingerprint(url: str) -> str:
-    from app.endpoint import fingerprint
+    from app.endpoint.client import fingerprint
 
     host, port = url.split("//")[1].rsplit(":", 1)
     ctx = ssl.create_default_context()
@@ -101,7 +101,7 @@ def test_cli_deploy_reaches_a_pinned_https_endpoint_on_the_provider_network(
         assert rules == {(sshd_host.port, "127.0.0.0/8"), (port, "127.0.0.0/8")}
         assert b"docker" in (cloud.user_data(server["id"], "Freiburg") or b"")
         # the certificate served is the one pinned in the record
-        from app.records import load_record
+        from app.store.records import load_record
 
         record = load_record(name)
         endpoint = record.endpoint_obj()
@@ -118,7 +118,7 @@ def test_cli_deploy_reaches_a_pinned_https_endpoint_on_the_provider_network(
             urllib.request.urlopen(url + "/predict", data=b"{}", timeout=10, context=insecure)
         assert refused.value.code == 401
         # a client pinning another fingerprint refuses the endpoint
-        from app.endpoint import EndpointClient
+        from app.endpoint.client import EndpointClient
 
         with pytest.raises(OSError):
             EndpointClient(url, tls_sha256="00" * 32).ping()
@@ -155,7 +155,7 @@ def test_floating_ip_region_redeploy_ships_only_the_model_layer_and_a_changed_ke
 ) -> None:
     """Karlsruhe's private network: a floating IP (127.0.0.1) is made and removed."""
     from app.errors import TargetError
-    from app.records import load_record
+    from app.store.records import load_record
 
     name = "os-fip"
     first = openstack_profile(models[0], name, base_image, sshd_host.port)
@@ -251,7 +251,7 @@ def test_a_downloaded_clouds_yaml_and_openrc_move_their_secrets_to_the_keyring(
 ) -> None:
     import yaml
 
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
     from targets.openstack.client import connect, import_credentials
 
     for key in [k for k in os.environ if k.startswith("OS_")]:
@@ -371,7 +371,7 @@ def test_real_vm_end_to_end(tmp_path, monkeypatch, docker_client, base_image, mo
     from tests.emulators.openstack.qemu import QemuBackend, free_port, missing
 
     require(not missing(), f"the cached VM image and QEMU ({', '.join(missing())})")
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     port, ssh_port = free_port(), free_port()
     backend = QemuBackend(ports=[port], ssh_port=ssh_port)

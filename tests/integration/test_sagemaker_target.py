@@ -16,8 +16,8 @@ import pytest
 
 from app.cli import main
 from app.domain import ConvertedModel
-from app.profile import save_profile
 from app.run import plan, run_deploy, teardown
+from app.store.profile import save_profile
 from tests.conformance.harnesses.sagemaker import (
     REGION,
     aws_leftovers,
@@ -148,7 +148,7 @@ def test_the_execution_role_trusts_sagemaker_for_this_account_only(
     only (aws:SourceAccount from sts:GetCallerIdentity), not by SageMaker for anyone."""
     import boto3
 
-    from app.journal import Journal
+    from app.store.journal import Journal
     from targets.base import DeployContext
     from targets.sagemaker.client import AWS
     from targets.sagemaker.target import SageMakerTarget

@@ -1,4 +1,4 @@
-"""Where ModelShip's pickle allow-list (app/safety_allowlist.json) comes from.
+"""Where ModelShip's pickle allow-list (app/model/safety_allowlist.json) comes from.
 
 Real fitted models of every kind ModelShip converts are pickled here, the way their
 owners save them (pickle protocols 2 to 5, joblib plain and zlib-compressed, torch.save,
@@ -8,7 +8,7 @@ that defines each global.
 
     python -m tests.security.allowlist_gen            # what the libraries pickle now
     python -m tests.security.allowlist_gen --missing  # ... and is not on the list
-    python -m tests.security.allowlist_gen --write    # rewrite app/safety_allowlist.json
+    python -m tests.security.allowlist_gen --write    # rewrite app/model/safety_allowlist.json
 
 The list itself is kept by hand from this output: every entry was read and judged
 inert when pickle builds it (called by REDUCE or NEWOBJ, then BUILD/``__setstate__``).
@@ -40,7 +40,7 @@ class _Recorder(pickle.Unpickler):
     found: set[tuple[str, str]]
 
     def find_class(self, module: str, name: str) -> Any:
-        from app.picklescan import py3_name
+        from app.model.picklescan import py3_name
 
         self.found.add(py3_name(module, name))
         return super().find_class(module, name)
@@ -57,7 +57,7 @@ def _joblib_globals(obj: object, tmp: Path, compress: int) -> set[tuple[str, str
     import joblib
     from joblib import numpy_pickle
 
-    from app.picklescan import py3_name
+    from app.model.picklescan import py3_name
 
     path = tmp / f"m-{compress}.joblib"
     joblib.dump(obj, path, compress=compress)
@@ -101,7 +101,7 @@ def _torch_globals(obj: object, tmp: Path) -> set[tuple[str, str]]:
     # ModelShip's scan sees them in data.pkl, so they are collected from there too
     import zipfile
 
-    from app.picklescan import scan_stream, split_ref
+    from app.model.picklescan import scan_stream, split_ref
 
     with zipfile.ZipFile(path) as zf:
         for member in zf.namelist():
@@ -549,7 +549,7 @@ def build_list(found: dict) -> dict:
     """The allow-list document for ``found`` (less EXCLUDED, plus ALIASES)."""
     from importlib import import_module
 
-    from app.picklescan import py3_name
+    from app.model.picklescan import py3_name
 
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for module, name in {py3_name(m, n) for m, n in found}:
@@ -596,11 +596,11 @@ def build_list(found: dict) -> dict:
 def main(argv: list[str]) -> int:
     import json
 
-    from app.picklescan import allowlist
+    from app.model.picklescan import allowlist
 
     found, failed = collect(quick="--quick" in argv)
     if "--write" in argv:
-        target = Path(__file__).resolve().parents[2] / "app" / "safety_allowlist.json"
+        target = Path(__file__).resolve().parents[2] / "app" / "model" / "safety_allowlist.json"
         target.write_text(json.dumps(build_list(found), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {target}")
     listed = allowlist()

@@ -1,4 +1,4 @@
-"""The pickle allow-list (app/safety_allowlist.json): where each entry came from, that
+"""The pickle allow-list (app/model/safety_allowlist.json): where each entry came from, that
 each is exactly the object it names, and that building it evaluates nothing.
 
 The list is data, kept by hand from what tests/security/allowlist_gen.py collects out of
@@ -27,10 +27,10 @@ from importlib import resources
 
 import pytest
 
-from app.picklescan import SAFE, allowlist, classify, py3_name
+from app.model.picklescan import SAFE, allowlist, classify, py3_name
 from tests.security import allowlist_gen as gen
 
-DOC = json.loads(resources.files("app").joinpath("safety_allowlist.json").read_text())
+DOC = json.loads(resources.files("app.model").joinpath("safety_allowlist.json").read_text())
 GROUPS = DOC["groups"]
 ENTRIES = [(g["kind"], e) for g in GROUPS for e in g["names"]]
 ALIASES = {a: c for g in GROUPS if g["kind"] == "alias" for a, c in g["names"].items()}

@@ -1,5 +1,5 @@
 """`deploy` and profiles honour pickle safety: nothing is loaded without trust, and
-trust is given to one exact file (its hash), kept on this computer (app.trust), so it
+trust is given to one exact file (its hash), kept on this computer (app.store.trust), so it
 does not carry over to a file that changed, nor travel with a profile."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from app.cli import main
 from app.errors import ModelError
 from app.hashing import sha256_file
-from app.profile import load_profile, new_profile, profile_path
-from app.records import find_record
 from app.run import run_deploy, teardown
-from app.trust import model_trusted
+from app.store.profile import load_profile, new_profile, profile_path
+from app.store.records import find_record
+from app.store.trust import model_trusted
 from tests.security import hostile
 
 

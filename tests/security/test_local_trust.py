@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from app import trust
 from app.cli import main
 from app.errors import CredentialError, ModelError, TargetError, UsageError
-from app.profile import load_profile, profile_path
-from app.records import find_record
 from app.run import teardown
+from app.store import trust
+from app.store.profile import load_profile, profile_path
+from app.store.records import find_record
 from tests.security import hostile
 
 # ---- a server that only records ------------------------------------------------------
@@ -335,7 +335,7 @@ def test_a_foreign_address_is_refused_before_any_traffic(
     netrc_home: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("heroku-api-key", "KEYRING-HEROKU-KEY")
     model = _benign_unknown(tmp_path / "m.joblib")
@@ -376,10 +376,10 @@ def test_clients_refuse_a_foreign_address_without_sending_anything(
     """Below the preflight: the Heroku client, Heroku's registry login and SageMaker's
     ECR login each refuse the address before the key or token is read or sent."""
     from app.domain import BuiltImage
-    from app.profile import new_profile
     from app.progress import CancelToken, NullProgress
-    from app.secrets import set_secret
-    from app.trust import UntrustedHostError
+    from app.store.profile import new_profile
+    from app.store.secrets import set_secret
+    from app.store.trust import UntrustedHostError
     from targets.heroku.client import HerokuClient
     from targets.heroku.target import HerokuTarget
     from targets.sagemaker.target import SageMakerTarget

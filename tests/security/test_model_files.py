@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app.files import max_model_bytes
+from app.model.files import max_model_bytes
 from tests.unit import mlflow_models
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.convert import WORKER, ConvertOptions, convert_model
-from app.intake import inspect_model
-from app.picklescan import DANGEROUS, UNKNOWN, UntrustedModelError, classify, judge
+from app.model.convert import WORKER, ConvertOptions, convert_model
+from app.model.intake import inspect_model
+from app.model.picklescan import DANGEROUS, UNKNOWN, UntrustedModelError, classify, judge
 from tests.security import hostile
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.convert import ConvertOptions, convert_model
-from app.intake import inspect_model
+from app.model.convert import ConvertOptions, convert_model
+from app.model.intake import inspect_model
 
 
 def _frame(n: int = 200) -> tuple[pd.DataFrame, np.ndarray]:

@@ -35,9 +35,9 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.convert import ConvertOptions, convert_model
-from app.intake import inspect_model
-from app.picklescan import DANGEROUS, SAFE, UntrustedModelError, allowlist, classify, ref_of
+from app.model.convert import ConvertOptions, convert_model
+from app.model.intake import inspect_model
+from app.model.picklescan import DANGEROUS, SAFE, UntrustedModelError, allowlist, classify, ref_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -174,12 +174,12 @@ def test_an_evaluating_constructor_is_not_safe_and_does_not_run(
 
 def test_skops_gets_nothing_beyond_its_defaults_and_the_list(expr_corpus, tmp_path) -> None:
     """The worker's second lock for skops, run as if the parent had approved the file:
-    the approved list (app.picklescan.approved_globals without trust) holds no Expr,
+    the approved list (app.model.picklescan.approved_globals without trust) holds no Expr,
     so skops refuses it and nothing runs."""
     import json
 
-    from app.convert import WORKER
-    from app.picklescan import approved_globals
+    from app.model.convert import WORKER
+    from app.model.picklescan import approved_globals
 
     files, marker = expr_corpus
     art = inspect_model(files["expr.skops"])
@@ -379,8 +379,8 @@ def test_a_route_inside_a_model_does_not_run(routes, target: str, tmp_path: Path
 def test_the_worker_admits_only_the_exact_pair(tmp_path: Path) -> None:
     """find_class with a dotted name is not admitted by a listed shorter or longer name
     that happens to spell the same string."""
-    from app.convert.worker.common import WorkerError
-    from app.convert.worker.loading import _guarded_pickle, guard
+    from app.model.convert.worker.common import WorkerError
+    from app.model.convert.worker.loading import _guarded_pickle, guard
 
     check = guard(["sklearn.linear_model._logistic.LogisticRegression", "sklearn.base:np.f2py"])
     check("sklearn.linear_model._logistic", "LogisticRegression")  # admitted

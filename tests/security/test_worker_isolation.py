@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.convert import ConvertOptions, convert_model, isolation_here
-from app.convert import isolation as iso
+from app.model.convert import ConvertOptions, convert_model, isolation_here
+from app.model.convert import isolation as iso
 from app.progress import RecordingProgress
 from tests.conftest import IN_CI, require
 from tests.unit import mlflow_models, models

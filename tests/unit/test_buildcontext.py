@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.buildcontext import (
+from app.errors import BuildError, UsageError
+from app.image.buildcontext import (
     DockerfileParams,
     check_image_reference,
     docker_name,
@@ -21,8 +22,7 @@ from app.buildcontext import (
     python_version_for,
     render_dockerfile,
 )
-from app.errors import BuildError, UsageError
-from app.wheelhouse import COMPLETE_MARKER, cache_key, serving_requirements_text
+from app.image.wheelhouse import COMPLETE_MARKER, cache_key, serving_requirements_text
 
 GOLDEN = Path(__file__).parent / "golden" / "Dockerfile"
 SHA = "ab" * 32
@@ -241,7 +241,7 @@ def test_a_converted_model_path_is_enough(tmp_path: Path, modelship_home: Path) 
 
 def test_preview_is_what_the_build_renders(tmp_path: Path, modelship_home: Path) -> None:
     """The wizard's review page shows exactly the Dockerfile the build writes."""
-    from app.buildcontext import preview_dockerfile
+    from app.image.buildcontext import preview_dockerfile
 
     _seed_wheelhouse(modelship_home)
     conv = _converted(tmp_path)

@@ -57,7 +57,7 @@ def test_urls_and_names() -> None:
 
 
 def _profile(**settings):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     return Profile.model_validate(
         {

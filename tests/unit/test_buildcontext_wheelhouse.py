@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import BuildError
+from app.image.wheelhouse import download_args, ensure_wheelhouse
 from app.progress import RecordingProgress
-from app.wheelhouse import download_args, ensure_wheelhouse
 
 
 def _dead_index(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,7 +184,7 @@ def test_a_pinned_certificate_is_fetched_checked_and_trusted_alone() -> None:
 def test_the_cli_try_it_lines_are_the_kinds_commands(tmp_path) -> None:
     """`modelship deploy` prints the kind's commands; for a SageMaker record, the AWS CLI
     (the old line was an unsigned curl to .../invocations/predict)."""
-    from app.commands.deploy import try_it_lines
+    from app.cli.commands.deploy import try_it_lines
     from app.domain import DeploymentRecord
 
     record = DeploymentRecord.from_dict(

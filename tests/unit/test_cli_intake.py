@@ -63,7 +63,7 @@ def test_convert_plain_words(files, tmp_path: Path, capsys) -> None:
 
 def test_the_bundled_sample_converts_and_proves_on_its_csv(tmp_path: Path, capsys) -> None:
     """What `modelship demo` converts (its deploy is tested in tests/integration)."""
-    from app.samples import sample_csv_path, sample_model_path
+    from app.model.samples import sample_csv_path, sample_model_path
 
     assert sample_csv_path().read_text().startswith("tenure_months,")
     out = tmp_path / "demo.onnx"

@@ -11,7 +11,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app.convert import ConvertOptions, convert_model
 from app.errors import (
     Cancelled,
     ConversionError,
@@ -21,7 +20,8 @@ from app.errors import (
     UnsupportedModelError,
     UsageError,
 )
-from app.picklescan import UntrustedModelError
+from app.model.convert import ConvertOptions, convert_model
+from app.model.picklescan import UntrustedModelError
 from app.progress import CancelToken, RecordingProgress
 from app.serving.signature import Signature
 from tests.unit import models
@@ -318,7 +318,7 @@ def test_worker_needs_nothing_from_app(files, tmp_path: Path) -> None:
     """
     import ast
 
-    from app.convert import WORKER
+    from app.model.convert import WORKER
 
     sources = sorted(WORKER.parent.glob("*.py"))
     sources += [WORKER.parents[1] / "isolation.py", WORKER.parents[2] / "modelfacts.py"]

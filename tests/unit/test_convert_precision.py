@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.convert import ConversionReport, ConvertOptions, convert_model, parity_hint
 from app.errors import ParityError
+from app.model.convert import ConversionReport, ConvertOptions, convert_model, parity_hint
 from app.serving.model import ModelRuntime
 from tests.unit import models
 
@@ -164,7 +164,7 @@ def test_float32_would_have_failed_on_these_rows(rows_csv: Path) -> None:
     test above could pass on data that never reaches a threshold.)"""
     import onnxruntime as ort
 
-    from app.convert.worker import converting, describing
+    from app.model.convert.worker import converting, describing
 
     model = _make("scaler+onehot+forest")
     df = pd.read_csv(rows_csv)[NUM + CAT]
@@ -231,9 +231,9 @@ def test_a_tie_in_the_original_is_no_mismatch() -> None:
     """The original breaks a tie (0.5 / 0.5) by class order; the converted model by the
     last bits of its float sums. The proof and the smoke test take either label there,
     and nothing else."""
-    from app.convert.proof import _ties
+    from app.endpoint.smoke import SmokeReport, _compare_rows
+    from app.model.convert.proof import _ties
     from app.serving.signature import Signature
-    from app.smoke import SmokeReport, _compare_rows
 
     sig = Signature(inputs=[], outputs=[], class_labels=["no", "yes"])
     want_p = np.array([[0.5, 0.5], [0.6, 0.4], [0.5, 0.5]])
@@ -334,7 +334,7 @@ def test_a_failed_proofs_next_step_exists_on_every_command_that_converts(command
 
 def test_deploy_and_build_take_accept_mismatch_into_the_profile(tmp_path: Path) -> None:
     from app import cli
-    from app.commands.deploy import _model_flags
+    from app.cli.commands.deploy import _model_flags
 
     args = cli.build_parser("deploy").parse_args(["deploy", "m.joblib", "--accept-mismatch"])
     assert _model_flags(args)["accept_mismatch"] is True

@@ -1,4 +1,4 @@
-"""app.envs without the network: when a match matters, what goes in, how errors read."""
+"""app.model.envs without the network: when a match matters, what goes in, how errors read."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app import envs
+from app.model import envs
 
 
 def test_only_pickles_with_other_versions_need_a_match() -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from app.batch import default_output, score_csv
-from app.commands import status as status_cmd
+from app.cli.commands import status as status_cmd
+from app.endpoint.batch import default_output, score_csv
+from app.endpoint.metrics_read import duration_words, parse, summarize
 from app.errors import TargetError, UsageError
-from app.metrics_read import duration_words, parse, summarize
 from app.progress import Cancelled, CancelToken
-from app.records import (
+from app.serving.metrics import Metrics
+from app.store.records import (
     find_record,
     find_removed,
     list_records,
@@ -23,7 +24,6 @@ from app.records import (
     mark_removed,
     save_record,
 )
-from app.serving.metrics import Metrics
 from tests.unit.test_records import make_record
 
 
@@ -118,7 +118,7 @@ class FakeClient:
         rows = list(csv.reader(io.StringIO(text)))[1:]
         self.calls.append(len(rows))
         if self.fail_at is not None and len(self.calls) == self.fail_at:
-            from app.endpoint import EndpointError
+            from app.endpoint.client import EndpointError
 
             raise EndpointError(422, "column x is not a number")
         out = ["prediction,probability_a,probability_b"]
@@ -198,7 +198,7 @@ def test_score_csv_sends_only_the_models_columns_and_keeps_the_others(tmp_path) 
 
 
 def test_dashboard_snapshot_of_a_removed_deployment_and_the_cost_words() -> None:
-    from app.dashboard import cost_words, snapshot
+    from app.endpoint.dashboard import cost_words, snapshot
 
     save_record(make_record("iris"))
     mark_removed("iris")
@@ -212,7 +212,7 @@ def test_dashboard_snapshot_of_a_removed_deployment_and_the_cost_words() -> None
 
 
 def test_metrics_book_adds_up_workers_seen_in_separate_scrapes() -> None:
-    from app.metrics_read import MetricsBook
+    from app.endpoint.metrics_read import MetricsBook
 
     def scrape(worker: str, started: float, n: int) -> str:
         return (

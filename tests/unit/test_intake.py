@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import ModelError, UnsupportedModelError
-from app.intake import inspect_model, scan_pickle
-from app.picklescan import UntrustedModelError
+from app.model.intake import inspect_model, scan_pickle
+from app.model.picklescan import UntrustedModelError
 from tests.unit import models
 
 
@@ -97,7 +97,7 @@ def test_torch_files(files) -> None:
 
 
 def test_onnx_file_inputs(files, tmp_path: Path) -> None:
-    from app.convert import ConvertOptions, convert_model
+    from app.model.convert import ConvertOptions, convert_model
 
     out = convert_model(files["forest"], tmp_path / "f.onnx", ConvertOptions(generated_rows=20))
     art = inspect_model(out.onnx_path)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app import envs
 from app.errors import ProfileError
-from app.profile import default_name, load_profile, new_profile, parse_profile, save_profile
+from app.model import envs
+from app.store.profile import default_name, load_profile, new_profile, parse_profile, save_profile
 from tests.unit import mlflow_models as mm
 
 
@@ -99,7 +99,7 @@ def test_native_files_need_a_match_only_from_a_newer_release() -> None:
 
 def test_an_mlflow_folder_pinning_another_sklearn_records_it(tmp_path: Path) -> None:
     """The requirements' pin reaches the artifact; an unchanged file still says its own."""
-    from app.intake import inspect_model
+    from app.model.intake import inspect_model
 
     folder = mm.mlflow_sklearn(tmp_path / "m", "cloudpickle")
     art = inspect_model(folder)

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from app.batch import fit_columns, score_csv
 from app.domain import DeploymentRecord, ModelVersion
-from app.endpoint import EndpointError, error_words
+from app.endpoint.batch import fit_columns, score_csv
+from app.endpoint.client import EndpointError, error_words
 from app.errors import ProfileError, TargetError, UsageError, closest
-from app.profile import load_profile, new_profile, save_profile
-from app.records import find_record, mark_removed, save_record
 from app.run.replace import InputsChangeRefused, input_change
+from app.store.profile import load_profile, new_profile, save_profile
+from app.store.records import find_record, mark_removed, save_record
 
 
 def _signature(folder: Path, columns: list[tuple[str, str]]) -> Path:
@@ -260,7 +260,7 @@ def test_a_taken_port_names_the_deployment_that_holds_it(tmp_path: Path) -> None
 
 def test_a_new_model_for_a_running_deployment_keeps_its_port(tmp_path: Path) -> None:
     from app.cli import build_parser
-    from app.commands.deploy import resolve_profile
+    from app.cli.commands.deploy import resolve_profile
 
     _record(tmp_path, "churn", FIVE, port=18777)
     model = tmp_path / "other.joblib"
@@ -277,7 +277,7 @@ def test_a_new_model_for_a_running_deployment_keeps_its_port(tmp_path: Path) -> 
 
 
 def test_printed_commands_run_as_printed(tmp_path: Path, monkeypatch) -> None:
-    from app.commands._console import command_name
+    from app.cli.commands._console import command_name
 
     bindir = tmp_path / ".venv" / "bin"
     bindir.mkdir(parents=True)
@@ -294,7 +294,7 @@ def test_printed_commands_run_as_printed(tmp_path: Path, monkeypatch) -> None:
 
 def test_a_failed_demo_saves_no_profile(tmp_path: Path, capsys) -> None:
     from app.cli import main
-    from app.profile import profile_path
+    from app.store.profile import profile_path
 
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -307,7 +307,7 @@ def test_a_failed_demo_saves_no_profile(tmp_path: Path, capsys) -> None:
 
 
 def test_a_mistyped_deployment_name_suggests_the_known_one(tmp_path: Path) -> None:
-    from app.records import load_record
+    from app.store.records import load_record
 
     _record(tmp_path, "churn", FIVE)
     with pytest.raises(UsageError, match=r"No deployment named 'chrun'\. Did you mean 'churn'\?"):
@@ -318,7 +318,7 @@ def test_a_mistyped_model_path_suggests_the_file_meant(tmp_path) -> None:
     """inspect/convert name the file in that folder a typo most likely meant (and only a
     close one: an unrelated name gets no guess)."""
     from app.errors import ModelError
-    from app.intake import inspect_model
+    from app.model.intake import inspect_model
 
     (tmp_path / "churn.joblib").write_bytes(b"x")
     with pytest.raises(ModelError) as typo:

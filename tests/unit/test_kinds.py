@@ -112,7 +112,7 @@ def test_one_cost_type_formatted_in_one_place() -> None:
 
 
 def test_costs_come_from_the_kinds() -> None:
-    from app.dashboard import cost_words
+    from app.endpoint.dashboard import cost_words
 
     assert CATALOG["local"].estimate(CATALOG["local"].Settings()) is None
     heroku = CATALOG["heroku"]
@@ -129,9 +129,9 @@ def test_the_host_key_flag_is_for_the_kinds_whose_settings_take_it(tmp_path) -> 
     """``--accept-host-key`` names no kind itself: the kinds' settings say who takes it."""
     import argparse
 
-    from app.commands.deploy import _apply_overrides, _kinds_with_setting
+    from app.cli.commands.deploy import _apply_overrides, _kinds_with_setting
     from app.errors import UsageError
-    from app.profile import new_profile
+    from app.store.profile import new_profile
 
     assert _kinds_with_setting("accept_host_key") == ["openstack"]
     args = argparse.Namespace(

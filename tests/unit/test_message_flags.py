@@ -4,11 +4,11 @@ A next step that names a flag the command does not take ("run again with
 --accept-mismatch" on `deploy`) is worse than none: the user follows it and gets
 "unrecognized arguments". This walks every string in app/ and targets/ (the parsed
 code, not its docstrings), takes each `--flag` in it, and checks it against the real
-parsers of app/cli.py:
+parsers of app/cli/__init__.py:
 
 * a string that names a command ("modelship deploy NAME --replace", "`convert --x`")
   is checked against that command's parser;
-* a string in app/commands/CMD.py is checked against CMD's parser;
+* a string in app/cli/commands/CMD.py is checked against CMD's parser;
 * any other string (the core's messages, raised under several commands) against the
   parsers of every command: the flag must exist on at least one.
 
@@ -121,7 +121,7 @@ def owner(rel: str, before: str) -> str | None:
         # "(`modelship trust MODEL`, or --trust)" the flag starts a clause of its own
         if not re.search(r"[.;,()]|` ", before[last.end() :]):
             return last.group(1)
-    m = re.fullmatch(r"app/commands/(\w+)\.py", rel)
+    m = re.fullmatch(r"app/cli/commands/(\w+)\.py", rel)
     if m and m.group(1) in PARSERS:
         return m.group(1)
     return None
@@ -132,13 +132,13 @@ def test_the_scan_finds_the_flags_it_must() -> None:
     found = {(rel, flag) for rel, _, flag, _ in mentions()}
     # the core's next steps are spelled by app.nextstep (their flags: test_next_steps.py)
     assert ("app/nextstep.py", "--python") in found
-    assert ("app/commands/convert.py", "--tolerance") in found
+    assert ("app/cli/commands/convert.py", "--tolerance") in found
     assert any(flag == "--trust" for _, flag in found)
-    assert owner("app/commands/deploy.py", "run: modelship build ") == "build"
-    assert owner("app/commands/deploy.py", "use ") == "deploy"
+    assert owner("app/cli/commands/deploy.py", "run: modelship build ") == "build"
+    assert owner("app/cli/commands/deploy.py", "use ") == "deploy"
     assert owner("app/intake.py", "use ") is None
-    assert owner("app/profile.py", "(`modelship trust MODEL`, or ") is None
-    assert owner("app/profile.py", "run `modelship convert MODEL ") == "convert"
+    assert owner("app/store/profile.py", "(`modelship trust MODEL`, or ") is None
+    assert owner("app/store/profile.py", "run `modelship convert MODEL ") == "convert"
     assert OTHER_PROGRAM.search("Run it:  docker run ")
     assert not OTHER_PROGRAM.search("Docker is not running. Run again with ")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.commands.inspect import describe
-from app.convert import ConvertOptions, convert_model
+from app.cli.commands.inspect import describe
 from app.errors import ModelError, UnsupportedModelError
 from app.hashing import sha256_file
-from app.intake import inspect_model
-from app.picklescan import SAFE, UNKNOWN, UntrustedModelError
+from app.model.convert import ConvertOptions, convert_model
+from app.model.intake import inspect_model
+from app.model.picklescan import SAFE, UNKNOWN, UntrustedModelError
 from tests.unit import mlflow_models as mm
 
 FAST = ConvertOptions(generated_rows=100)

@@ -1,4 +1,4 @@
-"""Intake and the conversion worker read model files by the same facts (app/modelfacts.py).
+"""Intake and the conversion worker read model files by the same facts (app/model/modelfacts.py).
 
 The worker runs under another Python with ``app`` not importable; it reaches the facts
 module by a relative import through its package. These tests hold that both sides use
@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import app.modelfacts as facts
-from app.convert import WORKER
+import app.model.modelfacts as facts
+from app.model.convert import WORKER
 
-ROOT = Path(facts.__file__).parents[1]
+ROOT = Path(facts.__file__).parents[2]
 # a fact's name, or a string only a copy of a fact would hold
 COPIES = (
     "Column_",
@@ -30,9 +30,9 @@ COPIES = (
 
 
 def test_intake_and_the_worker_import_the_same_facts() -> None:
-    from app import picklescan
-    from app.convert.worker import describing, loading, tabular
-    from app.intake import boosters, describe, mlflowdir, unpickler
+    from app.model import picklescan
+    from app.model.convert.worker import describing, loading, tabular
+    from app.model.intake import boosters, describe, mlflowdir, unpickler
 
     assert describing.lightgbm_names is boosters.lightgbm_names is facts.lightgbm_names
     assert describing.column_names is boosters.column_names is describe.column_names
@@ -48,8 +48,11 @@ def test_intake_and_the_worker_import_the_same_facts() -> None:
 def test_no_copy_of_a_fact_is_left() -> None:
     """Neither side defines a fact again or spells one out."""
     names = {n for n in vars(facts) if not n.startswith("_") and n != "annotations"}
-    sources = [*(ROOT / "app" / "intake").glob("*.py"), *WORKER.parent.glob("*.py")]
-    sources += [ROOT / "app" / "picklescan.py", ROOT / "app" / "convert" / "__init__.py"]
+    sources = [*(ROOT / "app" / "model" / "intake").glob("*.py"), *WORKER.parent.glob("*.py")]
+    sources += [
+        ROOT / "app" / "model" / "picklescan.py",
+        ROOT / "app" / "model" / "convert" / "__init__.py",
+    ]
     for source in sources:
         text = source.read_text(encoding="utf-8")
         tree = ast.parse(text)
@@ -72,7 +75,7 @@ def test_no_copy_of_a_fact_is_left() -> None:
 
 def test_the_worker_finds_the_facts_with_app_unimportable(tmp_path: Path) -> None:
     """Under a foreign interpreter, sys.path stripped and ``app`` blocked, the worker's
-    modules load the facts module from app/modelfacts.py (the very file intake uses)."""
+    modules load the facts module from app/model/modelfacts.py (the very file intake uses)."""
     probe = (
         "import runpy, sys\n"
         "sys.modules['app'] = None\n"

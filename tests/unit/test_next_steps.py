@@ -147,7 +147,7 @@ def test_a_missing_secret(monkeypatch) -> None:
     import keyring
 
     from app.errors import CredentialError
-    from app.secrets import get_secret
+    from app.store.secrets import get_secret
 
     monkeypatch.setattr(keyring, "get_password", lambda service, name: None)
     with pytest.raises(CredentialError) as caught:
@@ -161,7 +161,7 @@ def test_a_missing_secret(monkeypatch) -> None:
 
 
 def test_a_failed_proof() -> None:
-    from app.convert import parity_hint
+    from app.model.convert import parity_hint
 
     class Report:
         quantized = False
@@ -183,8 +183,8 @@ def test_a_failed_proof() -> None:
 
 
 def test_an_untrusted_python(tmp_path) -> None:
-    from app import trust
     from app.errors import ModelShipError
+    from app.store import trust
 
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\n")
@@ -203,8 +203,8 @@ def test_an_untrusted_python(tmp_path) -> None:
 
 def test_the_workers_hints_arrive_as_actions() -> None:
     """The worker (stdlib only, the user's Python) sends its next steps as JSON."""
-    from app.convert.runner import _raise_worker_error
-    from app.convert.worker.common import install_hint
+    from app.model.convert.runner import _raise_worker_error
+    from app.model.convert.worker.common import install_hint
 
     res = {"error": "missing_library", "message": "No torch.", "hint": install_hint("torch")}
     with pytest.raises(Exception) as caught:
@@ -222,7 +222,7 @@ def test_the_workers_hints_arrive_as_actions() -> None:
 # ---- the rule: flags and commands the wizard has words for are spelled in one place
 # strings that name one and do not reach the wizard, each with its reason
 NOT_FOR_THE_WIZARD = {
-    "app/gui_entry.py": "said on the terminal when the wizard cannot start",
+    "app/cli/gui_entry.py": "said on the terminal when the wizard cannot start",
     "targets/calling.py": "code snippets for calling an endpoint from a shell",
     "targets/openstack/vm.py": "commands run on the VM over SSH",
 }
@@ -241,8 +241,8 @@ def test_no_message_spells_what_an_action_says() -> None:
         for path in sorted((REPO / root).rglob("*.py")):
             rel = path.relative_to(REPO).as_posix()
             if (
-                rel.startswith(("app/commands/", "app/serving/"))
-                or rel in {"app/cli.py", "app/nextstep.py"}
+                rel.startswith(("app/cli/commands/", "app/serving/"))
+                or rel in {"app/cli/__init__.py", "app/nextstep.py"}
                 or rel in NOT_FOR_THE_WIZARD
             ):
                 continue  # the CLI's own commands, the runtime in the image, the renderer

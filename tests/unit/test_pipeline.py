@@ -13,13 +13,13 @@ from typing import ClassVar
 import pytest
 from pydantic import Field
 
-from app.commands._console import ConsoleProgress
+from app.cli.commands._console import ConsoleProgress
 from app.errors import SmokeTestError, TargetError
-from app.journal import Journal, open_journals
 from app.paths import data_dir
-from app.profile import new_profile
-from app.records import find_record
 from app.run import Event, ProgressEvents, plan, run_deploy, steps_for
+from app.store.journal import Journal, open_journals
+from app.store.profile import new_profile
+from app.store.records import find_record
 from targets import CATALOG, Kind
 from targets.base import (
     DeployContext,

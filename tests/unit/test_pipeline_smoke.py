@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from app.endpoint import EndpointClient
+from app.endpoint.client import EndpointClient
+from app.endpoint.smoke import run_smoke_test
 from app.errors import Cancelled, SmokeTestError
 from app.progress import CancelToken
-from app.smoke import run_smoke_test
 from app.waiting import WaitFailed, WaitTimeout
 
 

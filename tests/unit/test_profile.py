@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import ProfileError
-from app.profile import (
+from app.store.profile import (
     DEFAULT_BASE_IMAGE,
     Profile,
     key_lines,
@@ -215,7 +215,7 @@ def test_export_next_to_the_model_writes_relative_paths(tmp_path: Path) -> None:
     ],
 )
 def test_default_name_drops_only_model_suffixes(file: str, name: str) -> None:
-    from app.profile import default_name
+    from app.store.profile import default_name
 
     assert default_name(file) == name
 

@@ -8,8 +8,8 @@ import pytest
 
 from app.domain import Endpoint, Resource
 from app.errors import UsageError
-from app.journal import Journal, open_journals, remove_journals
-from app.records import (
+from app.store.journal import Journal, open_journals, remove_journals
+from app.store.records import (
     DeploymentRecord,
     ModelVersion,
     delete_record,

@@ -28,7 +28,7 @@ def _client_error(code: str, message: str = "boom", status: int = 400, **extra):
 
 
 def _profile(tmp_path: Path, **settings):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     model = tmp_path / "m.onnx"
     model.write_bytes(b"0" * 100)

@@ -6,8 +6,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from app import secrets
 from app.errors import CredentialError
+from app.store import secrets
 
 
 def test_round_trip_through_the_keyring(memory_keyring) -> None:

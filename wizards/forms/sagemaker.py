@@ -80,7 +80,7 @@ class AwsKeyDialog(QDialog):
 
     def save(self) -> None:
         from app.errors import ModelShipError
-        from app.secrets import set_secret
+        from app.store.secrets import set_secret
         from targets.sagemaker.choices import keyring_key_names
         from wizards import notify
 

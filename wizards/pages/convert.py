@@ -225,7 +225,7 @@ class ConvertPage(Page):
         form.addRow("", row)
         self.body.addWidget(options)
         # offered when the model was saved with other library versions than ModelShip's
-        # own (app/envs.py): one click makes a matching environment and converts again
+        # own (app/model/envs.py): one click makes a matching environment and converts again
         self.match_button = QPushButton("Make a matching environment")
         self.match_button.setObjectName("matchEnvButton")
         self.match_button.clicked.connect(self.make_matching_environment)
@@ -465,7 +465,7 @@ class ConvertPage(Page):
     def _offer_matching(self, exc: BaseException) -> bool:
         """A model saved with other library versions: say so in plain words and offer
         the one button that makes a matching environment (no command-line words)."""
-        from app.envs import EnvSpec, MatchingEnvironmentError, NeedsMatchingEnvironment
+        from app.model.envs import EnvSpec, MatchingEnvironmentError, NeedsMatchingEnvironment
 
         if isinstance(exc, NeedsMatchingEnvironment):
             found = exc.mismatch

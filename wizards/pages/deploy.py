@@ -263,7 +263,7 @@ class DeployPage(Page):
     def _deployed(self, record: Any) -> None:
         self.state.record = record
         if self.state.save_to is not None:
-            from app.profile import save_profile
+            from app.store.profile import save_profile
 
             try:
                 self.state.profile_path = save_profile(self.state.profile, self.state.save_to)

@@ -268,7 +268,7 @@ class ModelPage(Page):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Choose the Python of your environment")
         if path:
-            from app.trust import trust_python
+            from app.store.trust import trust_python
 
             try:  # chosen here by the person: trusted on this computer (path and hash)
                 trust_python(path)
@@ -317,12 +317,12 @@ class ModelPage(Page):
         self.completeChanged.emit()
 
         def work(progress: Any, cancel: Any) -> Any:
-            from app.intake import inspect_model
+            from app.model.intake import inspect_model
 
             artifact = inspect_model(path)
             if artifact.runs_code_on_load:  # trusted on this computer before? (its hash)
                 from app.hashing import sha256_file
-                from app.trust import model_trusted
+                from app.store.trust import model_trusted
 
                 digest = sha256_file(path)
                 self._digest = (path, digest, model_trusted(digest))
@@ -427,8 +427,8 @@ class ModelPage(Page):
         self.state.trusted = on
         known = self._digest
         if known is not None and known[0] == self.state.model_path and known[2] != on:
-            # kept on this computer by the file's hash (app.trust), never in the profile
-            from app import trust
+            # kept on this computer by the file's hash (app.store.trust), never in the profile
+            from app.store import trust
 
             if on:
                 trust.trust_model(known[0], known[1])
@@ -524,7 +524,7 @@ def logged_shape(artifact: Any) -> list[int] | None:
 def safety_words(artifact: Any) -> tuple[str, str, str, str]:
     """(box title, the verdict in plain words, what it means, the names the file refers
     to): the verdict first, the module paths only for whoever opens Details."""
-    from app.picklescan import DANGEROUS, UNKNOWN
+    from app.model.picklescan import DANGEROUS, UNKNOWN
 
     safety = getattr(artifact, "safety", None)
     verdict = getattr(safety, "verdict", None)

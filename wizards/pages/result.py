@@ -63,7 +63,7 @@ def post_rows(record: Any, profile: Any, rows: list[dict[str, Any]]) -> Any:
     """Send rows to the deployment through its target's client (what the Try it form
     does): the same transport, credentials and pinned certificate as the smoke test.
     Worker thread only (it reads the keyring)."""
-    from app.endpoint import EndpointError, EndpointUnreachable, error_words
+    from app.endpoint.client import EndpointError, EndpointUnreachable, error_words
     from app.errors import TargetError
     from targets import get_target
     from wizards import notify
@@ -317,7 +317,7 @@ class ResultPage(Page):
 
     # ---- profile and teardown -------------------------------------------------------
     def save_profile(self) -> None:
-        from app.profile import save_profile
+        from app.store.profile import save_profile
 
         try:
             self.state.profile_path = save_profile(self.state.profile, self.state.profile_path)

@@ -139,7 +139,7 @@ class ReviewPage(Page):
         self.refresh()
 
     def _show_replace(self, name: str) -> None:
-        from app.records import find_record
+        from app.store.records import find_record
         from targets import CATALOG
 
         existing = find_record(name)
@@ -232,7 +232,7 @@ class ReviewPage(Page):
             return
         self.state.profile = profile
         self._show_replace(profile.name)
-        from app.profile import profile_path
+        from app.store.profile import profile_path
         from targets import get_kind
 
         if not self.save_path.text() or Path(self.save_path.text()).stem != profile.name:
@@ -362,7 +362,7 @@ def _esc(text: str) -> str:
 
 def render_dockerfile(profile: Any, conversion: Any) -> str:
     """The Dockerfile the image step will generate: the core renders it, not the page."""
-    from app.buildcontext import preview_dockerfile
+    from app.image.buildcontext import preview_dockerfile
 
     return preview_dockerfile(profile, getattr(conversion, "onnx_path", None))
 

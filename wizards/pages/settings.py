@@ -71,15 +71,15 @@ def _base_type(annotation: Any) -> Any:
 
 
 def secure_keyring() -> tuple[bool, str]:
-    """(available, backend name): ``app.secrets`` decides what counts as secure."""
-    from app.secrets import backend_name, secure_backend_available
+    """(available, backend name): ``app.store.secrets`` decides what counts as secure."""
+    from app.store.secrets import backend_name, secure_backend_available
 
     return secure_backend_available(), backend_name()
 
 
 def store_secret(ref: str, value: str) -> None:
-    """Put a secret into the keyring under the entry name ``ref`` (via app.secrets)."""
-    from app.secrets import set_secret
+    """Put a secret into the keyring under the entry name ``ref`` (via app.store.secrets)."""
+    from app.store.secrets import set_secret
 
     set_secret(ref, value)
 
@@ -417,7 +417,7 @@ class SettingsPage(Page):
             self._free_default_port(name)
         if self.target_form is not None:
             self.target_form.entered()
-        from app.profile import DEFAULT_BASE_IMAGE
+        from app.store.profile import DEFAULT_BASE_IMAGE
         from targets import get_kind
 
         self.image_box.setVisible(get_kind(name).ships == "image")
@@ -494,7 +494,7 @@ class SettingsPage(Page):
     def _free_default_port(self, name: str) -> None:
         """A new deployment on this computer starts on a free port: the default one is
         replaced when a deployment or another program holds it, and the form says so."""
-        from app.records import deployment_on_port
+        from app.store.records import deployment_on_port
         from targets import get_kind
         from targets.net import port_free
 
@@ -615,7 +615,7 @@ class SettingsPage(Page):
     def _confirm_addresses(self, profile: Any) -> None:
         """A service address that is not the platform's own (a Heroku-compatible API, a
         registry mirror) gets a key only once the person confirms it on this computer
-        (app.trust): asked here, before the check talks to it. Declined: the check says
+        (app.store.trust): asked here, before the check talks to it. Declined: the check says
         what is wrong and where to change it."""
         settings = profile.target.settings
         errors = settings.address_errors() if hasattr(settings, "address_errors") else []
@@ -631,7 +631,7 @@ class SettingsPage(Page):
                 yes="Trust this address",
                 no="Not now",
             ):
-                from app.trust import allow_host
+                from app.store.trust import allow_host
 
                 allow_host(exc.address)
 

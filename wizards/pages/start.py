@@ -138,8 +138,8 @@ class StartPage(Page):
         self.refresh()
 
     def refresh(self) -> None:
-        from app.profile import list_profiles
-        from app.records import list_records, list_removed
+        from app.store.profile import list_profiles
+        from app.store.records import list_records, list_removed
 
         self.profiles.clear()
         for info in list_profiles():
@@ -313,7 +313,7 @@ class StartPage(Page):
         return True
 
     def open_profile(self, path: Path | None = None) -> None:
-        from app.profile import load_profile
+        from app.store.profile import load_profile
 
         info = self._selected_profile()
         source = path or (info.path if info is not None else None)
@@ -334,7 +334,7 @@ class StartPage(Page):
         python = self.state.python
         if not python:
             return
-        from app import trust
+        from app.store import trust
 
         if trust.python_trusted(python):
             return
@@ -379,7 +379,7 @@ class StartPage(Page):
         if not path:
             return
         try:
-            from app.profile import load_profile
+            from app.store.profile import load_profile
 
             actions.export_profile(load_profile(info.path), Path(path))
         except Exception as exc:
@@ -408,7 +408,7 @@ class StartPage(Page):
         record = self._selected_record()
         if record is None:
             return
-        from app.profile import Profile
+        from app.store.profile import Profile
 
         try:
             profile = Profile.model_validate(record.profile)

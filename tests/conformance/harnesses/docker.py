@@ -20,8 +20,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def harness_docker(docker_client, base_image) -> Iterator[Harness]:
-    from app.profile import Profile
     from app.run import versions_dir
+    from app.store.profile import Profile
 
     def profile(model: Path, name: str):
         return Profile.model_validate(

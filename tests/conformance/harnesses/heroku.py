@@ -24,7 +24,7 @@ ENDPOINT_KEY = "conformance-endpoint-key"
 def heroku_profile(emulator: Any, model: Path, name: str, base_image: str, **settings: Any):
     """A deployable heroku profile pointing at ``emulator``; the app is named after the
     deployment (a valid Heroku name for the suite's names)."""
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     return Profile.model_validate(
         {
@@ -49,7 +49,7 @@ def heroku_profile(emulator: Any, model: Path, name: str, base_image: str, **set
 
 
 def store_keys(emulator: Any) -> None:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     set_secret("heroku-api-key", emulator.api_key)
     set_secret(ENDPOINT_KEY, "conformance-secret-0123456789")

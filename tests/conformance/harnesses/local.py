@@ -37,7 +37,7 @@ def _leftovers(name: str) -> list[str]:
 
 @pytest.fixture
 def harness_local() -> Iterator[Harness]:
-    from app.profile import new_profile
+    from app.store.profile import new_profile
 
     def profile(model: Path, name: str):
         return new_profile(model, name=name, target="local", settings={"port": _free_port()})

@@ -41,7 +41,7 @@ def openstack_profile(
     ssh_user: str = "root",
     **settings,
 ):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     return Profile.model_validate(
         {
@@ -73,7 +73,7 @@ def openstack_profile(
 def vm_leftovers(docker_client, name: str) -> list[str]:
     """What of deployment ``name`` is on the "VM" (this machine's Docker and disk)."""
     from app.run import versions_dir
-    from app.secrets import has_secret
+    from app.store.secrets import has_secret
     from targets.openstack.names import VM_ROOT, ssh_key_secret
 
     label = ["modelship.managed=true", f"modelship.deployment={name}"]
@@ -143,7 +143,7 @@ def harness_openstack(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Harness]:
-    from app.secrets import set_secret
+    from app.store.secrets import set_secret
 
     emulator = openstack_vm_emulator
     use_clouds_yaml(emulator, tmp_path, monkeypatch)

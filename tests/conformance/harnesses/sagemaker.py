@@ -30,7 +30,7 @@ REGION = "us-east-1"
 
 
 def sagemaker_profile(model: Path, name: str, base_image: str, **settings: object):
-    from app.profile import Profile
+    from app.store.profile import Profile
 
     return Profile.model_validate(
         {

@@ -1,0 +1,1 @@
+"""A deployed endpoint: the client, the smoke test, batch scoring, metrics, dashboard data."""

@@ -1,0 +1,1 @@
+"""The image stage: the build context, the wheelhouse, and building the image."""

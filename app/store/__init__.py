@@ -1,0 +1,1 @@
+"""What ModelShip keeps: profiles, deployment records, the journal, secrets, trust."""
