@@ -1,5 +1,8 @@
 """The loaded model and the strict translation between HTTP payloads and its tensors.
 
+Over 600 lines on purpose: the runtime stands alone inside the image, and each
+payload check stays next to the signature it checks.
+
 Everything a caller sends is checked against the signature *before* onnxruntime sees
 it, so that a caller's mistake becomes a 4xx with a sentence saying what was wrong
 and what is expected, never a 500 from deep inside the runtime.

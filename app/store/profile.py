@@ -1,5 +1,8 @@
 """Deployment profiles: every choice of a deployment, in one TOML file that re-runs.
 
+Over 600 lines on purpose: the schema, its migrations and the line-numbered messages
+about it change together (a new key needs its words here).
+
 A profile holds no secrets (a :data:`app.domain.SecretRef` names a keyring entry),
 is versioned (``schema = 2``; older schemas are migrated on load, see
 :func:`migrate`) and is validated strictly: an unknown key, a missing

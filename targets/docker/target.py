@@ -1,5 +1,8 @@
 """The ``docker`` target: the serving image as a container on the local Docker Engine.
 
+Over 600 lines: the class and the key handover and removal helpers that only it
+uses.
+
 The pipeline builds the image (``app.image.buildcontext`` + ``app.image.image``); this target runs
 it detached, published on 127.0.0.1 by default (exposing it on other interfaces is an
 explicit choice that check() warns about), with a restart policy and an optional

@@ -1,5 +1,8 @@
 """The ``sagemaker`` target: an AWS SageMaker endpoint (real-time or serverless), autoscaled.
 
+Over 600 lines: one class whose methods follow SageMaker's resources in order; the
+AWS client, ECR, prices, preflight and resources are modules of their own already.
+
 What it makes, in order, each journaled before it is created and tagged with the
 deployment's name (``modelship.deployment``):
 

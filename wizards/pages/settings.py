@@ -1,5 +1,8 @@
 """Target settings: a form drawn from the target's typed Settings, and its preflight.
 
+Over 600 lines: one page whose generated form, preflight and one-click fixes share
+the editors' state.
+
 The form is generated from the pydantic ``Settings`` model of the chosen target
 (``str``, ``int``, ``float``, ``bool``, enums/``Literal`` and ``SecretRef``), using each
 field's title and description, so a new target needs no wizard code. Secret values go
