@@ -114,12 +114,12 @@ def api_key(entry: str, api_url: str, progress: Progress | None = None) -> str:
     value, source = find_api_key(entry, api_url)
     if source == "keyring":
         return value
-    say = (progress or NullProgress()).update
+    tell = (progress or NullProgress()).update
     if secure_backend_available():
         set_secret(entry, value)
-        say(None, f"Imported your Heroku API key from {source} into the keyring as {entry!r}")
+        tell(None, f"Imported your Heroku API key from {source} into the keyring as {entry!r}")
     else:
-        say(None, f"No secure keyring here: using the Heroku API key from {source} for this "
+        tell(None, f"No secure keyring here: using the Heroku API key from {source} for this "
             "run only (not stored)")  # fmt: skip
     return value
 

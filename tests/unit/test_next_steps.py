@@ -15,6 +15,7 @@ import ast
 import json
 import pickle
 import re
+import sys
 
 import pytest
 
@@ -256,3 +257,26 @@ def test_no_message_spells_what_an_action_says() -> None:
                 if SPELLED.search(node.value):
                     found.append(f"{rel}:{node.lineno}: {node.value[:80]!r}")
     assert not found, "use an action of app.nextstep instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("kind", ["catboost", "pytorch"])
+def test_the_bundle_sends_catboost_and_pytorch_to_another_python_in_both_renderings(
+    kind, monkeypatch
+):
+    """The packaged app (is_frozen) refuses to convert these itself and names both ways
+    out; the refusal is built from actions (this path once called a bool: the parameter
+    ``match_env`` hid the action of the same name, and only the bundle took it)."""
+    from app.model import envs
+    from app.model.convert import interpreter
+
+    monkeypatch.delenv("MODELSHIP_PYTHON", raising=False)
+    monkeypatch.setattr(interpreter, "is_frozen", lambda: True)
+    with pytest.raises(envs.NeedsMatchingEnvironment) as err:
+        interpreter._resolve_python(None, kind)
+    hint = str(err.value.hint)
+    assert "--match-env" in hint and "--python" in hint
+    assert "pip install" not in hint
+    wizard = for_wizard(err.value.hint)
+    assert "--" not in wizard and "Make a matching environment" in wizard
+    # with --match-env the refusal is not raised here: the matching environment decides
+    assert interpreter._resolve_python(None, kind, match_env=True) == sys.executable

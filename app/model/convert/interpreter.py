@@ -11,7 +11,8 @@ from pathlib import Path
 from app.errors import UsageError
 from app.model.convert.report import ConvertOptions
 from app.model.intake import ModelArtifact
-from app.nextstep import match_env, say, use_python
+from app.nextstep import match_env as match_env_step
+from app.nextstep import say, use_python
 from app.progress import CancelToken, Progress
 from app.runtime import is_frozen
 
@@ -35,7 +36,7 @@ def _resolve_python(python: str | None, kind: str, match_env: bool = False) -> s
                 f"The packaged ModelShip converts {lib} models in a separate Python "
                 f"environment that has {dist}.",
                 say(
-                    match_env("Run again with"),
+                    match_env_step("Run again with"),
                     ": ModelShip makes one (a download, once) and converts there. Or ",
                     use_python("give", "with", "the environment the model was trained in"),
                     " (MODELSHIP_PYTHON works too).",
@@ -83,7 +84,7 @@ def _matching_python(
     raise envs.NeedsMatchingEnvironment(
         found.words(art.path.name),
         say(
-            match_env("Add"),
+            match_env_step("Add"),
             f": ModelShip then makes an environment with {what} and the converters (downloads "
             f"about {envs.EnvSpec.of(found.wanted, '').download_mb()} MB, once) and converts "
             "there. Or ",
