@@ -74,8 +74,9 @@ def _handed_to_programs(tree: ast.AST) -> set[int]:
     return ids
 
 
-def mentions() -> Iterator[tuple[str, int, str, str]]:
-    """(file, line, flag, the text before it in its string) for every flag in a string."""
+def message_strings() -> Iterator[tuple[str, ast.Constant]]:
+    """(file, node) for every string in app/ and targets/ that a person may read: not a
+    docstring, not a command handed to a program, not such a command's argument."""
     for root in ("app", "targets"):
         for path in sorted((REPO / root).rglob("*.py")):
             rel = path.relative_to(REPO).as_posix()
@@ -86,8 +87,14 @@ def mentions() -> Iterator[tuple[str, int, str, str]]:
                     continue
                 if id(node) in skip or node.value.lstrip().startswith("-"):
                     continue  # a docstring, a command for a program, or its argument
-                for m in FLAG.finditer(node.value):
-                    yield rel, node.lineno, m.group(), node.value[: m.start()]
+                yield rel, node
+
+
+def mentions() -> Iterator[tuple[str, int, str, str]]:
+    """(file, line, flag, the text before it in its string) for every flag in a string."""
+    for rel, node in message_strings():
+        for m in FLAG.finditer(node.value):
+            yield rel, node.lineno, m.group(), node.value[: m.start()]
 
 
 def _parsers() -> dict[str, set[str]]:

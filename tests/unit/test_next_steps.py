@@ -11,7 +11,6 @@ commands by the command line and as buttons and fields by the wizard.
 
 from __future__ import annotations
 
-import ast
 import json
 import pickle
 import re
@@ -23,9 +22,7 @@ from app import nextstep as step
 from app.nextstep import Action, Words, cli_words, say
 from tests.unit.test_message_flags import (
     PARSERS,
-    REPO,
-    _docstrings,
-    _handed_to_programs,
+    message_strings,
     owner,
 )
 from wizards.nextstep import WIZARD_WORDS, for_wizard, wizard_words
@@ -238,24 +235,15 @@ SPELLED = re.compile(
 
 def test_no_message_spells_what_an_action_says() -> None:
     found = []
-    for root in ("app", "targets"):
-        for path in sorted((REPO / root).rglob("*.py")):
-            rel = path.relative_to(REPO).as_posix()
-            if (
-                rel.startswith(("app/cli/commands/", "app/serving/"))
-                or rel in {"app/cli/__init__.py", "app/nextstep.py"}
-                or rel in NOT_FOR_THE_WIZARD
-            ):
-                continue  # the CLI's own commands, the runtime in the image, the renderer
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            skip = _docstrings(tree) | _handed_to_programs(tree)
-            for node in ast.walk(tree):
-                if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
-                    continue
-                if id(node) in skip or node.value.lstrip().startswith("-"):
-                    continue  # a docstring, a command for a program, or its argument
-                if SPELLED.search(node.value):
-                    found.append(f"{rel}:{node.lineno}: {node.value[:80]!r}")
+    for rel, node in message_strings():
+        if (
+            rel.startswith(("app/cli/commands/", "app/serving/"))
+            or rel in {"app/cli/__init__.py", "app/nextstep.py"}
+            or rel in NOT_FOR_THE_WIZARD
+        ):
+            continue  # the CLI's own commands, the runtime in the image, the renderer
+        if SPELLED.search(node.value):
+            found.append(f"{rel}:{node.lineno}: {node.value[:80]!r}")
     assert not found, "use an action of app.nextstep instead:\n" + "\n".join(found)
 
 
