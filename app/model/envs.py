@@ -1,5 +1,8 @@
 """Conversion environments that match the library versions a model was saved with.
 
+Over 600 lines: one concern (making and finding matching environments), in the
+sections where / which Python / making one.
+
 A pickle loads reliably only with the library versions it was saved with. When a
 model file records versions that differ from ModelShip's own, ModelShip can make a
 Python environment with exactly those versions plus the converters (``--match-env``;

@@ -1,4 +1,7 @@
-"""Model: which file, what it is, whether it is safe to open, and who converts it."""
+"""Model: which file, what it is, whether it is safe to open, and who converts it.
+
+Over 600 lines: one page; its safety and input words are kept beside it.
+"""
 
 from __future__ import annotations
 
