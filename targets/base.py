@@ -63,6 +63,7 @@ from app.domain import (
 )
 from app.progress import CancelToken, NullProgress, Progress
 from targets.calling import CallSnippets
+from targets.cost import Cost
 from targets.settings import SECRET_REF_PATTERN, TargetSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,22 +108,22 @@ class Problem:
 class PlanItem:
     """One line of a plan: ``create process modelship-iris on 127.0.0.1:8080``.
 
-    ``cost`` is what it costs while it runs, in words ("$0.115 per hour"), for billing
-    targets; empty otherwise.
+    ``cost`` is what it costs while it runs (a :class:`targets.cost.Cost`, formatted
+    in one place), for billing targets; None otherwise.
     """
 
     action: str  # "create" | "replace" | "reuse" | "remove" | "build" | "push" | ...
     kind: str  # "process", "container", "image", "server", ...
     name: str
     detail: str = ""
-    cost: str = ""
+    cost: Cost | None = None
 
     def __str__(self) -> str:
         text = f"{self.action} {self.kind} {self.name}"
         if self.detail:
             text += f" ({self.detail})"
-        if self.cost:
-            text += f" [{self.cost}]"
+        if self.cost is not None:
+            text += f" [{self.cost.line()}]"
         return text
 
 
@@ -133,10 +134,12 @@ class TargetStatus:
     running: bool  # the process/container/server exists and runs
     detail: str = ""  # plain words: "process 1234 since 22:31", "container exited (1)"
     data: dict[str, Any] = field(default_factory=dict)
-    cost: str = ""  # billing targets: what it has cost / costs per hour so far
+    cost: Cost | None = None  # billing targets: what it costs per hour, and has cost so far
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["cost"] = self.cost.line() if self.cost is not None else ""
+        return d
 
 
 @dataclass

@@ -79,7 +79,7 @@ def estimate(settings: Any) -> Cost:
     month = pricing.monthly(size)
     note = f"prices of {pricing.PRICES_AS_OF}; heroku.com/pricing has the current ones"
     if month is None:
-        return Cost(None, None, pricing.cost_words(size) + ".", note)
+        return Cost(None, None, pricing.cost(size).line() + ".", note)
     if size.lower() == "eco":
         return Cost(None, month, f"${month:.2f} per month for your account's Eco hours.", note)
     hour = month / pricing.HOURS_PER_MONTH

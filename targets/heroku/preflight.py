@@ -251,7 +251,7 @@ def plan(profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
             "web dyno",
             f"{app} {PROCESS}.1",
             f"1 x {s.dyno_size} ({pricing.DYNO_PRICES.get(s.dyno_size.lower(), ('', '?'))[1]})",
-            cost=pricing.cost_words(s.dyno_size),
+            cost=pricing.cost(s.dyno_size),
         )
     )
     url = (

@@ -9,6 +9,9 @@ it is from, and heroku.com/pricing has the current figures.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import replace
+
+from targets.cost import Cost, money
 
 PRICES_AS_OF = "2025-01"  # heroku.com/pricing, as published then (USD)
 HOURS_PER_MONTH = 720  # Heroku prorates by the second on a 720-hour month
@@ -45,40 +48,43 @@ def hourly(size: str) -> float | None:
     return None if month is None else month / HOURS_PER_MONTH
 
 
-def cost_words(size: str) -> str:
-    """ "$7.00 per month at most (about $0.0097 per hour; prices of 2025-01)"."""
+def cost(size: str) -> Cost:
+    """ "$0.01 per hour (basic dyno, at most $7.00 a month), about $7.00 per month
+    (prices of 2025-01)"."""
     month = monthly(size)
+    note = f"prices of {PRICES_AS_OF}"
     if month is None:
-        return (
+        return Cost.said(
             f"dyno size {size!r} is not in ModelShip's price table ({PRICES_AS_OF}); "
             "see heroku.com/pricing"
         )
     if size.lower() == "eco":
-        return f"${month:.2f} per month for the account's Eco hours (prices of {PRICES_AS_OF})"
-    return (
-        f"${month:.2f} per month at most (about ${month / HOURS_PER_MONTH:.4f} per hour; "
-        f"prices of {PRICES_AS_OF})"
+        return Cost(None, month, "", note, detail="for the account's Eco hours")
+    return Cost(
+        month / HOURS_PER_MONTH,
+        month,
+        "",
+        note,
+        detail=f"{size.lower()} dyno, billed by the second up to {money(month)} a month",
     )
 
 
-def cost_so_far(size: str, since_iso: str, now: _dt.datetime | None = None) -> str:
-    """What the dyno has cost since ``since_iso`` (a deploy's time), in words."""
+def cost_so_far(size: str, since_iso: str, now: _dt.datetime | None = None) -> Cost:
+    """What the dyno costs and has cost since ``since_iso`` (a deploy's time)."""
     rate = hourly(size)
+    plain = cost(size)
     if rate is None:
-        return cost_words(size)
+        return plain
     try:
         since = _dt.datetime.strptime(since_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
-        return cost_words(size)
+        return plain
     now = now or _dt.datetime.now(_dt.UTC)
     hours = max(0.0, (now - since).total_seconds() / 3600)
     month = monthly(size) or 0.0
     # prorated by the second, capped at the monthly price per month
     spent = min(hours * rate, month * max(1.0, hours / HOURS_PER_MONTH))
-    return (
-        f"about ${spent:.2f} so far ({hours:.1f} h of {size} since {since_iso[:16]} UTC; "
-        f"{cost_words(size)})"
-    )
+    return replace(plain, spent=spent, since=f"so far ({hours:.1f} h since {since_iso[:16]} UTC)")
 
 
-__all__ = ["DYNO_PRICES", "PRICES_AS_OF", "WORKERS", "cost_so_far", "cost_words", "hourly"]
+__all__ = ["DYNO_PRICES", "PRICES_AS_OF", "WORKERS", "cost", "cost_so_far", "hourly"]

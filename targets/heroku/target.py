@@ -92,7 +92,7 @@ class HerokuTarget(PreflightModule, Target):
         s: HerokuSettings = ctx.settings
         ctx.progress.update(
             None, f"Heroku bills the {s.dyno_size} dyno while it runs: "
-            f"{pricing.cost_words(s.dyno_size)}"
+            f"{pricing.cost(s.dyno_size).line()}"
         )  # fmt: skip
         with client(s.api_url, s.account_key, ctx.progress) as api:
             ensure_app(api, ctx)

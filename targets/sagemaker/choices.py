@@ -207,13 +207,15 @@ def estimate(settings: Any) -> Cost:
         return Cost(
             None,
             None,
-            "Billed per request: " + prices.serverless_cost(settings.memory_mb) + ".",
+            "Billed per request: " + prices.serverless_cost(settings.memory_mb).line() + ".",
             note,
         )
     count = max(settings.instance_count, settings.min_instances)
     hourly = prices.hourly(settings.instance_type, count)
     if hourly is None:
-        return Cost(None, None, prices.realtime_cost(settings.instance_type, count) + ".", note)
+        return Cost(
+            None, None, prices.realtime_cost(settings.instance_type, count).line() + ".", note
+        )
     words = (
         f"${hourly:.2f} per hour, about ${hourly * 24 * 30:,.0f} per month "
         f"({count} × {settings.instance_type}) while it runs"

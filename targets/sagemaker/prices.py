@@ -13,6 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from targets.cost import Cost
+
+HOURS_PER_MONTH = 720  # the month the monthly figures use (30 days)
+
 PRICES_DATE = "2024-11-01"
 PRICES_REGION = "us-east-1"
 PRICES_SOURCE = "https://aws.amazon.com/sagemaker/pricing/"
@@ -81,29 +85,30 @@ def hourly(instance_type: str, count: int) -> float | None:
     return None if known is None else known.usd_per_hour * count
 
 
-def money(usd: float) -> str:
-    if usd >= 100:
-        return f"${usd:,.0f}"
-    if usd >= 1:
-        return f"${usd:.2f}"
-    return f"${usd:.3f}".rstrip("0").rstrip(".") if usd else "$0"
-
-
-def realtime_cost(instance_type: str, count: int) -> str:
-    """ "$0.056 per hour (1 × ml.t2.medium), about $41 per month"."""
+def realtime_cost(instance_type: str, count: int, hours: float | None = None) -> Cost:
+    """ "$0.056 per hour (1 × ml.t2.medium), about $40 per month while it runs"; with
+    ``hours`` (since deploy), also what it has cost in that time."""
     per_hour = hourly(instance_type, count)
     if per_hour is None:
-        return f"{count} × {instance_type}: price not in ModelShip's table (see {PRICES_SOURCE})"
-    return (
-        f"{money(per_hour)} per hour ({count} × {instance_type}), about "
-        f"{money(per_hour * 24 * 30)} per month while it runs"
+        return Cost.said(
+            f"{count} × {instance_type}: price not in ModelShip's table (see {PRICES_SOURCE})"
+        )
+    return Cost(
+        per_hour,
+        per_hour * HOURS_PER_MONTH,
+        f"{count} × {instance_type} while it runs",
+        detail=f"{count} × {instance_type}",
+        when="while it runs",
+        spent=None if hours is None else per_hour * hours,
+        since="since deploy",
     )
 
 
-def serverless_cost(memory_mb: int) -> str:
+def serverless_cost(memory_mb: int) -> Cost:
+    """Billed per second of request processing: words, no hourly figure."""
     gb = memory_mb / 1024
     per_second = SERVERLESS_USD_PER_GB_SECOND * gb
-    return (
+    return Cost.said(
         f"${per_second:.6f} per second of request processing ({memory_mb} MB), plus "
         f"${SERVERLESS_USD_PER_GB_DATA} per GB of data in and out; nothing while idle"
     )
@@ -122,7 +127,6 @@ __all__ = [
     "InstanceType",
     "hourly",
     "is_graviton",
-    "money",
     "realtime_cost",
     "serverless_cost",
     "table_note",

@@ -37,6 +37,7 @@ from app.nextstep import run_command, say, stop_billing
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.cost import Cost, money
 from targets.kind import Kind
 from targets.sagemaker import prices, resources
 from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
@@ -110,7 +111,7 @@ class SageMakerTarget(Target):
         ctx.progress.update(
             None,
             say(
-                f"SageMaker bills the {s.mode} endpoint while it exists: {cost} "
+                f"SageMaker bills the {s.mode} endpoint while it exists: {cost.line()} "
                 f"({prices.table_note(s.region)}); ",
                 stop_billing(ctx.name),
             ),
@@ -158,7 +159,7 @@ class SageMakerTarget(Target):
                 "ECR repository",
                 repository_name(profile),
                 f"in {s.region}; images stored there",
-                f"${prices.ECR_USD_PER_GB_MONTH:.2f} per GB-month of images",
+                Cost.said(f"{money(prices.ECR_USD_PER_GB_MONTH)} per GB-month of images"),
             )
         ]
         if s.role_arn:
@@ -204,9 +205,9 @@ class SageMakerTarget(Target):
                     f"endpoint/{ep}/variant/{VARIANT}",
                     f"{s.min_instances}-{s.max_instances} instances, one more per "
                     f"{s.target_invocations_per_instance} calls per instance per minute",
-                    f"up to {prices.money(most)} per hour at {s.max_instances} instances"
+                    Cost(most, None, "", when=f"at {s.max_instances} instances", up_to=True)
                     if most is not None
-                    else "",
+                    else None,
                 )
             )
         return items
@@ -217,7 +218,8 @@ class SageMakerTarget(Target):
             return [
                 say(
                     f"A real-time SageMaker endpoint bills every hour it runs "
-                    f"({prices.realtime_cost(s.instance_type, initial_count(s))}), used or not. ",
+                    f"({prices.realtime_cost(s.instance_type, initial_count(s)).line()}), "
+                    "used or not. ",
                     run_command("teardown", profile.name, verb="Run"),
                     " when you no longer need it.",
                 )
@@ -677,7 +679,9 @@ class SageMakerTarget(Target):
         except (TargetError, CredentialError) as exc:
             return TargetStatus(False, exc.message)
         if d is None:
-            return TargetStatus(False, f"endpoint {ep} is gone", cost="nothing (no endpoint)")
+            return TargetStatus(
+                False, f"endpoint {ep} is gone", cost=Cost.said("nothing (no endpoint)")
+            )
         status = d["EndpointStatus"]
         since = float(data.get("deployed_at") or time.time())
         hours = max(0.0, (time.time() - since) / 3600)
@@ -690,11 +694,7 @@ class SageMakerTarget(Target):
         if data.get("mode") == "serverless":
             cost = prices.serverless_cost(int(data.get("memory_mb") or 2048))
         else:
-            itype = str(data.get("instance_type"))
-            per_hour = prices.hourly(itype, count)
-            cost = prices.realtime_cost(itype, count)
-            if per_hour is not None:
-                cost += f"; about {prices.money(per_hour * hours)} since deploy"
+            cost = prices.realtime_cost(str(data.get("instance_type")), count, hours)
         return TargetStatus(
             status in {"InService", "Updating", "SystemUpdating"},
             detail,

@@ -58,7 +58,15 @@ class ToyTarget(Target):
         return []
 
     def plan(self, profile: Any, previous: Any) -> list[PlanItem]:
-        return [PlanItem("create", "toy", profile.name, "in the toy box", cost="$0.50 per hour")]
+        return [
+            PlanItem(
+                "create",
+                "toy",
+                profile.name,
+                "in the toy box",
+                cost=Cost(0.5, None, "", detail="one toy"),
+            )
+        ]
 
     def deploy(self, ctx: Any) -> Endpoint:
         raise NotImplementedError("the toy deploys nowhere")

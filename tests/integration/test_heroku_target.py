@@ -69,7 +69,8 @@ def test_cli_deploy_imports_the_netrc_key_reaches_a_smoke_tested_app_and_tears_d
         out, err = capsys.readouterr()
         assert code == 0, err
         # the cost is said before anything is created, and the key import is said
-        assert "Heroku bills the basic dyno while it runs: $7.00 per month" in err
+        assert "Heroku bills the basic dyno while it runs: $0.01 per hour" in err
+        assert "up to $7.00 a month" in err
         assert err.index("Heroku bills") < err.index("Creating Heroku app")
         assert "Imported your Heroku API key from" in err and ".netrc" in err
         assert heroku_emulator.api_key not in out + err  # never shown
@@ -137,7 +138,7 @@ def test_the_plan_states_the_cost_and_an_unnamed_app_gets_a_suggestion(
     profile = heroku_profile(heroku_emulator, model, "hk-plan", base_image, dyno_size="standard-2x")
     items = [str(i) for i in plan(profile)]
     dyno = next(i for i in items if "web dyno" in i)
-    assert "$50.00 per month at most" in dyno and "per hour" in dyno and "prices of" in dyno
+    assert "up to $50.00 a month" in dyno and "per hour" in dyno and "prices of" in dyno
     assert any(i.startswith("create Heroku app hk-plan") for i in items)
     assert preflight(profile) == []
 
@@ -301,7 +302,8 @@ def test_heroku_error_codes_and_prices_in_plain_words() -> None:
     assert code == "H12" and "30 seconds" in meaning and "fewer rows" in fix
     assert explain(["heroku[web.1]: Error R14 (Memory quota exceeded)"])[0] == "R14"
     assert explain(["nothing to see"]) is None
-    assert pricing.cost_words("Standard-1X").startswith("$25.00 per month at most")
-    assert "not in ModelShip's price table" in pricing.cost_words("huge-9x")
+    standard = pricing.cost("Standard-1X")
+    assert standard.per_month == 25.0 and "up to $25.00 a month" in standard.line()
+    assert "not in ModelShip's price table" in pricing.cost("huge-9x").line()
     assert suggest_name("modelship-Iris_Model v2") == "modelship-iris-model-v2"
     assert len(suggest_name("modelship-" + "x" * 50)) <= 30

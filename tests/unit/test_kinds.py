@@ -5,6 +5,7 @@ its code announces, and name / Settings / ships are declared once (on the Kind).
 from __future__ import annotations
 
 import ast
+import datetime as _dt
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,34 @@ def test_one_cost_type_formatted_in_one_place() -> None:
         "Billed per request."
     )
     assert Cost(1.0, 720.0, "words", detail="one dyno").explanation() == "one dyno"
+
+
+def test_plans_and_statuses_carry_a_cost_not_words() -> None:
+    """A plan item's and a status's cost is a Cost, formatted by Cost.line() alone."""
+    import dataclasses
+    import typing
+
+    from targets.base import PlanItem, TargetStatus
+    from targets.heroku import pricing
+
+    for cls in (PlanItem, TargetStatus):
+        hints = typing.get_type_hints(cls)
+        assert hints["cost"] == Cost | None, cls
+        assert {f.name: f.default for f in dataclasses.fields(cls)}["cost"] is None
+    line = Cost(0.056, 40.32, "", detail="1 × ml.t2.medium", when="while it runs").line()
+    assert line == "$0.056 per hour (1 × ml.t2.medium), about $40.32 per month while it runs"
+    spent = Cost(2.0, None, "", spent=3.5, since="since deploy", note="table of 2025-01")
+    assert spent.line() == "$2.00 per hour; about $3.50 since deploy (table of 2025-01)"
+    assert Cost.said("free.").line() == "free"
+    assert str(PlanItem("create", "app", "a", cost=Cost.said("free"))) == "create app a [free]"
+    assert TargetStatus(True, cost=Cost.said("free")).to_dict()["cost"] == "free"
+    eco = pricing.cost("eco").line()
+    assert eco == "$5.00 per month (for the account's Eco hours) (prices of 2025-01)"
+    so_far = pricing.cost_so_far(
+        "basic", "2025-01-01T00:00:00Z", _dt.datetime(2025, 1, 1, 10, tzinfo=_dt.UTC)
+    )
+    assert so_far.spent is not None and abs(so_far.spent - 7.0 / 72) < 1e-9
+    assert "; about $0.097 so far (10.0 h since 2025-01-01T00:00 UTC)" in so_far.line()
 
 
 def test_costs_come_from_the_kinds() -> None:

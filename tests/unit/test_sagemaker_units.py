@@ -59,9 +59,11 @@ def test_platform_follows_the_instance_and_serverless_is_x86(tmp_path: Path) -> 
 
 
 def test_costs_in_words() -> None:
-    assert prices.realtime_cost("ml.t2.medium", 2).startswith("$0.112 per hour (2 × ml.t2.medium)")
-    assert "not in ModelShip's table" in prices.realtime_cost("ml.x1.odd", 1)
-    assert prices.serverless_cost(1024).startswith("$0.000020 per second")
+    two = prices.realtime_cost("ml.t2.medium", 2, hours=10.0)
+    assert two.line().startswith("$0.112 per hour (2 × ml.t2.medium)")
+    assert two.line().endswith("; about $1.12 since deploy")
+    assert "not in ModelShip's table" in prices.realtime_cost("ml.x1.odd", 1).line()
+    assert prices.serverless_cost(1024).line().startswith("$0.000020 per second")
     assert "differs" in prices.table_note("eu-central-1")
     assert "differs" not in prices.table_note("us-east-1")
 
@@ -152,9 +154,10 @@ def test_plan_states_the_cost_and_when_billing_stops(tmp_path: Path) -> None:
     profile = _profile(tmp_path, instance_type="ml.m5.large", min_instances=1, max_instances=4)
     items = get_target("sagemaker").plan(profile, None)
     [endpoint] = [i for i in items if i.kind == "endpoint"]
-    assert endpoint.cost.startswith("$0.115 per hour (1 × ml.m5.large)")
+    assert endpoint.cost is not None and endpoint.cost.per_hour == 0.115
+    assert endpoint.cost.line().startswith("$0.115 per hour (1 × ml.m5.large)")
     assert "billing stops at `modelship teardown iris`" in endpoint.detail
     [scaling] = [i for i in items if i.kind == "autoscaling"]
     assert "1-4 instances" in scaling.detail
-    assert scaling.cost == "up to $0.46 per hour at 4 instances"
+    assert str(scaling.cost) == "up to $0.46 per hour at 4 instances"
     assert any(i.kind == "IAM role" for i in items)
