@@ -88,9 +88,20 @@ def allow_host(url: str, form: str = "confirm") -> Action:
     return _act("allow_host", url=url, form=form)
 
 
-def set_setting(field: str, title: str = "") -> Action:
-    """Change a setting (``field`` of the form / profile, ``title`` as the form shows it)."""
-    return _act("set_setting", field=field, title=title)
+def set_setting(field: str, title: str = "", flag: str = "") -> Action:
+    """Change a setting (``field`` of the form / profile, ``title`` as the form shows it;
+    ``flag``: the command line's option where it is not ``--`` + the field's name)."""
+    return _act("set_setting", field=field, title=title, flag=flag)
+
+
+def raise_size_limit(gb: int = 16) -> Action:
+    """Read a model larger than the size limit (an environment variable, for both)."""
+    return _act("raise_size_limit", gb=gb)
+
+
+def raise_timeout() -> Action:
+    """Give a slow conversion more time (the command line has a limit; the wizard none)."""
+    return _act("raise_timeout")
 
 
 def use_port(port: int) -> Action:
@@ -154,6 +165,16 @@ def pull_image(image: str = "") -> Action:
 def aws_credentials(profile: str = "") -> Action:
     """Set up AWS credentials (or pick another profile)."""
     return _act("aws_credentials", profile=profile)
+
+
+def keep_on_failure() -> Action:
+    """Keep a deployment that failed its smoke test running, to look at it."""
+    return _act("keep_on_failure")
+
+
+def no_quantize(verb: str = "Convert without") -> Action:
+    """Convert without the smaller int8 version."""
+    return _act("no_quantize", verb=verb)
 
 
 def heroku_key(entry: str, form: str = "missing") -> Action:
@@ -238,7 +259,7 @@ def _python(a: Action) -> str:
 
 
 def _setting(a: Action) -> str:
-    flag = "--" + a["field"].replace("_", "-")
+    flag = a.get("flag") or "--" + a["field"].replace("_", "-")
     return f"the {a.get('title') or a['field']} setting; {flag} on the command line"
 
 
@@ -347,6 +368,10 @@ CLI_WORDS: dict[str, Callable[[Action], str]] = {
     "pull_image": lambda a: f" ({_lead('docker pull', a.get('image', ''))})",
     "aws_credentials": _aws,
     "heroku_key": _heroku,
+    "keep_on_failure": lambda a: "--keep-on-failure",
+    "no_quantize": lambda a: _lead(a.get("verb", ""), "--quantize"),
+    "raise_size_limit": lambda a: f"MODELSHIP_MAX_MODEL_GB={a['gb']} modelship inspect MODEL",
+    "raise_timeout": lambda a: ", or raise the limit with --timeout",
 }
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.nextstep import say, set_setting
 from targets.docker import kind as docker
 from targets.heroku import kind as heroku
 from targets.kind import CostModel, Kind, WizardHooks
@@ -77,7 +78,8 @@ def get_kind(name: str) -> Kind:
 
         known = ", ".join(CATALOG)
         raise UsageError(
-            f"Unknown target {name!r}.", f"Choose one of: {known} (--target NAME)."
+            f"Unknown target {name!r}.",
+            say(f"Choose one of: {known} (", set_setting("target", "Target"), ")."),
         ) from None
 
 

@@ -69,6 +69,13 @@ COMMANDS = {
     "convert": ("the Convert page", "convert it on the Convert page"),
     "inspect": ("the Model page", "choose it again on the Model page"),
     "deploy": ("ModelShip", "deploy it again"),
+    "logs": ("the log on the deployment's dashboard", "read its log on the dashboard"),
+    "start": ("“Start” on the deployment's dashboard", "start it on its dashboard"),
+    "serve": (
+        "running the model on this computer",
+        "run the model on this computer (target “This computer”)",
+    ),
+    "profiles": ("the saved profiles on the Start page", "open it from the Start page"),
 }
 
 
@@ -121,6 +128,14 @@ WIZARD_WORDS: dict[str, Callable[[Action], str]] = {
         "console), or pick another AWS profile."
     ),
     "heroku_key": _heroku,
+    "raise_timeout": lambda a: "",
+    "raise_size_limit": lambda a: (
+        f"start ModelShip with the environment variable MODELSHIP_MAX_MODEL_GB={a['gb']}"
+    ),
+    "keep_on_failure": lambda a: "keep_on_failure = true in a saved profile's [smoke] part",
+    "no_quantize": lambda a: _cap(
+        "untick “Also make a smaller (8-bit) version” on the Convert page", a.get("verb", "")
+    ),
 }
 
 

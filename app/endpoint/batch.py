@@ -133,7 +133,9 @@ def unreachable_error(name: str | None, exc: Exception) -> TargetError:
         say(
             "See whether it runs: ",
             run_command("status", name or "NAME", quote=""),
-            f"; start it again with `modelship start {name or 'NAME'}` if it was stopped.",
+            "; ",
+            run_command("start", name or "NAME", verb="start it again with"),
+            " if it was stopped.",
         ),
         details=str(exc),
     )

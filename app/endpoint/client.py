@@ -304,7 +304,11 @@ def error_words(exc: EndpointError) -> str:
         if exc.status in _STATUS_WORDS:
             return _STATUS_WORDS[exc.status]
         if exc.status >= 500:
-            return "The endpoint failed on its side; its log says why (modelship logs NAME)."
+            return say(
+                "The endpoint failed on its side; its log says why (",
+                run_command("logs", "NAME", quote=""),
+                ").",
+            )
         return "The endpoint refused the request."
     return text[:400]
 

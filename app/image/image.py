@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import BuiltImage
 from app.errors import BuildError, Cancelled, TargetError
-from app.nextstep import pull_image, say, start_docker
+from app.nextstep import pull_image, say, see_details, start_docker
 from app.progress import CancelToken, NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def _build_hint(error: str) -> str:
         )
     if "no space left" in low:
         return "Free disk space for Docker (docker system df shows what uses it)."
-    return "Read the build log above; run with --debug for the full output."
+    return say("Read the build log above, and ", see_details(), " for the full output.")
 
 
 def build_image(

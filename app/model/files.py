@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from app.errors import ModelError
+from app.nextstep import raise_size_limit, say
 
 DEFAULT_MAX_MODEL_GB = 4.0
 SMALL_FILE_BYTES = 16 << 20  # MLmodel, input examples, requirements.txt
@@ -88,8 +89,11 @@ def check_regular(path: str | Path, limit: int | None = None) -> int:
         raise ModelError(
             f"{p.name} is {_size(st.st_size)}, larger than the {_size(limit)} ModelShip reads "
             "as a model; it was not read.",
-            "Check that this is the model file. If it is, raise the limit, e.g. "
-            "MODELSHIP_MAX_MODEL_GB=16 modelship inspect MODEL.",
+            say(
+                "Check that this is the model file. If it is, raise the limit, e.g. ",
+                raise_size_limit(),
+                ".",
+            ),
         )
     return st.st_size
 

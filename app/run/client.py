@@ -23,8 +23,7 @@ def deployment_client(name: str) -> tuple[DeploymentRecord, Any]:
         since = f" (since {since} UTC)" if since else ""
         raise TargetError(
             f"{name!r} is stopped{since}: nothing answers there now.",
-            f"Start it with `modelship start {name}` (or Start on the wizard's dashboard), "
-            "then try again.",
+            say(run_command("start", name, verb="Start it with"), ", then try again."),
         )
     endpoint = record.endpoint_obj()
     if endpoint is None:

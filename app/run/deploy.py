@@ -16,7 +16,7 @@ from collections.abc import Callable
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage
 from app.errors import SmokeTestError
 from app.model.mlflowmodel import pinned_uris
-from app.nextstep import run_command, say
+from app.nextstep import keep_on_failure, run_command, say
 from app.progress import CancelToken
 from app.run import history, replace, steps
 from app.run.attempt import Attempt
@@ -175,7 +175,7 @@ def _keep_failed(
         attempt.journal.resources(),
     )  # fmt: skip
     record.state = "failed"
-    record.message = "Kept after a failed smoke test (--keep-on-failure)."
+    record.message = say("Kept after a failed smoke test (", keep_on_failure(), ").")
     save_record(record)
     attempt.journal.close("kept")
     exc.message = say(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.nextstep import run_command, say
+
 
 def deployment_status(record: Any) -> dict[str, Any]:
     """A record plus its live state: is it running, does it answer /ping."""
@@ -21,7 +23,8 @@ def deployment_status(record: Any) -> dict[str, Any]:
     try:
         target = get_target(record.target)
         ts = target.status(record)
-        running, detail, cost = ts.running, ts.detail, ts.cost
+        running, detail = ts.running, ts.detail
+        cost = ts.cost.line() if ts.cost is not None else ""
     except ModelShipError as exc:
         running, detail = False, exc.message
     answering = False
@@ -39,7 +42,11 @@ def deployment_status(record: Any) -> dict[str, Any]:
     elif running:
         state = "running, not answering"
     elif record.state == "stopped":
-        state = f"stopped by you (start it again: modelship start {record.name})"
+        state = say(
+            "stopped by you (start it again: ",
+            run_command("start", record.name, quote=""),
+            ")",
+        )
     else:
         state = "stopped"
     if record.state == "failed":

@@ -17,6 +17,7 @@ from typing import Any
 from app.domain import BuiltImage, ConvertedModel, DeploymentRecord, Endpoint, PushedImage, Resource
 from app.errors import SmokeTestError
 from app.hashing import sha256_file
+from app.nextstep import keep_on_failure, say
 from app.paths import data_dir
 from app.progress import CancelToken, Progress
 from app.run.attempt import Attempt
@@ -322,8 +323,11 @@ def smoke(
     if not report.passed:
         err = SmokeTestError(
             f"The smoke test failed: {report.summary()}",
-            "Check the model and the conversion proof; --keep-on-failure keeps the "
-            "deployment running for debugging.",
+            say(
+                "Check the model and the conversion proof; ",
+                keep_on_failure(),
+                " keeps the deployment running for debugging.",
+            ),
             details="\n".join([*report.errors, *(str(m) for m in report.mismatches)]),
         )
         err.report = report  # type: ignore[attr-defined]

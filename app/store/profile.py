@@ -47,7 +47,7 @@ from pydantic import ConfigDict, Field, SerializeAsAny, field_validator
 
 from app.domain import SECRET_REF_PATTERN
 from app.errors import ProfileError, closest
-from app.nextstep import say, trust_model
+from app.nextstep import run_command, say, trust_model
 from app.paths import profiles_dir
 
 SCHEMA_VERSION = 2
@@ -505,7 +505,11 @@ def parse_profile(text: str, *, source: Path | None = None) -> Profile:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ProfileError(
             f"Invalid profile: {first}{more}",
-            "Fix the key named above; `modelship profiles show NAME` prints a valid profile.",
+            say(
+                "Fix the key named above; ",
+                run_command("profiles", "show NAME"),
+                " prints a valid profile.",
+            ),
             details="\n".join(problems),
         ) from None
     base = source.parent if source else Path.cwd()
@@ -563,9 +567,10 @@ def _not_found(text: str, candidate: Path) -> ProfileError:
         nearby = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
     except OSError:
         nearby = []
-    hint = (
-        "Give a model file, a profile file (.toml), or a saved profile's name "
-        "(`modelship profiles list`)."
+    hint = say(
+        "Give a model file, a profile file (.toml), or a saved profile's name (",
+        run_command("profiles", "list"),
+        ").",
     )
     if looks_like_file:
         guess = closest(candidate.name, nearby)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.errors import TargetError
 from app.image.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
-from app.nextstep import pull_image, say, see_details, set_setting
+from app.nextstep import pull_image, rename, run_command, say, see_details, set_setting
 from app.progress import NullProgress, Progress
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.common import API_KEY_FILE_ENV, endpoint_key_value, key_problems, wait_answering
@@ -300,8 +300,13 @@ class DockerTarget(Target):
             what=f"the container on {url}",
             noun="Container",
             running="running",
-            fail_hint="Read its log in the details (--debug); `modelship serve MODEL` "
-            "reproduces it outside Docker.",
+            fail_hint=say(
+                "Read its log in ",
+                see_details(),
+                "; ",
+                run_command("serve", "MODEL"),
+                " reproduces it outside Docker.",
+            ),
             details=lambda: _logs_tail(last["container"]) if "container" in last else None,
         )
 
@@ -617,7 +622,7 @@ def _remove_stale(client: Any, name: str, progress: Progress) -> None:
     if not _labels_ours(c.attrs):
         raise TargetError(
             f"A container named {name} exists and was not made by ModelShip.",
-            "Rename or remove that container, or deploy under another --name.",
+            say("Rename or remove that container, or deploy under another ", rename(), "."),
         )
     progress.log(f"Removing leftover container {name} from an earlier run")
     c.remove(force=True)

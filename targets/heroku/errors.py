@@ -7,6 +7,7 @@ import contextlib
 import re
 
 from app.errors import TargetError
+from app.nextstep import run_command, say
 from targets.heroku.client import (
     HerokuClient,
 )
@@ -16,9 +17,12 @@ from targets.heroku.client import (
 ERROR_CODES: dict[str, tuple[str, str]] = {
     "R10": (
         "Boot timeout: the server did not listen on $PORT within 60 seconds of starting",
-        "A large model loads slowly: serve the int8 model (quantize = true) or choose a "
-        "larger dyno (dyno_size = standard-2x); `modelship serve MODEL` shows how long it "
-        "takes to start on this computer.",
+        say(
+            "A large model loads slowly: serve the int8 model (quantize = true) or choose a "
+            "larger dyno (dyno_size = standard-2x); ",
+            run_command("serve", "MODEL"),
+            " shows how long it takes to start on this computer.",
+        ),
     ),
     "R14": (
         "Memory quota exceeded: the dyno used more memory than its size allows",
@@ -31,12 +35,21 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     ),
     "R12": (
         "Exit timeout: the server did not stop within 30 seconds of SIGTERM",
-        "Deploy again; if it happens again, send `modelship logs NAME` with a bug report.",
+        say(
+            "Deploy again; if it happens again, send the log (",
+            run_command("logs", "NAME"),
+            ") with a bug report.",
+        ),
     ),
     "H10": (
         "App crashed: the web process exited, so Heroku has nothing to send requests to",
-        "Read the server's last log lines (`modelship logs NAME`); `modelship serve MODEL` "
-        "reproduces it on this computer.",
+        say(
+            "Read the server's last log lines (",
+            run_command("logs", "NAME"),
+            "); ",
+            run_command("serve", "MODEL"),
+            " reproduces it on this computer.",
+        ),
     ),
     "H12": (
         "Request timeout: a request took longer than 30 seconds",
@@ -44,7 +57,11 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     ),
     "H13": (
         "Connection closed without response: the server dropped a request",
-        "Read the log (`modelship logs NAME`); the server may be running out of memory.",
+        say(
+            "Read the log (",
+            run_command("logs", "NAME"),
+            "); the server may be running out of memory.",
+        ),
     ),
     "H14": (
         "No web dynos running",

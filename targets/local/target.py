@@ -25,7 +25,7 @@ import psutil
 
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.errors import TargetError
-from app.nextstep import model_file, say, set_setting
+from app.nextstep import model_file, run_command, say, see_details, set_setting
 from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
@@ -237,7 +237,9 @@ def _wait_until_answering(
         what=f"the server on {url}",
         noun="Server",
         running="starting",
-        fail_hint="See the details (--debug) or run `modelship serve MODEL` to try it.",
+        fail_hint=say(
+            "See ", see_details(), " or ", run_command("serve", "MODEL", verb="run"), " to try it."
+        ),
         details=lambda: _log_tail(log),
     )
 
@@ -285,7 +287,7 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str], cwd: Path) 
     if out.returncode != 0 or not out.stdout.strip().isdigit():
         raise TargetError(
             f"Could not start the server process: {out.stderr.strip()[-300:]}",
-            "Run `modelship serve MODEL` to see the error.",
+            say(run_command("serve", "MODEL", verb="Run"), " to see the error."),
         )
     return int(out.stdout.strip())
 

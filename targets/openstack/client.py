@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import CredentialError, TargetError
-from app.nextstep import run_command, say
+from app.nextstep import run_command, say, see_details
 
 # Keyring entry naming: modelship/openstack/<cloud>/<field>
 SECRET_FIELDS = ("password", "application_credential_secret")
@@ -170,7 +170,7 @@ def translate(exc: BaseException, doing: str, cloud: str | None = None) -> Excep
         )
     return TargetError(
         f"OpenStack failed while {doing}: {text}",
-        "See the details (--debug); deploy again after fixing the cause.",
+        say("See ", see_details(), "; deploy again after fixing the cause."),
         details=f"{name}: {text}",
     )
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from app.domain import Resource
 from app.errors import CredentialError, TargetError
+from app.nextstep import say, see_details
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
@@ -214,7 +215,7 @@ def wait_answering(ssh: Ssh, cname: str, s: OpenStackSettings, ctx: DeployContex
         progress=ctx.progress,
         what=f"container {cname} on the VM",
         describe=lambda v: f"Container {v}",
-        fail_hint="Read its log in the details (--debug).",
+        fail_hint=say("Read its log in ", see_details(), "."),
         details=tail,
         interval=0.3,
         max_interval=1.0,  # it answers within seconds: poll closely

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import Resource
 from app.errors import TargetError
+from app.nextstep import say, set_setting
 from app.progress import long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
@@ -136,8 +137,11 @@ def read_host_keys(
         what="the server's SSH host keys on its console",
         describe=lambda v: "Waiting for the VM to boot (host keys on its console)",
         retry_on=(osc.CloudUnavailable,),
-        hint="The image may not run cloud-init: deploy with --accept-host-key after "
-        "checking the key's fingerprint, or choose an image with cloud-init.",
+        hint=say(
+            "The image may not run cloud-init: deploy with ",
+            set_setting("accept_host_key", "Accepted SSH host key"),
+            " set to the key's fingerprint after checking it, or choose an image with cloud-init.",
+        ),
         interval=0.3,
         max_interval=3.0,  # under uvicorn's 5 s keep-alive: fewer stale pooled connections
     )
@@ -161,8 +165,12 @@ def read_host_keys(
         f"The VM's console shows no SSH host keys, so its key cannot be checked "
         f"automatically. The VM at {address}:{s.ssh_port} offers the key {fp}"
         + (f", not the one you confirmed ({accepted})." if accepted else "."),
-        "Compare it with the key shown in the cloud's dashboard (Instance > Log) and, "
-        f"if it matches, deploy again with --accept-host-key {fp}.",
+        say(
+            "Compare it with the key shown in the cloud's dashboard (Instance > Log) and, "
+            f"if it matches, deploy again with {fp} in ",
+            set_setting("accept_host_key", "Accepted SSH host key"),
+            ".",
+        ),
     )
 
 

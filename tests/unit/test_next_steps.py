@@ -78,6 +78,15 @@ EXAMPLES: list[Action] = [
     step.rename(),
     step.see_details(),
     step.model_file(),
+    step.set_setting("sample_csv", "Sample rows", flag="--sample"),
+    step.keep_on_failure(),
+    step.no_quantize(),
+    step.raise_timeout(),
+    step.raise_size_limit(),
+    step.run_command("logs", "NAME"),
+    step.run_command("start", "iris", verb="Start it with"),
+    step.run_command("serve", "MODEL", verb="run"),
+    step.run_command("profiles", "list"),
     step.start_docker(),
     step.start_docker("access"),
     step.pull_image("python:3.12-slim"),
@@ -223,11 +232,16 @@ NOT_FOR_THE_WIZARD = {
     "app/cli/gui_entry.py": "said on the terminal when the wizard cannot start",
     "targets/calling.py": "code snippets for calling an endpoint from a shell",
     "targets/openstack/vm.py": "commands run on the VM over SSH",
+    "targets/openstack/names.py": "the cloud-init file run on the VM",
+    "app/model/convert/isolation.py": "the usage line of a helper program run by the worker",
+    "app/store/secrets.py": "gnome-keyring-daemon's own option, for a terminal",
 }
-# the vocabulary the wizard's words replace (what wizards/words.py rewrote)
+# every option of every command, every command, and what wizards/words.py rewrote: a
+# message with one of them (outside the CLI) would reach the wizard in the CLI's words
+EVERY_FLAG = sorted(set().union(*PARSERS.values()) - {"--help"}, key=len, reverse=True)
 SPELLED = re.compile(
-    r"--(?:accept-mismatch|match-env|port|python|trust|tolerance|input-shape|base-image)\b"
-    r"|\bmodelship (?:deploy|teardown|status|convert|rollback|trust|hosts)\b"
+    r"(?<![\w-])(?:" + "|".join(re.escape(f) for f in EVERY_FLAG) + r")(?![\w-])"
+    r"|\bmodelship (?:" + "|".join(sorted(PARSERS)) + r")\b"
     r"|on the command line|\baws (?:configure|sso)\b|\bheroku (?:login|authorizations)\b"
     r"|\bkeyring set\b|\bdocker pull\b|\bsudo\b|\[model\] path"
 )

@@ -28,7 +28,7 @@ from app.model.convert.report import ConversionReport, ConversionResult, Convert
 from app.model.convert.runner import WORKER, _convert_in_worker, isolation_here
 from app.model.intake import ModelArtifact, inspect_model
 from app.model.picklescan import require_trust
-from app.nextstep import input_shape, say
+from app.nextstep import input_shape, say, set_setting
 from app.progress import CancelToken, NullProgress, Progress
 
 __all__ = [
@@ -65,7 +65,10 @@ def convert_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     if options.sample_csv is not None and not Path(options.sample_csv).is_file():
         raise UsageError(
-            f"The sample CSV {options.sample_csv} does not exist.", "Check the path to --sample."
+            f"The sample CSV {options.sample_csv} does not exist.",
+            say(
+                "Check the path in ", set_setting("sample_csv", "Sample rows", flag="--sample"), "."
+            ),
         )
     if art.kind == "pytorch" and options.sample_csv and Path(options.sample_csv).suffix == ".npy":
         options = replace(

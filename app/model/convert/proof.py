@@ -24,7 +24,7 @@ from app.model.convert.report import (
     proof_path_for,
 )
 from app.model.intake import ModelArtifact
-from app.nextstep import accept_mismatch, say, set_tolerance
+from app.nextstep import accept_mismatch, no_quantize, say, set_tolerance
 from app.progress import Progress
 from app.serving.signature import ColumnSpec, Signature
 
@@ -430,7 +430,7 @@ def _quantize(
         q_path.unlink(missing_ok=True)
         raise ConversionError(
             f"Quantization failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
-            "Convert without --quantize.",
+            say(no_quantize(), "."),
         ) from None
     finally:
         root.setLevel(level)
@@ -445,8 +445,11 @@ def _quantize(
         report, proof = _prove(q_path, sig, res, original, rows_doc, tol, quantized=True)
         report.model = base.report.model
         report.warnings.append(
-            f"Quantized models are checked with their own tolerance ({tol:g}, set with "
-            "--quantize-tolerance): int8 weights trade a little accuracy for size."
+            say(
+                f"Quantized models are checked with their own tolerance ({tol:g}, ",
+                set_tolerance(tol, quantized=True, verb="set with"),
+                "): int8 weights trade a little accuracy for size.",
+            )
         )
     report.isolation = base.report.isolation
     report.isolation_applied = base.report.isolation_applied

@@ -36,7 +36,7 @@ from app.model.convert.proof import (
 from app.model.convert.report import ConversionResult, ConvertOptions
 from app.model.intake import ModelArtifact
 from app.model.picklescan import approved_globals
-from app.nextstep import Words, say, use_python
+from app.nextstep import Words, raise_timeout, say, see_details, use_python
 from app.progress import CancelToken, Progress
 from app.runtime import is_frozen, script_command
 
@@ -115,7 +115,7 @@ def _convert_in_worker(
         if not result_file.exists():
             raise ConversionError(
                 "The conversion process stopped without a result.",
-                "Run again with --debug to see its output.",
+                say("Run again and read ", see_details(), " to see its output."),
                 details=(job_dir / "stderr.txt").read_text(errors="replace")[-4000:]
                 if (job_dir / "stderr.txt").exists()
                 else None,
@@ -217,7 +217,7 @@ def _run_worker(
         if raise_after == "timeout":
             raise ConversionError(
                 f"The conversion took longer than {timeout_s:.0f} s and was stopped.",
-                "Try a smaller model or fewer sample rows, or raise the limit with --timeout.",
+                say("Try a smaller model or fewer sample rows", raise_timeout(), "."),
             )
 
 

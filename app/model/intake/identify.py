@@ -15,6 +15,7 @@ from app.model.intake.onnxfile import _try_onnx
 from app.model.intake.pickles import _inspect_pickle
 from app.model.intake.torchfiles import _inspect_zip
 from app.model.picklescan import scan_stream
+from app.nextstep import raise_size_limit, say
 
 
 def _inspect_file(p: Path) -> ModelArtifact:
@@ -84,8 +85,11 @@ def _decompress(p: Path, data: bytes, name: str) -> bytes:
                 raise ModelError(
                     f"{p.name} unpacks to more than {limit >> 20} MiB, more than ModelShip "
                     "reads as a model; it was not read.",
-                    "Check that this is the model file. If it is, raise the limit, e.g. "
-                    "MODELSHIP_MAX_MODEL_GB=16 modelship inspect MODEL.",
+                    say(
+                        "Check that this is the model file. If it is, raise the limit, e.g. ",
+                        raise_size_limit(),
+                        ".",
+                    ),
                 )
             if not d.eof:
                 raise EOFError

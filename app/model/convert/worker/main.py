@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 
-from .common import WorkerError, check_versions, first_line, need, progress
+from .common import WorkerError, act, check_versions, first_line, need, progress
 from .loading import load_model
 from .tabular import run_tabular
 from .tensor import run_tensor
@@ -70,8 +70,11 @@ def main(argv: list[str]) -> int:
             "ok": False,
             "error": "convert_failed",
             "message": f"Conversion failed ({type(exc).__name__}: {first_line(exc)}).",
-            "hint": "Run again with --debug for the details; report them if the model is "
-            "supported.",
+            "hint": [
+                "Run again and read ",
+                act("see_details"),
+                "; report them if the model is supported.",
+            ],
             "details": traceback.format_exc(),
         }
     result["isolation"] = isolation

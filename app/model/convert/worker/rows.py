@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from .common import WorkerError
+from .common import WorkerError, act
 
 
 def generate_rows(desc: dict, ranges: dict, n: int, seed: int) -> list[list]:
@@ -41,8 +41,12 @@ def example_rows(example: dict, desc: dict) -> list[list]:
             "csv_columns",
             "The model's input example has the columns " + ", ".join(columns[:10]) + ", but "
             "the model takes " + ", ".join(names[:10]) + ".",
-            "Log the model again with an input example of its own columns, or give sample "
-            "rows with --sample.",
+            [
+                "Log the model again with an input example of its own columns, or give "
+                "sample rows (",
+                act("set_setting", field="sample_csv", title="Sample rows", flag="--sample"),
+                ").",
+            ],
         )
     out = []
     for raw in example.get("rows") or []:
