@@ -6,21 +6,27 @@ applied (Secrets first, so a pod never starts without its key). ``modelship depl
 :func:`redacted` manifests; the target applies the same dicts with server-side apply.
 
 No Namespace is ever made: the user's namespace must exist (preflight checks it).
-Every object carries :data:`MANAGED_LABEL` and ``modelship.deployment=<name>`` so that
+Every object carries ``modelship.managed=true`` and ``modelship.deployment=<name>`` so that
 teardown and status find them by label.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 
+from targets.kubernetes.names import (
+    key_secret_name,
+    labels,
+    pull_secret_name,
+    selector,
+    service_name,
+    workload_name,
+)
 from targets.kubernetes.settings import KubernetesSettings, cpu_millicores
 
 # The Kubernetes minor releases whose official schemas every manifest validates against
@@ -30,8 +36,6 @@ SUPPORTED_KUBERNETES: tuple[str, ...] = tuple(f"1.{minor}" for minor in range(29
 # in tests/unit/data/kserve/ with its source).
 SUPPORTED_KSERVE = "0.20"
 
-MANAGED_LABEL = "modelship.managed"
-DEPLOYMENT_LABEL = "modelship.deployment"
 VERSION_ANNOTATION = "modelship.model-version"
 HASH_ANNOTATION = "modelship.model-hash"
 # The serving image's user (app/image/buildcontext.py IMAGE_UID, resources/docker/Dockerfile.j2).
@@ -45,9 +49,9 @@ KSERVE_CONTAINER = "kserve-container"  # KServe's name for a predictor's main co
 # also names it "Standard"; "RawDeployment" is what every release since 0.8 accepts.
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
-MAX_NAME = 63  # a DNS-1123 label; Service names must also start with a letter
-# KServe derives "<name>-predictor" (and longer) from an InferenceService's name.
-KSERVE_NAME_ROOM = len("-predictor")
+# Labelled so, KServe makes no Ingress of its own: who may reach the endpoint is the
+# profile's ``expose`` (ModelShip's Service and Ingress), never the cluster's defaults.
+KSERVE_VISIBILITY = {"networking.kserve.io/visibility": "cluster-local"}
 FIELD_MANAGER = "modelship"  # the server-side apply field manager
 REDACTED = "<set at deploy time from the keyring>"
 
@@ -64,46 +68,6 @@ class PullCredential:
 
     def __repr__(self) -> str:  # never show the password
         return f"PullCredential(username={self.username!r}, password=***)"
-
-
-def resource_name(deployment: str, *, room: int = 0) -> str:
-    """The objects' name for ``deployment``: ``modelship-<name>``, a DNS-1035 label (what
-    Services need) of at most 63 - ``room`` characters. A name that had to change
-    (``_`` made ``-``, a trailing ``-`` dropped, shortened) ends in a hash of the
-    original, so two deployments never share one."""
-    clean = re.sub(r"[^a-z0-9-]", "-", deployment.lower())
-    name = f"modelship-{clean}".rstrip("-")
-    limit = MAX_NAME - room
-    if name == f"modelship-{deployment}" and len(name) <= limit:
-        return name
-    digest = hashlib.sha256(deployment.encode()).hexdigest()[:6]
-    return f"{name[: limit - 7].rstrip('-')}-{digest}"
-
-
-def label_value(deployment: str) -> str:
-    """``deployment`` as a label value (63 characters, alphanumeric at both ends); a
-    name that is not one keeps its readable start and gains a hash of the whole."""
-    if re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", deployment):
-        return deployment
-    digest = hashlib.sha256(deployment.encode()).hexdigest()[:6]
-    return f"{re.sub(r'[^A-Za-z0-9]+$', '', deployment)[:56]}.{digest}"
-
-
-def labels(deployment: str) -> dict[str, str]:
-    return {MANAGED_LABEL: "true", DEPLOYMENT_LABEL: label_value(deployment)}
-
-
-def selector(deployment: str) -> dict[str, str]:
-    """What the Deployment and the Service select pods by."""
-    return {DEPLOYMENT_LABEL: label_value(deployment)}
-
-
-def key_secret_name(deployment: str) -> str:
-    return f"{resource_name(deployment, room=len('-api-key'))}-api-key"
-
-
-def pull_secret_name(deployment: str) -> str:
-    return f"{resource_name(deployment, room=len('-pull'))}-pull"
 
 
 def format_cpu(millicores: int) -> str:
@@ -366,7 +330,7 @@ def deployment_manifest(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(deployment, resource_name(deployment), settings, notes),
+        "metadata": _metadata(deployment, workload_name(deployment, "deployment"), settings, notes),
         "spec": spec,
     }
 
@@ -380,13 +344,16 @@ SERVICE_TYPES = {
 SERVICE_PORT = 80  # the Service's port; the pods listen on settings.port
 
 
-def service(deployment: str, settings: KubernetesSettings) -> Manifest:
-    """The Service in front of the pods: ClusterIP for proxy and ingress, else a
-    LoadBalancer or NodePort (the node port is left to the cluster)."""
+def service(
+    deployment: str, settings: KubernetesSettings, flavour: Flavour = "deployment"
+) -> Manifest:
+    """The Service in front of the pods (in both modes: it selects them by label):
+    ClusterIP for proxy and ingress, else a LoadBalancer or NodePort (the node port is
+    left to the cluster)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(deployment, resource_name(deployment), settings),
+        "metadata": _metadata(deployment, service_name(deployment, flavour), settings),
         "spec": {
             "type": SERVICE_TYPES[settings.expose],
             "selector": selector(deployment),
@@ -403,12 +370,12 @@ def autoscaler(deployment: str, settings: KubernetesSettings) -> Manifest:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _metadata(deployment, resource_name(deployment), settings),
+        "metadata": _metadata(deployment, workload_name(deployment, "deployment"), settings),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "name": resource_name(deployment),
+                "name": workload_name(deployment, "deployment"),
             },
             "minReplicas": least,
             "maxReplicas": most,
@@ -428,7 +395,9 @@ def autoscaler(deployment: str, settings: KubernetesSettings) -> Manifest:
     }
 
 
-def ingress(deployment: str, settings: KubernetesSettings) -> Manifest:
+def ingress(
+    deployment: str, settings: KubernetesSettings, flavour: Flavour = "deployment"
+) -> Manifest:
     """The networking.k8s.io/v1 Ingress for ``host`` (TLS with ``tls_secret`` if set)."""
     assert settings.host, "an Ingress needs settings.host"
     spec: dict[str, Any] = {
@@ -442,7 +411,7 @@ def ingress(deployment: str, settings: KubernetesSettings) -> Manifest:
                             "pathType": "Prefix",
                             "backend": {
                                 "service": {
-                                    "name": resource_name(deployment),
+                                    "name": service_name(deployment, flavour),
                                     "port": {"name": "http"},
                                 }
                             },
@@ -457,7 +426,7 @@ def ingress(deployment: str, settings: KubernetesSettings) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(deployment, resource_name(deployment), settings),
+        "metadata": _metadata(deployment, service_name(deployment, flavour), settings),
         "spec": spec,
     }
 
@@ -495,7 +464,8 @@ def inference_service(
         predictor["scaleTarget"] = settings.target_cpu_percent
     if settings.pull_secret:
         predictor["imagePullSecrets"] = [{"name": pull_secret_name(deployment)}]
-    meta = _metadata(deployment, resource_name(deployment, room=KSERVE_NAME_ROOM), settings, notes)
+    meta = _metadata(deployment, workload_name(deployment, "kserve"), settings, notes)
+    meta["labels"].update(KSERVE_VISIBILITY)
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -515,7 +485,9 @@ def build(
     model_version: int | None = None,
     model_hash: str | None = None,
 ) -> list[Manifest]:
-    """Every object of ``deployment``, in the order to apply them.
+    """Every object of ``deployment``, in the order to apply them: the Secrets, the
+    workload (a Deployment, or an InferenceService that makes its own), ModelShip's
+    Service, the HPA (deployment mode) and the Ingress.
 
     ``flavour`` is the mode resolved (``auto`` is the target's to decide: it asks the
     cluster whether ``serving.kserve.io`` is served). ``key`` and ``credential`` are the
@@ -529,20 +501,9 @@ def build(
         out.append(key_secret(deployment, settings, key))
     if settings.pull_secret:
         out.append(pull_secret(deployment, settings, credential))
-    if flavour == "kserve":
-        out.append(
-            inference_service(
-                deployment,
-                settings,
-                image,
-                with_key=with_key,
-                model_version=model_version,
-                model_hash=model_hash,
-            )
-        )
-        return out
+    workload = inference_service if flavour == "kserve" else deployment_manifest
     out.append(
-        deployment_manifest(
+        workload(
             deployment,
             settings,
             image,
@@ -551,11 +512,11 @@ def build(
             model_hash=model_hash,
         )
     )
-    out.append(service(deployment, settings))
-    if settings.autoscaled:
+    out.append(service(deployment, settings, flavour))
+    if settings.autoscaled and flavour == "deployment":  # KServe makes its own
         out.append(autoscaler(deployment, settings))
     if settings.expose == "ingress":
-        out.append(ingress(deployment, settings))
+        out.append(ingress(deployment, settings, flavour))
     return out
 
 
@@ -600,9 +561,7 @@ def render_yaml(manifests: list[Manifest]) -> str:
 
 
 __all__ = [
-    "DEPLOYMENT_LABEL",
     "FIELD_MANAGER",
-    "MANAGED_LABEL",
     "REDACTED",
     "SUPPORTED_KSERVE",
     "SUPPORTED_KUBERNETES",
@@ -614,12 +573,9 @@ __all__ = [
     "inference_service",
     "ingress",
     "key_secret",
-    "label_value",
-    "labels",
     "limits",
     "pull_secret",
     "redacted",
     "render_yaml",
-    "resource_name",
     "service",
 ]

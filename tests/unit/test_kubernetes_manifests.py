@@ -28,6 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from targets.kubernetes import manifests as m
+from targets.kubernetes import names
 from targets.kubernetes.settings import KubernetesSettings, cpu_millicores, memory_bytes
 
 KSERVE_SCHEMA = Path(__file__).parent / "data" / "kserve" / "inferenceservice-v1beta1.schema.json"
@@ -166,7 +167,7 @@ def test_the_validators_reject_an_unknown_field_and_a_wrong_type() -> None:
             with pytest.raises(kubernetes_validate.ValidationError):
                 validate_k8s(bad, version)
 
-    (isvc,) = built("kserve", {})
+    isvc = workload(built("kserve", {}))
     typo = copy.deepcopy(isvc)
     typo["spec"]["predictor"]["containers"][0]["readinesProbe"] = {}
     wrong = copy.deepcopy(isvc)
@@ -341,12 +342,14 @@ def test_an_hpa_only_when_max_is_above_min_and_then_it_owns_the_replicas() -> No
     metric = hpa["spec"]["metrics"][0]["resource"]
     assert metric == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
 
-    (isvc,) = built("kserve", {"replicas": 2, "min_replicas": 2, "max_replicas": 6})
+    kserve = built("kserve", {"replicas": 2, "min_replicas": 2, "max_replicas": 6})
+    assert "HorizontalPodAutoscaler" not in [x["kind"] for x in kserve]  # KServe makes it
+    isvc = workload(kserve)
     predictor = isvc["spec"]["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 6)
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("cpu", 70)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
-    (fixed_isvc,) = built("kserve", {"replicas": 2})
+    fixed_isvc = workload(built("kserve", {"replicas": 2}))
     assert fixed_isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "none"
     assert "scaleMetric" not in fixed_isvc["spec"]["predictor"]
 
@@ -383,6 +386,32 @@ def test_the_ingress_routes_the_host_with_tls_when_given() -> None:
     assert tls["spec"]["tls"] == [{"hosts": ["a.example.edu"], "secretName": "a-tls"}]
 
 
+@pytest.mark.parametrize("expose", ["proxy", "ingress", "loadbalancer", "nodeport"])
+def test_in_kserve_mode_modelship_exposes_the_pods_and_kserve_makes_no_ingress(
+    expose: str,
+) -> None:
+    extra = {"host": "a.example.edu"} if expose == "ingress" else {}
+    manifests = built("kserve", {"expose": expose, "api_key": "k", **extra})
+    kinds = [x["kind"] for x in manifests]
+    assert kinds == ["Secret", "InferenceService", "Service"] + (
+        ["Ingress"] if expose == "ingress" else []
+    )
+    isvc, svc = manifests[1], manifests[2]
+    assert isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local"
+    # the Service selects the predictor's pods by the labels KServe puts on them
+    assert svc["spec"]["selector"].items() <= isvc["spec"]["predictor"]["labels"].items()
+    assert svc["spec"]["type"] == m.SERVICE_TYPES[expose]
+    # apart from the names KServe gives its own objects
+    assert svc["metadata"]["name"] not in (
+        isvc["metadata"]["name"],
+        f"{isvc['metadata']['name']}-predictor",
+    )
+    if expose == "ingress":
+        backend = manifests[3]["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+        assert backend["service"]["name"] == svc["metadata"]["name"]
+        assert manifests[3]["metadata"]["name"] != isvc["metadata"]["name"]
+
+
 @pytest.mark.parametrize(
     "name",
     ["iris", "iris_v2", "a-", "0model", "x" * 63, "y" * 62 + "_", "a_b", "a-b"],
@@ -399,15 +428,15 @@ def test_names_and_labels_are_what_kubernetes_accepts(name: str) -> None:
         isvc = workload(manifests)
         if flavour == "kserve":  # room for KServe's "-predictor"
             assert len(isvc["metadata"]["name"]) + len("-predictor") <= 63
-    assert m.resource_name("iris") == "modelship-iris"
-    assert m.label_value("iris") == "iris"
+    assert names.resource_name("iris") == "modelship-iris"
+    assert names.label_value("iris") == "iris"
 
 
 def test_names_that_had_to_change_never_meet() -> None:
     pairs = [("a_b", "a-b"), ("a-", "a"), ("x" * 63, "x" * 62 + "y")]
     for one, other in pairs:
-        assert m.resource_name(one) != m.resource_name(other)
-        assert m.label_value(one) != m.label_value(other) or one == other
+        assert names.resource_name(one) != names.resource_name(other)
+        assert names.label_value(one) != names.label_value(other) or one == other
 
 
 # --- settings ------------------------------------------------------------------------
