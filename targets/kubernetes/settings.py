@@ -8,8 +8,10 @@ follow from them (see :func:`targets.kubernetes.manifests.limits`).
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -335,6 +337,17 @@ class KubernetesSettings(TargetSettings):
         """A HorizontalPodAutoscaler is asked for: ``max_replicas`` above the fewest."""
         least, most = self.replica_range
         return most > least
+
+    def kubeconfig_paths(self, environ: dict[str, str] | None = None) -> list[Path]:
+        """The kubeconfig files to read, as kubectl finds them: ``kubeconfig`` if set,
+        else every file of ``$KUBECONFIG`` (a list, like PATH), else ~/.kube/config."""
+        if self.kubeconfig:
+            return [Path(self.kubeconfig).expanduser()]
+        env = os.environ if environ is None else environ
+        listed = [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p.strip()]
+        if listed:
+            return [Path(p).expanduser() for p in listed]
+        return [Path("~/.kube/config").expanduser()]
 
     @property
     def registry_host(self) -> str:

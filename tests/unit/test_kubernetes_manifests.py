@@ -15,6 +15,7 @@ import base64
 import copy
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -544,6 +545,15 @@ def test_a_wrong_setting_says_what_is_wrong_and_what_to_do(
     assert words in message(**overrides)
 
 
+def test_the_kubeconfig_is_found_as_kubectl_finds_it(tmp_path: Path) -> None:
+    home = str(Path("~").expanduser())
+    assert settings().kubeconfig_paths({}) == [Path(home, ".kube", "config")]
+    listed = f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}"
+    assert settings().kubeconfig_paths({"KUBECONFIG": listed}) == [tmp_path / "a", tmp_path / "b"]
+    chosen = settings(kubeconfig="~/lab.yaml")
+    assert chosen.kubeconfig_paths({"KUBECONFIG": listed}) == [Path(home, "lab.yaml")]
+
+
 def test_the_registry_is_required() -> None:
     with pytest.raises(ValidationError) as caught:
         KubernetesSettings()
@@ -587,3 +597,41 @@ def test_cpu_quantities(quantity: str, millicores: int) -> None:
 )
 def test_memory_quantities(quantity: str, size: int) -> None:
     assert memory_bytes(quantity) == size
+
+
+# --- golden files: what a dry run shows ------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden"
+GOLDEN_CASES = {
+    "kubernetes-deployment.yaml": (
+        "deployment",
+        {
+            "namespace": "ml-lab",
+            "expose": "ingress",
+            "host": "iris.ml.example.edu",
+            "tls_secret": "iris-tls",
+            "api_key": "iris-key",
+            "pull_secret": "registry-login",
+            "replicas": 2,
+            "min_replicas": 2,
+            "max_replicas": 6,
+        },
+    ),
+    "kubernetes-kserve.yaml": (
+        "kserve",
+        {"namespace": "ml-lab", "api_key": "iris-key", "pull_secret": "registry-login"},
+    ),
+}
+
+
+@pytest.mark.parametrize("golden", list(GOLDEN_CASES))
+def test_the_dry_run_matches_the_golden_file(golden: str) -> None:
+    """Any change to the manifests must be a deliberate change of the golden file.
+
+    To accept a change: MODELSHIP_UPDATE_GOLDEN=1 pytest tests/unit/test_kubernetes_manifests.py
+    """
+    flavour, case = GOLDEN_CASES[golden]
+    text = m.render_yaml(built(flavour, case, shown=True))
+    if os.environ.get("MODELSHIP_UPDATE_GOLDEN"):
+        (GOLDEN / golden).write_text(text, encoding="utf-8")
+    assert text == (GOLDEN / golden).read_text(encoding="utf-8")
