@@ -53,7 +53,7 @@ MEMORY_FACTORS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
-MIN_MEMORY = 64 * 2**20  # below this the server and onnxruntime do not even start
+MIN_MEMORY = 64 * 2**20  # a floor: the server with onnxruntime and a model needs more
 UNPRIVILEGED_PORTS = 1024  # the container runs as non-root with every capability dropped
 
 Mode = Literal["deployment", "kserve", "auto"]
