@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
@@ -415,25 +416,12 @@ class DockerTarget(Target):
 
     def resume(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         """Start the old container again (the replacement failed)."""
-        import docker.errors
 
-        client = connect()
-        try:
-            for r in record.resources():
-                if r.kind != "container":
-                    continue
-                try:
-                    c = client.containers.get(r.data.get("container_id") or r.id)
-                except docker.errors.NotFound:
-                    progress.log(f"The previous container {r.id} is gone; cannot restart it")
-                    continue
-                if c.status != "running":
-                    c.start()
-                    progress.update(None, f"Restarted the previous container {c.name}")
-                _hand_over_key_again(client, c, record)
-            return None  # same container ids: the recorded endpoint still holds
-        finally:
-            client.close()
+        def gone(r: Any) -> None:
+            progress.log(f"The previous container {r.id} is gone; cannot restart it")
+
+        self._start_recorded(record, progress, gone, "Restarted the previous container")
+        return None  # same container ids: the recorded endpoint still holds
 
     # ---- stop and start -------------------------------------------------------------
     def stop(self, record: DeploymentRecord, progress: Progress) -> None:
@@ -442,9 +430,32 @@ class DockerTarget(Target):
 
     def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         """``docker start`` the stopped container (same id: the endpoint holds)."""
+
+        def gone(r: Any) -> None:
+            raise TargetError(f"The container of {record.name!r} is gone.", "Deploy it again.")
+
+        for c in self._start_recorded(record, progress, gone, "Started container"):
+            if c.status not in {"running", "restarting"}:
+                raise TargetError(
+                    f"The container of {record.name!r} did not start ({c.status}).",
+                    "Read its log, or deploy it again.",
+                    details=_logs_tail(c, 15) or None,
+                )
+        return None
+
+    def _start_recorded(
+        self,
+        record: DeploymentRecord,
+        progress: Progress,
+        gone: Callable[[Any], None],
+        started: str,
+    ) -> list[Any]:
+        """Start each recorded container that is not running and hand it its key again;
+        ``gone(resource)`` decides what a missing container means. The containers."""
         import docker.errors
 
         client = connect()
+        out = []
         try:
             for r in record.resources():
                 if r.kind != "container":
@@ -452,21 +463,15 @@ class DockerTarget(Target):
                 try:
                     c = client.containers.get(r.data.get("container_id") or r.id)
                 except docker.errors.NotFound:
-                    raise TargetError(
-                        f"The container of {record.name!r} is gone.", "Deploy it again."
-                    ) from None
+                    gone(r)
+                    continue
                 if c.status != "running":
                     c.start()
-                    progress.update(None, f"Started container {c.name}")
+                    progress.update(None, f"{started} {c.name}")
                     c.reload()
                 _hand_over_key_again(client, c, record)
-                if c.status not in {"running", "restarting"}:
-                    raise TargetError(
-                        f"The container of {record.name!r} did not start ({c.status}).",
-                        "Read its log, or deploy it again.",
-                        details=_logs_tail(c, 15) or None,
-                    )
-            return None
+                out.append(c)
+            return out
         finally:
             client.close()
 
