@@ -20,6 +20,8 @@ APT_PACKAGES=(
   openssh-server openssh-client
   dbus gnome-keyring
 )
+# kubectl, for the Kubernetes emulator's tests: Debian's kubernetes-client unless one is installed
+command -v kubectl >/dev/null 2>&1 || APT_PACKAGES+=(kubernetes-client)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 

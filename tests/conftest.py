@@ -22,6 +22,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # The cloud emulators' fixtures (tests/emulators/*/fixtures.py), for every test folder.
 pytest_plugins = [
     "tests.emulators.heroku.fixtures",
+    "tests.emulators.kubernetes.fixtures",
     "tests.emulators.openstack.fixtures",
     "tests.emulators.sagemaker_runtime.fixtures",
 ]
