@@ -33,6 +33,10 @@ def _json(data: Any) -> bytes:
     return orjson.dumps(data, option=_OPT)
 
 
+# the key where the Authorization header is not passed on (Kubernetes' services proxy)
+KEY_HEADER = b"x-modelship-key"
+
+
 class ServingApp:
     """One model behind every route. ``runtime`` is set once load + warm-up pass."""
 
@@ -176,13 +180,18 @@ class ServingApp:
         return handler
 
     def _check_auth(self, scope: dict) -> None:
+        """The key as ``Authorization: Bearer KEY``, or as ``X-ModelShip-Key: KEY`` where
+        the Authorization header cannot reach the server: a Kubernetes API server's
+        services proxy takes that header for itself and passes others on."""
         if self._api_key is None:
             return
         given = b""
         for k, v in scope["headers"]:
+            if k == KEY_HEADER:
+                given = b"Bearer " + v
+                break
             if k == b"authorization":
                 given = v
-                break
         scheme, _, token = given.partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._api_key):
             raise RequestError(

@@ -218,6 +218,10 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
         },
     }
     if api_key:
-        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        doc["security"] = [{"bearer": []}]
+        doc["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            # where a proxy keeps the Authorization header (Kubernetes' services proxy)
+            "modelshipKey": {"type": "apiKey", "in": "header", "name": "X-ModelShip-Key"},
+        }
+        doc["security"] = [{"bearer": []}, {"modelshipKey": []}]
     return doc

@@ -274,6 +274,13 @@ def test_api_key_guards_everything_but_health(servers) -> None:
     assert status == 200
     status, _, _ = call(s, "POST", "/predict", body, {**J, "Authorization": f"Basic {KEY}"})
     assert status == 401
+    # where a proxy keeps Authorization for itself (Kubernetes' services proxy), the key
+    # travels as X-ModelShip-Key; a wrong one there is refused even beside a right Bearer
+    status, _, _ = call(s, "POST", "/predict", body, {**J, "X-ModelShip-Key": KEY})
+    assert status == 200
+    both = {**J, "X-ModelShip-Key": "wrong", "Authorization": f"Bearer {KEY}"}
+    status, _, data = call(s, "POST", "/predict", body, both)
+    assert status == 401 and "wrong" in json.loads(data)["error"]
 
 
 def test_model_refusing_input_is_422_not_500(servers) -> None:
