@@ -211,6 +211,18 @@ class Controllers(threading.Thread):
                 if p["metadata"].get("labels", {}).get("pod-template-hash")
                 == rs["metadata"]["name"].rsplit("-", 1)[-1]
             ]
+            wanted = (
+                desired if rs["metadata"]["name"] == current_rs["metadata"]["name"] else len(mine)
+            )
+            if rs["spec"].get("replicas") != wanted:
+                rs = self.store.patch(
+                    REPLICASETS,
+                    ns,
+                    rs["metadata"]["name"],
+                    "application/merge-patch+json",
+                    json.dumps({"spec": {"replicas": wanted}}).encode(),
+                    "kube-controller-manager",
+                )[0]
             self.store.set_status(
                 REPLICASETS,
                 ns,

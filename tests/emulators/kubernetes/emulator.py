@@ -36,6 +36,7 @@ from .controllers import Controllers
 from .kubelet import Kubelet
 from .resources import NAMESPACES, PODS, SERVICES, SSARS, Resource
 from .store import INITIAL_END, ApiError, Obj, Store, merge_patch, strategic_merge_patch
+from .table import table
 from .tls import server_context
 
 HOP_BY_HOP = {
@@ -389,11 +390,18 @@ class Handler(BaseHTTPRequestHandler):
             if query.get("watch") in {"true", "1"}:
                 self._watch(r, namespace or None, name, query)
             elif name:
-                self._json(200, store.get(r, namespace, name))
+                obj = store.get(r, namespace, name)
+                if self._wants_table():
+                    self._json(200, table(r.kind, [obj], obj["metadata"]["resourceVersion"]))
+                else:
+                    self._json(200, obj)
             else:
                 items, rv = store.list(
                     r, namespace or None, query.get("labelSelector"), query.get("fieldSelector")
                 )
+                if self._wants_table():
+                    self._json(200, table(r.kind, items, rv))
+                    return
                 self._json(
                     200,
                     {
@@ -473,6 +481,10 @@ class Handler(BaseHTTPRequestHandler):
                 "the server does not allow this method on the requested resource",
             )
 
+    def _wants_table(self) -> bool:
+        accept = self.headers.get("Accept", "")
+        return "as=Table" in accept and "g=meta.k8s.io" in accept
+
     def _decode(self, body: bytes) -> Obj:
         try:
             obj = yaml.safe_load(body.decode() or "{}")
@@ -549,6 +561,7 @@ class Handler(BaseHTTPRequestHandler):
             fields = ",".join(filter(None, [fields, f"metadata.name={name}"]))
         timeout = float(query.get("timeoutSeconds") or 1800)
         initial = query.get("sendInitialEvents") == "true"
+        as_table = self._wants_table()
         rv = None if initial else query.get("resourceVersion")
         events = self.emulator.store.watch(
             r, namespace, rv, query.get("labelSelector"), fields, timeout, self._client_gone
@@ -565,6 +578,8 @@ class Handler(BaseHTTPRequestHandler):
                     if initial:
                         self._bookmark(r, obj["metadata"]["resourceVersion"])
                     continue
+                if as_table:
+                    obj = table(r.kind, [obj], obj["metadata"]["resourceVersion"])
                 self._chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

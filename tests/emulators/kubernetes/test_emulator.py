@@ -296,6 +296,13 @@ def test_python_client_deploys_serves_scales_watches_and_deletes(
     assert not thread.is_alive()
     assert [kind for kind, _ in seen].count("ADDED") == 2, seen  # the first pod, then the new one
 
+    # server-side apply: replicas now belong to the scaler, so applying 1 again conflicts
+    # (as on a real cluster) unless forced
+    with pytest.raises(ApiException) as conflict:
+        ssa(api_client, cluster, manifests(cluster, name)[2])
+    assert conflict.value.status == 409
+    assert ".spec.replicas" in json.loads(conflict.value.body)["message"]
+
     # errors are Status objects the client raises as ApiException
     with pytest.raises(ApiException) as missing:
         apps.read_namespaced_deployment("nope", ns)
@@ -411,6 +418,9 @@ def test_kubectl_apply_rollout_logs_scale_watch_delete(cluster: Cluster, tmp_pat
     rollout = kubectl(cluster, "rollout", "status", f"deployment/{name}", "--timeout=60s").stdout
     assert f'deployment "{name}" successfully rolled out' in rollout
 
+    table = kubectl(cluster, "get", "pods", "-l", f"modelship.deployment={name}").stdout
+    assert table.split("\n")[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert table.split("\n")[1].split()[1:4] == ["1/1", "Running", "0"]
     kubectl(
         cluster,
         "get",
@@ -593,3 +603,91 @@ def test_rolling_update_through_the_services_proxy_fails_no_request(
         ),
         30,
     )
+
+
+# ------------------------------------------------------------------ KServe, with the fixture
+
+
+def test_kserve_inferenceservice_in_raw_mode(
+    kubernetes_emulator: Cluster, docker_client, echo_image
+) -> None:
+    """The function-scoped fixture (its teardown proves nothing is left); KServe's API is
+    served only once switched on, and a custom predictor container runs and gets a URL."""
+    import requests
+
+    cluster = kubernetes_emulator
+    headers = {"Authorization": f"Bearer {cluster.token}"}
+
+    def groups() -> list[str]:
+        r = requests.get(
+            f"{cluster.api_url}/apis", headers=headers, verify=str(cluster.ca_file), timeout=5
+        )
+        return [g["name"] for g in r.json()["groups"]]
+
+    assert "serving.kserve.io" not in groups()
+    cluster.emulator.kserve = True
+    assert "serving.kserve.io" in groups()
+    cluster.image = cluster.push(docker_client, echo_image, "modelship/echo", "v1")
+    ns = cluster.namespace
+    manifest = manifests(cluster, "isvc")
+    for secret in manifest[:2]:
+        kubectl(
+            cluster,
+            "apply",
+            "--server-side",
+            "--field-manager=modelship",
+            "-f",
+            "-",
+            stdin=json.dumps(secret),
+        )
+    pod_spec = manifest[2]["spec"]["template"]["spec"]
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": "isvc",
+            "labels": {"modelship.managed": "true", "modelship.deployment": "isvc"},
+            "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+        },
+        "spec": {"predictor": {"minReplicas": 1, **pod_spec}},
+    }
+    out = kubectl(
+        cluster,
+        "apply",
+        "--server-side",
+        "--field-manager=modelship",
+        "-f",
+        "-",
+        stdin=json.dumps(isvc),
+    )
+    assert "inferenceservice.serving.kserve.io/isvc serverside-applied" in out.stdout
+
+    def ready() -> dict | None:
+        got = json.loads(kubectl(cluster, "get", "inferenceservice/isvc", "-o", "json").stdout)
+        conditions = {c["type"]: c["status"] for c in got.get("status", {}).get("conditions", [])}
+        return got if conditions.get("Ready") == "True" else None
+
+    got = wait_until(ready, 60)
+    assert got is not None
+    assert got["status"]["url"] == f"http://isvc-predictor.{ns}.svc.cluster.local"
+    proxied = kubectl(
+        cluster, "get", "--raw", f"/api/v1/namespaces/{ns}/services/isvc-predictor:80/proxy/v2"
+    )
+    assert json.loads(proxied.stdout)["path"] == "/v2"
+
+    kubectl(cluster, "delete", "inferenceservice/isvc")
+    assert wait_until(
+        lambda: (
+            not kubectl(
+                cluster,
+                "get",
+                "pods,deployments,services",
+                "-l",
+                "modelship.deployment=isvc",
+                "-o",
+                "name",
+            ).stdout.strip()
+        ),
+        30,
+    )
+    assert wait_until(lambda: not cluster.emulator.leftovers(), 10)
