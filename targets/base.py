@@ -258,6 +258,12 @@ class Target(ABC):
         """Choices that work but deserve a second look (shown by the CLI and wizard)."""
         return []
 
+    def manifests(self, profile: Profile, previous: DeploymentRecord | None) -> str | None:
+        """The exact objects a deploy would create, as one document (YAML, secrets redacted),
+        for `modelship deploy PROFILE --dry-run`, the wizard's Review page and
+        `modelship export NAME --kubernetes DIR`; None where a target has no such document."""
+        return None
+
     # ---- deploy --------------------------------------------------------------------
     @abstractmethod
     def deploy(self, ctx: DeployContext) -> Endpoint:

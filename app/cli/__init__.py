@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teardown": ("app.cli.commands.teardown", "remove a deployment and everything it created"),
     "rollback": ("app.cli.commands.rollback", "go back to a deployment's previous image"),
     "profiles": ("app.cli.commands.profiles", "list, show, export and import saved profiles"),
+    "export": (
+        "app.cli.commands.export",
+        "write the exact objects a deploy would create (Kubernetes) to a folder",
+    ),
     "trust": (
         "app.cli.commands.trust",
         "trust a model file or a Python interpreter on this computer",

@@ -22,7 +22,7 @@ from app.run.client import deployment_client
 from app.run.deploy import run_deploy
 from app.run.events import STEP_TITLES, STEPS, Event, EventProgress, OnEvent, ProgressEvents
 from app.run.lock import deployment_lock
-from app.run.preflight import plan, preflight, steps_for
+from app.run.preflight import manifests, plan, preflight, steps_for
 from app.run.replace import InputChange, InputsChangeRefused, input_change
 from app.run.rollback import run_rollback
 from app.run.steps import conversion_key, convert_for_profile, prove, versions_dir
@@ -42,6 +42,7 @@ __all__ = [
     "deployment_client",
     "deployment_lock",
     "input_change",
+    "manifests",
     "plan",
     "preflight",
     "prove",

@@ -79,6 +79,12 @@ def plan(profile: Profile) -> list[PlanItem]:
     return items
 
 
+def manifests(profile: Profile) -> str | None:
+    """The exact objects a deploy of ``profile`` would create, as one document (the
+    target's ``manifests`` hook: YAML, secrets redacted), or None for targets without."""
+    return get_target(profile.target.kind).manifests(profile, find_record(profile.name))
+
+
 def check_ready(target: Target, profile: Profile, previous: DeploymentRecord | None) -> None:
     """Raise the first preflight problem (a missing credential as CredentialError)."""
     problems = name_port_holder(target.check(profile, previous), profile)

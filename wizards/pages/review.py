@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -104,6 +105,35 @@ class ReviewPage(Page):
         docker_lay.addWidget(self.dockerfile)
         self.docker_box.setVisible(False)
         self.body.addWidget(self.docker_box, 1)
+
+        # targets with a manifests() document (e.g. Kubernetes): the exact objects a
+        # deploy creates, collapsed until asked for; hidden for the others
+        self.objects_box = QGroupBox("The exact objects")
+        self.objects_box.setObjectName("objectsBox")
+        objects_lay = QVBoxLayout(self.objects_box)
+        objects_row = QHBoxLayout()
+        self.objects_toggle = QToolButton()
+        self.objects_toggle.setObjectName("objectsToggle")
+        self.objects_toggle.setText("Show the exact objects that will be created")
+        self.objects_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.objects_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.objects_toggle.setCheckable(True)
+        self.objects_toggle.toggled.connect(self._objects_toggled)
+        self.objects_copy = QPushButton("&Copy")
+        self.objects_copy.setObjectName("objectsCopy")
+        self.objects_copy.setToolTip("Copy the objects (secrets redacted) to the clipboard")
+        self.objects_copy.clicked.connect(self._copy_objects)
+        objects_row.addWidget(self.objects_toggle, 1)
+        objects_row.addWidget(self.objects_copy)
+        objects_lay.addLayout(objects_row)
+        self.objects = QPlainTextEdit()
+        self.objects.setObjectName("objects")
+        self.objects.setReadOnly(True)
+        self.objects.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.objects.setVisible(False)
+        objects_lay.addWidget(self.objects)
+        self.objects_box.setVisible(False)
+        self.body.addWidget(self.objects_box, 1)
 
         save_box = QGroupBox("Profile")
         save_lay = QVBoxLayout(save_box)
@@ -264,7 +294,9 @@ class ReviewPage(Page):
             plan = core_plan(profile)
             image = cls.ships == "image"
             dockerfile = render_dockerfile(profile, conversion) if image else None
-            return plan, dockerfile
+            from app.run import manifests
+
+            return plan, dockerfile, manifests(profile)
 
         self.start_worker(
             work,
@@ -295,8 +327,23 @@ class ReviewPage(Page):
         self.busyChanged.emit(False)
         self.completeChanged.emit()
 
-    def _planned(self, result: tuple[list[Any], str | None]) -> None:
-        plan, dockerfile = result
+    def _objects_toggled(self, shown: bool) -> None:
+        self.objects.setVisible(shown)
+        self.objects_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+        self.objects_toggle.setText(
+            "Hide the exact objects" if shown else "Show the exact objects that will be created"
+        )
+
+    def _copy_objects(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(self.objects.toPlainText())
+        self.objects_copy.setText("Copied")
+
+    def _planned(self, result: tuple[list[Any], str | None, str | None]) -> None:
+        plan, dockerfile, objects = result
         self.plan.setRowCount(len(plan))
         for row, item in enumerate(plan):
             for col, text in enumerate(
@@ -307,6 +354,12 @@ class ReviewPage(Page):
                 self.plan.setItem(row, col, cell)
         self.docker_box.setVisible(dockerfile is not None)
         self.dockerfile.setPlainText(dockerfile or "")
+        self.objects_box.setVisible(bool(objects))
+        self.objects.setPlainText(objects or "")
+        self.objects_copy.setText("&Copy")
+        self.objects_box.setTitle(
+            "What will be created, exactly (secrets redacted)" if objects else ""
+        )
         self.plan_ok = True
         self.completeChanged.emit()
 

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep a deployment that fails its smoke test, for debugging",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the checks and print the plan (and, for targets that have one, the exact "
+        "objects a deploy would create) without creating, building or pushing anything",
+    )
     parser.add_argument("--json", action="store_true", help="print the deployment record as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show build and server logs")
 
@@ -335,6 +341,8 @@ def run(args: argparse.Namespace) -> int:
     profile, save = resolve_profile(args)
     if args.port is not None and not (1 <= args.port <= 65535):
         raise UsageError(f"--port {args.port} is not a port.", "Use a number from 1 to 65535.")
+    if getattr(args, "dry_run", False):
+        return dry_run(profile, as_json=args.json)
     cancel = CancelToken()
     from app.run import InputsChangeRefused
 
@@ -364,5 +372,46 @@ def run(args: argparse.Namespace) -> int:
             f"re-run: {command_name()} deploy {profile.name}",
         )
     print_result(record, as_json=args.json)
+    sys.stdout.flush()
+    return 0
+
+
+def dry_run(profile: Profile, *, as_json: bool) -> int:
+    """`deploy --dry-run`: the checks (raising the first problem, with the usual exit
+    code), then the plan and the target's exact objects. Creates, builds, pushes and
+    records nothing."""
+    from app.run import manifests, plan
+    from app.run.preflight import check_ready
+    from app.store.records import find_record
+    from targets import get_target
+
+    target = get_target(profile.target.kind)
+    check_ready(target, profile, find_record(profile.name))
+    items = plan(profile)
+    document = manifests(profile)
+    warnings = target.warnings(profile)
+    if as_json:
+        print_json(
+            {
+                "name": profile.name,
+                "target": profile.target.kind,
+                "plan": [
+                    {"action": i.action, "kind": i.kind, "name": i.name, "detail": i.detail}
+                    for i in items
+                ],
+                "warnings": warnings,
+                "manifests": document,
+            }
+        )
+        return 0
+    print(f"Dry run: nothing was created. A deploy of {profile.name!r} to {target.title} would:")
+    for item in items:
+        print(f"  {item}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if document:
+        print("\nThe exact objects it would create (secrets redacted):\n")
+        sys.stdout.write(document if document.endswith("\n") else document + "\n")
+    print("\nTo deploy, run the same command without --dry-run.")
     sys.stdout.flush()
     return 0
