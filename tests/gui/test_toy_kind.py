@@ -5,6 +5,7 @@ in the dashboard's data, with no other edit anywhere."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +81,16 @@ class ToyTarget(Target):
     def logs(self, record: Any, lines: int = 100) -> str:
         return "toy: hello"
 
+    def manifests(self, profile: Any, previous: Any) -> str | None:
+        """A toy of size "small" has no document; any other size has two objects."""
+        if profile.target.settings.size == "small":
+            return None
+        return (
+            f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: toy-{profile.name}-key\n"
+            "stringData:\n  key: REDACTED\n---\napiVersion: apps/v1\nkind: Deployment\n"
+            f"metadata:\n  name: toy-{profile.name}\nspec:\n  replicas: 1\n"
+        )
+
 
 @pytest.fixture
 def toy(monkeypatch: pytest.MonkeyPatch) -> Kind:
@@ -154,3 +165,47 @@ def test_a_toy_kind_is_in_the_dashboards_data(toy: Kind) -> None:
     assert snap.title == "A toy cloud" and snap.running and not snap.can_stop
     assert snap.billing and snap.cost == "The toy bills in marbles."
     assert snap.logs == "toy: hello"
+
+
+def _review(window: Any, qtbot: Any, tmp_path: Path, size: str) -> Any:
+    model = tmp_path / "toy.onnx"
+    model.write_bytes(b"x")
+    window.state.model_path = model
+    window.state.name = "toy-demo"
+    window.state.target_name = "toy"
+    window.state.settings = {"size": size}
+    window.go("review")
+    review = window.pages["review"]
+    qtbot.waitUntil(lambda: review.plan_ok, timeout=30_000)
+    wait_idle(qtbot, review, 30_000)
+    return review
+
+
+def test_review_shows_a_targets_exact_objects_collapsed_with_copy(
+    toy: Kind, window, qtbot, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(800, 600)
+    review = _review(window, qtbot, tmp_path, "large")
+    assert review.objects_box.isVisible()
+    assert not review.objects.isVisible()  # collapsed until asked for
+    assert "Show the exact objects" in review.objects_toggle.text()
+    assert review.objects.isReadOnly()
+    text = review.objects.toPlainText()
+    assert "kind: Secret" in text and "name: toy-toy-demo-key" in text and "REDACTED" in text
+    review.objects_toggle.click()
+    assert review.objects.isVisible()
+    review.objects_copy.click()
+    assert QApplication.clipboard().text() == text
+    review.objects.ensureCursorVisible()
+    shot = Path(os.environ.get("MODELSHIP_TOY_SHOT", str(tmp_path / "review-objects.png")))
+    assert window.grab().save(str(shot))
+
+
+def test_review_hides_the_objects_of_a_target_without_them(
+    toy: Kind, window, qtbot, tmp_path: Path
+) -> None:
+    review = _review(window, qtbot, tmp_path, "small")
+    assert not review.objects_box.isVisible()
+    assert review.objects.toPlainText() == ""
