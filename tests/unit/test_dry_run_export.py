@@ -243,3 +243,16 @@ def test_export_refuses_a_target_without_objects_and_names_those_with(
 def test_export_refuses_an_unknown_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "nobody", "--kubernetes", str(tmp_path / "x")]) == 2
     assert "No deployment or saved profile named 'nobody'" in capsys.readouterr().err
+
+
+def test_split_objects_keeps_each_objects_text_and_skips_empty_documents() -> None:
+    from app.cli.commands.export import split_objects
+
+    document = "---\n# the key\n" + DOCUMENT.format(name="a b") + "---\n\n"
+    files = split_objects(document)
+    assert [f for f, _ in files] == [
+        "01-secret-modelship-a-b-key.yaml",
+        "02-deployment-modelship-a-b.yaml",
+    ]
+    assert files[0][1].startswith("# the key\napiVersion: v1\nkind: Secret\n")
+    assert files[1][1] == DOCUMENT.format(name="a b").split("---\n")[1]

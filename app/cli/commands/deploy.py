@@ -59,7 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the checks and print the plan (and, for targets that have one, the exact "
         "objects a deploy would create) without creating, building or pushing anything",
     )
-    parser.add_argument("--json", action="store_true", help="print the deployment record as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the deployment record as JSON (with --dry-run: the plan and the objects)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show build and server logs")
 
 

@@ -78,21 +78,22 @@ def kinds_with_manifests() -> list[str]:
 
 
 def split_objects(document: str) -> list[tuple[str, str]]:
-    """(file name, text) per object of a multi-document YAML, in order:
-    ``01-secret-modelship-iris-key.yaml``."""
+    """(file name, text) per object of a multi-document YAML, in order, each object's text
+    as the target wrote it: ``01-secret-modelship-iris-key.yaml``."""
     import yaml
 
     out: list[tuple[str, str]] = []
-    for obj in yaml.safe_load_all(document):
+    for part in re.split(r"(?m)^---[ \t]*(?:#.*)?$\n?", document):
+        obj = yaml.safe_load(part)
         if not obj:
             continue
         n = len(out) + 1
-        obj = obj if isinstance(obj, dict) else {"value": obj}
+        obj = obj if isinstance(obj, dict) else {}
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         kind = str(obj.get("kind") or "object")
         name = str(meta.get("name") or f"object-{n}")
         slug = re.sub(r"[^a-z0-9.-]+", "-", f"{kind}-{name}".lower()).strip("-")
-        text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+        text = part.strip("\n") + "\n"
         out.append((f"{n:02d}-{slug}.yaml", text))
     return out
 
