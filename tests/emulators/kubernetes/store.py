@@ -7,6 +7,10 @@ when absent, removes the fields the same manager applied before and no longer ap
 refuses (409 Conflict) to change a field another manager set unless ``force=true``; JSON
 merge patch (RFC 7386), strategic merge patch (lists of named items merged by ``name``)
 and JSON patch (RFC 6902) update; watches replay from a ``resourceVersion``.
+
+Over 600 lines: one concern (the objects and how they change: selectors, the three
+patch kinds, apply with field managers, watches), kept together because apply and
+watch share the store's lock and event log.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The Kubernetes emulator against the two real clients a target and a person use: the
+"""Over 600 lines: the proofs of one emulator against two clients, sharing fixtures.
+
+The Kubernetes emulator against the two real clients a target and a person use: the
 official ``kubernetes`` Python client and ``kubectl``. One cluster per module (each
 test uses its own names), one small image per session, pushed to the cluster's registry.
 """
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -378,10 +381,15 @@ def test_unauthenticated_requests_get_401_status(cluster: Cluster) -> None:
 # ------------------------------------------------------------------ kubectl
 
 
+def kubectl_binary() -> str | None:
+    """kubectl on PATH, or MODELSHIP_KUBECTL (e.g. to try Debian's 1.20 kubernetes-client)."""
+    return os.environ.get("MODELSHIP_KUBECTL") or shutil.which("kubectl")
+
+
 def kubectl(
     cluster: Cluster, *args: str, timeout: float = 90, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("kubectl")
+    binary = kubectl_binary()
     if binary is None:
         pytest.skip("kubectl is not installed (Debian package kubernetes-client)")
     result = subprocess.run(
@@ -433,7 +441,7 @@ def test_kubectl_apply_rollout_logs_scale_watch_delete(cluster: Cluster, tmp_pat
     # watch pods by label while scaling to 2: the new pod shows up
     watch = subprocess.Popen(
         [
-            shutil.which("kubectl") or "kubectl",
+            kubectl_binary() or "kubectl",
             "--kubeconfig",
             str(cluster.kubeconfig),
             "--cache-dir",
