@@ -199,7 +199,8 @@ def test_export_writes_one_file_per_object_and_a_readme(
     secret = yaml.safe_load((dest / files[0]).read_text(encoding="utf-8"))
     assert secret["kind"] == "Secret" and secret["stringData"]["key"] == "REDACTED"
     readme = (dest / "README.txt").read_text(encoding="utf-8")
-    assert "ModelShip" in readme and "REDACTED" in readme and "kubectl apply" in readme
+    assert "ModelShip" in readme and "redacted" in readme and "kubectl apply" in readme
+    assert "placeholder" in readme
     assert "02-deployment-modelship-iris.yaml" in capsys.readouterr().out
 
 

@@ -21,9 +21,10 @@ They are the exact objects `modelship deploy {name}` would create for the deploy
 
     kubectl apply -f {dir}
 
-Secrets are redacted: every value shown as REDACTED must be filled in before applying
-(e.g. the endpoint's key: put your own long random string there, and send it as the
-key when you call the endpoint). Do not commit the filled-in files.
+Secrets are redacted: each Secret's values show a placeholder instead of the secret
+itself. Before applying, replace every placeholder with the real value (e.g. the
+endpoint's key: your own long random string, which callers then send as the key).
+Do not commit the filled-in files.
 """
 
 
