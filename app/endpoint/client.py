@@ -83,7 +83,8 @@ class EndpointClient:
 
     ``headers`` go with every request (a bearer key read from the keyring by the
     target; never logged). ``tls_sha256`` pins the server certificate instead of
-    trusting certificate authorities.
+    trusting certificate authorities; ``ssl_context`` replaces both with a target's own
+    (a Kubernetes cluster's CA and client certificate).
     """
 
     def __init__(
@@ -94,8 +95,11 @@ class EndpointClient:
         tls_sha256: str | None = None,
         timeout: float = 30.0,
         model_name: str = "model",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # A target's own trust (a cluster's CA and client certificate, from its kubeconfig).
+        self.ssl_context = ssl_context
         self.headers = dict(headers or {})
         self.tls_sha256 = _normal_fp(tls_sha256) if tls_sha256 else None
         self.timeout = timeout
@@ -120,7 +124,9 @@ class EndpointClient:
         if not _is_loopback(self._host) and not urllib.request.proxy_bypass(self._host):
             proxy = urllib.request.getproxies().get(self._scheme)
         if self._scheme == "https":
-            if self.tls_sha256:
+            if self.ssl_context is not None:
+                ctx = self.ssl_context
+            elif self.tls_sha256:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 ctx.check_hostname = False  # the pin below is stronger than a name check
                 ctx.verify_mode = ssl.CERT_NONE

@@ -1,0 +1,539 @@
+"""The ``kubernetes`` target: the serving image as a Deployment + Service (or one KServe
+InferenceService, raw deployment mode) in a namespace of the user's cluster.
+
+Every object carries the label ``modelship.deployment=NAME`` (targets.kubernetes.names);
+each is journaled before it is server-side applied (field manager ``modelship``), and a
+teardown deletes by that label. The pipeline pushes the image to the profile's
+``registry`` (credential: the keyring entry ``pull_secret``, ``username:password``); the
+cluster pulls it by digest with a ``kubernetes.io/dockerconfigjson`` Secret made from
+the same entry. A redeploy re-applies the objects with the new image: a rolling update
+(maxUnavailable 0), so the endpoint keeps answering.
+
+``expose = proxy``: the endpoint is the API server's services proxy, called with the
+user's own cluster credential (read from the kubeconfig when a client is made, never
+recorded); the endpoint key then travels as ``X-ModelShip-Key`` because the proxy keeps
+``Authorization`` for itself.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from app.domain import DeploymentRecord, Endpoint, Resource
+from app.errors import TargetError
+from app.progress import NullProgress, Progress, long_wait
+from app.waiting import wait_until
+from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.common import endpoint_key_value, key_problems
+from targets.cost import Cost
+from targets.kind import Kind
+from targets.kubernetes import names
+from targets.kubernetes.client import KSERVE_API, Cluster, cluster
+from targets.kubernetes.kind import KIND, ROLLOUT
+from targets.kubernetes.manifests import (
+    Flavour,
+    Manifest,
+    PullCredential,
+    build,
+    redacted,
+    render_yaml,
+)
+from targets.kubernetes.settings import KubernetesSettings
+from targets.registry import V2Registry
+
+if TYPE_CHECKING:
+    from app.endpoint.client import EndpointClient
+    from app.store.profile import Profile
+
+KIND_OBJECT = "k8s-object"
+# (verb, resource, group, subresource): what a deploy, stop/start and teardown need.
+NEEDED: tuple[tuple[str, str, str, str], ...] = (
+    *tuple(
+        (verb, res, group, "")
+        for res, group in (("deployments", "apps"), ("services", ""), ("secrets", ""))
+        for verb in ("create", "patch", "get", "list", "delete")
+    ),
+    ("get", "pods", "", ""),
+    ("list", "pods", "", ""),
+    ("get", "pods", "", "log"),
+    ("patch", "deployments", "apps", "scale"),
+)
+
+
+def settings_of(profile: Profile) -> KubernetesSettings:
+    s = profile.target.settings
+    assert isinstance(s, KubernetesSettings)
+    return s
+
+
+def pull_credential(s: KubernetesSettings) -> PullCredential | None:
+    if not s.pull_secret:
+        return None
+    from app.store.secrets import get_secret
+
+    user, sep, password = get_secret(s.pull_secret).partition(":")
+    if not sep:
+        raise TargetError(
+            f"The keyring entry {s.pull_secret} is not a registry login.",
+            "Store it as username:password.",
+        )
+    return PullCredential(user, password)
+
+
+def resolve_flavour(c: Cluster, s: KubernetesSettings) -> Flavour:
+    if s.mode == "auto":
+        return "kserve" if c.serves(KSERVE_API) else "deployment"
+    return s.mode  # type: ignore[return-value]
+
+
+def _ref(m: Manifest) -> dict[str, str]:
+    return {"apiVersion": m["apiVersion"], "kind": m["kind"], "name": m["metadata"]["name"]}
+
+
+class KubernetesTarget(Target):
+    kind: ClassVar[Kind] = KIND
+    replacement: ClassVar = "platform"  # a rolling update keeps it answering
+
+    def platforms(self, profile: Profile) -> tuple[Any, ...]:
+        return ("linux/amd64",)
+
+    def registry(self, profile: Profile) -> V2Registry:
+        s = settings_of(profile)
+
+        def password() -> str:
+            cred = pull_credential(s)
+            return cred.password if cred else ""
+
+        username = None
+        if s.pull_secret:
+            cred = pull_credential(s)
+            username = cred.username if cred else None
+        return V2Registry(
+            f"{s.registry.rstrip('/')}/{names.resource_name(profile.name)}"
+            if "/" in s.registry
+            else f"{s.registry}/modelship/{names.resource_name(profile.name)}",
+            username=username,
+            password=password if s.pull_secret else None,
+            words=f"the cluster's registry {s.registry}",
+        )
+
+    # ---- before -----------------------------------------------------------------------
+    def check(self, profile: Profile, previous: DeploymentRecord | None) -> list[Problem]:
+        s = settings_of(profile)
+        problems = key_problems(s.endpoint_key())
+        if s.pull_secret:
+            try:
+                pull_credential(s)
+            except Exception as exc:  # CredentialError or a malformed entry
+                problems.append(
+                    Problem(
+                        str(getattr(exc, "message", exc)),
+                        str(getattr(exc, "hint", "") or "Store the registry login."),
+                        kind="credential",
+                        setting="pull_secret",
+                    )
+                )
+        try:
+            with cluster(s) as c:
+                if not c.namespace_exists():
+                    return [
+                        *problems,
+                        Problem(
+                            f"The namespace {s.namespace} does not exist on the cluster.",
+                            "Choose an existing namespace (ModelShip does not create it).",
+                            setting="namespace",
+                        ),
+                    ]
+                flavour = resolve_flavour(c, s)
+                needed = list(NEEDED)
+                if flavour == "kserve":
+                    needed += [
+                        (v, "inferenceservices", "serving.kserve.io", "")
+                        for v in ("create", "patch", "get", "delete")
+                    ]
+                if s.autoscaled and flavour == "deployment":
+                    needed += [
+                        (v, "horizontalpodautoscalers", "autoscaling", "")
+                        for v in ("create", "patch", "delete")
+                    ]
+                if s.expose == "ingress":
+                    needed += [
+                        (v, "ingresses", "networking.k8s.io", "")
+                        for v in ("create", "patch", "delete")
+                    ]
+                if s.expose == "proxy":
+                    needed += [
+                        ("get", "services", "", "proxy"),
+                        ("create", "services", "", "proxy"),
+                    ]
+                for verb, res, group, sub in needed:
+                    ok, _reason = c.allowed(verb, res, group, sub)
+                    if not ok:
+                        what = f"{res}/{sub}" if sub else res
+                        problems.append(
+                            Problem(
+                                f"The cluster does not allow you to {verb} {what} in "
+                                f"namespace {s.namespace} (Forbidden).",
+                                "Ask your cluster's administrator for that permission, or "
+                                "choose a namespace where you have it.",
+                                kind="credential",
+                                setting="namespace",
+                            )
+                        )
+        except TargetError as exc:
+            problems.append(Problem(exc.message, exc.hint or "", setting="context"))
+        return problems
+
+    def plan(self, profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
+        s = settings_of(profile)
+        flavour: Flavour = "kserve" if s.mode == "kserve" else "deployment"
+        cost = Cost.said("your cluster's own; ModelShip adds none")
+        items = [
+            PlanItem("apply", m["kind"], m["metadata"]["name"], f"in namespace {s.namespace}")
+            for m in build(profile.name, s, "IMAGE", flavour=flavour)
+        ]
+        if items:
+            items[0] = PlanItem(
+                items[0].action, items[0].kind, items[0].name, items[0].detail, cost
+            )
+        return items
+
+    def manifests(self, profile: Profile, previous: DeploymentRecord | None) -> str | None:
+        s = settings_of(profile)
+        flavour: Flavour = "kserve" if s.mode == "kserve" else "deployment"
+        image = f"{self.registry(profile).repository}:latest"
+        return render_yaml(redacted(build(profile.name, s, image, flavour=flavour)))
+
+    # ---- deploy -------------------------------------------------------------------------
+    def deploy(self, ctx: DeployContext) -> Endpoint:
+        s: KubernetesSettings = ctx.settings
+        pushed = ctx.pushed
+        if pushed is None:
+            raise TargetError(
+                "There is no pushed image to run.", "Deploy again; the push step makes it."
+            )
+        image = f"{pushed.repository}@{pushed.digest}"
+        with cluster(s) as c:
+            flavour = resolve_flavour(c, s)
+            objects = build(
+                ctx.name,
+                s,
+                image,
+                flavour=flavour,
+                key=endpoint_key_value(s),
+                credential=pull_credential(s),
+                model_version=ctx.version,
+            )
+            resources: list[Resource] = []
+            for m in objects:
+                ctx.cancel.raise_if_cancelled()
+                r = Resource(
+                    KIND_OBJECT,
+                    f"{s.namespace}/{m['kind']}/{m['metadata']['name']}",
+                    f"{m['kind']} {m['metadata']['name']}",
+                    {**_ref(m), "namespace": s.namespace, **self._where(s)},
+                )
+                ctx.journal.record(r)
+                ctx.progress.update(None, f"Applying {m['kind']} {m['metadata']['name']}")
+                c.apply(m)
+                resources.append(r)
+            long_wait(
+                ctx.progress, ROLLOUT, f"Rolling out {names.workload_name(ctx.name, flavour)}"
+            )
+            url = self._rollout(c, ctx, flavour)
+            server = c.server
+        least, _ = s.replica_range
+        if s.expose == "proxy":
+            svc = names.service_name(ctx.name, flavour)
+            url = f"{server}/api/v1/namespaces/{s.namespace}/services/{svc}:{s.port}/proxy"
+        return Endpoint(
+            url=url,
+            target=self.name,
+            resources=resources,
+            auth="bearer" if s.api_key else "none",
+            data={
+                "flavour": flavour,
+                "namespace": s.namespace,
+                "image": image,
+                "replicas": least,
+                "expose": s.expose,
+                **self._where(s),
+            },
+        )
+
+    @staticmethod
+    def _where(s: KubernetesSettings) -> dict[str, Any]:
+        return {"kubeconfig": s.kubeconfig, "context": s.context}
+
+    def _rollout(self, c: Cluster, ctx: DeployContext, flavour: Flavour) -> str:
+        """Wait like ``kubectl rollout status``; the address the Service has (or "")."""
+        s: KubernetesSettings = ctx.settings
+        work = names.workload_name(ctx.name, flavour)
+        api, kind = ("apps/v1", "Deployment") if flavour == "deployment" else (
+            KSERVE_API, "InferenceService"
+        )  # fmt: skip
+
+        def probe() -> str:
+            obj = c.get(api, kind, work) or {}
+            trouble = self._pod_trouble(c, ctx.name)
+            if trouble:
+                return trouble
+            st = obj.get("status") or {}
+            conds = {x.get("type"): x for x in st.get("conditions") or []}
+            if flavour == "kserve":
+                return "ready" if (conds.get("Ready") or {}).get("status") == "True" else "starting"
+            prog = conds.get("Progressing") or {}
+            if prog.get("reason") == "ProgressDeadlineExceeded":
+                return "failed: the rollout passed its deadline"
+            want = int((obj.get("spec") or {}).get("replicas") or 0)
+            gen = int((obj.get("metadata") or {}).get("generation") or 0)
+            if int(st.get("observedGeneration") or 0) < gen:
+                return "starting"
+            if int(st.get("updatedReplicas") or 0) < want:
+                return f"{st.get('updatedReplicas') or 0} of {want} updated"
+            if int(st.get("replicas") or 0) > int(st.get("updatedReplicas") or 0):
+                return "old pods stopping"
+            if int(st.get("availableReplicas") or 0) < want:
+                return f"{st.get('availableReplicas') or 0} of {want} ready"
+            return "ready"
+
+        def failed(now: str) -> str | None:
+            return now if now.startswith("failed") or now.startswith("cannot") else None
+
+        wait_until(
+            probe,
+            lambda now: now == "ready",
+            failed,
+            timeout=s.start_timeout,
+            cancel=ctx.cancel,
+            progress=ctx.progress,
+            what=f"the pods of {work}",
+            describe=lambda now: f"pods: {now}",
+            hint="Raise the Start timeout setting for a large model.",
+            fail_hint="See the details, fix the cause and deploy again.",
+            details=lambda: self._last_lines(c, ctx.name),
+            interval=0.2,
+            max_interval=2.0,
+        )
+        svc = c.get("v1", "Service", names.service_name(ctx.name, flavour)) or {}
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if s.expose == "loadbalancer" and ingress:
+            host = ingress[0].get("ip") or ingress[0].get("hostname")
+            return f"http://{host}:{s.port}"
+        if s.expose == "ingress" and s.host:
+            return f"{'https' if s.tls_secret else 'http'}://{s.host}"
+        if s.expose == "nodeport":
+            ports = (svc.get("spec") or {}).get("ports") or [{}]
+            from urllib.parse import urlparse
+
+            return f"http://{urlparse(c.server).hostname}:{ports[0].get('nodePort')}"
+        return ""
+
+    @staticmethod
+    def _pod_trouble(c: Cluster, deployment: str) -> str | None:
+        for pod in c.list("v1", "Pod", names.selector(deployment)):
+            st = pod.get("status") or {}
+            for cond in st.get("conditions") or []:
+                if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                    return (
+                        "cannot be placed: no node has room for the pods "
+                        f"({cond.get('message') or cond.get('reason')}); lower CPU or "
+                        "memory per pod, or ask for more nodes"
+                    )
+            for cs in st.get("containerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting") or {}
+                reason = waiting.get("reason")
+                if reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
+                    return (
+                        "failed: the cluster cannot pull the image "
+                        f"({reason}: {waiting.get('message') or ''}); check the registry "
+                        "and its credential setting"
+                    )
+                if reason == "CrashLoopBackOff":
+                    return "failed: the server keeps crashing (CrashLoopBackOff)"
+        return None
+
+    @staticmethod
+    def _last_lines(c: Cluster, deployment: str, lines: int = 20) -> str | None:
+        out = []
+        for pod in c.list("v1", "Pod", names.selector(deployment))[:2]:
+            name = pod["metadata"]["name"]
+            text = c.pod_log(name, lines) or c.pod_log(name, lines, previous=True)
+            if text:
+                out.append(f"pod {name}:\n{text.rstrip()}")
+        return "\n".join(out) or None
+
+    # ---- calling ------------------------------------------------------------------------
+    def client(self, endpoint: Endpoint, profile: Profile | None = None) -> EndpointClient:
+        """Through the API server's services proxy: the user's cluster credential and TLS
+        from the kubeconfig (read now, never recorded) and the endpoint key as
+        X-ModelShip-Key; elsewhere the key as a bearer token."""
+        from app.endpoint.client import EndpointClient
+
+        headers = dict(endpoint.headers)
+        context = None
+        if endpoint.data.get("expose", "proxy") == "proxy":
+            s = settings_of(profile) if profile is not None else self._settings(endpoint.data)
+            with cluster(s) as c:
+                headers.update(c.auth_headers())
+                context = c.ssl_context()
+            if profile is not None:
+                key = endpoint_key_value(settings_of(profile))
+                if key:
+                    headers["X-ModelShip-Key"] = key
+        elif profile is not None:
+            headers.update(self.secret_headers(profile))
+        return EndpointClient(
+            endpoint.url, headers=headers, tls_sha256=endpoint.tls_sha256, ssl_context=context
+        )
+
+    def secret_headers(self, profile: Profile) -> dict[str, str]:
+        s = settings_of(profile)
+        key = endpoint_key_value(s)
+        if s.expose != "proxy":
+            return {"Authorization": f"Bearer {key}"} if key else {}
+        with cluster(s) as c:
+            headers = c.auth_headers()
+        if key:
+            headers["X-ModelShip-Key"] = key
+        return headers
+
+    @staticmethod
+    def _settings(d: dict[str, Any]) -> KubernetesSettings:
+        """Enough settings to reach the recorded cluster and namespace."""
+        return KubernetesSettings(
+            kubeconfig=d.get("kubeconfig"),
+            context=d.get("context"),
+            namespace=str(d.get("namespace") or "default"),
+            registry="recorded.invalid/x",
+            mode="deployment",
+        )
+
+    # ---- later --------------------------------------------------------------------------
+    def _cluster_for(self, record: DeploymentRecord) -> tuple[KubernetesSettings, dict[str, Any]]:
+        endpoint = record.endpoint_obj()
+        data = dict(endpoint.data) if endpoint else {}
+        res = next((r for r in record.resources() if r.kind == KIND_OBJECT), None)
+        if res is None and not data:
+            raise TargetError(
+                f"{record.name!r} has no Kubernetes objects recorded.", "Deploy again."
+            )
+        d = res.data if res else data
+        settings = KubernetesSettings(
+            kubeconfig=d.get("kubeconfig"),
+            context=d.get("context"),
+            namespace=str(d.get("namespace") or data.get("namespace") or "default"),
+            registry="recorded.invalid/x",
+            mode="deployment",
+        )
+        return settings, data
+
+    def status(self, record: DeploymentRecord) -> TargetStatus:
+        try:
+            s, data = self._cluster_for(record)
+            flavour = data.get("flavour") or "deployment"
+            with cluster(s) as c:
+                work = names.workload_name(record.name, flavour)
+                dep = c.get("apps/v1", "Deployment", names.workload_name(record.name, "deployment"))
+                pods = c.list("v1", "Pod", names.selector(record.name))
+                hpas = c.list(
+                    "autoscaling/v2", "HorizontalPodAutoscaler", names.selector(record.name)
+                )
+        except TargetError as exc:
+            return TargetStatus(False, exc.message)
+        st = (dep or {}).get("status") or {}
+        want = int(((dep or {}).get("spec") or {}).get("replicas") or 0)
+        ready = int(st.get("readyReplicas") or 0)
+        out: dict[str, Any] = {
+            "workload": work,
+            "flavour": flavour,
+            "replicas": want,
+            "ready": ready,
+            "pods": [p["metadata"]["name"] for p in pods],
+        }
+        detail = f"{work} in {s.namespace}: {ready} of {want} pods ready"
+        if hpas:
+            cur = (hpas[0].get("status") or {}).get("currentReplicas")
+            out["autoscaler_current"] = cur
+            detail += f"; the autoscaler runs {cur}"
+        if dep is None and flavour == "deployment":
+            return TargetStatus(False, f"{work} is gone", out)
+        return TargetStatus(ready > 0, detail, out)
+
+    def logs(self, record: DeploymentRecord, lines: int = 100) -> str:
+        s, _ = self._cluster_for(record)
+        with cluster(s) as c:
+            out = []
+            for pod in c.list("v1", "Pod", names.selector(record.name)):
+                text = c.pod_log(pod["metadata"]["name"], lines)
+                out.extend(text.splitlines()[-lines:])
+            return "\n".join(out[-lines:])
+
+    def destroy(self, resource: Resource, progress: Progress | None = None) -> bool:
+        progress = progress or NullProgress()
+        if resource.kind != KIND_OBJECT:
+            return False
+        d = resource.data
+        s = KubernetesSettings(
+            kubeconfig=d.get("kubeconfig"),
+            context=d.get("context"),
+            namespace=str(d["namespace"]),
+            registry="recorded.invalid/x",
+            mode="deployment",
+        )
+        with cluster(s) as c:
+            if c.get(d["apiVersion"], d["kind"], d["name"]) is None:
+                return False
+            progress.update(None, f"Deleting {d['kind']} {d['name']}")
+            return c.delete(d["apiVersion"], d["kind"], d["name"])
+
+    def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
+        """Everything labelled with the deployment's name (recorded or not), then wait
+        until its pods are gone."""
+        removed = super().teardown(record, progress)
+        try:
+            s, _ = self._cluster_for(record)
+        except TargetError:
+            return removed
+        with cluster(s) as c:
+            for api, kind in (
+                ("networking.k8s.io/v1", "Ingress"),
+                ("autoscaling/v2", "HorizontalPodAutoscaler"),
+                ("v1", "Service"),
+                ("apps/v1", "Deployment"),
+                ("v1", "Secret"),
+            ):
+                try:
+                    items = c.list(api, kind, names.selector(record.name))
+                except TargetError:
+                    continue
+                for item in items:
+                    if c.delete(api, kind, item["metadata"]["name"]):
+                        removed.append(f"{kind} {item['metadata']['name']}")
+            deadline = time.monotonic() + 120
+            while c.list("v1", "Pod", names.selector(record.name)):
+                if time.monotonic() > deadline:
+                    progress.log("Some pods are still stopping; the cluster removes them.")
+                    break
+                progress.update(None, "Waiting for the pods to stop")
+                time.sleep(0.5)
+        return removed
+
+    def retire(self, record: DeploymentRecord, progress: Progress) -> list[str]:
+        return self.teardown(record, progress)
+
+    # ---- stop and start -------------------------------------------------------------
+    def stop(self, record: DeploymentRecord, progress: Progress) -> None:
+        s, _data = self._cluster_for(record)
+        with cluster(s) as c:
+            progress.update(None, "Scaling the pods to 0")
+            c.scale(names.workload_name(record.name, "deployment"), 0)
+
+    def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
+        s, data = self._cluster_for(record)
+        n = int(data.get("replicas") or 1)
+        with cluster(s) as c:
+            progress.update(None, f"Scaling the pods to {n}")
+            c.scale(names.workload_name(record.name, "deployment"), n)
+        return None
