@@ -51,6 +51,28 @@ def registry_of(image: str) -> str:
     return "docker.io"
 
 
+SUFFIXES = {
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity ("500m", "2", "512Mi", "1G") as a number."""
+    text = str(value)
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * SUFFIXES[suffix]
+    return float(text)
+
+
 class PodError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -69,6 +91,8 @@ class Kubelet:
         self.ports: dict[tuple[str, str], dict[int, int]] = {}
         self.containers: dict[tuple[str, str], str] = {}
         self.pulled: set[str] = set()
+        # the single node's allocatable; a pod requesting more stays Pending (Unschedulable)
+        self.capacity: dict[str, str] = {"cpu": "4", "memory": "8Gi"}
         self.lock = threading.Lock()
         self.stopping = False
 
@@ -254,7 +278,37 @@ class PodWorker(threading.Thread):
         finally:
             self._teardown()
 
+    def _unschedulable(self) -> list[str]:
+        """What the pod requests beyond the one node's allocatable (``kubelet.capacity``)."""
+        requests = (self.container_spec.get("resources") or {}).get("requests") or {}
+        return [
+            name
+            for name in ("cpu", "memory")
+            if name in requests and quantity(requests[name]) > quantity(self.kubelet.capacity[name])
+        ]
+
     def _live(self) -> None:
+        short = self._unschedulable()
+        if short:
+            why = ", ".join(f"1 Insufficient {name}" for name in short)
+            status = {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": now(),
+                        "reason": "Unschedulable",
+                        "message": f"0/1 nodes are available: {why}. preemption: 0/1 nodes are "
+                        "available: 1 No preemption victims found for incoming pod.",
+                    }
+                ],
+                "qosClass": "Burstable",
+            }
+            self.store.set_status(PODS, self.namespace, self.pod_name, status)
+            self._sleep(10**6)
+            return
         self._waiting("ContainerCreating", "")
         attempt = 0
         while True:

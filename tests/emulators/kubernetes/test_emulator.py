@@ -515,7 +515,7 @@ def waiting_reason(cluster: Cluster, name: str) -> str:
     return ((statuses[0].get("state") or {}).get("waiting") or {}).get("reason", "")
 
 
-def test_crash_loop_and_image_pull_failures(cluster: Cluster, tmp_path: Path) -> None:
+def test_crash_loop_image_pull_and_unschedulable(cluster: Cluster, tmp_path: Path) -> None:
     crash = manifests(cluster, "crash", command=["sh", "-c", "echo boom: no model; exit 3"])
     crash[2]["spec"]["progressDeadlineSeconds"] = 3
     path = tmp_path / "crash.yaml"
@@ -546,7 +546,16 @@ def test_crash_loop_and_image_pull_failures(cluster: Cluster, tmp_path: Path) ->
         lambda: waiting_reason(cluster, "nopull") in {"ErrImagePull", "ImagePullBackOff"}, 30
     )
     assert wait_until(lambda: waiting_reason(cluster, "nopull") == "ImagePullBackOff", 30)
-    for name in ("crash", "nopull"):
+    big = manifests(cluster, "toobig", resources={"requests": {"cpu": "64", "memory": "1Gi"}})
+    path.write_text(yaml.safe_dump_all(big))
+    kubectl(cluster, "apply", "--server-side", "--field-manager=modelship", "-f", str(path))
+
+    def unschedulable() -> str:
+        conditions = pod_status(cluster, "toobig").get("conditions") or []
+        return next((c["message"] for c in conditions if c.get("reason") == "Unschedulable"), "")
+
+    assert "1 Insufficient cpu" in (wait_until(unschedulable, 20) or "")
+    for name in ("crash", "nopull", "toobig"):
         kubectl(
             cluster, "delete", "deployment,service,secret", "-l", f"modelship.deployment={name}"
         )
