@@ -246,7 +246,7 @@ class KubernetesTarget(Target):
         least, _ = s.replica_range
         if s.expose == "proxy":
             svc = names.service_name(ctx.name, flavour)
-            url = f"{server}/api/v1/namespaces/{s.namespace}/services/{svc}:{s.port}/proxy"
+            url = f"{server}/api/v1/namespaces/{s.namespace}/services/{svc}:http/proxy"
         return Endpoint(
             url=url,
             target=self.name,
