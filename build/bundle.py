@@ -172,5 +172,12 @@ def bundle_plan(root: Path) -> BundlePlan:
             "PyInstaller",
             # openstacksdk's own test suite (needs testtools/fixtures; never imported)
             "openstack.tests",
+            # the dashboard's charts use pyqtgraph's 2-D plots only (its contrib hook
+            # brings the rest): no 3-D (PyOpenGL), notebooks, examples or GPU arrays
+            "pyqtgraph.opengl",
+            "pyqtgraph.jupyter",
+            "pyqtgraph.examples",
+            "cupy",
+            "numba",
         ],
     )

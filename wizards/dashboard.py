@@ -143,6 +143,10 @@ class DashboardDialog(QDialog, WorkerOwner):
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.tabs.addTab(self.log, "Log")
+        from wizards.charts import UsageCharts
+
+        self.charts = UsageCharts()
+        self.tabs.addTab(self.charts, "Last hour")
         self.versions = QTableWidget(0, 4)
         self.versions.setObjectName("dashboardVersions")
         self.versions.setHorizontalHeaderLabels(["Version", "Deployed", "Where", "Model file"])
@@ -195,6 +199,7 @@ class DashboardDialog(QDialog, WorkerOwner):
         from app.endpoint.metrics_read import duration_words
 
         self.snap = snap
+        self.charts.show_history(snap.history, snap.quiet, snap.taken)
         self.heading.setText(f"<h2 style='margin:0'>{snap.name}</h2>")
         if snap.removed:
             self.status_note.say(f"<b>Removed.</b> {snap.detail}. Nothing of it runs.", "info")

@@ -45,6 +45,10 @@ class Snapshot:
     cost: str = ""
     versions: list[VersionRow] = field(default_factory=list)
     taken: float = field(default_factory=time.time)
+    # the last hour, per chart line: (Unix time, value per minute or seconds or None);
+    # empty without a MetricsBook (see metrics_history.History.series)
+    history: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    quiet: bool = True  # no request in the last hour
 
     def uptime(self) -> float | None:
         if self.metrics is None or not self.answering:
@@ -137,6 +141,8 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
     snap.cost = cost_words(record.target, kind.billing, d.get("cost") or "", snap.stopped)
     if snap.answering:
         snap.metrics, snap.metrics_note = _metrics(record, book)
+    if book is not None:  # a copy, taken in the worker: the UI thread only reads it
+        snap.history, snap.quiet = book.history.series(), book.history.is_quiet()
     else:
         snap.metrics_note = "It does not answer right now."
     try:

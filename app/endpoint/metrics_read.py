@@ -100,9 +100,13 @@ class MetricsBook:
     SAME_START = 60.0  # workers of one server start within this many seconds
 
     def __init__(self) -> None:
-        self.workers: dict[str, Summary] = {}
+        from app.endpoint.metrics_history import History
 
-    def add(self, text: str) -> Summary:
+        self.workers: dict[str, Summary] = {}
+        self.history = History()  # the last hour, for the dashboard's charts
+
+    def add(self, text: str, now: float | None = None) -> Summary:
+        self.history.add(text, time.time() if now is None else now)
         self.workers.update(per_worker(text))
         newest = max((w.started for w in self.workers.values() if w.started), default=None)
         if newest is not None:

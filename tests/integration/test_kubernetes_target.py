@@ -1,0 +1,120 @@
+"""The kubernetes target, beyond the conformance suite, against the Kubernetes API
+emulator (tests/emulators/kubernetes): `modelship deploy PROFILE` through the CLI's own
+code reaching a smoke-tested endpoint through the API server's services proxy; status,
+logs, stop/start, a rolling redeploy under traffic, rollback and a teardown that leaves
+nothing; a Forbidden preflight naming the verb and resource."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.store.profile import save_profile
+from tests.conformance.harnesses.kubernetes import (
+    kubernetes_leftovers,
+    kubernetes_profile,
+    store_keys,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    path = tmp_path_factory.mktemp("k8s-model") / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(X, y), path)
+    return path
+
+
+def test_cli_deploy_status_logs_stop_start_rolling_redeploy_rollback_teardown(
+    kubernetes_emulator, docker_client, base_image, model, capsys
+) -> None:
+    from app.store.records import load_record
+    from targets.catalog import get_target
+
+    cluster = kubernetes_emulator
+    name = "k8s-cli"
+    store_keys(cluster)
+    profile = kubernetes_profile(cluster, model, name, base_image)
+    save_profile(profile)
+    target = get_target("kubernetes")
+    try:
+        assert main(["deploy", name]) == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert "/services/" in out and "/proxy" in out and "Smoke test" in out
+        assert cluster.token not in out + err
+        # the proxy consumed the cluster credential; the endpoint key came as X-ModelShip-Key
+        sent = cluster.emulator.proxied_headers[-1]
+        assert "Authorization" not in sent and "authorization" not in sent
+        assert any(k.lower() == "x-modelship-key" for k in sent)
+        record = load_record(name)
+        assert record.endpoint_obj() is not None
+        assert cluster.token not in json.dumps(record.to_dict())  # never recorded
+
+        assert main(["status", name, "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert "1 of 1 pods ready" in json.dumps(status)
+        assert main(["logs", name]) == 0
+        assert capsys.readouterr().out.strip()
+
+        assert main(["stop", name]) == 0
+        assert target.status(load_record(name)).running is False
+        assert main(["start", name]) == 0
+        capsys.readouterr()
+        client = target.client(load_record(name).endpoint_obj(), profile)
+        assert client.ping()
+
+        # a rolling redeploy under ~20 requests a second through the proxy: no failure
+        failures: list[str] = []
+        sent_count = [0]
+        stop = threading.Event()
+
+        def traffic() -> None:
+            while not stop.is_set():
+                try:
+                    if not client.ping():
+                        failures.append("ping false")
+                except Exception as exc:  # any failure counts
+                    failures.append(repr(exc))
+                sent_count[0] += 1
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=traffic, daemon=True)
+        thread.start()
+        try:
+            assert main(["deploy", name]) == 0, capsys.readouterr().err
+            assert load_record(name).version == 2
+            assert main(["rollback", name]) == 0, capsys.readouterr().err
+        finally:
+            stop.set()
+            thread.join(10)
+        assert sent_count[0] > 20
+        assert failures == []
+    finally:
+        assert main(["teardown", name]) == 0
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
+def test_a_forbidden_preflight_names_the_verb_and_resource(
+    kubernetes_emulator, base_image, model, capsys
+) -> None:
+    cluster = kubernetes_emulator
+    store_keys(cluster)
+    save_profile(kubernetes_profile(cluster, model, "k8s-denied", base_image))
+    cluster.emulator.deny("create", "deployments", "apps")
+    assert main(["deploy", "k8s-denied"]) != 0
+    err = capsys.readouterr().err
+    assert "create deployments" in err and "Forbidden" in err
+    assert [k for k in cluster.emulator.store.objects if k[0] != "namespaces"] == []
