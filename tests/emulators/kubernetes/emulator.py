@@ -499,6 +499,18 @@ class Handler(BaseHTTPRequestHandler):
         return "as=Table" in accept and "g=meta.k8s.io" in accept
 
     def _decode(self, body: bytes) -> Obj:
+        if "protobuf" in (self.headers.get("Content-Type") or "") and body.startswith(b"k8s\x00"):
+            review = ssar_from_protobuf(body)  # kubectl auth can-i sends protobuf
+            if review is not None:
+                return review
+        if "protobuf" in (self.headers.get("Content-Type") or ""):
+            # the real server reads protobuf too; this one asks the client for JSON
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json, application/yaml",
+            )
         try:
             obj = yaml.safe_load(body.decode() or "{}")
         except (ValueError, yaml.YAMLError) as exc:
@@ -852,3 +864,60 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
             return value
         time.sleep(interval)
     return None
+
+
+def _fields(data: bytes) -> dict[int, list[bytes | int]]:
+    """The fields of one protobuf message: number -> values (varints or bytes)."""
+    out: dict[int, list[bytes | int]] = {}
+    i = 0
+
+    def varint() -> int:
+        nonlocal i
+        shift = value = 0
+        while True:
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    while i < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            out.setdefault(number, []).append(varint())
+        elif wire == 2:
+            length = varint()
+            out.setdefault(number, []).append(data[i : i + length])
+            i += length
+        else:
+            raise ValueError(f"wire type {wire}")
+    return out
+
+
+def ssar_from_protobuf(body: bytes) -> Obj | None:
+    """A SelfSubjectAccessReview from the API's protobuf envelope (``k8s\\0`` + Unknown),
+    or None for anything else."""
+    try:
+        unknown = _fields(body[4:])
+        type_meta = _fields(unknown[1][0])  # type: ignore[arg-type]
+        if type_meta.get(2, [b""])[0] != b"SelfSubjectAccessReview":
+            return None
+        review = _fields(unknown[2][0])  # type: ignore[arg-type]
+        spec = _fields(review.get(2, [b""])[0])  # type: ignore[arg-type]
+        attributes: dict[str, str] = {}
+        if 1 in spec:
+            raw = _fields(spec[1][0])  # type: ignore[arg-type]
+            names = ["namespace", "verb", "group", "version", "resource", "subresource", "name"]
+            for number, name in enumerate(names, start=1):
+                if number in raw:
+                    attributes[name] = raw[number][0].decode()  # type: ignore[union-attr]
+        out: Obj = {"apiVersion": SSARS.api_version, "kind": SSARS.kind, "spec": {}}
+        if attributes:
+            out["spec"]["resourceAttributes"] = attributes
+        else:
+            out["spec"]["nonResourceAttributes"] = {}
+        return out
+    except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+        return None

@@ -482,6 +482,13 @@ def test_kubectl_apply_rollout_logs_scale_watch_delete(cluster: Cluster, tmp_pat
         cluster, "get", f"deployment/{name}", "-o", "jsonpath={.status.readyReplicas}"
     ).stdout
     assert replicas == "2"
+    cluster.emulator.deny("delete", "secrets")
+    try:
+        refused = kubectl(cluster, "auth", "can-i", "delete", "secrets", check=False)
+        assert (refused.returncode, refused.stdout.strip()) == (1, "no")
+    finally:
+        cluster.emulator.allow("delete", "secrets")
+    assert kubectl(cluster, "auth", "can-i", "delete", "secrets").stdout.strip() == "yes"
     deleted = kubectl(
         cluster, "delete", "deployment,service,secret", "-l", f"modelship.deployment={name}"
     ).stdout
