@@ -459,7 +459,7 @@ class KubernetesTarget(Target):
             detail += f"; the autoscaler runs {cur}"
         if dep is None and flavour == "deployment":
             return TargetStatus(False, f"{work} is gone", out)
-        return TargetStatus(ready > 0, detail, out)
+        return TargetStatus(want > 0 and ready > 0, detail, out)
 
     def logs(self, record: DeploymentRecord, lines: int = 100) -> str:
         s, _ = self._cluster_for(record)
@@ -529,6 +529,13 @@ class KubernetesTarget(Target):
         with cluster(s) as c:
             progress.update(None, "Scaling the pods to 0")
             c.scale(names.workload_name(record.name, "deployment"), 0)
+            deadline = time.monotonic() + 120
+            while c.list("v1", "Pod", names.selector(record.name)):
+                if time.monotonic() > deadline:
+                    progress.log("Some pods are still stopping; the cluster removes them.")
+                    break
+                progress.update(None, "Waiting for the pods to stop")
+                time.sleep(0.3)
 
     def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         s, data = self._cluster_for(record)
