@@ -66,7 +66,7 @@ class UsageCharts(QWidget):
         for title, unit, lines in CHARTS:
             plot = pg.PlotWidget(background="w")
             plot.setObjectName("dashboardChart")
-            plot.setMinimumSize(240, 120)
+            plot.setMinimumSize(240, 180)  # title, axes, legend and a plot to read
             item = plot.getPlotItem()
             item.setTitle(title, color="#24292f")
             item.setLabel("left", unit, color="#24292f")
@@ -106,10 +106,18 @@ class UsageCharts(QWidget):
             xs = np.array([(t - now) / 60.0 for t, _ in points], dtype=float)
             factor = 1000.0 if key in LATENCY else 1.0  # seconds, shown in milliseconds
             ys = np.array([math.nan if v is None else v * factor for _, v in points], dtype=float)
+            if not np.isfinite(ys).any():  # nothing to draw (pyqtgraph warns on all-NaN)
+                xs, ys = xs[:0], ys[:0]
             curve.setData(xs, ys)
-        for plot in self.plots:
-            plot.getPlotItem().setXRange(-60, 0, padding=0.02)
-            plot.getPlotItem().enableAutoRange(axis="y")
+        for plot, (_, _, lines) in zip(self.plots, CHARTS, strict=True):
+            # from zero up (counts and times), a little above the highest point
+            top = max(
+                (y for key, _, _ in lines for y in self.data(key)[1] if math.isfinite(y)),
+                default=0.0,
+            )
+            item = plot.getPlotItem()
+            item.setXRange(-60, 0, padding=0.02)
+            item.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0.02)
 
     def data(self, key: str) -> tuple[list[float], list[float]]:
         """What a line shows now (for tests and the curious)."""

@@ -18,6 +18,7 @@ from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -146,7 +148,14 @@ class DashboardDialog(QDialog, WorkerOwner):
         from wizards.charts import UsageCharts
 
         self.charts = UsageCharts()
-        self.tabs.addTab(self.charts, "Last hour")
+        # scrolls in a small window (800×600): each chart keeps a readable height
+        charts_scroll = QScrollArea()
+        charts_scroll.setObjectName("dashboardChartsScroll")
+        charts_scroll.setWidgetResizable(True)
+        charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        charts_scroll.setWidget(self.charts)
+        self.tabs.addTab(charts_scroll, "Last hour")
         self.versions = QTableWidget(0, 4)
         self.versions.setObjectName("dashboardVersions")
         self.versions.setHorizontalHeaderLabels(["Version", "Deployed", "Where", "Model file"])

@@ -148,16 +148,44 @@ class History:
         """No request in the kept hour."""
         return not any(i.requests for i in self.intervals)
 
+    def minutes(self) -> list[Interval]:
+        """The intervals added up by wall-clock minute (one per minute that had a
+        scrape): its counts are that minute's, so per minute is the count itself."""
+        bins: dict[int, list[Interval]] = {}
+        for i in self.intervals:
+            bins.setdefault(int(i.end // 60), []).append(i)
+        out = []
+        for minute, parts in sorted(bins.items()):
+            errors: dict[str, float] = {}
+            buckets: dict[float, float] = {}
+            for p in parts:
+                for k, v in p.errors.items():
+                    errors[k] = errors.get(k, 0.0) + v
+                for le, v in p.buckets:
+                    buckets[le] = buckets.get(le, 0.0) + v
+            out.append(
+                Interval(
+                    minute * 60.0,
+                    60.0,
+                    sum(p.requests for p in parts),
+                    sum(p.rows for p in parts),
+                    errors,
+                    tuple(sorted(buckets.items())),
+                )
+            )
+        return out
+
     def series(self) -> dict[str, list[tuple[float, float | None]]]:
-        """(end time, value) per chart line: requests/rows/errors per minute, latency."""
+        """(start of the minute, value) per chart line: requests, rows and errors in
+        that minute; latency quantiles (seconds) of its requests, None without any."""
         out: dict[str, list[tuple[float, float | None]]] = {
             k: [] for k in ("requests", "rows", "client", "server", "p50", "p95", "p99")
         }
-        for i in self.intervals:
-            out["requests"].append((i.end, i.requests_per_minute))
-            out["rows"].append((i.end, i.rows_per_minute))
-            out["client"].append((i.end, i.errors_per_minute("client")))
-            out["server"].append((i.end, i.errors_per_minute("server")))
+        for i in self.minutes():
+            out["requests"].append((i.end, i.requests))
+            out["rows"].append((i.end, i.rows))
+            out["client"].append((i.end, i.errors.get("client", 0.0)))
+            out["server"].append((i.end, i.errors.get("server", 0.0)))
             for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
                 out[name].append((i.end, i.latency(q)))
         return out

@@ -21,7 +21,7 @@ def _history() -> tuple[History, float]:
     30 requests in the 1st minute, none in the 2nd, 2 refused and 1 failed in the 3rd."""
     m = Metrics("people")
     h = History()
-    t0 = 1_000_000.0
+    t0 = 999_960.0  # a whole minute: one scrape a minute
     h.add(m.render().decode(), t0)
     for i in range(30):
         m.observe("/predict", 200, 0.004 if i < 20 else 0.2)
@@ -60,8 +60,10 @@ def test_charts_show_the_history_series(qtbot) -> None:
     assert charts.data("server")[1] == [0.0, 0.0, 1.0]
     p50 = charts.data("p50")[1]
     # response time in milliseconds
-    assert math.isclose(p50[0], 1000 * (history.intervals[0].latency(0.5) or -1))
+    assert math.isclose(p50[0], 1000 * (history.minutes()[0].latency(0.5) or -1))
     assert math.isnan(p50[1])  # no requests that minute: a gap, not a zero
+    (_, (low, high)) = charts.plots[0].getPlotItem().viewRange()
+    assert low <= 0 and high >= 30 * 3  # counts from zero, the highest point shown
     p99 = charts.data("p99")[1]
     assert p99[0] > p50[0]
 
@@ -75,7 +77,7 @@ def test_charts_empty_state(qtbot) -> None:
     history.add(text, 60.0)
     charts.show_history(history.series(), history.is_quiet(), 60.0)
     assert charts.empty.isVisible()
-    assert charts.data("requests") == ([0.0], [0.0])
+    assert charts.data("requests") == ([0.0], [0.0])  # the minute that began at 60 s
 
 
 @pytest.mark.parametrize("size", [(800, 600), (2560, 1440)])
@@ -86,7 +88,7 @@ def test_charts_fit_both_sizes(qtbot, size: tuple[int, int]) -> None:
     qtbot.wait(200)
     for plot in charts.plots:
         assert plot.isVisible()
-        assert plot.height() >= plot.minimumHeight() >= 120
+        assert plot.height() >= plot.minimumHeight() >= 180
         assert plot.width() >= 240
         assert plot.geometry().bottom() <= charts.height()
         legend = plot.getPlotItem().legend
@@ -95,3 +97,70 @@ def test_charts_fit_both_sizes(qtbot, size: tuple[int, int]) -> None:
         assert charts.scale > 2.0  # fonts and lines grow on a wide screen
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert charts.grab().save(str(SHOTS / f"charts-{size[0]}x{size[1]}.png"))
+
+
+@pytest.fixture
+def deployed(sample_model, free_port):
+    """A real local deployment of the sample model (torn down afterwards)."""
+    from app.run import run_deploy, teardown
+    from app.store.profile import new_profile
+    from app.store.records import find_record
+
+    profile = new_profile(sample_model, name="charts", target="local", settings={"port": free_port})
+    record = run_deploy(profile)
+    yield record, profile
+    if find_record("charts") is not None:
+        teardown("charts")
+
+
+@pytest.mark.slow
+def test_dashboard_charts_from_a_live_server(window, qtbot, deployed) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    from app.endpoint.client import EndpointError
+    from app.store.profile import Profile
+    from targets import get_target
+    from wizards.dashboard import DashboardDialog
+
+    record, _profile = deployed
+    dialog = DashboardDialog("charts", window)
+    qtbot.addWidget(dialog)
+    dialog.resize(800, 600)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.snap is not None and dialog.snap.answering, timeout=30_000)
+    scroll = dialog.findChild(QScrollArea, "dashboardChartsScroll")
+    dialog.tabs.setCurrentWidget(scroll)
+    assert scroll.widget() is dialog.charts
+    assert dialog.charts.empty.isVisible()  # nothing asked yet
+    client = get_target("local").client(
+        record.endpoint_obj(), Profile.model_validate(record.profile)
+    )
+    row = {"tenure_months": 12, "monthly_charges": 50.0, "support_calls": 1, "age": 40}
+    for _ in range(5):
+        client.predict([{**row, "plan": "basic"}] * 2)
+    with pytest.raises(EndpointError):
+        client.predict([row])  # no plan: refused (a client error)
+
+    def counted() -> bool:
+        snap = dialog.snap
+        if snap is not None and all(
+            sum(v or 0 for _, v in snap.history.get(key, [])) > 0 for key in ("requests", "client")
+        ):
+            return True
+        dialog.refresh()
+        return False
+
+    qtbot.waitUntil(counted, timeout=30_000)
+    assert not dialog.charts.empty.isVisible()
+    xs, ys = dialog.charts.data("requests")
+    assert ys == [v for _, v in dialog.snap.history["requests"]] and max(ys) > 0
+    assert all(-60.5 <= x <= 0.5 for x in xs)
+    assert sum(dialog.charts.data("client")[1]) > 0  # the refused request
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for w, h in ((800, 600), (2560, 1440)):
+        dialog.resize(w, h)
+        qtbot.wait(300)
+        assert (dialog.width(), dialog.height()) == (w, h)  # the charts do not force it larger
+        for plot in dialog.charts.plots:
+            assert plot.isVisible() and plot.height() >= 180 and plot.width() >= 240
+        assert dialog.grab().save(str(SHOTS / f"dashboard-{w}x{h}.png"))

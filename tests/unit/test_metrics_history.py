@@ -82,7 +82,23 @@ def test_empty_interval_and_quiet_history() -> None:
     assert i.latency(0.5) is None and i.latency(0.99) is None
     assert h.is_quiet()
     s = h.series()
-    assert s["requests"] == [(15.0, 0.0)] and s["p95"] == [(15.0, None)]
+    assert s["requests"] == [(0.0, 0.0)] and s["p95"] == [(0.0, None)]
+
+
+def test_series_adds_up_each_minute() -> None:
+    h = History()
+    h.add(expo("1", 0, 0, 0, 0, (0, 0, 0, 0)), 100.0)
+    h.add(expo("1", 4, 8, 1, 0, (4, 4, 4, 4)), 110.0)  # minute 1 (60..120)
+    h.add(expo("1", 10, 20, 1, 1, (4, 10, 10, 10)), 119.0)  # minute 1 too
+    h.add(expo("1", 12, 24, 1, 1, (4, 10, 12, 12)), 130.0)  # minute 2
+    s = h.series()
+    assert s["requests"] == [(60.0, 10.0), (120.0, 2.0)]  # counts in that minute
+    assert s["rows"] == [(60.0, 20.0), (120.0, 4.0)]
+    assert s["client"] == [(60.0, 1.0), (120.0, 0.0)]
+    assert s["server"] == [(60.0, 1.0), (120.0, 0.0)]
+    (_, p50), (_, late) = s["p50"]
+    assert p50 == pytest.approx(0.1 + 0.4 * (5 - 4) / 6)  # 4 under 0.1, 6 in (0.1, 0.5]
+    assert late == pytest.approx(0.75)  # both in (0.5, 1]
 
 
 def test_keeps_last_hour_and_bounded() -> None:
