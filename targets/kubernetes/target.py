@@ -232,7 +232,12 @@ class KubernetesTarget(Target):
                     KIND_OBJECT,
                     f"{s.namespace}/{m['kind']}/{m['metadata']['name']}",
                     f"{m['kind']} {m['metadata']['name']}",
-                    {**_ref(m), "namespace": s.namespace, **self._where(s)},
+                    {
+                        **_ref(m),
+                        "namespace": s.namespace,
+                        "deployment": ctx.name,
+                        **self._where(s),
+                    },
                 )
                 ctx.journal.record(r)
                 ctx.progress.update(None, f"Applying {m['kind']} {m['metadata']['name']}")
@@ -486,7 +491,24 @@ class KubernetesTarget(Target):
             if c.get(d["apiVersion"], d["kind"], d["name"]) is None:
                 return False
             progress.update(None, f"Deleting {d['kind']} {d['name']}")
-            return c.delete(d["apiVersion"], d["kind"], d["name"])
+            gone = c.delete(d["apiVersion"], d["kind"], d["name"])
+            if d["kind"] in ("Deployment", "InferenceService") and d.get("deployment"):
+                self._wait_pods_gone(c, str(d["deployment"]), progress)
+            return gone
+
+    @staticmethod
+    def _wait_pods_gone(c: Cluster, deployment: str, progress: Progress) -> None:
+        """Until the workload's ReplicaSets and pods are gone (the cluster's garbage
+        collector removes them after their owner)."""
+        deadline = time.monotonic() + 120
+        while c.list("apps/v1", "ReplicaSet", names.selector(deployment)) or c.list(
+            "v1", "Pod", names.selector(deployment)
+        ):
+            if time.monotonic() > deadline:
+                progress.log("Some pods are still stopping; the cluster removes them.")
+                return
+            progress.update(None, "Waiting for the pods to stop")
+            time.sleep(0.3)
 
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Everything labelled with the deployment's name (recorded or not), then wait
@@ -511,13 +533,7 @@ class KubernetesTarget(Target):
                 for item in items:
                     if c.delete(api, kind, item["metadata"]["name"]):
                         removed.append(f"{kind} {item['metadata']['name']}")
-            deadline = time.monotonic() + 120
-            while c.list("v1", "Pod", names.selector(record.name)):
-                if time.monotonic() > deadline:
-                    progress.log("Some pods are still stopping; the cluster removes them.")
-                    break
-                progress.update(None, "Waiting for the pods to stop")
-                time.sleep(0.5)
+            self._wait_pods_gone(c, record.name, progress)
         return removed
 
     def retire(self, record: DeploymentRecord, progress: Progress) -> list[str]:
