@@ -97,10 +97,13 @@ class UsageCharts(QWidget):
         history: dict[str, list[tuple[float, float | None]]],
         quiet: bool,
         now: float | None = None,
+        note: str = "",
     ) -> None:
-        """Draw the snapshot's series (x: minutes before ``now``)."""
+        """Draw the snapshot's series (x: minutes before ``now``); ``note`` says why
+        there are no figures at all (a platform that does not pass them on)."""
         now = time.time() if now is None else now
-        self.empty.setVisible(quiet)
+        self.empty.setText(note or EMPTY)
+        self.empty.setVisible(quiet or bool(note))
         for key, curve in self.curves.items():
             points = history.get(key, [])
             xs = np.array([(t - now) / 60.0 for t, _ in points], dtype=float)

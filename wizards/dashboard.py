@@ -208,7 +208,8 @@ class DashboardDialog(QDialog, WorkerOwner):
         from app.endpoint.metrics_read import duration_words
 
         self.snap = snap
-        self.charts.show_history(snap.history, snap.quiet, snap.taken)
+        no_figures = snap.metrics_note if snap.metrics is None and snap.answering else ""
+        self.charts.show_history(snap.history, snap.quiet, snap.taken, no_figures)
         self.heading.setText(f"<h2 style='margin:0'>{snap.name}</h2>")
         if snap.removed:
             self.status_note.say(f"<b>Removed.</b> {snap.detail}. Nothing of it runs.", "info")

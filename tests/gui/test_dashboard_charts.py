@@ -78,6 +78,12 @@ def test_charts_empty_state(qtbot) -> None:
     charts.show_history(history.series(), history.is_quiet(), 60.0)
     assert charts.empty.isVisible()
     assert charts.data("requests") == ([0.0], [0.0])  # the minute that began at 60 s
+    # a platform that does not pass the figures on says so instead
+    charts.show_history({}, quiet=False, note="This platform does not pass on the counts.")
+    assert charts.empty.isVisible()
+    assert charts.empty.text() == "This platform does not pass on the counts."
+    charts.show_history(history.series(), history.is_quiet(), 60.0)
+    assert charts.empty.text() == "No requests in the last hour"
 
 
 @pytest.mark.parametrize("size", [(800, 600), (2560, 1440)])
