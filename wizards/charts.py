@@ -120,7 +120,7 @@ class UsageCharts(QWidget):
             )
             item = plot.getPlotItem()
             item.setXRange(-60, 0, padding=0.02)
-            item.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0.02)
+            item.setYRange(0, top if top > 0 else 1.0, padding=0.08)  # 0 shows
 
     def data(self, key: str) -> tuple[list[float], list[float]]:
         """What a line shows now (for tests and the curious)."""
