@@ -117,3 +117,22 @@ def test_a_forbidden_preflight_names_the_verb_and_resource(
     err = capsys.readouterr().err
     assert "create deployments" in err and "Forbidden" in err
     assert [k for k in cluster.emulator.store.objects if k[0] != "namespaces"] == []
+
+
+def test_kserve_mode_reaches_a_smoke_tested_endpoint_and_tears_down(
+    kubernetes_emulator, docker_client, base_image, model, capsys
+) -> None:
+    cluster = kubernetes_emulator
+    cluster.emulator.kserve = True
+    name = "k8s-kserve"
+    store_keys(cluster)
+    save_profile(kubernetes_profile(cluster, model, name, base_image, mode="auto"))
+    try:
+        assert main(["deploy", name]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "Smoke test" in out and "/proxy" in out
+        kinds = {k[0] for k in cluster.emulator.store.objects}
+        assert any("inferenceservices" in k for k in kinds), kinds
+    finally:
+        assert main(["teardown", name]) == 0
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
