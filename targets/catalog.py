@@ -50,6 +50,7 @@ from app.nextstep import say, set_setting
 from targets.docker import kind as docker
 from targets.heroku import kind as heroku
 from targets.kind import CostModel, Kind, WizardHooks
+from targets.kubernetes import kind as kubernetes
 from targets.local import kind as local
 from targets.openstack import kind as openstack
 from targets.sagemaker import kind as sagemaker
@@ -65,6 +66,7 @@ CATALOG: dict[str, Kind] = {
         openstack.KIND,
         heroku.KIND,
         sagemaker.KIND,
+        kubernetes.KIND,
     )
 }
 
