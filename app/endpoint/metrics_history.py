@@ -22,7 +22,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from app.endpoint.metrics_read import QUIET_ROUTES, Sample, parse
+from app.endpoint.exposition import QUIET_ROUTES, Sample, parse
 
 HOUR = 3600.0
 _COUNTERS = {

@@ -13,43 +13,11 @@ up; workers of an earlier start (before a Stop/Start or a restart) are dropped.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-@dataclass(frozen=True)
-class Sample:
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-def _unescape(value: str) -> str:
-    return value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-
-
-def parse(text: str) -> list[Sample]:
-    """Samples of a Prometheus text exposition (comments and bad lines skipped)."""
-    out = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if m is None:
-            continue
-        name, _, labels, value = m.groups()
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        found = {k: _unescape(v) for k, v in _LABEL.findall(labels or "")}
-        out.append(Sample(name, found, number))
-    return out
+from app.endpoint.exposition import QUIET_ROUTES, Sample, parse
+from app.endpoint.metrics_history import History
 
 
 @dataclass(frozen=True)
@@ -64,9 +32,6 @@ class Summary:
         if self.started is None:
             return None
         return max(0.0, (now if now is not None else time.time()) - self.started)
-
-
-QUIET_ROUTES = {"/ping", "/metrics", "/health", "/healthz"}
 
 
 def per_worker(text: str) -> dict[str, Summary]:
@@ -100,8 +65,6 @@ class MetricsBook:
     SAME_START = 60.0  # workers of one server start within this many seconds
 
     def __init__(self) -> None:
-        from app.endpoint.metrics_history import History
-
         self.workers: dict[str, Summary] = {}
         self.history = History()  # the last hour, for the dashboard's charts
 
