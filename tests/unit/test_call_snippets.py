@@ -29,6 +29,7 @@ URLS = {
     "heroku": "https://modelship-iris.herokuapp.com",
     "sagemaker": "https://runtime.sagemaker.eu-central-1.amazonaws.com/endpoints/"
     "modelship-iris/invocations",
+    "kubernetes": "https://iris.cluster.example.org",  # its Ingress (Bearer, like the others)
 }
 PIN = "ab" * 32
 
@@ -42,6 +43,10 @@ def _settings(kind: str, keyed: bool = True):
         values["require_api_key"] = False
     if "account_key" in fields:  # Heroku: the account's own key has its own setting
         values["account_key"] = ACCOUNT_ENTRY
+    if kind == "kubernetes":  # where the cluster pulls from; keyed: reached at its Ingress
+        values["registry"] = "registry.example.org"
+        if keyed:  # (without a key only through the API server's proxy)
+            values.update(expose="ingress", host=URLS[kind][8:])
     return CATALOG[kind].Settings.model_validate(values)
 
 
