@@ -65,6 +65,9 @@ def bundle_plan(root: Path) -> BundlePlan:
     hidden += _submodules("app") + _submodules("targets") + _submodules("wizards")
     # imported inside functions (PyInstaller cannot see those): MLmodel is YAML
     hidden += ["yaml"]
+    # the kubernetes target's client layer imports the official client lazily
+    # (targets/kubernetes/client.py); its own imports PyInstaller follows from these
+    hidden += ["kubernetes.client", "kubernetes.config", "kubernetes.watch"]
 
     datas: list[tuple[str, str]] = []
     # Resources are read with importlib.resources; keep the package layout.
@@ -172,6 +175,9 @@ def bundle_plan(root: Path) -> BundlePlan:
             "PyInstaller",
             # openstacksdk's own test suite (needs testtools/fixtures; never imported)
             "openstack.tests",
+            # the offline manifest validator the tests use (with its bundled schemas of
+            # every Kubernetes release)
+            "kubernetes_validate",
             # the dashboard's charts use pyqtgraph's 2-D plots only (its contrib hook
             # brings the rest): no 3-D (PyOpenGL), notebooks, examples or GPU arrays
             "pyqtgraph.opengl",
