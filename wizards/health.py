@@ -89,3 +89,45 @@ def openstack_clouds() -> Health:
             "Pick or drop the file from your cloud's dashboard on the settings page.",
         )
     return Health(True, f"Clouds found: {', '.join(names)}.")
+
+
+def kubernetes_config() -> Health:
+    """A kubeconfig is where kubectl would look, and names a cluster (no cluster is asked)."""
+    import yaml
+
+    from targets.kubernetes.settings import KubernetesSettings
+
+    found = [p for p in KubernetesSettings.model_construct().kubeconfig_paths() if p.is_file()]
+    if not found:
+        return Health(
+            False,
+            "No kubeconfig found",
+            "Your cluster's admins hand out a kubeconfig file (Rancher: “Download "
+            "KubeConfig”): save it as ~/.kube/config, or choose it on the settings page.",
+        )
+    contexts: list[str] = []
+    current = ""
+    for path in found:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            doc = None
+        if not isinstance(doc, dict):
+            return Health(
+                False,
+                f"{path.name} is not a kubeconfig ModelShip can read",
+                "Download it again from your cluster's dashboard, or choose another file "
+                "on the settings page.",
+            )
+        contexts += [
+            str(c["name"]) for c in doc.get("contexts") or [] if isinstance(c, dict) and "name" in c
+        ]
+        current = current or str(doc.get("current-context") or "")
+    if not contexts:
+        return Health(
+            False,
+            "The kubeconfig names no cluster",
+            "Download it again from your cluster's dashboard (it lists a context).",
+        )
+    more = f" (and {len(contexts) - 1} more)" if len(contexts) > 1 else ""
+    return Health(True, f"Cluster found: {current or contexts[0]}{more}.")

@@ -3,7 +3,7 @@ announces (no target code: see targets.kind)."""
 
 from __future__ import annotations
 
-from targets.kind import CostModel, Kind, LongWait
+from targets.kind import CostModel, Kind, LongWait, WizardHooks
 from targets.kubernetes.settings import KubernetesSettings
 
 ROLLOUT = LongWait("The cluster is starting the pods", "pods starting, usually under a minute")
@@ -25,4 +25,5 @@ KIND = Kind(
         stopped="Nothing of the pods while stopped (scaled to 0).",
     ),
     waits=(ROLLOUT,),
+    wizard=WizardHooks(card_health="wizards.health:kubernetes_config"),
 )
