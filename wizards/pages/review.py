@@ -119,7 +119,7 @@ class ReviewPage(Page):
         self.objects_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.objects_toggle.setCheckable(True)
         self.objects_toggle.toggled.connect(self._objects_toggled)
-        self.objects_copy = QPushButton("&Copy")
+        self.objects_copy = QPushButton("Co&py")
         self.objects_copy.setObjectName("objectsCopy")
         self.objects_copy.setToolTip("Copy the objects (secrets redacted) to the clipboard")
         self.objects_copy.clicked.connect(self._copy_objects)
@@ -357,7 +357,7 @@ class ReviewPage(Page):
         self.dockerfile.setPlainText(dockerfile or "")
         self.objects_box.setVisible(bool(objects))
         self.objects.setPlainText(objects or "")
-        self.objects_copy.setText("&Copy")
+        self.objects_copy.setText("Co&py")
         self.objects_box.setTitle(
             "What will be created, exactly (secrets redacted)" if objects else ""
         )
