@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
 from app.errors import TargetError
+from app.nextstep import run_command, say
 from app.progress import NullProgress, Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
@@ -440,7 +441,7 @@ class KubernetesTarget(Target):
             flavour = data.get("flavour") or "deployment"
             with cluster(s) as c:
                 work = names.workload_name(record.name, flavour)
-                dep = c.get("apps/v1", "Deployment", names.workload_name(record.name, "deployment"))
+                dep = c.get("apps/v1", "Deployment", _pods_owner(record.name, flavour))
                 pods = c.list("v1", "Pod", names.selector(record.name))
                 hpas = c.list(
                     "autoscaling/v2", "HorizontalPodAutoscaler", names.selector(record.name)
@@ -541,7 +542,8 @@ class KubernetesTarget(Target):
 
     # ---- stop and start -------------------------------------------------------------
     def stop(self, record: DeploymentRecord, progress: Progress) -> None:
-        s, _data = self._cluster_for(record)
+        s, data = self._cluster_for(record)
+        _refuse_kserve(record, data, "stopped")
         with cluster(s) as c:
             progress.update(None, "Scaling the pods to 0")
             c.scale(names.workload_name(record.name, "deployment"), 0)
@@ -555,8 +557,32 @@ class KubernetesTarget(Target):
 
     def start(self, record: DeploymentRecord, progress: Progress) -> Endpoint | None:
         s, data = self._cluster_for(record)
+        _refuse_kserve(record, data, "started")
         n = int(data.get("replicas") or 1)
         with cluster(s) as c:
             progress.update(None, f"Scaling the pods to {n}")
             c.scale(names.workload_name(record.name, "deployment"), n)
         return None
+
+
+def _pods_owner(deployment: str, flavour: str) -> str:
+    """The Deployment that runs the pods: ModelShip's, or the one KServe makes for the
+    InferenceService's predictor in raw deployment mode (``<isvc>-predictor``)."""
+    if flavour == "kserve":
+        return f"{names.workload_name(deployment, 'kserve')}-predictor"
+    return names.workload_name(deployment, "deployment")
+
+
+def _refuse_kserve(record: DeploymentRecord, data: dict[str, Any], done: str) -> None:
+    """KServe owns its predictor's Deployment (it would scale it back): an InferenceService
+    is not stopped apart from removal."""
+    if data.get("flavour") == "kserve":
+        raise TargetError(
+            f"{record.name!r} runs as a KServe InferenceService, which cannot be {done} "
+            "apart from removing it (KServe keeps its pods running).",
+            say(
+                "Tear it down when you no longer need it (",
+                run_command("teardown", record.name),
+                "), or deploy it with mode = deployment to stop and start it.",
+            ),
+        )

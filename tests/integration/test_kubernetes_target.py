@@ -133,6 +133,14 @@ def test_kserve_mode_reaches_a_smoke_tested_endpoint_and_tears_down(
         assert "Smoke test" in out and "/proxy" in out
         kinds = {k[0] for k in cluster.emulator.store.objects}
         assert any("inferenceservices" in k for k in kinds), kinds
+        # status reads the pods of KServe's predictor Deployment
+        assert main(["status", name, "--json"]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["answering"] is True and "1 of 1 pods ready" in row["detail"], row
+        # KServe keeps its pods running: stop says so and what to do instead
+        assert main(["stop", name]) != 0
+        err = capsys.readouterr().err
+        assert "KServe InferenceService" in err and "modelship teardown k8s-kserve" in err
     finally:
         assert main(["teardown", name]) == 0
     assert kubernetes_leftovers(cluster, docker_client, name) == []
