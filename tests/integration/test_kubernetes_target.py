@@ -119,6 +119,22 @@ def test_a_forbidden_preflight_names_the_verb_and_resource(
     assert [k for k in cluster.emulator.store.objects if k[0] != "namespaces"] == []
 
 
+def test_pods_no_node_has_room_for_are_explained_and_nothing_is_left(
+    kubernetes_emulator, docker_client, base_image, model, capsys
+) -> None:
+    """Requests larger than any node (the emulator's has 4 CPUs): the pods stay Pending,
+    Unschedulable; the deploy says so in plain words and removes what it made."""
+    cluster = kubernetes_emulator
+    store_keys(cluster)
+    name = "k8s-too-big"
+    save_profile(kubernetes_profile(cluster, model, name, base_image, cpu="8"))
+    assert main(["deploy", name]) != 0
+    err = capsys.readouterr().err
+    assert "no node has room for the pods" in err and "Insufficient cpu" in err, err
+    assert "lower CPU or memory per pod" in err
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
 def test_kserve_mode_reaches_a_smoke_tested_endpoint_and_tears_down(
     kubernetes_emulator, docker_client, base_image, model, capsys
 ) -> None:
