@@ -1,8 +1,11 @@
 """How to call a deployed endpoint: the snippets the CLI prints and the wizard shows.
 
 Each kind says how its endpoints are called (:attr:`targets.catalog.Kind.call`): plain
-HTTP with the endpoint's own bearer key, if it has one (``"http"``), or signed AWS
-requests (``"sigv4"``: SageMaker's InvokeEndpoint, through the AWS CLI or boto3). An
+HTTP with the endpoint's own bearer key, if it has one (``"http"``), signed AWS
+requests (``"sigv4"``: SageMaker's InvokeEndpoint, through the AWS CLI or boto3), or,
+for an endpoint behind a Kubernetes API server's services proxy (``"kubernetes"`` with
+the endpoint's ``expose`` "proxy"), through ``kubectl proxy`` with the caller's own
+cluster credentials and the key as ``X-ModelShip-Key``. An
 endpoint with a pinned certificate (a VM's self-made one) gets the steps to fetch that
 certificate, check its fingerprint and trust exactly it. Only the *endpoint's* key
 entry is ever named (``keyring get modelship NAME``), never a platform account's key,
@@ -24,7 +27,8 @@ if TYPE_CHECKING:
     from app.domain import Endpoint
     from targets.settings import TargetSettings
 
-CallStyle = Literal["http", "sigv4"]
+CallStyle = Literal["http", "sigv4", "kubernetes"]
+KUBECTL_PROXY_PORT = 8001  # kubectl proxy's own default port
 KEY_VARIABLE = "MODELSHIP_API_KEY"  # where the Python snippet reads the endpoint's key
 CERT_FILE = "modelship-endpoint.pem"  # where the shell snippet keeps a pinned certificate
 
@@ -63,6 +67,8 @@ def call_snippets(
         return _sigv4(endpoint, body)
     key = settings.endpoint_key() if settings is not None else None
     keyed = bool(key) or endpoint.auth == "bearer"
+    if style == "kubernetes" and endpoint.data.get("expose") == "proxy":
+        return _kubectl_proxy(endpoint, body, key if keyed else None, keyed)
     return _http(endpoint, body, key if keyed else None, keyed)
 
 
@@ -174,6 +180,85 @@ def _http_python(url: str, body: str, key: str | None, keyed: bool, pinned: str 
             '    print(json.load(response)["predictions"])',
             "",
         ]
+    )
+
+
+# ---- Kubernetes: through the API server's services proxy, with kubectl proxy ---------
+
+
+def _kubectl_proxy(endpoint: Endpoint, body: str, key: str | None, keyed: bool) -> CallSnippets:
+    """``kubectl proxy`` signs in with the caller's kubeconfig (tokens, certificates,
+    sign-in plugins alike) and serves the API on 127.0.0.1; the endpoint's key goes as
+    X-ModelShip-Key, because the API server keeps Authorization for the caller."""
+    data = endpoint.data
+    url = f"http://127.0.0.1:{KUBECTL_PROXY_PORT}{urlsplit(endpoint.url).path.rstrip('/')}/predict"
+    proxy = ["kubectl", "proxy", f"--port={KUBECTL_PROXY_PORT}"]
+    if data.get("kubeconfig"):
+        proxy.append(f"--kubeconfig={shlex.quote(str(data['kubeconfig']))}")
+    if data.get("context"):
+        proxy.append(f"--context={shlex.quote(str(data['context']))}")
+    start = " ".join(proxy) + " & sleep 2"
+    curl = ["curl", "-s", "-X", "POST", url, "-H", "'Content-Type: application/json'"]
+    if keyed:
+        source = f"$(keyring get modelship {shlex.quote(key)})" if key else f"${KEY_VARIABLE}"
+        curl += ["-H", f'"X-ModelShip-Key: {source}"']
+    curl += ["-d", shlex.quote(body)]
+    stop = "kill $!"
+    note = (
+        "It goes through your cluster's API server with your own kubeconfig "
+        "(kubectl proxy on this computer)."
+    )
+    if keyed:
+        note += (
+            f" The endpoint's API key comes from your keyring (entry {key!r}) and travels "
+            "as X-ModelShip-Key: the API server keeps Authorization for your sign-in."
+            if key
+            else f" Put the endpoint's API key in ${KEY_VARIABLE} first; it travels as "
+            "X-ModelShip-Key."
+        )
+    shell = [
+        "# Sign in to the cluster with your kubeconfig, through kubectl proxy:",
+        start,
+        *([f"# The endpoint's API key is in your keyring as {key!r}."] if key else []),
+        _continued(curl),
+        "# Stop kubectl proxy:",
+        stop,
+    ]
+    headers = ['        "Content-Type": "application/json",']
+    lines = [f"# first, in a terminal: {' '.join(proxy)}"]
+    imports = ["json", "urllib.request"]
+    if keyed:
+        imports.append("os")
+        if key:
+            lines.append(
+                f"# the endpoint's API key: export {KEY_VARIABLE}="
+                f'"$(keyring get modelship {shlex.quote(key)})"'
+            )
+        headers.append(f'        "X-ModelShip-Key": os.environ["{KEY_VARIABLE}"],')
+    python = "\n".join(
+        [
+            f"import {', '.join(sorted(imports))}",
+            "",
+            *lines,
+            f"rows = {body}",
+            "request = urllib.request.Request(",
+            f"    {json.dumps(url)},",
+            "    data=json.dumps(rows).encode(),",
+            "    headers={",
+            *headers,
+            "    },",
+            ")",
+            "with urllib.request.urlopen(request) as response:",
+            '    print(json.load(response)["predictions"])',
+            "",
+        ]
+    )
+    return CallSnippets(
+        commands=(start, " ".join(curl), stop),
+        shell="\n".join(shell) + "\n",
+        shell_title="kubectl proxy + curl",
+        python=python,
+        note=note,
     )
 
 

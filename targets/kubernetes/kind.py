@@ -24,6 +24,7 @@ KIND = Kind(
         running="Your cluster's own cost; ModelShip adds none.",
         stopped="Nothing of the pods while stopped (scaled to 0).",
     ),
+    call="kubernetes",
     waits=(ROLLOUT,),
     wizard=WizardHooks(card_health="wizards.health:kubernetes_config"),
 )

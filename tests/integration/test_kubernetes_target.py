@@ -15,7 +15,9 @@ import pytest
 
 from app.cli import main
 from app.store.profile import save_profile
+from app.store.secrets import get_secret
 from tests.conformance.harnesses.kubernetes import (
+    ENDPOINT_KEY,
     kubernetes_leftovers,
     kubernetes_profile,
     store_keys,
@@ -149,6 +151,9 @@ def test_kserve_mode_reaches_a_smoke_tested_endpoint_and_tears_down(
         assert "Smoke test" in out and "/proxy" in out
         kinds = {k[0] for k in cluster.emulator.store.objects}
         assert any("inferenceservices" in k for k in kinds), kinds
+        # the Try-it snippet works as printed: kubectl proxy signs in with the kubeconfig,
+        # curl sends the key as X-ModelShip-Key (the keyring read and the port aside)
+        _run_the_snippet(name)
         # status reads the pods of KServe's predictor Deployment
         assert main(["status", name, "--json"]) == 0
         row = json.loads(capsys.readouterr().out)
@@ -160,3 +165,31 @@ def test_kserve_mode_reaches_a_smoke_tested_endpoint_and_tears_down(
     finally:
         assert main(["teardown", name]) == 0
     assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
+def _run_the_snippet(name: str) -> None:
+    """The snippet's commands, run by bash with the real kubectl and curl."""
+    import shutil
+    import socket
+    import subprocess
+
+    from app.store.records import find_record
+    from targets import get_kind
+    from targets.calling import KUBECTL_PROXY_PORT
+
+    record = find_record(name)
+    kind = get_kind("kubernetes")
+    settings = kind.Settings.model_validate(record.profile["target"]["settings"])
+    snippets = kind.call_snippets(record.endpoint_obj(), settings, [[0.1, 0.2, 0.3, 0.4]])
+    assert snippets.shell_title == "kubectl proxy + curl"
+    assert shutil.which("kubectl"), "kubectl (Debian's kubernetes-client)"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = "\n".join(snippets.commands)
+    script = script.replace(f"--port={KUBECTL_PROXY_PORT}", f"--port={port}")
+    script = script.replace(f"127.0.0.1:{KUBECTL_PROXY_PORT}", f"127.0.0.1:{port}")
+    key = get_secret(ENDPOINT_KEY)  # what `keyring get` prints (the tests' keyring is in memory)
+    script = script.replace(f"$(keyring get modelship {ENDPOINT_KEY})", key)
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert '"predictions"' in out.stdout, (out.stdout, out.stderr)

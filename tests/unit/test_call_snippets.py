@@ -267,3 +267,35 @@ def test_the_curl_line_reaches_an_ipv6_address(tmp_path) -> None:
         thread.join(timeout=5)
     assert done.returncode == 0 and '"predictions"' in done.stdout, done.stderr
     assert json.loads(seen[0]) == ROW
+
+
+def test_a_proxied_kubernetes_endpoint_is_called_through_kubectl_proxy() -> None:
+    """Through the API server's services proxy the caller signs in with their kubeconfig
+    (kubectl proxy) and the endpoint's key travels as X-ModelShip-Key, never as Bearer."""
+    url = "https://10.0.0.1:6443/api/v1/namespaces/ag-smith/services/modelship-iris:http/proxy"
+    endpoint = Endpoint(
+        url=url,
+        target="kubernetes",
+        auth="bearer",
+        data={"expose": "proxy", "context": "uni-cluster", "kubeconfig": "/home/a/kube.yaml"},
+    )
+    settings = CATALOG["kubernetes"].Settings.model_validate(
+        {"registry": "registry.example.org", "api_key": ENDPOINT_ENTRY}
+    )
+    snippets = get_kind("kubernetes").call_snippets(endpoint, settings, ROW)
+    start, curl, stop = snippets.commands
+    assert shlex.split(start)[:5] == [
+        "kubectl",
+        "proxy",
+        "--port=8001",
+        "--kubeconfig=/home/a/kube.yaml",
+        "--context=uni-cluster",
+    ]
+    local = "http://127.0.0.1:8001/api/v1/namespaces/ag-smith/services/modelship-iris:http/proxy"
+    assert f"{local}/predict" in shlex.split(curl)
+    assert f'"X-ModelShip-Key: $(keyring get modelship {ENDPOINT_ENTRY})"' in curl
+    assert "Authorization:" not in _all_text(snippets) and "Bearer" not in _all_text(snippets)
+    assert stop == "kill $!"
+    assert '"X-ModelShip-Key": os.environ["MODELSHIP_API_KEY"]' in snippets.python
+    ast.parse(snippets.python)
+    assert "kubectl proxy" in snippets.note and ENDPOINT_ENTRY in snippets.note
