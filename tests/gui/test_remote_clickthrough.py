@@ -135,3 +135,38 @@ def test_click_through_deploy_to_openstack(
     review_deploy_result_teardown(
         qtbot, window, cost=None, usually="1–3 minutes", leftovers=leftovers, timeout=600_000
     )
+
+
+def test_click_through_deploy_to_kubernetes(
+    window, qtbot, sample_model, kubernetes_emulator, docker_client, base_image, monkeypatch
+) -> None:
+    """The emulated cluster through the kubeconfig where kubectl looks ($KUBECONFIG); the
+    endpoint through the API server's services proxy."""
+    from tests.conformance.harnesses.kubernetes import (
+        PULL_KEY,
+        kubernetes_leftovers,
+        store_keys,
+    )
+
+    cluster = kubernetes_emulator
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    store_keys(cluster)
+    name = "wizard-kubernetes"
+    page = _to_settings(qtbot, window, sample_model, "kubernetes", name)
+    health = window.pages["target"].cards["kubernetes"].health.text()
+    assert f"Cluster found: {cluster.context}" in health, health
+    e = page.editors
+    e["namespace"].set(cluster.namespace)
+    e["mode"].set("deployment")
+    e["registry"].set(f"{cluster.registry}/modelship")
+    e["pull_secret"].set(PULL_KEY)
+    e["start_timeout"].set(180)
+    page.base_image.setText(base_image)
+    _check(qtbot, page)
+
+    def leftovers() -> list[str]:
+        return kubernetes_leftovers(cluster, docker_client, name)
+
+    review_deploy_result_teardown(
+        qtbot, window, cost=None, usually="usually under a minute", leftovers=leftovers
+    )
