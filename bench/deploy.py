@@ -39,6 +39,18 @@ deploy (repository, role, model, config, endpoint InService, autoscaling, smoke 
 through InvokeEndpoint), warm a blue/green UpdateEndpoint after only the model changed,
 with the bytes each push uploaded (only the model layer on a warm redeploy). Writes
 deploy-sagemaker.json/.md.
+
+``--target kubernetes`` (issue 23) deploys to a Deployment on the Kubernetes API emulator
+(tests/emulators/kubernetes: the API server over HTTPS, pods run as containers on this
+machine's Engine, pulled from an authenticated docker-registry): cold is the first deploy
+(every layer pushed to an empty registry; the Engine's layer cache is warm), warm a
+rolling update after only the model changed, with the layers and bytes each push
+uploaded, while one thread sends predictions at 20 req/s through the endpoint (the
+services proxy, the target's own client) and counts the failed ones. Teardown must leave
+nothing (asserted). Last run (2 shared cores, load 1.3-1.9): cold 15.0 s (6 of 6 layers,
+274 MB); warm 6.9 and 6.6 s, each pushing 1 of 6 layers (1.2 MB, the model), 262
+requests sent during the two redeploys (19.0 and 19.8 req/s achieved), 0 failed. Writes
+deploy-kubernetes.json/.md.
 """
 
 from __future__ import annotations
@@ -142,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="warm redeploys to time")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
-        "--target", choices=["docker", "heroku", "openstack", "sagemaker"], default="docker"
+        "--target",
+        choices=["docker", "heroku", "openstack", "sagemaker", "kubernetes"],
+        default="docker",
     )
     parser.add_argument("--no-cache", action="store_true", help="heroku: cold build, no cache")
     args = parser.parse_args(argv)
@@ -152,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         return openstack_main(args)
     if args.target == "sagemaker":
         return sagemaker_main(args)
+    if args.target == "kubernetes":
+        return kubernetes_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="modelship-bench-"))
     os.environ["MODELSHIP_HOME"] = str(work / "home")  # fresh: nothing cached
@@ -417,18 +433,13 @@ def heroku_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def openstack_main(args: argparse.Namespace) -> int:
-    """Cold and warm deploys to the emulated OpenStack (sshd as the VM), bytes shipped."""
+def memory_keyring() -> None:
+    """Secrets for this run live in memory only (no secure keyring on a bench box)."""
     import keyring
     import keyring.backend
-    import yaml
-
-    work = Path(tempfile.mkdtemp(prefix="modelship-bench-openstack-"))
-    os.environ["MODELSHIP_HOME"] = str(work / "home")
+    import keyring.errors
 
     class RunKeyring(keyring.backend.KeyringBackend):
-        """This run's SSH key lives in memory only (no secure keyring on a bench box)."""
-
         priority = 1  # type: ignore[assignment]
         store: ClassVar[dict[tuple[str, str], str]] = {}
 
@@ -439,12 +450,20 @@ def openstack_main(args: argparse.Namespace) -> int:
             self.store[(service, username)] = password
 
         def delete_password(self, service: str, username: str) -> None:
-            import keyring.errors
-
             if self.store.pop((service, username), None) is None:
                 raise keyring.errors.PasswordDeleteError(username)
 
     keyring.set_keyring(RunKeyring())
+
+
+def openstack_main(args: argparse.Namespace) -> int:
+    """Cold and warm deploys to the emulated OpenStack (sshd as the VM), bytes shipped."""
+    import yaml
+
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-openstack-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")
+
+    memory_keyring()
     from app.run import teardown
     from app.store.profile import Profile
     from tests.emulators.openstack.backends import SshdBackend
@@ -677,6 +696,222 @@ def sagemaker_markdown(r: dict[str, Any]) -> str:
         f"s**. A warm push uploads only the model layer (model.onnx is "
         f"{r.get('model_onnx_bytes')} bytes). Emulator containers left after teardown: "
         f"{r['emulator_containers_after_teardown']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---- kubernetes (issue 23) ---------------------------------------------------------------
+
+TRAFFIC_RATE = 20.0  # requests a second during each warm redeploy
+
+
+class PushTimer(StepTimer):
+    """Step durations plus the layers the push step uploaded and skipped (from its log:
+    ``<layer> Pushed`` / ``<layer> Layer already exists``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers_pushed: set[str] = set()
+        self.layers_skipped: set[str] = set()
+
+    def __call__(self, event: Any) -> None:
+        super().__call__(event)
+        if event.kind == "log" and event.step == "push":
+            layer, _, status = event.message.partition(" ")
+            if status == "Pushed":
+                self.layers_pushed.add(layer)
+            elif status == "Layer already exists":
+                self.layers_skipped.add(layer)
+
+
+class Traffic:
+    """One thread sending a prediction every 1/``rate`` s (a fixed schedule) through the
+    target's own client; every exception or answer without predictions is a failure."""
+
+    def __init__(self, client: Any, row: list[float], rate: float = TRAFFIC_RATE) -> None:
+        import threading
+
+        self.client = client
+        self.row = row
+        self.interval = 1.0 / rate
+        self.sent = 0
+        self.failures: list[str] = []
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-traffic", daemon=True)
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        while not self._stop.is_set():
+            t = time.perf_counter()
+            try:
+                answer = self.client.predict([self.row])
+                if not answer.get("predictions"):
+                    self.failures.append(f"no predictions: {answer!r}"[:200])
+            except Exception as exc:  # any failure counts
+                self.failures.append(repr(exc)[:200])
+            self.latencies.append(time.perf_counter() - t)
+            self.sent += 1
+            # the next request on the schedule; no burst to catch up when one was slow
+            wait = start + self.sent * self.interval - time.perf_counter()
+            if wait > 0:
+                self._stop.wait(wait)
+
+    def __enter__(self) -> Traffic:
+        self.started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.seconds = time.perf_counter() - self.started
+
+    def figures(self) -> dict[str, Any]:
+        lat = sorted(self.latencies) or [0.0]
+        return {
+            "requests": self.sent,
+            "failed": len(self.failures),
+            "first_failures": self.failures[:5],
+            "seconds": round(self.seconds, 2),
+            "rate_per_s": round(self.sent / self.seconds, 1) if self.seconds else None,
+            "latency_ms_p50": round(1000 * lat[len(lat) // 2], 1),
+            "latency_ms_max": round(1000 * lat[-1], 1),
+        }
+
+
+def kubernetes_main(args: argparse.Namespace) -> int:
+    """Cold and warm deploys to the Kubernetes API emulator, the layers each push
+    uploaded, and predictions at 20 req/s through the endpoint during each redeploy."""
+    import docker
+
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-k8s-"))
+    os.environ["MODELSHIP_HOME"] = str(work / "home")
+    memory_keyring()
+    from app.run import run_deploy, teardown
+    from app.store.trust import allow_host
+    from targets.catalog import get_target
+    from tests.conformance.harnesses.kubernetes import (
+        kubernetes_leftovers,
+        kubernetes_profile,
+        store_keys,
+    )
+    from tests.emulators.kubernetes.fixtures import running_emulator
+
+    name = f"bench-k8s-{os.getpid()}"
+    model = work / "rf.joblib"
+    train(model, seed=0)
+    results: dict[str, Any] = {
+        "target": "kubernetes (tests/emulators/kubernetes, mode deployment, 1 replica)",
+        "model": "sklearn Pipeline(StandardScaler, RandomForestClassifier(100 trees)), "
+        "20 float features",
+        "base_image": args.base_image,
+        "machine": machine(),
+        "traffic_rate_per_s": TRAFFIC_RATE,
+    }
+    target = get_target("kubernetes")
+    docker_client = docker.from_env()
+
+    def deploy(profile: Any) -> tuple[float, dict[str, Any], Any]:
+        timer = PushTimer()
+        start = time.perf_counter()
+        record = run_deploy(profile, on_event=timer)
+        seconds = time.perf_counter() - start
+        assert record.smoke and record.smoke["passed"], record.smoke
+        run = {
+            "seconds": round(seconds, 2),
+            "steps": timer.seconds,
+            "bytes_pushed": (record.version().pushed or {}).get("bytes_pushed"),
+            "layers_pushed": len(timer.layers_pushed),
+            "layers_total": len(timer.layers_pushed | timer.layers_skipped),
+        }
+        return seconds, run, record
+
+    try:
+        with running_emulator(work) as cluster:
+            allow_host(cluster.api_url)  # as `modelship hosts allow`
+            allow_host(cluster.registry)
+            store_keys(cluster)
+            profile = kubernetes_profile(cluster, model, name, args.base_image)
+            try:
+                cold, run, record = deploy(profile)
+                results["cold"] = run
+                print(f"cold: {cold:.1f} s {run}", file=sys.stderr)
+                row = [0.1 * i for i in range(20)]
+                runs = []
+                for i in range(args.runs):
+                    train(model, seed=i + 1)  # only the model changes
+                    client = target.client(record.endpoint_obj(), profile)
+                    with Traffic(client, row) as traffic:
+                        seconds, run, record = deploy(profile)
+                    run["traffic"] = traffic.figures()
+                    runs.append(run)
+                    print(f"warm {i + 1}: {seconds:.1f} s {run}", file=sys.stderr)
+                models = (work / "home").glob("**/models/*/v*/model.onnx")
+                results["model_onnx_bytes"] = max((p.stat().st_size for p in models), default=None)
+                results["warm"] = {
+                    "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+                    "max_layers_pushed": max(r["layers_pushed"] for r in runs),
+                    "failed_requests": sum(r["traffic"]["failed"] for r in runs),
+                    "requests": sum(r["traffic"]["requests"] for r in runs),
+                    "runs": runs,
+                }
+            finally:
+                from app.errors import UsageError
+
+                with contextlib.suppress(UsageError):
+                    teardown(name)
+                left = kubernetes_leftovers(cluster, docker_client, name)
+                results["left_after_teardown"] = left
+        # leaving running_emulator proved no pod container, pulled image or thread is left
+    finally:
+        docker_client.close()
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    code = _write(args.out, "deploy-kubernetes", results, kubernetes_markdown(results))
+    assert results["left_after_teardown"] == [], results["left_after_teardown"]
+    return code
+
+
+def kubernetes_markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    runs = [("cold (new Deployment, empty registry)", r["cold"])] + [
+        (f"warm {i} (only the model changed)", run) for i, run in enumerate(r["warm"]["runs"], 1)
+    ]
+    w = r["warm"]
+    lines = [
+        "# Deploy benchmark (kubernetes target, emulated cluster)",
+        "",
+        f"Model: {r['model']}. Base image: `{r['base_image']}`. Machine: {m['cpus']} CPUs, "
+        f"Python {m['python']}, Docker Engine {m['docker_engine']}. Load average (1 min) "
+        f"{m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end: the "
+        "cores are shared with other work. The cluster is tests/emulators/kubernetes on "
+        "127.0.0.1 (the API server over HTTPS, pods run as containers on this machine's "
+        "Engine, pulled from an authenticated docker-registry); the Engine's layer cache is "
+        "warm on the cold build. Image pulls, scheduling and network time on a real cluster "
+        "are not in these figures.",
+        "",
+        "| run | total s | "
+        + " | ".join(PUSH_STEPS)
+        + " | layers pushed | bytes pushed | requests (failed) at 20/s |",
+        "|---|---:|" + "---:|" * (len(PUSH_STEPS) + 3),
+    ]
+    for label, run in runs:
+        t = run.get("traffic")
+        sent = f"{t['requests']} ({t['failed']}), {t['rate_per_s']}/s" if t else ""
+        lines.append(
+            f"| {label} | {run['seconds']} | "
+            + " | ".join(str(run["steps"].get(s, "")) for s in PUSH_STEPS)
+            + f" | {run['layers_pushed']} of {run['layers_total']} | {run['bytes_pushed']} "
+            f"| {sent} |"
+        )
+    lines += [
+        "",
+        f"Warm redeploy (a rolling update of the Deployment), median: **{w['median_seconds']} "
+        f"s**; most layers a warm push uploaded: **{w['max_layers_pushed']}** (model.onnx is "
+        f"{r.get('model_onnx_bytes')} bytes). Predictions through the services proxy during "
+        f"the warm redeploys: **{w['requests']} sent, {w['failed_requests']} failed**. "
+        f"Left after teardown: {r['left_after_teardown'] or 'nothing'}.",
         "",
     ]
     return "\n".join(lines)
