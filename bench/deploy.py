@@ -47,9 +47,10 @@ machine's Engine, pulled from an authenticated docker-registry): cold is the fir
 rolling update after only the model changed, with the layers and bytes each push
 uploaded, while one thread sends predictions at 20 req/s through the endpoint (the
 services proxy, the target's own client) and counts the failed ones. Teardown must leave
-nothing (asserted). Last run (2 shared cores, load 1.3-1.9): cold 15.0 s (6 of 6 layers,
-274 MB); warm 6.9 and 6.6 s, each pushing 1 of 6 layers (1.2 MB, the model), 262
-requests sent during the two redeploys (19.0 and 19.8 req/s achieved), 0 failed. Writes
+nothing (asserted). Last run (2 shared cores, load 1.5-1.7): cold 13.6 s (6 of 6 layers,
+274 MB); warm 6.4 and 6.4 s, each pushing 1 of 6 layers (1.2 MB, the model); 257
+predictions at 20.0 req/s during the two redeploys, 0 failed, the old pod answering
+first and the new one after the switch (101/28 and 105/23). Writes
 deploy-kubernetes.json/.md.
 """
 
@@ -738,6 +739,10 @@ class Traffic:
         self.sent = 0
         self.failures: list[str] = []
         self.latencies: list[float] = []
+        # how many answers each distinct answer got, in the order first seen: the old
+        # and the new model answer the same row differently, so two entries show the
+        # traffic went on across the switch from the old pod to the new one
+        self.answers: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-traffic", daemon=True)
 
@@ -749,6 +754,9 @@ class Traffic:
                 answer = self.client.predict([self.row])
                 if not answer.get("predictions"):
                     self.failures.append(f"no predictions: {answer!r}"[:200])
+                else:
+                    key = json.dumps(answer.get("probabilities"), sort_keys=True)
+                    self.answers[key] = self.answers.get(key, 0) + 1
             except Exception as exc:  # any failure counts
                 self.failures.append(repr(exc)[:200])
             self.latencies.append(time.perf_counter() - t)
@@ -778,6 +786,7 @@ class Traffic:
             "rate_per_s": round(self.sent / self.seconds, 1) if self.seconds else None,
             "latency_ms_p50": round(1000 * lat[len(lat) // 2], 1),
             "latency_ms_max": round(1000 * lat[-1], 1),
+            "answers_per_model_in_order": list(self.answers.values()),
         }
 
 
@@ -898,7 +907,10 @@ def kubernetes_markdown(r: dict[str, Any]) -> str:
     ]
     for label, run in runs:
         t = run.get("traffic")
-        sent = f"{t['requests']} ({t['failed']}), {t['rate_per_s']}/s" if t else ""
+        sent = ""
+        if t:
+            sent = f"{t['requests']} ({t['failed']}), {t['rate_per_s']}/s"
+            sent += ", old/new answered " + "/".join(map(str, t["answers_per_model_in_order"]))
         lines.append(
             f"| {label} | {run['seconds']} | "
             + " | ".join(str(run["steps"].get(s, "")) for s in PUSH_STEPS)
