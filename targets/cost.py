@@ -20,7 +20,10 @@ def money(usd: float) -> str:
         return f"${usd:,.0f}"
     if usd >= 1:
         return f"${usd:.2f}"
-    return f"${usd:.3f}".rstrip("0").rstrip(".") if usd else "$0"
+    if not usd:
+        return "$0"
+    cents = f"{usd:.3f}"  # "0.056"; "0.100" is said "0.10"
+    return "$" + (cents[:-1] if cents.endswith("0") else cents)
 
 
 @dataclass(frozen=True)

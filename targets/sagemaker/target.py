@@ -171,7 +171,7 @@ class SageMakerTarget(Target):
                     "IAM role",
                     role_name(profile.name),
                     "trusted by SageMaker only; may pull the image and write logs",
-                    "free",
+                    Cost.said("free"),
                 )
             )
         items.append(PlanItem("create", "SageMaker model", f"{ep}-v*", "the pushed image"))
