@@ -68,6 +68,33 @@ def start_timeout_field(
     return Field(default, gt=0, le=le, title="Start timeout", description=description, **extra)
 
 
+def capture_rate_field() -> Any:
+    """``capture_rate``: the share of prediction requests whose inputs and answers the
+    server keeps (0 = off, the default; 1 = every one). See app/serving/capture.py."""
+    return Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        title="Capture share",
+        description="Share of prediction requests whose inputs and answers are kept for "
+        "the drift report, 0 to 1 (0: none, the default; 0.1: one in ten). No key, no "
+        "headers are kept.",
+        json_schema_extra={"advanced": True},
+    )
+
+
+def capture_max_mb_field() -> Any:
+    """``capture_max_mb``: the most disk captured requests may take (oldest removed)."""
+    return Field(
+        50.0,
+        gt=0.0,
+        le=100_000.0,
+        title="Capture size (MB)",
+        description="Most disk the captured requests may take; the oldest are removed first.",
+        json_schema_extra={"advanced": True},
+    )
+
+
 class KeyRequired(TargetSettings):
     """Settings of an endpoint reachable beyond this computer: an ``api_key`` is
     required unless ``require_api_key`` is turned off. Subclasses declare both fields
@@ -91,6 +118,8 @@ __all__ = [
     "SecretRef",
     "TargetSettings",
     "api_key_field",
+    "capture_max_mb_field",
+    "capture_rate_field",
     "require_api_key_field",
     "start_timeout_field",
 ]

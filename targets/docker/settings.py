@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from targets.settings import SecretRef, TargetSettings, api_key_field, start_timeout_field
+from targets.settings import (
+    SecretRef,
+    TargetSettings,
+    api_key_field,
+    capture_max_mb_field,
+    capture_rate_field,
+    start_timeout_field,
+)
 
 
 class DockerSettings(TargetSettings):
@@ -50,6 +57,8 @@ class DockerSettings(TargetSettings):
         "Seconds to wait for the container to load the model and answer.",
         advanced=True,  # under "Show more settings"
     )
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
     @field_validator("bind_host")
     @classmethod

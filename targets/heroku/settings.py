@@ -17,6 +17,8 @@ from targets.settings import (
     KeyRequired,
     SecretRef,
     api_key_field,
+    capture_max_mb_field,
+    capture_rate_field,
     require_api_key_field,
     start_timeout_field,
 )
@@ -91,6 +93,8 @@ class HerokuSettings(KeyRequired):
         "Turn off only for an endpoint anyone on the internet may call."
     )
     start_timeout: float = start_timeout_field(300.0, "Seconds to wait for the release.")
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
     open_to: ClassVar[str] = "anyone on the internet"
 

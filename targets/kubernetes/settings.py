@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.settings import SecretRef, TargetSettings, api_key_field, start_timeout_field
+from targets.settings import (
+    SecretRef,
+    TargetSettings,
+    api_key_field,
+    capture_max_mb_field,
+    capture_rate_field,
+    start_timeout_field,
+)
 
 # RFC 1123 label, as Kubernetes checks namespaces and most names (IsDNS1123Label).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -207,6 +214,8 @@ class KubernetesSettings(TargetSettings):
     start_timeout: float = start_timeout_field(
         600.0, "Seconds to wait for the pods to be ready and the endpoint to answer.", le=7200
     )
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
     @field_validator("kubeconfig", "context", "host", "tls_secret", "pull_secret", mode="before")
     @classmethod

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from targets.settings import SecretRef, TargetSettings, api_key_field, start_timeout_field
+from targets.settings import (
+    SecretRef,
+    TargetSettings,
+    api_key_field,
+    capture_max_mb_field,
+    capture_rate_field,
+    start_timeout_field,
+)
 
 
 class LocalSettings(TargetSettings):
@@ -28,6 +35,8 @@ class LocalSettings(TargetSettings):
     start_timeout: float = start_timeout_field(
         60.0, "Seconds to wait for the server to load the model and answer.", advanced=True
     )
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
 
 __all__ = ["LocalSettings"]

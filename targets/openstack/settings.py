@@ -18,6 +18,8 @@ from targets.settings import (
     KeyRequired,
     SecretRef,
     api_key_field,
+    capture_max_mb_field,
+    capture_rate_field,
     require_api_key_field,
     start_timeout_field,
 )
@@ -87,6 +89,8 @@ class OpenStackSettings(KeyRequired):
     start_timeout: float = start_timeout_field(
         900.0, "Seconds to wait for the VM to boot and the endpoint to answer.", le=7200
     )
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
     open_to: ClassVar[str] = "anyone who can reach the VM"
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.settings import TargetSettings, start_timeout_field
+from targets.settings import (
+    TargetSettings,
+    capture_max_mb_field,
+    capture_rate_field,
+    start_timeout_field,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.store.trust import UntrustedHostError
@@ -87,6 +92,8 @@ class SageMakerSettings(TargetSettings):
     start_timeout: float = start_timeout_field(
         1800.0, "Seconds to wait for the endpoint to be InService.", le=7200
     )
+    capture_rate: float = capture_rate_field()
+    capture_max_mb: float = capture_max_mb_field()
 
     @field_validator("role_arn")
     @classmethod
