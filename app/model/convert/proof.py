@@ -24,6 +24,7 @@ from app.model.convert.report import (
     proof_path_for,
 )
 from app.model.intake import ModelArtifact
+from app.monitor.baseline import summarize
 from app.nextstep import accept_mismatch, no_quantize, say, set_tolerance
 from app.progress import Progress
 from app.serving.signature import ColumnSpec, Signature
@@ -259,6 +260,15 @@ def _prove(
         proof["predictions"] = (
             vals.ravel() if vals.ndim > 1 and vals.shape[1] == 1 else vals
         ).tolist()
+    # every row the proof ran on, summarized (bins and shares): the drift baseline
+    all_predictions: list | None = None
+    if sig.task == "classification" and "labels" in original:
+        all_predictions = _jsonable(original["labels"].ravel().tolist())
+    elif sig.task != "classification" and "values" in original:
+        # a multi-output regression: its first output
+        all_predictions = original["values"].reshape(n, -1)[:, 0].tolist()
+    text = {c.name for c in sig.columns if c.dtype == "str"}
+    proof["baseline"] = summarize(columns, rows, all_predictions, text)
     report = ConversionReport(
         rows=n,
         labels_agreeing=labels_agreeing,
