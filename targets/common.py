@@ -26,6 +26,25 @@ if TYPE_CHECKING:
 
 API_KEY_ENV = "MODELSHIP_API_KEY"  # the key itself
 API_KEY_FILE_ENV = "MODELSHIP_API_KEY_FILE"  # a file that holds it
+# captured requests (app/serving/capture.py): where each target keeps them
+CAPTURE_DIR_IN_CONTAINER = "/var/lib/modelship/capture"
+
+
+def capture_env(settings: TargetSettings, directory: str) -> dict[str, str]:
+    """The server's capture variables from a target's ``capture_rate``/``capture_max_mb``;
+    none while capture is off (the default), so such a deployment is unchanged."""
+    rate = float(getattr(settings, "capture_rate", 0.0) or 0.0)
+    if rate <= 0:
+        return {}
+    return {
+        "MODELSHIP_CAPTURE_RATE": f"{rate:g}",
+        "MODELSHIP_CAPTURE_MAX_MB": f"{float(getattr(settings, 'capture_max_mb', 50.0)):g}",
+        "MODELSHIP_CAPTURE_DIR": directory,
+    }
+
+
+def capture_on(settings: TargetSettings) -> bool:
+    return float(getattr(settings, "capture_rate", 0.0) or 0.0) > 0
 
 
 def key_problems(name: str | None) -> list[Problem]:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
 from app.serving import openapi, routes, v2
 from app.serving.batcher import Batcher
+from app.serving.capture import Capture, read_lines
 from app.serving.config import ServeConfig
 from app.serving.metrics import Metrics
 from app.serving.model import ModelRuntime, RequestError, check_json_depth
@@ -45,6 +48,10 @@ class ServingApp:
         self.runtime: ModelRuntime | None = None
         self.batcher: Batcher | None = None
         self.metrics = Metrics(config.model.stem)
+        self.capture = Capture(
+            config.capture_dir, config.capture_rate, config.capture_max_mb, config.workers
+        )
+        self.metrics.capture = self.capture if self.capture.enabled else None
         self._api_key = (config.api_key or "").encode("utf-8") or None
         self._openapi: bytes | None = None
         self._depth = config.max_json_depth
@@ -72,6 +79,7 @@ class ServingApp:
         )
         self._openapi = _json(openapi.build(rt, version=VERSION, api_key=self._api_key is not None))
         self.runtime = rt
+        self.capture.start()
         log.info(
             "model %s ready in %.2fs (batching %s)",
             rt.name,
@@ -82,6 +90,8 @@ class ServingApp:
     async def close(self) -> None:
         if self.batcher is not None:
             await self.batcher.close()
+        if self.capture.enabled:
+            await asyncio.get_running_loop().run_in_executor(None, self.capture.close)
 
     # ---- ASGI -------------------------------------------------------------------
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -277,16 +287,17 @@ class ServingApp:
                 header_len = v.decode("latin-1")
         body = await self._read_body(scope, receive)
         check_json_depth(body[: int(header_len)] if _is_int(header_len) else body, self._depth)
-        return await self._infer_body(rt, batcher, body, header_len)
+        return await self._infer_body(rt, batcher, body, header_len, scope["path"])
 
     async def _infer_body(
-        self, rt: ModelRuntime, batcher: Batcher, body: bytes, header_len: str | None
+        self, rt: ModelRuntime, batcher: Batcher, body: bytes, header_len: str | None, path: str
     ) -> tuple:
         feeds, n, wanted, _, binary_out, req_id = v2.parse_request(
             rt, body, header_len, self.config.max_rows
         )
         outputs = await self._run(rt, batcher, feeds, n)
         payload, head = v2.build_response(rt, outputs, wanted, binary_out, req_id)
+        self.capture.offer(path, rt, feeds, n, outputs)
         if head is None:
             return 200, JSON, payload, []
         return (
@@ -325,13 +336,42 @@ class ServingApp:
             if isinstance(payload, dict) and "inputs" in payload:
                 # SageMaker's InvokeEndpoint reaches only /invocations: an Open Inference
                 # Protocol v2 request ({"inputs": [...]}) there is answered as v2 infer.
-                return await self._infer_body(rt, batcher, body, None)
+                return await self._infer_body(rt, batcher, body, None, scope["path"])
             feeds, n = rt.feeds_from_json(payload, self.config.max_rows)
         outputs = await self._run(rt, batcher, feeds, n)
         want_csv = b"text/csv" in accept or (is_csv and b"application/json" not in accept)
         if want_csv:
-            return 200, CSV, rt.answer_csv(outputs, header), []
-        return 200, JSON, _json(rt.answer_json(outputs)), []
+            answer = 200, CSV, rt.answer_csv(outputs, header), []
+        else:
+            answer = 200, JSON, _json(rt.answer_json(outputs)), []
+        self.capture.offer(scope["path"], rt, feeds, n, outputs)
+        return answer
+
+    async def get_capture(self, scope: dict, receive: Any) -> tuple:
+        """The captured requests of every worker (app/serving/capture.py), as JSON Lines."""
+        if not self.capture.enabled:
+            raise RequestError(
+                404,
+                "Capture is off on this server: set capture_rate above 0 in the deployment's "
+                "settings (MODELSHIP_CAPTURE_RATE) to keep a share of the requests.",
+            )
+        if self._api_key is None and not _loopback(self.config.host):
+            raise RequestError(
+                403,
+                "This server has no API key and can be reached beyond this computer, so it "
+                "does not hand out its captured requests: set an API key.",
+            )
+        since: float | None = None
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "since" in query:
+            try:
+                since = float(query["since"][-1])
+            except ValueError:
+                raise RequestError(400, "since must be a Unix time (a number).") from None
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, read_lines, self.capture.directory, since
+        )
+        return 200, b"application/x-ndjson", data, []
 
     async def _run(self, rt: ModelRuntime, batcher: Batcher, feeds: dict, n: int) -> list[Any]:
         try:
@@ -343,6 +383,15 @@ class ServingApp:
             # what an encoder was fitted on): the caller's data, so a 422 with the reason.
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RequestError(422, f"The model could not run on this input: {msg[:300]}") from None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_int(text: str | None) -> bool:

@@ -8,6 +8,7 @@ may really use, which is often fewer than ``os.cpu_count()`` reports.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,13 @@ from pathlib import Path
 DEFAULT_MODEL = "/opt/modelship/model/model.onnx"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY = 6 * 1024 * 1024  # SageMaker's payload limit
+DEFAULT_CAPTURE_MAX_MB = 50.0
+
+
+def default_capture_dir() -> Path:
+    """Where captured requests go without MODELSHIP_CAPTURE_DIR: a folder under the
+    temporary directory, which a container with a read-only root still may write."""
+    return Path(tempfile.gettempdir()) / "modelship-capture"
 
 
 class ConfigError(ValueError):
@@ -103,6 +111,10 @@ class ServeConfig:
     max_connections: int = 1000  # open connections per worker; beyond: 503
     max_json_depth: int = 32  # nesting of JSON bodies; deeper: 400
     log_interval_s: float = 10.0  # one log line per kind of client error per interval
+    # captured requests (app/serving/capture.py): off unless the rate is above 0
+    capture_rate: float = 0.0
+    capture_max_mb: float = DEFAULT_CAPTURE_MAX_MB
+    capture_dir: Path = field(default_factory=default_capture_dir)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -181,6 +193,13 @@ def from_env(
         raise ConfigError(f"--workers {workers} must be at least 1")
     threads = _env_int("MODELSHIP_THREADS", 0, 0) or max(1, cpus // workers)
     max_wait_ms = _env_float("MODELSHIP_MAX_WAIT_MS", 2.0)
+    capture_rate = _env_float("MODELSHIP_CAPTURE_RATE", 0.0)
+    if capture_rate > 1:
+        raise ConfigError(f"MODELSHIP_CAPTURE_RATE={capture_rate:g} must be between 0 and 1")
+    capture_max_mb = _env_float("MODELSHIP_CAPTURE_MAX_MB", DEFAULT_CAPTURE_MAX_MB)
+    if capture_max_mb <= 0:
+        raise ConfigError("MODELSHIP_CAPTURE_MAX_MB must be above 0")
+    capture_dir = os.environ.get("MODELSHIP_CAPTURE_DIR", "").strip()
     cfg = ServeConfig(
         model=Path(model_path),
         host=host or os.environ.get("MODELSHIP_HOST") or "127.0.0.1",
@@ -204,6 +223,9 @@ def from_env(
         max_connections=_env_int("MODELSHIP_MAX_CONNECTIONS", 1000, 1),
         max_json_depth=_env_int("MODELSHIP_MAX_JSON_DEPTH", 32, 2),
         log_interval_s=_env_float("MODELSHIP_LOG_INTERVAL_S", 10.0),
+        capture_rate=capture_rate,
+        capture_max_mb=capture_max_mb,
+        capture_dir=Path(capture_dir) if capture_dir else default_capture_dir(),
     )
     read_api_key()  # a key file that cannot be read stops the server before it starts
     return cfg
@@ -228,6 +250,9 @@ def to_env(cfg: ServeConfig) -> dict[str, str]:
         "MODELSHIP_KEEP_ALIVE_S": str(cfg.keep_alive_s),
         "MODELSHIP_MAX_CONNECTIONS": str(cfg.max_connections),
         "MODELSHIP_MAX_JSON_DEPTH": str(cfg.max_json_depth),
+        "MODELSHIP_CAPTURE_RATE": str(cfg.capture_rate),
+        "MODELSHIP_CAPTURE_MAX_MB": str(cfg.capture_max_mb),
+        "MODELSHIP_CAPTURE_DIR": str(cfg.capture_dir),
     }
 
 
@@ -235,6 +260,7 @@ __all__ = [
     "ConfigError",
     "ServeConfig",
     "available_cpus",
+    "default_capture_dir",
     "from_env",
     "read_api_key",
     "replace",

@@ -10,6 +10,7 @@ import bisect
 import os
 import time
 from collections import defaultdict
+from typing import Any
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
@@ -51,6 +52,7 @@ class Metrics:
         self.in_flight = 0
         self.started = time.time()
         self.load_seconds = 0.0
+        self.capture: Any = None  # app/serving/capture.Capture when capture is on
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
@@ -107,6 +109,16 @@ class Metrics:
             "# TYPE modelship_start_time_seconds gauge",
             f"modelship_start_time_seconds{{{base}}} {self.started:.3f}",
         ]
+        if self.capture is not None:
+            out += [
+                "# HELP modelship_capture_records_total Captured requests written to disk.",
+                "# TYPE modelship_capture_records_total counter",
+                f"modelship_capture_records_total{{{base}}} {self.capture.records}",
+                "# HELP modelship_capture_dropped_total Sampled requests not written "
+                "(queue full, line too large, disk error).",
+                "# TYPE modelship_capture_dropped_total counter",
+                f"modelship_capture_dropped_total{{{base}}} {self.capture.dropped}",
+            ]
         return ("\n".join(out) + "\n").encode("utf-8")
 
 

@@ -169,7 +169,25 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             }
         },
+        "capture": {
+            "200": {
+                "description": "The captured requests, one JSON object a line, oldest first",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            },
+            "400": _error("since is not a number"),
+            "403": _error("No API key on a server reachable beyond this computer"),
+            "404": _error("Capture is off on this server"),
+        },
     }
+    since_param = [
+        {
+            "name": "since",
+            "in": "query",
+            "required": False,
+            "description": "Only requests captured after this Unix time",
+            "schema": {"type": "number"},
+        }
+    ]
     bodies: dict[str, dict[str, Any]] = {
         "rows": json_or_csv,
         "infer": {
@@ -187,6 +205,8 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
             op["security"] = []
         if "{name}" in route.path:
             op["parameters"] = name_param
+        if route.answers == "capture":
+            op["parameters"] = since_param
         if route.body is not None:
             op["requestBody"] = bodies[route.body]
         op["responses"] = answers[route.answers]

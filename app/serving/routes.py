@@ -19,7 +19,8 @@ class Route:
     summary: str  # the OpenAPI summary; {model} is the served model's name
     public: bool = False  # answers without the API key (health checks)
     body: str | None = None  # the request body: "rows" (JSON or CSV), "infer" (v2 tensors)
-    answers: str = "plain"  # which responses: plain, ready, rows, model, infer, metrics
+    # which responses: plain, ready, rows, model, infer, metrics, capture
+    answers: str = "plain"
 
 
 V2 = "/v2"  # its routes are named once in the 404 answer, as below
@@ -50,6 +51,13 @@ ROUTES: tuple[Route, ...] = (
         answers="infer",
     ),
     Route("GET", "/metrics", "get_metrics", "Prometheus metrics", answers="metrics"),
+    Route(
+        "GET",
+        "/capture",
+        "get_capture",
+        "Captured requests (JSON Lines; when capture is on)",
+        answers="capture",
+    ),
     Route("GET", "/openapi.json", "get_openapi", "This document"),
 )
 

@@ -30,7 +30,13 @@ from app.paths import data_dir
 from app.progress import CancelToken, NullProgress, Progress
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
-from targets.common import API_KEY_ENV, endpoint_key_value, key_problems, wait_answering
+from targets.common import (
+    API_KEY_ENV,
+    capture_env,
+    endpoint_key_value,
+    key_problems,
+    wait_answering,
+)
 from targets.kind import Kind
 from targets.local.kind import KIND
 from targets.local.settings import LocalSettings
@@ -373,7 +379,7 @@ class LocalTarget(Target):
         # server from this alone if we are killed before its pid is written down.
         ctx.journal.record(resource)
         ctx.progress.update(message=f"Starting the server on {HOST}:{port}")
-        pid = _spawn_detached(argv, log, server_env(settings), rdir)
+        pid = _spawn_detached(argv, log, server_env(settings, capture_dir(ctx.name)), rdir)
         resource.data.update(
             {"pid": pid, "started_ticks": _proc_start_time(pid), "started": time.time()}
         )
@@ -453,7 +459,8 @@ class LocalTarget(Target):
                 continue
             log = Path(r.data["log"])
             log.parent.mkdir(parents=True, exist_ok=True)
-            pid = _spawn_detached(list(r.data["argv"]), log, server_env(settings), log.parent)
+            env = server_env(settings, capture_dir(record.name))
+            pid = _spawn_detached(list(r.data["argv"]), log, env, log.parent)
             r.data.update(
                 {"pid": pid, "started_ticks": _proc_start_time(pid), "started": time.time()}
             )
@@ -527,7 +534,12 @@ _PASSED_ON = frozenset(
 )  # fmt: skip
 
 
-def server_env(settings: LocalSettings) -> dict[str, str]:
+def capture_dir(name: str) -> Path:
+    """Where the deployment's server keeps its captured requests (removed on teardown)."""
+    return run_dir(name) / "capture"
+
+
+def server_env(settings: LocalSettings, capture: Path | None = None) -> dict[str, str]:
     """The server's whole environment, made explicitly.
 
     Only what :data:`_PASSED_ON` names (and the ``LC_*`` locale variables) comes from the
@@ -546,7 +558,9 @@ def server_env(settings: LocalSettings) -> dict[str, str]:
     key = endpoint_key_value(settings)
     if key is not None:
         env[API_KEY_ENV] = key
+    if capture is not None:
+        env.update(capture_env(settings, str(capture)))
     return env
 
 
-__all__ = ["LocalTarget", "find_ours", "port_free", "run_dir", "server_env"]
+__all__ = ["LocalTarget", "capture_dir", "find_ours", "port_free", "run_dir", "server_env"]

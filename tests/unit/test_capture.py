@@ -1,0 +1,244 @@
+"""Captured requests (issue 24): sampling, the size bound with rotation, reading lines
+that are broken, and the refusals of ``GET /capture``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.endpoint.capture import CaptureRecord, parse_lines
+from app.serving.app import ServingApp
+from app.serving.capture import Capture, capture_files, read_lines, record_line
+from app.serving.config import ConfigError, ServeConfig, from_env
+from app.serving.signature import ColumnSpec
+
+
+class TwoColumns:
+    """What the writer reads of a model runtime: its columns and its predictions."""
+
+    def __init__(self) -> None:
+        self.columns = [ColumnSpec("age", "float32", "x", 0), ColumnSpec("plan", "str", "p", 0)]
+        self.column_names = ["age", "plan"]
+
+    def predictions(self, outputs: list[Any]) -> tuple[Any, None, None]:
+        return outputs[0], None, None
+
+
+def _offer(cap: Capture, i: int) -> None:
+    feeds = {
+        "x": np.array([[float(i)], [0.5]], dtype=np.float32),
+        "p": np.array([["basic"], ["pro"]], dtype=object),
+    }
+    cap.offer("/predict", TwoColumns(), feeds, 2, [np.array([i, 1], dtype=np.int64)])
+
+
+def _lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in read_lines(folder).splitlines()]
+
+
+def test_record_line_fields() -> None:
+    feeds = {
+        "x": np.array([[34.0], [np.nan]], dtype=np.float32),
+        "p": np.array([["basic"], ["pro"]], dtype=object),
+    }
+    line = record_line(12.3456, "/predict", TwoColumns(), feeds, 2, [np.array([0, 1])])
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    rec = json.loads(line)
+    assert rec == {
+        "v": 1,
+        "t": 12.346,
+        "route": "/predict",
+        "n": 2,
+        "columns": ["age", "plan"],
+        "rows": [[34.0, "basic"], [None, "pro"]],
+        "predictions": [0, 1],
+    }
+
+
+def test_sampling_share(tmp_path: Path) -> None:
+    random.seed(24)
+    cap = Capture(tmp_path / "c", 0.3, 50, queue_size=5000)
+    for i in range(2000):
+        _offer(cap, i)
+    cap.close()
+    written = len(_lines(tmp_path / "c"))
+    assert cap.records == written and cap.dropped == 0
+    assert 520 < written < 680  # 600 expected; the bounds are 4 standard deviations
+
+
+def test_rate_zero_writes_nothing_and_one_writes_all(tmp_path: Path) -> None:
+    off = Capture(tmp_path / "off", 0.0, 50)
+    assert not off.enabled
+    for i in range(50):
+        _offer(off, i)
+    off.close()
+    assert not (tmp_path / "off").exists()
+    on = Capture(tmp_path / "on", 1.0, 50)
+    for i in range(50):
+        _offer(on, i)
+    on.close()
+    assert [r["rows"][0][0] for r in _lines(tmp_path / "on")] == [float(i) for i in range(50)]
+
+
+def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    cap = Capture(tmp_path, 1.0, 50, queue_size=1)
+    cap.start()
+    for i in range(2000):  # far faster than a thread can write them
+        _offer(cap, i)
+    cap.close()
+    assert cap.dropped > 0
+    assert cap.records + cap.dropped == 2000
+    assert len(_lines(tmp_path)) == cap.records
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def test_rotation_keeps_the_folder_under_the_bound(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    # a file a worker that is gone left behind, older than everything else
+    gone = folder / "capture-999999999-000001.jsonl"
+    gone.write_bytes(b'{"v": 1, "t": 1.0, "route": "/predict", "n": 0}\n' * 40)
+    os.utime(gone, (1, 1))
+    max_mb = 0.01  # 10 KiB
+    bound = int(max_mb * 1024 * 1024)
+    cap = Capture(folder, 1.0, max_mb, workers=2)
+    biggest = 0
+    for i in range(600):  # about 60 KiB of lines
+        _offer(cap, i)
+        if i % 50 == 0:
+            time.sleep(0.02)
+            biggest = max(biggest, _folder_bytes(folder))
+    cap.close()
+    biggest = max(biggest, _folder_bytes(folder))
+    assert cap.records == 600
+    assert biggest <= bound
+    assert not gone.exists()
+    files = capture_files(folder)
+    assert len(files) > 1 and all(f.stat().st_size <= cap.file_limit for f in files)
+    kept = [r["rows"][0][0] for r in _lines(folder)]
+    assert kept[-1] == 599.0  # the newest are kept ...
+    assert 0.0 not in kept  # ... the oldest are gone
+    assert kept == sorted(kept)  # newest files last
+
+
+def test_restarted_worker_keeps_its_earlier_files(tmp_path: Path) -> None:
+    first = Capture(tmp_path, 1.0, 50)
+    _offer(first, 1)
+    first.close()
+    second = Capture(tmp_path, 1.0, 50)  # same pid: a worker restarted in a new container
+    _offer(second, 2)
+    second.close()
+    assert len(capture_files(tmp_path)) == 2
+    assert [r["rows"][0][0] for r in _lines(tmp_path)] == [1.0, 2.0]
+
+
+def test_broken_lines_are_skipped(tmp_path: Path) -> None:
+    good = (
+        b'{"v":1,"t":5.5,"route":"/predict","n":1,"columns":["a"],"rows":[[1]],"predictions":[0]}'
+    )
+    tensor = (
+        b'{"v":1,"t":6,"route":"/v2/models/m/infer","n":2,"columns":null,"shape":[2,3],'
+        b'"predictions":[1,2]}'
+    )
+    data = b"\n".join(
+        [
+            good,
+            b"",
+            b"not json",
+            b'["a list"]',
+            b'{"v":1,"t":"soon","route":"/predict","n":1}',
+            b'{"v":1,"t":7,"route":"/predict","n":1,"columns":["a"],"rows":[[1,2]]}',
+            tensor,
+            good[:40],  # a last line still being written
+        ]
+    )
+    assert parse_lines(data) == [
+        CaptureRecord(5.5, "/predict", 1, ["a"], [[1]], [0]),
+        CaptureRecord(6.0, "/v2/models/m/infer", 2, None, None, [1, 2], [2, 3]),
+    ]
+    # the server's reader leaves out the text after the last newline, and filters on t
+    (tmp_path / "capture-1-000001.jsonl").write_bytes(good + b"\n" + tensor + b"\n" + good[:40])
+    assert read_lines(tmp_path) == good + b"\n" + tensor + b"\n"
+    assert read_lines(tmp_path, since=5.5) == tensor + b"\n"
+
+
+def test_env_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MODELSHIP_CAPTURE_RATE", "0.1")
+    monkeypatch.setenv("MODELSHIP_CAPTURE_MAX_MB", "5")
+    monkeypatch.setenv("MODELSHIP_CAPTURE_DIR", str(tmp_path))
+    cfg = from_env("m.onnx")
+    assert (cfg.capture_rate, cfg.capture_max_mb, cfg.capture_dir) == (0.1, 5.0, tmp_path)
+    monkeypatch.setenv("MODELSHIP_CAPTURE_RATE", "1.5")
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        from_env("m.onnx")
+    monkeypatch.setenv("MODELSHIP_CAPTURE_RATE", "0.5")
+    monkeypatch.setenv("MODELSHIP_CAPTURE_MAX_MB", "0")
+    with pytest.raises(ConfigError, match="above 0"):
+        from_env("m.onnx")
+
+
+# ---- GET /capture's refusals, through the ASGI app ------------------------------------------
+def _get(app: ServingApp, path: str, headers: list | None = None) -> tuple[int, bytes]:
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": headers or [],
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+def _app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str | None, **kw: Any) -> ServingApp:
+    monkeypatch.delenv("MODELSHIP_API_KEY_FILE", raising=False)
+    if key:
+        monkeypatch.setenv("MODELSHIP_API_KEY", key)
+    else:
+        monkeypatch.delenv("MODELSHIP_API_KEY", raising=False)
+    return ServingApp(ServeConfig(model=tmp_path / "m.onnx", capture_dir=tmp_path / "c", **kw))
+
+
+def test_route_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    off = _app(tmp_path, monkeypatch, None)
+    status, body = _get(off, "/capture")
+    assert status == 404 and b"Capture is off" in body
+
+    open_net = _app(tmp_path, monkeypatch, None, host="0.0.0.0", capture_rate=0.5)
+    status, body = _get(open_net, "/capture")
+    assert status == 403 and b"API key" in body
+
+    keyed = _app(tmp_path, monkeypatch, "k-123", host="0.0.0.0", capture_rate=0.5)
+    status, _ = _get(keyed, "/capture")
+    assert status == 401
+    auth = [(b"authorization", b"Bearer k-123")]
+    status, body = _get(keyed, "/capture?since=x", auth)
+    assert status == 400
+    (tmp_path / "c").mkdir()
+    line = b'{"v":1,"t":3,"route":"/predict","n":1,"columns":["a"],"rows":[[1]],"predictions":[0]}'
+    (tmp_path / "c" / "capture-1-000001.jsonl").write_bytes(line + b"\n")
+    assert _get(keyed, "/capture", auth) == (200, line + b"\n")
+    assert _get(keyed, "/capture?since=3", auth) == (200, b"")
+
+    loopback = _app(tmp_path, monkeypatch, None, host="127.0.0.1", capture_rate=0.5)
+    assert _get(loopback, "/capture") == (200, line + b"\n")
