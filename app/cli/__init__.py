@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("app.cli.commands.status", "show deployments and whether they answer"),
     "invoke": ("app.cli.commands.invoke", "get predictions from a deployment for a CSV/JSON file"),
     "logs": ("app.cli.commands.logs", "show a deployment's last log lines"),
+    "monitor": (
+        "app.cli.commands.monitor",
+        "compare a deployment's captured inputs with the rows its model was proven on",
+    ),
     "stop": ("app.cli.commands.stop", "stop a deployment without removing it"),
     "start": ("app.cli.commands.start", "start a stopped deployment again"),
     "teardown": ("app.cli.commands.teardown", "remove a deployment and everything it created"),

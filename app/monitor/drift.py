@@ -368,8 +368,10 @@ def drift_report(proof: dict[str, Any], records: Sequence[CaptureRecord]) -> Dri
         headline = f"Too few captured rows to judge ({n_rows}; at least {MIN_ROWS} needed)."
     else:
         level = max(judged, key=LEVELS.index) if judged else UNKNOWN
-        drifted = [c.name for c in out if c.level == "drift"]
-        watch = [c.name for c in out if c.level == "watch"]
+        drifted = [f"'{c.name}'" for c in out if c.level == "drift"]
+        watch = [f"'{c.name}'" for c in out if c.level == "watch"]
+        if preds is not None and preds.level in ("drift", "watch"):
+            (drifted if preds.level == "drift" else watch).append("the model's answers")
         compared = (
             f"{n_rows} captured rows compared with the {baseline_rows} rows the model was proven on"
         )
@@ -385,5 +387,5 @@ def drift_report(proof: dict[str, Any], records: Sequence[CaptureRecord]) -> Dri
 
 
 def _names(names: Sequence[str]) -> str:
-    quoted = [f"'{n}'" for n in names]
+    quoted = list(names)
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
