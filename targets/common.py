@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 API_KEY_ENV = "MODELSHIP_API_KEY"  # the key itself
 API_KEY_FILE_ENV = "MODELSHIP_API_KEY_FILE"  # a file that holds it
-# captured requests (app/serving/capture.py): where each target keeps them
-CAPTURE_DIR_IN_CONTAINER = "/var/lib/modelship/capture"
+# captured requests (app/serving/capture.py): in a container's writable layer (a VM's
+# container, Docker, a Heroku dyno), so removing the container removes them
+CAPTURE_DIR_IN_CONTAINER = "/tmp/modelship-capture"
 
 
 def capture_env(settings: TargetSettings, directory: str) -> dict[str, str]:

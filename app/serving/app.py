@@ -355,7 +355,8 @@ class ServingApp:
                 "Capture is off on this server: set capture_rate above 0 in the deployment's "
                 "settings (MODELSHIP_CAPTURE_RATE) to keep a share of the requests.",
             )
-        if self._api_key is None and not _loopback(self.config.host):
+        cfg = self.config
+        if self._api_key is None and not (cfg.capture_guarded or _loopback(cfg.host)):
             raise RequestError(
                 403,
                 "This server has no API key and can be reached beyond this computer, so it "

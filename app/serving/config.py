@@ -115,6 +115,9 @@ class ServeConfig:
     capture_rate: float = 0.0
     capture_max_mb: float = DEFAULT_CAPTURE_MAX_MB
     capture_dir: Path = field(default_factory=default_capture_dir)
+    # GET /capture without an API key off loopback: only where a proxy that signs callers
+    # in stands in front (a Kubernetes API server's services proxy)
+    capture_guarded: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -226,6 +229,7 @@ def from_env(
         capture_rate=capture_rate,
         capture_max_mb=capture_max_mb,
         capture_dir=Path(capture_dir) if capture_dir else default_capture_dir(),
+        capture_guarded=os.environ.get("MODELSHIP_CAPTURE_GUARDED", "0").strip() == "1",
     )
     read_api_key()  # a key file that cannot be read stops the server before it starts
     return cfg
@@ -253,6 +257,7 @@ def to_env(cfg: ServeConfig) -> dict[str, str]:
         "MODELSHIP_CAPTURE_RATE": str(cfg.capture_rate),
         "MODELSHIP_CAPTURE_MAX_MB": str(cfg.capture_max_mb),
         "MODELSHIP_CAPTURE_DIR": str(cfg.capture_dir),
+        "MODELSHIP_CAPTURE_GUARDED": "1" if cfg.capture_guarded else "0",
     }
 
 

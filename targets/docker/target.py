@@ -28,7 +28,14 @@ from app.image.image import DEPLOYMENT_LABEL, MANAGED_LABEL, connect
 from app.nextstep import pull_image, rename, run_command, say, see_details, set_setting
 from app.progress import NullProgress, Progress
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
-from targets.common import API_KEY_FILE_ENV, endpoint_key_value, key_problems, wait_answering
+from targets.common import (
+    API_KEY_FILE_ENV,
+    CAPTURE_DIR_IN_CONTAINER,
+    capture_env,
+    endpoint_key_value,
+    key_problems,
+    wait_answering,
+)
 from targets.docker.kind import KIND
 from targets.docker.settings import DockerSettings
 from targets.kind import Kind
@@ -207,12 +214,15 @@ class DockerTarget(Target):
             if settings.memory_limit:
                 kwargs["mem_limit"] = settings.memory_limit
             secret = endpoint_key_value(settings)
+            # captured requests stay in the container's writable layer: removing the
+            # container (teardown, a redeploy) removes them
+            environment = capture_env(settings, CAPTURE_DIR_IN_CONTAINER)
             if secret is not None:
-                kwargs["environment"] = {
-                    API_KEY_FILE_ENV: SECRET_PATH,
-                    "MODELSHIP_API_KEY_WAIT_S": str(KEY_WAIT_S),
-                }
+                environment[API_KEY_FILE_ENV] = SECRET_PATH
+                environment["MODELSHIP_API_KEY_WAIT_S"] = str(KEY_WAIT_S)
                 kwargs["tmpfs"] = {SECRET_DIR: _tmpfs_options(client, image_ref)}
+            if environment:
+                kwargs["environment"] = environment
             try:
                 container = client.containers.create(
                     image_ref,

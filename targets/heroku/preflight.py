@@ -244,6 +244,8 @@ def plan(profile: Profile, previous: DeploymentRecord | None) -> list[PlanItem]:
         items = [PlanItem("reuse" if exists else "create", "Heroku app", app, where)]
     names = ["MODELSHIP_API_KEY (the endpoint's key)"] if s.api_key else []
     names.append("MODELSHIP_WORKERS")
+    if s.capture_rate > 0:
+        names.append(f"MODELSHIP_CAPTURE_* (capture {s.capture_rate:g} of the requests)")
     items.append(PlanItem("set", "config vars", app, ", ".join(names)))
     items.append(
         PlanItem(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import DeploymentRecord, Resource
 from app.progress import Progress
-from targets.common import API_KEY_ENV, endpoint_key_value
+from targets.common import API_KEY_ENV, CAPTURE_DIR_IN_CONTAINER, capture_env, endpoint_key_value
 from targets.heroku import pricing
 from targets.heroku.client import (
     HerokuClient,
@@ -79,7 +79,17 @@ def live(record: DeploymentRecord | None, kind: str, app: str) -> Resource | Non
 
 
 def config_vars(settings: HerokuSettings) -> dict[str, str | None]:
-    """What the server needs: its API key (None: remove it) and ModelShip's settings
-    for the dyno size (workers that fit its memory)."""
+    """What the server needs: its API key (None: remove it), ModelShip's settings for
+    the dyno size (workers that fit its memory), and capture's (None while it is off).
+    Captured requests stay on the dyno's own file system, which a restart empties."""
     workers = pricing.WORKERS.get(settings.dyno_size.lower(), 1)
-    return {API_KEY_ENV: endpoint_key_value(settings), "MODELSHIP_WORKERS": str(workers)}
+    out: dict[str, str | None] = {
+        API_KEY_ENV: endpoint_key_value(settings),
+        "MODELSHIP_WORKERS": str(workers),
+    }
+    out.update(dict.fromkeys(CAPTURE_KEYS))
+    out.update(capture_env(settings, CAPTURE_DIR_IN_CONTAINER))
+    return out
+
+
+CAPTURE_KEYS = ("MODELSHIP_CAPTURE_RATE", "MODELSHIP_CAPTURE_MAX_MB", "MODELSHIP_CAPTURE_DIR")

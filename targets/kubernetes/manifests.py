@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,6 +45,10 @@ KEY_DIR = "/var/run/modelship"
 KEY_FILE = f"{KEY_DIR}/api_key"  # read by app.serving.config.read_api_key
 KEY_ITEM = "api_key"
 CONTAINER_NAME = "model"
+# captured requests (app/serving/capture.py) on their own emptyDir: the root is read-only,
+# the pod's deletion removes them, and the sizeLimit keeps them off the node's disk
+CAPTURE_DIR = "/var/lib/modelship/capture"
+CAPTURE_VOLUME = "capture"
 KSERVE_CONTAINER = "kserve-container"  # KServe's name for a predictor's main container
 # KServe's raw deployment mode (a Deployment, Service and HPA; no Knative). KServe 0.15+
 # also names it "Standard"; "RawDeployment" is what every release since 0.8 accepts.
@@ -195,7 +200,22 @@ def container_env(settings: KubernetesSettings, with_key: bool) -> list[dict[str
     ]
     if with_key:
         env.append({"name": "MODELSHIP_API_KEY_FILE", "value": KEY_FILE})
+    if settings.capture_rate > 0:
+        env += [
+            {"name": "MODELSHIP_CAPTURE_RATE", "value": f"{settings.capture_rate:g}"},
+            {"name": "MODELSHIP_CAPTURE_MAX_MB", "value": f"{settings.capture_max_mb:g}"},
+            {"name": "MODELSHIP_CAPTURE_DIR", "value": CAPTURE_DIR},
+        ]
+        if not with_key and settings.expose == "proxy":
+            # reached only through the API server's proxy, whose sign-in guards it
+            env.append({"name": "MODELSHIP_CAPTURE_GUARDED", "value": "1"})
     return env
+
+
+def capture_size_limit(max_mb: float) -> str:
+    """The capture emptyDir's sizeLimit: the bound the server keeps, and room above it
+    (a file being written, the file system's own blocks) so the pod is never evicted."""
+    return f"{math.ceil(max_mb * 1.25) + 8}Mi"
 
 
 def container_security() -> dict[str, Any]:
@@ -256,6 +276,8 @@ def container(
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     if with_key:
         mounts.append({"name": "api-key", "mountPath": KEY_DIR, "readOnly": True})
+    if settings.capture_rate > 0:
+        mounts.append({"name": CAPTURE_VOLUME, "mountPath": CAPTURE_DIR})
     return {
         "name": name,
         "image": image,
@@ -272,9 +294,19 @@ def container(
     }
 
 
-def volumes(deployment: str, with_key: bool) -> list[dict[str, Any]]:
-    """``/tmp`` (the root file system is read-only; HOME is /tmp) and the key's Secret."""
+def volumes(
+    deployment: str, with_key: bool, settings: KubernetesSettings | None = None
+) -> list[dict[str, Any]]:
+    """``/tmp`` (the root file system is read-only; HOME is /tmp), the key's Secret, and
+    the captured requests' own emptyDir when capture is on."""
     out: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    if settings is not None and settings.capture_rate > 0:
+        out.append(
+            {
+                "name": CAPTURE_VOLUME,
+                "emptyDir": {"sizeLimit": capture_size_limit(settings.capture_max_mb)},
+            }
+        )
     if with_key:
         out.append(
             {
@@ -308,7 +340,7 @@ def deployment_manifest(
         "securityContext": pod_security(),
         "automountServiceAccountToken": False,  # the server never calls the API
         "containers": [container(settings, image, with_key=with_key)],
-        "volumes": volumes(deployment, with_key),
+        "volumes": volumes(deployment, with_key, settings),
     }
     if settings.pull_secret:
         pod["imagePullSecrets"] = [{"name": pull_secret_name(deployment)}]
@@ -457,7 +489,7 @@ def inference_service(
         "securityContext": pod_security(),
         "automountServiceAccountToken": False,
         "containers": [container(settings, image, with_key=with_key, name=KSERVE_CONTAINER)],
-        "volumes": volumes(deployment, with_key),
+        "volumes": volumes(deployment, with_key, settings),
     }
     if settings.autoscaled:
         predictor["scaleMetric"] = "cpu"

@@ -12,7 +12,12 @@ from app.nextstep import say, see_details
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext
-from targets.common import API_KEY_FILE_ENV, endpoint_key_value
+from targets.common import (
+    API_KEY_FILE_ENV,
+    CAPTURE_DIR_IN_CONTAINER,
+    capture_env,
+    endpoint_key_value,
+)
 from targets.openstack.kind import SEND_IMAGE
 from targets.openstack.names import (
     CONTAINER_PORT,
@@ -135,6 +140,8 @@ def start_version(ctx: DeployContext, ssh: Ssh, vm: Vm, setup: Resource) -> Reso
         f"-e MODELSHIP_TLS_KEY_FILE={SECRET_DIR_IN_CONTAINER}/tls.key",
         f"-e PORT={CONTAINER_PORT}",
     ]
+    # captured requests: in the container's writable layer, removed with the container
+    env += [f"-e {k}={q(v)}" for k, v in capture_env(s, CAPTURE_DIR_IN_CONTAINER).items()]
     cname = container_name(name, ctx.version)
     front = setup.data["front"]
     current = backend_now(ssh, root)

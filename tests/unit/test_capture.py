@@ -242,3 +242,8 @@ def test_route_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
     loopback = _app(tmp_path, monkeypatch, None, host="127.0.0.1", capture_rate=0.5)
     assert _get(loopback, "/capture") == (200, line + b"\n")
+    # behind a proxy that signs callers in (Kubernetes' services proxy)
+    proxied = _app(
+        tmp_path, monkeypatch, None, host="0.0.0.0", capture_rate=0.5, capture_guarded=True
+    )
+    assert _get(proxied, "/capture") == (200, line + b"\n")

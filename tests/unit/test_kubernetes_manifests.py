@@ -58,6 +58,8 @@ SCALING = {"fixed": {"replicas": 2}, "hpa": {"replicas": 2, "min_replicas": 1, "
 SECRETS = {
     "bare": {},
     "key+pull": {"api_key": "iris-key", "pull_secret": "registry-login"},
+    "capture": {"capture_rate": 0.25},
+    "key+capture": {"api_key": "iris-key", "capture_rate": 0.1, "capture_max_mb": 20},
 }
 
 
@@ -67,7 +69,7 @@ def combinations() -> list[Any]:
         ("deployment", "kserve"), EXPOSE.items(), SCALING.items(), SECRETS.items()
     ):
         kind = "ingress" if expose.startswith("ingress") else expose
-        if kind != "proxy" and not keys:
+        if kind != "proxy" and not keys.get("api_key"):
             continue  # an endpoint beyond the API server needs a key (tested below)
         case = {"expose": kind, **extra, **scale, **keys}
         out.append(pytest.param(flavour, case, id=f"{flavour}-{expose}-{scaling}-{secrets}"))
@@ -283,6 +285,31 @@ def test_the_container_is_locked_down(flavour: str) -> None:
     assert env["MODELSHIP_HOST"] == "0.0.0.0"
 
 
+@pytest.mark.parametrize("flavour", ["deployment", "kserve"])
+def test_captured_requests_get_their_own_bounded_empty_dir(flavour: str) -> None:
+    off = pod_spec(workload(built(flavour, {"api_key": "k"})))
+    assert not any(e["name"].startswith("MODELSHIP_CAPTURE") for e in off["containers"][0]["env"])
+    assert m.CAPTURE_VOLUME not in {v["name"] for v in off["volumes"]}
+
+    case = {"api_key": "k", "capture_rate": 0.1, "capture_max_mb": 40}
+    pod = pod_spec(workload(built(flavour, case)))
+    (box,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in box["env"]}
+    assert env["MODELSHIP_CAPTURE_RATE"] == "0.1"
+    assert env["MODELSHIP_CAPTURE_MAX_MB"] == "40"
+    assert env["MODELSHIP_CAPTURE_DIR"] == m.CAPTURE_DIR
+    assert "MODELSHIP_CAPTURE_GUARDED" not in env  # the key guards GET /capture
+    mount = next(v for v in box["volumeMounts"] if v["mountPath"] == m.CAPTURE_DIR)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    limit = volume["emptyDir"]["sizeLimit"]
+    assert limit.endswith("Mi") and 40 < int(limit[:-2]) <= 80  # the bound, with room
+
+    # keyless behind the API server's proxy: the proxy's sign-in guards GET /capture
+    proxied = pod_spec(workload(built(flavour, {"expose": "proxy", "capture_rate": 1})))
+    env = {e["name"]: e["value"] for e in proxied["containers"][0]["env"]}
+    assert env["MODELSHIP_CAPTURE_GUARDED"] == "1"
+
+
 def test_the_image_user_is_the_one_the_dockerfile_makes() -> None:
     from app.image.buildcontext import IMAGE_UID
 
@@ -463,6 +490,8 @@ def test_the_profile_keys_are_the_contract() -> None:
         "port",
         "api_key",
         "start_timeout",
+        "capture_rate",
+        "capture_max_mb",
     ]
     s = settings()
     assert (s.kubeconfig, s.context, s.namespace, s.mode, s.expose) == (
