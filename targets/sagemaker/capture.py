@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import Resource
 from targets.sagemaker.client import AWS, is_not_found, tags
+from targets.sagemaker.resources import BUCKET
 
 if TYPE_CHECKING:
     from app.domain import DeploymentRecord
     from app.progress import Progress
     from app.store.journal import Journal
 
-BUCKET = "s3_bucket"  # resource kind: the capture bucket (and its captured objects)
 PREFIX = "capture"  # where in the bucket SageMaker writes
 CSV_TYPES = ["text/csv", "application/csv"]
 JSON_TYPES = ["application/json"]

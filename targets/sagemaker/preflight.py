@@ -68,6 +68,16 @@ def setting_problems(profile: Profile) -> list[Problem]:
                 setting="instance_count",
             )
         )
+    if s.mode == "serverless" and s.capture_rate > 0:
+        problems.append(
+            Problem(
+                "SageMaker serverless endpoints do not offer Data Capture, where ModelShip "
+                "keeps captured requests on SageMaker.",
+                "Set capture_rate to 0, or use mode realtime to capture requests.",
+                kind="setting",
+                setting="capture_rate",
+            )
+        )
     size = sample_payload_bytes(profile.model.sample_csv)
     limit = MAX_PAYLOAD[s.mode]
     if size is not None and size > limit:

@@ -68,6 +68,10 @@ INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TABLE}
 SERVERLESS_USD_PER_GB_SECOND = 0.00002
 SERVERLESS_USD_PER_GB_DATA = 0.016
 ECR_USD_PER_GB_MONTH = 0.10
+# S3 Standard storage (the first 50 TB a month), where Data Capture writes, plus a
+# PUT request per object SageMaker writes.
+S3_USD_PER_GB_MONTH = 0.023
+S3_USD_PER_1000_PUTS = 0.005
 
 _GRAVITON = re.compile(r"^ml\.[a-z]+\d+g[a-z]*\.")
 

@@ -22,8 +22,10 @@ VARIANT = "AllTraffic"
 ROLE, MODEL, CONFIG, ENDPOINT = "iam_role", "sagemaker_model", "endpoint_config", "endpoint"
 UPDATE, SCALABLE, POLICY = "endpoint_update", "scalable_target", "scaling_policy"
 REPOSITORY = "ecr_repository"
-# teardown order: what depends on something goes before it
-TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, ROLE, REPOSITORY]
+BUCKET = "s3_bucket"  # the capture bucket (targets.sagemaker.capture), with its objects
+# teardown order: what depends on something goes before it (the endpoint stops writing
+# captured requests before their bucket is emptied)
+TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, BUCKET, ROLE, REPOSITORY]
 
 
 def trust_policy(account: str) -> dict[str, Any]:
@@ -43,9 +45,12 @@ def trust_policy(account: str) -> dict[str, Any]:
     }
 
 
-def role_policy(region: str, account: str, repository: str) -> dict[str, Any]:
-    """Only what an endpoint needs: pull its image from ECR and write its logs."""
-    return {
+def role_policy(
+    region: str, account: str, repository: str, capture_bucket: str | None = None
+) -> dict[str, Any]:
+    """Only what an endpoint needs: pull its image from ECR and write its logs (and,
+    with capture on, its captured requests into the capture bucket's prefix)."""
+    policy: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
@@ -71,6 +76,11 @@ def role_policy(region: str, account: str, repository: str) -> dict[str, Any]:
             {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
         ],
     }
+    if capture_bucket:
+        from targets.sagemaker.capture import bucket_policy_statement
+
+        policy["Statement"].append(bucket_policy_statement(capture_bucket))
+    return policy
 
 
 def aws_name(text: str, limit: int = 63) -> str:
@@ -114,6 +124,10 @@ def destroy(resource: Resource, progress: Progress) -> bool:
         return delete_repository(aws, resource.id)
     if kind == ROLE:
         return delete_role(aws, resource) if resource.data.get("created") else False
+    if kind == BUCKET:
+        from targets.sagemaker.capture import delete_bucket
+
+        return delete_bucket(aws, resource)
     sm = aws.client("sagemaker")
     calls = {
         MODEL: lambda: sm.delete_model(ModelName=resource.id),

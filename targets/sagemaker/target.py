@@ -17,7 +17,10 @@ deployment's name (``modelship.deployment``):
   version's config (blue/green, all at once, SageMaker rolls back by itself when the new
   fleet fails), journaled as an ``endpoint_update`` whose undo points the endpoint back;
 * autoscaling when the fewest and most instances differ: a scalable target and a
-  target-tracking policy on ``SageMakerVariantInvocationsPerInstance``.
+  target-tracking policy on ``SageMakerVariantInvocationsPerInstance``;
+* with ``capture_rate`` above 0: an S3 bucket for SageMaker's Data Capture, and a
+  ``DataCaptureConfig`` in each endpoint config (:mod:`.capture`); teardown removes
+  the captured objects and the bucket.
 
 The plan states what that costs per hour from a dated table (:mod:`.prices`); ``status``
 repeats it with the time since deploy; ``teardown`` removes all of it (and the
@@ -40,6 +43,14 @@ from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
 from targets.cost import Cost, money
 from targets.kind import Kind
 from targets.sagemaker import prices, resources
+from targets.sagemaker.capture import (
+    bucket_name,
+    data_capture_config,
+    ensure_bucket,
+    pull_lines,
+    sampling_percentage,
+)
+from targets.sagemaker.capture import destination as capture_destination
 from targets.sagemaker.client import AWS, aws_errors, error_code, is_not_found, tags
 from targets.sagemaker.kind import ENDPOINT_START, KIND
 from targets.sagemaker.preflight import (
@@ -51,6 +62,7 @@ from targets.sagemaker.preflight import (
     setting_problems,
 )
 from targets.sagemaker.resources import (
+    BUCKET,
     CONFIG,
     ENDPOINT,
     MODEL,
@@ -174,6 +186,27 @@ class SageMakerTarget(Target):
                     Cost.said("free"),
                 )
             )
+        if s.capture_rate > 0:
+            items.append(
+                PlanItem(
+                    "create or reuse",
+                    "S3 bucket",
+                    f"modelship-{profile.name}-<hash>/capture",
+                    f"SageMaker Data Capture keeps {sampling_percentage(s.capture_rate)} % of "
+                    "the requests and answers there (no headers, no key); "
+                    + (
+                        f"the role {s.role_arn} must allow s3:PutObject there; "
+                        if s.role_arn
+                        else ""
+                    )
+                    + "teardown removes them",
+                    Cost.said(
+                        f"{money(prices.S3_USD_PER_GB_MONTH)} per GB-month of captured data "
+                        f"stored, plus {money(prices.S3_USD_PER_1000_PUTS)} per 1,000 objects "
+                        "written"
+                    ),
+                )
+            )
         items.append(PlanItem("create", "SageMaker model", f"{ep}-v*", "the pushed image"))
         if s.mode == "serverless":
             cost = prices.serverless_cost(s.memory_mb)
@@ -243,11 +276,18 @@ class SageMakerTarget(Target):
         live += [r for r in previous_live if r.kind == REPOSITORY and r.key not in _keys(live)]
 
         ctx.cancel.raise_if_cancelled()
-        role_arn, role = self._role(ctx, aws, s, base, previous_live)
+        bucket = self._capture_bucket(ctx, aws, s, base, previous_live)
+        if bucket is not None:
+            live.append(bucket)
+        live += [r for r in previous_live if r.kind == BUCKET and r.key not in _keys(live)]
+        capture = bucket.id if bucket is not None else None
+        kept = next((r for r in live if r.kind == BUCKET), None)  # capture since turned off
+        ctx.cancel.raise_if_cancelled()
+        role_arn, role = self._role(ctx, aws, s, base, previous_live, capture)
         if role is not None:
             live.append(role)
         ctx.cancel.raise_if_cancelled()
-        model, config = self._model_and_config(ctx, aws, s, base, role_arn)
+        model, config = self._model_and_config(ctx, aws, s, base, role_arn, capture)
         ctx.cancel.raise_if_cancelled()
         ep = endpoint_name(ctx.name)
         endpoint_resource = self._endpoint(ctx, aws, s, base, ep, config)
@@ -273,6 +313,8 @@ class SageMakerTarget(Target):
                 "model": model,
                 "config": config,
                 "deployed_at": time.time(),
+                # where SageMaker's Data Capture writes (None: capture off)
+                "capture_uri": capture_destination(kept.id) if kept is not None else None,
             },
         )
 
@@ -290,8 +332,11 @@ class SageMakerTarget(Target):
         s: SageMakerSettings,
         base: dict[str, Any],
         previous_live: list[Resource],
+        capture: str | None = None,
     ) -> tuple[str, Resource | None]:
-        """The execution role's ARN, and the role resource when ModelShip made it."""
+        """The execution role's ARN, and the role resource when ModelShip made it.
+
+        ``capture``: the capture bucket the role must be allowed to write into."""
         if s.role_arn:
             return s.role_arn, None
         name = role_name(ctx.name)
@@ -305,6 +350,17 @@ class SageMakerTarget(Target):
                     raise exc
         else:
             ctx.progress.update(None, f"Using the execution role {name}")
+            if mine is not None:  # ours: its policy follows the settings (capture on/off)
+                with aws.errors(f"updating the policy of IAM role {name}"):
+                    iam.put_role_policy(
+                        RoleName=name,
+                        PolicyName="modelship-endpoint",
+                        PolicyDocument=json.dumps(
+                            role_policy(
+                                s.region, aws.account(), repository_name(ctx.profile), capture
+                            )
+                        ),
+                    )
             return arn, mine  # ours when an earlier version of this deployment made it
         resource = Resource(ROLE, name, name=f"IAM role {name}", data={**base, "created": True})
         ctx.journal.record(resource)
@@ -323,7 +379,7 @@ class SageMakerTarget(Target):
                 RoleName=name,
                 PolicyName="modelship-endpoint",
                 PolicyDocument=json.dumps(
-                    role_policy(s.region, account, repository_name(ctx.profile))
+                    role_policy(s.region, account, repository_name(ctx.profile), capture)
                 ),
             )
         return arn, resource
@@ -336,7 +392,10 @@ class SageMakerTarget(Target):
         s: SageMakerSettings,
         base: dict[str, Any],
         role_arn: str,
+        capture: str | None = None,
     ) -> tuple[str, str]:
+        """The version's model and endpoint config; ``capture`` is the bucket SageMaker's
+        Data Capture writes into (None: no DataCaptureConfig)."""
         sm = aws.client("sagemaker")
         reuse = self._version_resources(ctx)
         if reuse is not None:  # a rollback: that version's model and config still exist
@@ -403,11 +462,34 @@ class SageMakerTarget(Target):
         c = Resource(CONFIG, config, name=f"endpoint config {config}", data=dict(version_data))
         ctx.journal.record(c)
         ctx.progress.update(None, f"Creating the endpoint config {config}")
+        extra: dict[str, Any] = {}
+        if capture is not None:
+            extra["DataCaptureConfig"] = data_capture_config(s.capture_rate, capture)
         with aws.errors(f"creating endpoint config {config}"):
             sm.create_endpoint_config(
-                EndpointConfigName=config, ProductionVariants=[variant], Tags=tags(ctx.name)
+                EndpointConfigName=config,
+                ProductionVariants=[variant],
+                Tags=tags(ctx.name),
+                **extra,
             )
         return model, config
+
+    # -- the capture bucket --
+    def _capture_bucket(
+        self,
+        ctx: DeployContext,
+        aws: AWS,
+        s: SageMakerSettings,
+        base: dict[str, Any],
+        previous_live: list[Resource],
+    ) -> Resource | None:
+        """The bucket SageMaker's Data Capture writes into, when capture is on; an
+        earlier version's bucket is kept (its captured requests stay until teardown)."""
+        if s.capture_rate <= 0:
+            return None
+        name = bucket_name(aws.account(), s.region, ctx.name)
+        previous = next((r for r in previous_live if r.kind == BUCKET and r.id == name), None)
+        return ensure_bucket(aws, name, ctx.name, ctx.journal, ctx.progress, previous, base)
 
     def _version_resources(self, ctx: DeployContext) -> tuple[str, str] | None:
         """A recorded version's model and config, when both still exist (rollback).
@@ -647,6 +729,11 @@ class SageMakerTarget(Target):
         else:
             aws = AWS(data.get("aws_profile"), str(data.get("region")))
         return SageMakerClient(endpoint.url, str(data["endpoint_name"]), aws)
+
+    def capture_lines(self, record: DeploymentRecord, since: float | None = None) -> bytes:
+        """The deployment's captured requests from SageMaker's Data Capture in S3, as
+        ModelShip capture lines (JSON Lines; empty when capture is off)."""
+        return pull_lines(record, since)
 
     # ---- removing ------------------------------------------------------------------
     def destroy(self, resource: Resource, progress: Progress) -> bool:

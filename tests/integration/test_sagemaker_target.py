@@ -4,12 +4,17 @@
 smoke test went through InvokeEndpoint, with autoscaling registered in Application
 Auto Scaling, the cost stated before anything was created; the plan's cost;
 `modelship invoke NAME --csv`; status with the running cost; missing credentials
-(exit 6); serverless mode; teardown leaving nothing in moto or the registry.
+(exit 6); serverless mode; teardown leaving nothing in moto or the registry. Captured
+requests (issue 24): with capture_rate 1 the endpoint config asks SageMaker's Data
+Capture for every request, the emulator writes them to S3 (moto) as SageMaker does,
+pull_lines reads them back in ModelShip's line format, and teardown removes them and
+their bucket; with capture off there is no DataCaptureConfig and no bucket.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,11 +78,13 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
     import boto3
 
     name = "sm-cli"
-    profile = sagemaker_profile(model, name, base_image, max_instances=3)
+    profile = sagemaker_profile(model, name, base_image, max_instances=3, capture_rate=1.0)
     save_profile(profile)
     items = [str(i) for i in plan(profile)]
     text = "\n".join(items)
     assert "$0.056 per hour (1 × ml.t2.medium)" in text, text
+    assert "S3 bucket" in text and "per GB-month of captured data" in text, text
+    assert "keeps 100 % of the requests" in text, text
     assert "billing stops at `modelship teardown sm-cli`" in text
     assert "up to $0.168 per hour at 3 instances" in text
     try:
@@ -129,6 +136,9 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
         answer = capsys.readouterr().out.strip().splitlines()
         assert len(answer) == 3, answer  # header + one line per row
 
+        # captured requests: SageMaker's Data Capture, read back as ModelShip lines
+        _captured_in_s3_and_pulled(name, sm, answer)
+
         # status: running, with the cost and the time since deploy
         assert main(["status", name]) == 0
         out = capsys.readouterr().out
@@ -139,6 +149,45 @@ def test_cli_deploy_reaches_an_autoscaled_endpoint_smoke_tested_through_invoke_e
     finally:
         teardown(name)
     _nothing_left(name, sagemaker_emulator, docker_client)
+    assert sagemaker_emulator.captured, "the emulator wrote no capture object"
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    bucket = sagemaker_emulator.captured[0].removeprefix("s3://").split("/")[0]
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def _captured_in_s3_and_pulled(name: str, sm, answer: list[str]) -> None:
+    import boto3
+
+    from app.model.convert.report import proof_path_for
+    from app.store.records import load_record
+    from targets.sagemaker.capture import pull_lines
+
+    [c] = sm.list_endpoint_configs()["EndpointConfigs"]
+    config = sm.describe_endpoint_config(EndpointConfigName=c["EndpointConfigName"])
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    bucket, _, prefix = capture["DestinationS3Uri"].removeprefix("s3://").partition("/")
+    assert bucket.startswith("modelship-sm-cli-") and prefix == "capture"
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    # SageMaker's layout: <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl
+    assert keys and all(
+        re.fullmatch(r"capture/modelship-sm-cli/AllTraffic/\d{4}/\d\d/\d\d/\d\d/[^/]+\.jsonl", k)
+        for k in keys
+    ), keys
+    record = load_record(name)
+    proof = json.loads(proof_path_for(record.version().model_path).read_text())
+    lines = [json.loads(x) for x in pull_lines(record, None).splitlines()]
+    assert len(lines) >= 2, lines  # the smoke test's request and the CSV invoke
+    for line in lines:
+        assert line["v"] == 1 and line["route"] == "/invocations"
+        assert line["columns"] == proof["columns"]
+        assert len(line["rows"]) == line["n"] == len(line["predictions"])
+    last = max(lines, key=lambda x: x["t"])
+    assert last["rows"] == [[0.1, 2.0, 0.3, -1.0], [0.5, -2.0, 0.1, 1.0]]
+    assert [str(p) for p in last["predictions"]] == [r.split(",")[0] for r in answer[1:]]
+    assert pull_lines(record, last["t"]) == b""  # nothing after the last one
 
 
 def test_the_execution_role_trusts_sagemaker_for_this_account_only(
@@ -216,6 +265,12 @@ def test_serverless_endpoint_answers_and_tears_down(
             "ProductionVariants"
         ][0]
         assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 2}
+        # capture off (the default): no DataCaptureConfig, no bucket, nothing captured
+        described = sm.describe_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+        assert not described.get("DataCaptureConfig")
+        assert sagemaker_emulator.captured == []
+        s3 = boto3.session.Session(region_name=REGION).client("s3")
+        assert not [b for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("modelship-")]
         aas = boto3.session.Session(region_name=REGION).client("application-autoscaling")
         assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
         [m] = sm.list_models()["Models"]

@@ -180,3 +180,33 @@ def test_bucket_names_are_valid_s3_names_and_differ_by_account_and_region() -> N
         assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name), name
         assert "--" not in name
     assert bucket_name("123456789012", "us-east-1", "churn").startswith("modelship-churn-")
+
+
+def test_the_role_may_write_only_into_the_capture_prefix() -> None:
+    from targets.sagemaker.resources import role_policy
+
+    plain = role_policy("us-east-1", "123456789012", "modelship/x")
+    assert not [s for s in plain["Statement"] if "s3:PutObject" in s["Action"]]
+    with_capture = role_policy("us-east-1", "123456789012", "modelship/x", "modelship-x-0a1b")
+    [s3] = [s for s in with_capture["Statement"] if "s3:PutObject" in s["Action"]]
+    assert s3 == {
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": "arn:aws:s3:::modelship-x-0a1b/capture/*",
+    }
+
+
+def test_serverless_with_capture_is_refused_before_anything_is_made(tmp_path) -> None:
+    from targets.sagemaker.preflight import setting_problems
+    from tests.conformance.harnesses.sagemaker import sagemaker_profile
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"onnx")
+    on = sagemaker_profile(model, "x", "base", mode="serverless", max_instances=1,
+                           capture_rate=0.1)  # fmt: skip
+    [problem] = [p for p in setting_problems(on) if p.setting == "capture_rate"]
+    assert "serverless" in problem.message and "realtime" in str(problem.fix)
+    off = sagemaker_profile(model, "x", "base", mode="serverless", max_instances=1)
+    assert not [p for p in setting_problems(off) if p.setting == "capture_rate"]
+    realtime = sagemaker_profile(model, "x", "base", capture_rate=0.1)
+    assert not [p for p in setting_problems(realtime) if p.setting == "capture_rate"]

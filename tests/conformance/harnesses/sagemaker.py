@@ -8,7 +8,8 @@ Autoscaling is on (1-2 instances) so that its resources are covered too.
 
 ``leftovers`` looks on the platform, never in ModelShip's records: models, endpoint
 configs, endpoints, scalable targets and policies, the role and repository ModelShip
-would create, the emulator's containers, the registry's tags and the local images.
+would create, the capture bucket, the emulator's containers, the registry's tags and
+the local images.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def aws_leftovers(name: str, emulator) -> list[str]:
     """What of deployment ``name`` exists in moto and the emulator, in words."""
     import boto3
 
+    from targets.sagemaker.capture import bucket_name
     from targets.sagemaker.target import endpoint_name, role_name
 
     ep = endpoint_name(name)
@@ -113,6 +115,10 @@ def aws_leftovers(name: str, emulator) -> list[str]:
         for r in ecr.describe_repositories()["repositories"]
         if r["repositoryName"] == f"modelship/{name}"
     ]
+    account = session.client("sts").get_caller_identity()["Account"]
+    s3 = session.client("s3")
+    bucket = bucket_name(account, REGION, name)
+    out += [f"S3 bucket {b['Name']}" for b in s3.list_buckets()["Buckets"] if b["Name"] == bucket]
     out += [f"emulator container {c[:12]}" for c in emulator.containers()]
     return out
 

@@ -15,11 +15,23 @@ container and lacks UpdateEndpoint. This emulator sits in front of moto for the
 and it answers ``sagemaker-runtime`` InvokeEndpoint by proxying to ``POST
 /invocations`` of a container, with SageMaker's limits and error codes. Failures can be
 injected into any operation.
+
+Data Capture: when the endpoint config the endpoint runs has a ``DataCaptureConfig``
+(read from moto, like the variants), each answered invocation is sampled at its
+``InitialSamplingPercentage`` and, when taken, written to S3 (moto) as SageMaker does:
+one JSON line ``{"captureData": {"endpointInput": ..., "endpointOutput": ...},
+"eventMetadata": {"eventId", "inferenceTime"}, "eventVersion": "0"}`` in an object at
+``<DestinationS3Uri>/<EndpointName>/<VariantName>/yyyy/mm/dd/hh/<uuid>.jsonl``. The
+data is kept as text for the config's CSV and JSON content types, base64 otherwise.
+SageMaker gathers several requests per object and writes within minutes; the emulator
+writes one object per request before it answers, so a test sees it at once.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime as dt
 import http.client
 import itertools
 import json
@@ -141,6 +153,8 @@ class Deployment:
     healthy: bool = False
     failure_reason: str | None = None
     logs: str = ""
+    #: the endpoint config's DataCaptureConfig (None: no capture)
+    capture: dict[str, Any] | None = None
 
     def instances(self) -> list[Instance]:
         return [i for v in self.variants for i in v.instances]
@@ -263,6 +277,9 @@ class Emulator:
         self._clients: dict[tuple[str, str], Any] = {}
         self._account: str | None = None
         self.calls: list[tuple[str, str]] = []  # (operation, endpoint name or "")
+        #: s3:// addresses of the Data Capture objects written, and writes that failed
+        self.captured: list[str] = []
+        self.capture_errors: list[str] = []
 
     # ------------------------------------------------------------------ faults
 
@@ -368,6 +385,8 @@ class Emulator:
             self._endpoints.clear()
             self._faults.clear()
             self.calls.clear()
+            self.captured.clear()
+            self.capture_errors.clear()
             for s in states:
                 for d in (s.active, s.pending):
                     if d is not None:
@@ -622,6 +641,7 @@ class Emulator:
     def _bring_up(self, state: EndpointState, deployment: Deployment) -> None:
         variants = self._resolve(state.region, deployment.config_name)
         deployment.variants = variants
+        deployment.capture = self._capture_config(state.region, deployment.config_name)
         for variant in variants:
             ref = self.runner.pull(variant.image, variant.name)
             variant.resolved_image = ref.resolved
@@ -682,6 +702,15 @@ class Emulator:
         if not variants:
             raise DeployError(f"Endpoint configuration {config_name} has no production variant.")
         return variants
+
+    def _capture_config(self, region: str, config_name: str) -> dict[str, Any] | None:
+        sm = self._moto(region)
+        with contextlib.suppress(Exception):
+            config = sm.describe_endpoint_config(EndpointConfigName=config_name)
+            capture = config.get("DataCaptureConfig") or None
+            if capture and capture.get("EnableCapture", True):
+                return dict(capture)
+        return None
 
     def _remove(self, deployment: Deployment) -> None:
         for instance in deployment.instances():
@@ -807,7 +836,78 @@ class Emulator:
                 "Request payload exceeds the serverless endpoint limit of "
                 f"{self.max_serverless_payload_bytes} bytes.",
             )
-        return self._proxy(region, name, variant.name, instance, body, headers)
+        reply = self._proxy(region, name, variant.name, instance, body, headers)
+        if reply.status == 200 and deployment.capture is not None:
+            self._capture(region, name, variant.name, deployment.capture, body, headers, reply)
+        return reply
+
+    def _capture(
+        self,
+        region: str,
+        name: str,
+        variant: str,
+        config: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        reply: Reply,
+    ) -> None:
+        """SageMaker's Data Capture of one answered invocation, when it is sampled."""
+        percent = float(config.get("InitialSamplingPercentage") or 0)
+        if random.random() * 100 >= percent:
+            return
+        modes = {o.get("CaptureMode") for o in config.get("CaptureOptions") or []}
+        types = config.get("CaptureContentTypeHeader") or {}
+        csv_types = set(types.get("CsvContentTypes") or [])
+        json_types = set(types.get("JsonContentTypes") or [])
+
+        def side(mode: str, ctype: str, data: bytes) -> dict[str, Any]:
+            bare = ctype.split(";")[0].strip()
+            encoding = "CSV" if bare in csv_types else "JSON" if bare in json_types else "BASE64"
+            text = (
+                base64.b64encode(data).decode()
+                if encoding == "BASE64"
+                else data.decode("utf-8", errors="replace")
+            )
+            return {"observedContentType": ctype, "mode": mode, "data": text, "encoding": encoding}
+
+        capture: dict[str, Any] = {}
+        if modes & {"Input", "InputAndOutput"}:
+            capture["endpointInput"] = side(
+                "INPUT", headers.get("content-type", "application/octet-stream"), body
+            )
+        if modes & {"Output", "InputAndOutput"}:
+            capture["endpointOutput"] = side(
+                "OUTPUT", reply.headers.get("Content-Type", "application/octet-stream"), reply.body
+            )
+        when = dt.datetime.now(dt.UTC)
+        event_id = str(uuid.uuid4())
+        line = {
+            "captureData": capture,
+            "eventMetadata": {
+                "eventId": event_id,
+                "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.")
+                + f"{when.microsecond // 1000:03d}Z",
+            },
+            "eventVersion": "0",
+        }
+        uri = str(config.get("DestinationS3Uri") or "")
+        bucket, _, prefix = uri.split("://", 1)[-1].partition("/")
+        key = (
+            "/".join(
+                p for p in (prefix.strip("/"), name, variant, when.strftime("%Y/%m/%d/%H")) if p
+            )
+            + f"/{uuid.uuid4()}.jsonl"
+        )
+        try:
+            self._moto(region, "s3").put_object(
+                Bucket=bucket, Key=key, Body=(json.dumps(line) + "\n").encode()
+            )
+        except Exception as exc:  # SageMaker drops a capture it cannot write, silently
+            with self._lock:
+                self.capture_errors.append(f"{bucket}/{key}: {exc}")
+            return
+        with self._lock:
+            self.captured.append(f"s3://{bucket}/{key}")
 
     def _not_found(self, region: str, name: str) -> Reply:
         return wire.error_reply(
