@@ -19,8 +19,10 @@ captured request::
 :func:`pull_lines` lists and reads those objects and turns each line into the line the
 ModelShip server writes itself (``{"v": 1, "t": ..., "route": "/invocations", "n": ...,
 "columns": [...], "rows": [...], "predictions": [...]}``), using the model's signature
-for the column names. Teardown removes every captured object and the bucket ModelShip
-made (:func:`delete_bucket`).
+for the column names. SageMaker bounds nothing in S3: ``capture_max_mb`` is kept by
+:func:`pull_lines`, which removes the oldest objects beyond it each time it reads.
+Teardown removes every captured object and the bucket ModelShip made
+(:func:`delete_bucket`).
 
 Sampling: SageMaker takes a whole percentage from 1 to 100, so ``capture_rate`` is
 rounded to the nearest whole percent (0.125 -> 13 %), and any rate above 0 captures at
@@ -203,7 +205,9 @@ def pull_lines(record: DeploymentRecord, since: float | None = None) -> bytes:
     Reads every capture object of the endpoint from S3 (with the deployment's AWS
     profile and region; service addresses from botocore's standard settings), oldest
     first; with ``since``, only requests made after it (seconds since the epoch).
-    Empty when capture is off or nothing was captured yet."""
+    Empty when capture is off or nothing was captured yet. Objects beyond the
+    profile's ``capture_max_mb`` (all of them together) are removed first, oldest
+    first: SageMaker itself keeps everything it writes."""
     endpoint = record.endpoint_obj()
     data = endpoint.data if endpoint is not None else {}
     uri = str(data.get("capture_uri") or "")
@@ -217,11 +221,14 @@ def pull_lines(record: DeploymentRecord, since: float | None = None) -> bytes:
     out: list[tuple[float, bytes]] = []
     with aws.errors(f"reading captured requests from s3://{bucket}/{where}"):
         try:
-            objects = sorted(_objects(s3, bucket, where), key=lambda o: o["LastModified"])
+            objects = sorted(
+                _objects(s3, bucket, where), key=lambda o: (o["LastModified"], o["Key"])
+            )
         except Exception as exc:
             if _code(exc) == "NoSuchBucket":
                 return b""
             raise
+        objects = _prune(s3, bucket, objects, _max_bytes(record))
         for obj in objects:
             if since is not None and obj["LastModified"].timestamp() < since - 1:
                 continue  # written before `since` (S3 keeps whole seconds): all older
@@ -231,6 +238,32 @@ def pull_lines(record: DeploymentRecord, since: float | None = None) -> bytes:
                     out.append((line["t"], json.dumps(line, separators=(",", ":")).encode()))
     out.sort(key=lambda item: item[0])
     return b"".join(text + b"\n" for _, text in out)
+
+
+def _max_bytes(record: DeploymentRecord) -> int:
+    settings = (record.profile.get("target") or {}).get("settings") or {}
+    try:
+        mb = float(settings.get("capture_max_mb") or 50)
+    except (TypeError, ValueError):
+        mb = 50.0
+    return int(mb * 1024 * 1024)
+
+
+def _prune(
+    s3: Any, bucket: str, objects: list[dict[str, Any]], max_bytes: int
+) -> list[dict[str, Any]]:
+    """Keep ``capture_max_mb``: SageMaker never bounds what it writes, so the oldest
+    objects beyond the bound are removed here, each time ModelShip pulls. ``objects``
+    are oldest first; the ones kept are returned."""
+    total = sum(int(o.get("Size") or 0) for o in objects)
+    drop = []
+    while objects and total > max_bytes:
+        oldest = objects.pop(0)
+        total -= int(oldest.get("Size") or 0)
+        drop.append({"Key": oldest["Key"]})
+    for start in range(0, len(drop), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": drop[start : start + 1000]})
+    return objects
 
 
 def _signature(record: DeploymentRecord) -> tuple[list[str] | None, list[str], str | None]:

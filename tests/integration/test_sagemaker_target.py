@@ -356,3 +356,82 @@ def test_a_failed_redeploy_leaves_the_old_version_serving(
     finally:
         teardown(name)
     _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def test_pull_lines_reads_s3_since_a_time_and_keeps_capture_max_mb(
+    moto_server, tmp_path: Path
+) -> None:
+    """pull_lines against S3 (moto) alone: objects written by hand in SageMaker's format,
+    read back in order, `since` honoured, and the oldest removed beyond capture_max_mb."""
+    import boto3
+
+    from app.domain import DeploymentRecord, Endpoint, ModelVersion
+    from app.serving.signature import ColumnSpec, Signature, TensorSpec
+    from targets.sagemaker.capture import pull_lines
+
+    onnx = tmp_path / "m.onnx"
+    Signature(
+        inputs=[TensorSpec("x", "float32", [None, 2])],
+        outputs=[TensorSpec("label", "int64", [None])],
+        columns=[ColumnSpec("a", "float32", "x", 0), ColumnSpec("b", "float32", "x", 1)],
+    ).save(Signature.path_for(onnx))
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    s3.create_bucket(Bucket="modelship-pull-test")
+    keys = []
+    for hour in range(3):
+        line = json.dumps(
+            {
+                "captureData": {
+                    "endpointInput": {
+                        "observedContentType": "text/csv",
+                        "mode": "INPUT",
+                        "data": f"{hour}.5,1.0",
+                        "encoding": "CSV",
+                    },
+                    "endpointOutput": {
+                        "observedContentType": "application/json",
+                        "mode": "OUTPUT",
+                        "data": f'{{"predictions": [{hour}]}}',
+                        "encoding": "JSON",
+                    },
+                },
+                "eventMetadata": {
+                    "eventId": f"e{hour}",
+                    "inferenceTime": f"2026-12-06T{10 + hour:02d}:00:00Z",
+                },
+                "eventVersion": "0",
+            }
+        )
+        key = f"capture/modelship-pull/AllTraffic/2026/12/06/{10 + hour:02d}/{hour}.jsonl"
+        s3.put_object(Bucket="modelship-pull-test", Key=key, Body=(line + "\n").encode())
+        keys.append(key)
+    size = s3.head_object(Bucket="modelship-pull-test", Key=keys[0])["ContentLength"]
+
+    def record(max_mb: float) -> DeploymentRecord:
+        endpoint = Endpoint(
+            url="http://x/endpoints/modelship-pull/invocations",
+            target="sagemaker",
+            resources=[],
+            data={"endpoint_name": "modelship-pull", "region": REGION, "aws_profile": None,
+                  "capture_uri": "s3://modelship-pull-test/capture"},
+        )  # fmt: skip
+        return DeploymentRecord(
+            name="pull",
+            target="sagemaker",
+            profile={"target": {"kind": "sagemaker", "settings": {"capture_max_mb": max_mb}}},
+            endpoint=endpoint.to_dict(),
+            versions=[ModelVersion(1, str(onnx), str(onnx), "sagemaker").to_dict()],
+            current_version=1,
+        )
+
+    lines = [json.loads(x) for x in pull_lines(record(50)).splitlines()]
+    assert [x["rows"] for x in lines] == [[[0.5, 1.0]], [[1.5, 1.0]], [[2.5, 1.0]]]
+    assert [x["predictions"] for x in lines] == [[0], [1], [2]]
+    assert all(x["columns"] == ["a", "b"] for x in lines)
+    later = [json.loads(x) for x in pull_lines(record(50), lines[0]["t"]).splitlines()]
+    assert [x["predictions"] for x in later] == [[1], [2]]
+    # room for two objects: the oldest goes
+    kept = pull_lines(record((2 * size + 10) / 2**20))
+    assert [json.loads(x)["predictions"] for x in kept.splitlines()] == [[1], [2]]
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket="modelship-pull-test")["Contents"]]
+    assert left == keys[1:]
