@@ -217,6 +217,10 @@ class DockerTarget(Target):
             # captured requests stay in the container's writable layer: removing the
             # container (teardown, a redeploy) removes them
             environment = capture_env(settings, CAPTURE_DIR_IN_CONTAINER)
+            if environment and secret is None and _is_loopback(host):
+                # published on this computer only, as a local server: GET /capture
+                # answers without a key as it does there
+                environment["MODELSHIP_CAPTURE_GUARDED"] = "1"
             if secret is not None:
                 environment[API_KEY_FILE_ENV] = SECRET_PATH
                 environment["MODELSHIP_API_KEY_WAIT_S"] = str(KEY_WAIT_S)
