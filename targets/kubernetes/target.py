@@ -280,11 +280,13 @@ class KubernetesTarget(Target):
             KSERVE_API, "InferenceService"
         )  # fmt: skip
 
+        pull_errors: dict[str, str] = {}  # image -> the last ErrImagePull message seen
+
         def probe() -> str:
             obj = c.get(api, kind, work) or {}
-            trouble = self._pod_trouble(c, ctx.name)
-            if trouble:
-                return trouble
+            trouble = _pod_trouble(c, ctx.name, s, pull_errors)
+            if trouble is not None:
+                raise trouble
             st = obj.get("status") or {}
             conds = {x.get("type"): x for x in st.get("conditions") or []}
             if flavour == "kserve":
@@ -305,7 +307,7 @@ class KubernetesTarget(Target):
             return "ready"
 
         def failed(now: str) -> str | None:
-            return now if now.startswith("failed") or now.startswith("cannot") else None
+            return now.removeprefix("failed: ") if now.startswith("failed: ") else None
 
         wait_until(
             probe,
@@ -318,7 +320,7 @@ class KubernetesTarget(Target):
             describe=lambda now: f"pods: {now}",
             hint="Raise the Start timeout setting for a large model.",
             fail_hint="See the details, fix the cause and deploy again.",
-            details=lambda: self._last_lines(c, ctx.name),
+            details=lambda: _last_lines(c, ctx.name),
             interval=0.2,
             max_interval=2.0,
         )
@@ -335,40 +337,6 @@ class KubernetesTarget(Target):
 
             return f"http://{urlparse(c.server).hostname}:{ports[0].get('nodePort')}"
         return ""
-
-    @staticmethod
-    def _pod_trouble(c: Cluster, deployment: str) -> str | None:
-        for pod in c.list("v1", "Pod", names.selector(deployment)):
-            st = pod.get("status") or {}
-            for cond in st.get("conditions") or []:
-                if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                    return (
-                        "cannot be placed: no node has room for the pods "
-                        f"({cond.get('message') or cond.get('reason')}); lower CPU or "
-                        "memory per pod, or ask for more nodes"
-                    )
-            for cs in st.get("containerStatuses") or []:
-                waiting = (cs.get("state") or {}).get("waiting") or {}
-                reason = waiting.get("reason")
-                if reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
-                    return (
-                        "failed: the cluster cannot pull the image "
-                        f"({reason}: {waiting.get('message') or ''}); check the registry "
-                        "and its credential setting"
-                    )
-                if reason == "CrashLoopBackOff":
-                    return "failed: the server keeps crashing (CrashLoopBackOff)"
-        return None
-
-    @staticmethod
-    def _last_lines(c: Cluster, deployment: str, lines: int = 20) -> str | None:
-        out = []
-        for pod in c.list("v1", "Pod", names.selector(deployment))[:2]:
-            name = pod["metadata"]["name"]
-            text = c.pod_log(name, lines) or c.pod_log(name, lines, previous=True)
-            if text:
-                out.append(f"pod {name}:\n{text.rstrip()}")
-        return "\n".join(out) or None
 
     # ---- calling ------------------------------------------------------------------------
     def client(self, endpoint: Endpoint, profile: Profile | None = None) -> EndpointClient:
@@ -586,3 +554,112 @@ def _refuse_kserve(record: DeploymentRecord, data: dict[str, Any], done: str) ->
                 "), or deploy it with mode = deployment to stop and start it.",
             ),
         )
+
+
+# ---- why pods do not start --------------------------------------------------------------
+PULL_REASONS = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+LOG_LINES_SHOWN = 8
+
+
+def _pod_trouble(
+    c: Cluster, deployment: str, s: KubernetesSettings, pull_errors: dict[str, str]
+) -> TargetError | None:
+    """What keeps the deployment's pods from starting, in plain words with the next step
+    (None while nothing waiting will not fix is seen). ``pull_errors`` keeps the last
+    ``ErrImagePull`` message per image across probes: once the kubelet backs off, the
+    pod says only "Back-off pulling image"."""
+    for pod in c.list("v1", "Pod", names.selector(deployment)):
+        pod_name = pod["metadata"]["name"]
+        st = pod.get("status") or {}
+        for cond in st.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return TargetError(
+                    f"The cluster cannot place pod {pod_name}: no node has room for the pods "
+                    f"({cond.get('message') or cond.get('reason')}); lower CPU or memory per "
+                    "pod, or ask for more nodes.",
+                    f"Lower CPU per pod ({s.cpu}) or Memory per pod ({s.memory}) in the "
+                    "settings and deploy again, or ask your cluster's administrator for "
+                    "more room (nodes or quota) in namespace " + s.namespace + ".",
+                )
+        for cs in st.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = str(waiting.get("reason") or "")
+            image = str(cs.get("image") or "")
+            if reason == "ErrImagePull":
+                pull_errors[image] = str(waiting.get("message") or "")
+            elif reason in PULL_REASONS:
+                return _pull_trouble(s, image, reason, pull_errors.get(image) or "")
+            elif reason == "CrashLoopBackOff":
+                return _crash_trouble(c, s, pod_name, cs)
+    return None
+
+
+def _pull_trouble(s: KubernetesSettings, image: str, reason: str, error: str) -> TargetError:
+    """ImagePullBackOff and its kin: the image, why (when the kubelet said), what to check."""
+    registry = image.split("/", 1)[0] if "/" in image else s.registry
+    # the kubelet's words without the reference already named: "manifest unknown", ...
+    error = error.replace(f'failed to pull and unpack image "{image}": ', "")
+    error = error.replace(image, "it").strip()
+    low = error.lower()
+    credential = f"the Registry credential setting (keyring entry {s.pull_secret or 'none set'})"
+    if "manifest unknown" in low or "not found" in low:
+        why = f"the registry {registry} does not have it"
+        check = (
+            f"Check that {registry} still holds the image (a clean-up may have removed it); "
+            "deploy again to push it anew."
+        )
+    elif any(w in low for w in ("unauthorized", "authentication required", "denied", "forbidden")):
+        why = f"the registry {registry} refused the cluster's login"
+        check = (
+            f"Check {credential}: the cluster pulls with it, so it must be a login {registry} "
+            "accepts. Then deploy again."
+        )
+    elif any(w in low for w in ("connection refused", "no such host", "i/o timeout", "dial tcp")):
+        why = f"the cluster's nodes cannot reach the registry {registry}"
+        check = (
+            f"Use a registry address the cluster's nodes can reach ({registry} must resolve "
+            "and answer from inside the cluster; localhost there is the node itself), then "
+            "deploy again."
+        )
+    else:
+        why = "the kubelet could not get it"
+        check = (
+            f"Check that {registry} has the image, that the cluster's nodes can reach it and "
+            f"that {credential} may pull from it; then deploy again."
+        )
+    said = f": {error}" if error else ""
+    return TargetError(f"The cluster cannot pull the image {image}: {why} ({reason}{said}).", check)
+
+
+def _crash_trouble(c: Cluster, s: KubernetesSettings, pod: str, cs: dict[str, Any]) -> TargetError:
+    """CrashLoopBackOff: how the server ended, its last log lines, what to do."""
+    ended = ((cs.get("lastState") or {}).get("terminated")) or {}
+    code, why = ended.get("exitCode"), str(ended.get("reason") or "")
+    restarts = int(cs.get("restartCount") or 0)
+    how = f"it exited with code {code}" if code is not None else "it exited"
+    if why == "OOMKilled":
+        how = f"it ran out of memory (OOMKilled at the {s.memory} limit)"
+    tail = c.pod_log(pod, 40, previous=True) or c.pod_log(pod, 40)
+    lines = [line for line in tail.splitlines() if line.strip()]
+    shown = "\n".join(f"  {line}" for line in lines[-LOG_LINES_SHOWN:])
+    message = (
+        f"The server in pod {pod} keeps crashing (CrashLoopBackOff): {how}, "
+        f"{restarts} restart{'s' if restarts != 1 else ''} so far."
+    )
+    message += f" Its last log lines:\n{shown}" if shown else " It wrote nothing to its log."
+    hint = (
+        f"Raise Memory per pod (now {s.memory}) in the settings and deploy again."
+        if why == "OOMKilled"
+        else "Fix what its log says (a model or setting the server cannot load), then deploy again."
+    )
+    return TargetError(message, hint, details="\n".join(lines) or None)
+
+
+def _last_lines(c: Cluster, deployment: str, lines: int = 20) -> str | None:
+    out = []
+    for pod in c.list("v1", "Pod", names.selector(deployment))[:2]:
+        name = pod["metadata"]["name"]
+        text = c.pod_log(name, lines) or c.pod_log(name, lines, previous=True)
+        if text:
+            out.append(f"pod {name}:\n{text.rstrip()}")
+    return "\n".join(out) or None

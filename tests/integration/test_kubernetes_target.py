@@ -14,10 +14,17 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.domain import ConvertedModel, PushedImage
+from app.errors import TargetError
+from app.progress import RecordingProgress
+from app.store.journal import Journal
 from app.store.profile import save_profile
 from app.store.secrets import get_secret
+from targets.base import DeployContext
+from targets.kubernetes.target import KubernetesTarget
 from tests.conformance.harnesses.kubernetes import (
     ENDPOINT_KEY,
+    PULL_KEY,
     kubernetes_leftovers,
     kubernetes_profile,
     store_keys,
@@ -134,6 +141,113 @@ def test_pods_no_node_has_room_for_are_explained_and_nothing_is_left(
     err = capsys.readouterr().err
     assert "no node has room for the pods" in err and "Insufficient cpu" in err, err
     assert "lower CPU or memory per pod" in err
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
+def _deploy_fails_and_rolls_back(
+    cluster, profile, pushed: PushedImage, model: Path
+) -> tuple[TargetError, float]:
+    """``deploy`` through the real target; then what the pipeline's rollback does
+    (app.run.attempt.Attempt.undo: remove each journaled resource, newest first). The
+    error and how long the deploy took to give up."""
+    from app.run.resources import remove
+
+    target = KubernetesTarget()
+    journal = Journal.create(profile.name, target="kubernetes")
+    ctx = DeployContext(
+        profile=profile,
+        name=profile.name,
+        model=ConvertedModel(model),
+        journal=journal,
+        pushed=pushed,
+        progress=RecordingProgress(),
+    )
+    started = time.monotonic()
+    with pytest.raises(TargetError) as info:
+        target.deploy(ctx)
+    took = time.monotonic() - started
+    assert journal.resources(), "the target journals before it applies"
+    for resource in reversed(journal.resources()):
+        remove(resource, "kubernetes", profile, RecordingProgress())
+    journal.close("failed")
+    return info.value, took
+
+
+def test_an_image_the_cluster_cannot_pull_is_named_with_what_to_check(
+    kubernetes_emulator, docker_client, base_image, model, tmp_path
+) -> None:
+    """ImagePullBackOff: the pods ask the (real, authenticated) registry for a digest it
+    does not hold. The deploy stops at the kubelet's back-off, not at the start timeout,
+    names the image and why, says what to check, and the rollback leaves nothing."""
+    cluster = kubernetes_emulator
+    store_keys(cluster)
+    name = "k8s-nopull"
+    profile = kubernetes_profile(cluster, model, name, base_image, start_timeout=120)
+    missing = "sha256:" + "0" * 64
+    pushed = PushedImage(f"{cluster.registry}/modelship/{name}", "v1", missing)
+    err, took = _deploy_fails_and_rolls_back(cluster, profile, pushed, tmp_path / "model.onnx")
+    assert f"cannot pull the image {pushed.ref}" in err.message, err.message
+    assert f"the registry {cluster.registry} does not have it" in err.message, err.message
+    assert "ImagePullBackOff" in err.message and "manifest unknown" in err.message
+    assert err.hint and f"Check that {cluster.registry} still holds the image" in err.hint, err.hint
+    assert took < 60, f"gave up after {took:.0f} s, not at the back-off"
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
+def test_a_wrong_pull_login_is_named_as_the_credential_to_check(
+    kubernetes_emulator, docker_client, base_image, model, tmp_path
+) -> None:
+    """ImagePullBackOff because the registry refuses the pull secret's login."""
+    from app.store.secrets import set_secret
+
+    cluster = kubernetes_emulator
+    store_keys(cluster)
+    set_secret(PULL_KEY, "_:not-the-password")
+    name = "k8s-badlogin"
+    profile = kubernetes_profile(cluster, model, name, base_image, start_timeout=120)
+    pushed = PushedImage(f"{cluster.registry}/modelship/{name}", "v1", "sha256:" + "1" * 64)
+    err, _ = _deploy_fails_and_rolls_back(cluster, profile, pushed, tmp_path / "model.onnx")
+    assert f"the registry {cluster.registry} refused the cluster's login" in err.message, (
+        err.message
+    )
+    assert err.hint and PULL_KEY in err.hint and "Registry credential" in err.hint, err.hint
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
+def test_a_server_that_keeps_crashing_shows_its_last_log_lines(
+    kubernetes_emulator, docker_client, base_image, builder, rf_model, model, tmp_path
+) -> None:
+    """CrashLoopBackOff: the real serving image with a model file its runtime cannot load
+    (built like test_docker_target's crash test, cached layers but the model's), pushed to
+    the cluster's registry. The deploy stops at the first back-off with the exit code and
+    the server's own last log lines, and the rollback leaves nothing."""
+    from app.image.image import remove_image
+    from app.progress import CancelToken
+
+    cluster = kubernetes_emulator
+    store_keys(cluster)
+    name = "k8s-crash"
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"this is not an ONNX model")
+    (tmp_path / "model.signature.json").write_text(rf_model.signature_path.read_text())
+    _, image = builder.build(name, bad)
+    profile = kubernetes_profile(cluster, model, name, base_image, start_timeout=120)
+    try:
+        pushed = (
+            KubernetesTarget()
+            .registry(profile)
+            .push(image, "v1", RecordingProgress(), CancelToken())
+        )
+        err, took = _deploy_fails_and_rolls_back(cluster, profile, pushed, bad)
+    finally:
+        remove_image(docker_client, image.id)
+    assert "keeps crashing (CrashLoopBackOff)" in err.message, err.message
+    assert "it exited with code" in err.message and "Its last log lines:" in err.message
+    shown = err.message.split("Its last log lines:", 1)[1]
+    assert "model" in shown.lower() and shown.strip(), shown  # the server's own words
+    assert err.details and shown.strip().splitlines()[-1].strip() in err.details
+    assert err.hint and "deploy again" in err.hint, err.hint
+    assert took < 90, f"gave up after {took:.0f} s, not at the back-off"
     assert kubernetes_leftovers(cluster, docker_client, name) == []
 
 
