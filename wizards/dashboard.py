@@ -156,6 +156,12 @@ class DashboardDialog(QDialog, WorkerOwner):
         charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         charts_scroll.setWidget(self.charts)
         self.tabs.addTab(charts_scroll, "Last hour")
+        from wizards.drift import DriftPanel
+
+        # made when the tab is shown (pulling captured requests may go over the network)
+        self.drift = DriftPanel(name)
+        self.tabs.addTab(self.drift, "Data drift")
+        self.tabs.currentChanged.connect(self._tab_shown)
         self.versions = QTableWidget(0, 4)
         self.versions.setObjectName("dashboardVersions")
         self.versions.setHorizontalHeaderLabels(["Version", "Deployed", "Where", "Model file"])
@@ -186,6 +192,10 @@ class DashboardDialog(QDialog, WorkerOwner):
 
     def is_busy(self) -> bool:
         return bool(self.busy_workers())
+
+    def _tab_shown(self, index: int) -> None:
+        if self.tabs.widget(index) is self.drift and self.drift.report is None:
+            self.drift.refresh()
 
     def refresh(self) -> None:
         """Take a new snapshot (not while one is on its way)."""
@@ -350,12 +360,16 @@ class DashboardDialog(QDialog, WorkerOwner):
     def done(self, result: int) -> None:
         self.timer.stop()
         self.batch.stop_workers()
+        self.drift.timer.stop()
+        self.drift.stop_workers()
         self.stop_workers()
         super().done(result)
 
     def closeEvent(self, event: Any) -> None:
         self.timer.stop()
         self.batch.stop_workers()
+        self.drift.timer.stop()
+        self.drift.stop_workers()
         self.stop_workers()
         super().closeEvent(event)
 

@@ -79,6 +79,7 @@ class ColumnDrift:
     baseline: list[float] = field(default_factory=list)
     captured: list[float] = field(default_factory=list)
     rows: int = 0
+    edges: list[float] = field(default_factory=list)  # numbers: the baseline's bin edges
 
 
 @dataclass
@@ -347,9 +348,19 @@ def drift_report(proof: dict[str, Any], records: Sequence[CaptureRecord]) -> Dri
             words = _number_words(name, level, labels, b, g)
         else:
             words = _category_words(name, level, labels, b, g, new)
+        edges = list(summary.get("edges") or []) if summary.get("kind") == "number" else []
         out.append(
             ColumnDrift(
-                name, summary["kind"], round(value, 4), level, words, labels, b, g, len(values)
+                name,
+                summary["kind"],
+                round(value, 4),
+                level,
+                words,
+                labels,
+                b,
+                g,
+                len(values),
+                edges,
             )
         )
     preds = _predictions(base.get("predictions"), records, enough)
