@@ -428,9 +428,9 @@ class KubernetesTarget(Target):
         }
         detail = f"{work} in {s.namespace}: {ready} of {want} pods ready"
         if hpas:
-            cur = (hpas[0].get("status") or {}).get("currentReplicas")
-            out["autoscaler_current"] = cur
-            detail += f"; the autoscaler runs {cur}"
+            figures, words = autoscaler_figures(hpas[0])
+            out["autoscaler"] = figures
+            detail += f"; {words}"
         if dep is None and flavour == "deployment":
             return TargetStatus(False, f"{work} is gone", out)
         return TargetStatus(want > 0 and ready > 0, detail, out)
@@ -531,6 +531,62 @@ class KubernetesTarget(Target):
             progress.update(None, f"Scaling the pods to {n}")
             c.scale(names.workload_name(record.name, "deployment"), n)
         return None
+
+
+def autoscaler_figures(hpa: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A HorizontalPodAutoscaler's current figure (autoscaling/v2): its numbers, and in
+    words: "autoscaler: 2 pods now, 3 wanted (between 1 and 4); CPU 95% of the request
+    against a 70% target", or why CPU use is not measured (no metrics server: the
+    ``ScalingActive`` condition says ``FailedGetResourceMetric``)."""
+    spec, st = hpa.get("spec") or {}, hpa.get("status") or {}
+    aim = next(
+        (
+            ((m.get("resource") or {}).get("target") or {}).get("averageUtilization")
+            for m in spec.get("metrics") or []
+            if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu"
+        ),
+        None,
+    )
+    use = next(
+        (
+            ((m.get("resource") or {}).get("current") or {}).get("averageUtilization")
+            for m in st.get("currentMetrics") or []
+            if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu"
+        ),
+        None,
+    )
+    low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    figures = {
+        "current": st.get("currentReplicas"),
+        "desired": st.get("desiredReplicas"),
+        "min": low,
+        "max": high,
+        "cpu_percent": use,
+        "target_cpu_percent": aim,
+    }
+    if st.get("desiredReplicas") is None:
+        return figures, f"autoscaler (between {low} and {high} pods): no figure yet"
+    now = int(st.get("currentReplicas") or 0)
+    words = (
+        f"autoscaler: {now} pod{'' if now == 1 else 's'} now, {st['desiredReplicas']} "
+        f"wanted (between {low} and {high})"
+    )
+    if use is not None:
+        words += f"; CPU {use}% of the request"
+        if aim is not None:
+            words += f" against a {aim}% target"
+        return figures, words
+    active = next((c for c in st.get("conditions") or [] if c.get("type") == "ScalingActive"), {})
+    if active.get("reason") == "ScalingDisabled":
+        return figures, words + "; off while scaled to 0"
+    if active.get("status") == "False":
+        words += (
+            f"; CPU use not measured ({active.get('reason')}): the cluster's metrics "
+            "server does not answer, so it only keeps the pods within the bounds"
+        )
+    else:
+        words += "; CPU use not measured yet"
+    return figures, words
 
 
 def _pods_owner(deployment: str, flavour: str) -> str:

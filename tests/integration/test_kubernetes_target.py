@@ -144,6 +144,63 @@ def test_pods_no_node_has_room_for_are_explained_and_nothing_is_left(
     assert kubernetes_leftovers(cluster, docker_client, name) == []
 
 
+def test_status_and_dashboard_show_the_autoscalers_figure(
+    kubernetes_emulator, docker_client, base_image, model, capsys
+) -> None:
+    """max_replicas > replicas: a HorizontalPodAutoscaler. With no metrics server (the
+    emulator's default, like a bare cluster) status says the pods ready/desired and the
+    autoscaler's current/desired figure, and that CPU use is not measured; once CPU use is
+    reported (90% of the request against the 70% target) the autoscaler adds the second
+    pod, and status and the dashboard's snapshot show it. Stopping scales to 0 and the
+    autoscaler leaves it there."""
+    from app.endpoint.dashboard import snapshot
+
+    cluster = kubernetes_emulator
+    name = "k8s-hpa"
+    store_keys(cluster)
+    save_profile(kubernetes_profile(cluster, model, name, base_image, max_replicas=2))
+
+    def status(answering: bool = True) -> dict:
+        code = main(["status", name, "--json"])  # 1 when it does not answer
+        assert code == (0 if answering else 1)
+        return json.loads(capsys.readouterr().out)
+
+    try:
+        assert main(["deploy", name]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        kinds = {k[0] for k in cluster.emulator.store.objects}
+        assert any("horizontalpodautoscalers" in k for k in kinds), kinds
+        deadline = time.monotonic() + 30
+        while "autoscaler: 1 pod now, 1 wanted" not in (row := status())["detail"]:
+            assert time.monotonic() < deadline, row
+            time.sleep(0.5)
+        assert "1 of 1 pods ready" in row["detail"], row
+        assert "(between 1 and 2)" in row["detail"], row
+        assert "CPU use not measured (FailedGetResourceMetric)" in row["detail"], row
+
+        cluster.emulator.controllers.cpu_percent = 90
+        deadline = time.monotonic() + 90
+        while "2 of 2 pods ready" not in (row := status())["detail"]:
+            assert time.monotonic() < deadline, row
+            time.sleep(1)
+        assert "autoscaler: 2 pods now, 2 wanted (between 1 and 2)" in row["detail"], row
+        assert "CPU 90% of the request against a 70% target" in row["detail"], row
+        assert row["answering"] is True
+        snap = snapshot(name)
+        assert "2 of 2 pods ready" in snap.detail, snap.detail
+        assert "CPU 90% of the request against a 70% target" in snap.detail, snap.detail
+
+        assert main(["stop", name]) == 0
+        capsys.readouterr()
+        time.sleep(1)  # a few autoscaler periods: it must not scale a stopped one back up
+        row = status(answering=False)
+        assert "0 of 0 pods ready" in row["detail"] and "off while scaled to 0" in row["detail"]
+        assert row["running"] is False, row
+    finally:
+        assert main(["teardown", name]) == 0
+    assert kubernetes_leftovers(cluster, docker_client, name) == []
+
+
 def _deploy_fails_and_rolls_back(
     cluster, profile, pushed: PushedImage, model: Path
 ) -> tuple[TargetError, float]:

@@ -1,5 +1,6 @@
 """kube-controller-manager's part: Deployments (through ReplicaSets), garbage collection,
-HorizontalPodAutoscalers' bounds, and KServe's raw-deployment InferenceService controller.
+HorizontalPodAutoscalers (bounds; CPU utilization once ``cpu_percent`` is set), and
+KServe's raw-deployment InferenceService controller.
 
 The Deployment controller follows the documented rolling update: new pods first (up to
 ``maxSurge`` above the desired count), an old pod goes only while at least
@@ -70,6 +71,9 @@ class Controllers(threading.Thread):
         self.progress: dict[str, tuple[Any, float]] = {}  # deployment uid -> (figures, since)
         self.hooks: list[Any] = []  # extra callables per tick (the kubelet's sync)
         self.errors: list[str] = []
+        # the pods' average CPU use in percent of their request, as metrics-server would
+        # report it to the HPA controller; None: no metrics server (the HPA cannot measure)
+        self.cpu_percent: float | None = None
 
     def run(self) -> None:
         while not self.halt.wait(self.period):
@@ -339,6 +343,16 @@ class Controllers(threading.Thread):
 
     # ------------------------------------------------------------ HPAs
     def hpas(self) -> None:
+        """The HPA controller for a Deployment target and a CPU utilization metric.
+
+        With no metrics server (``cpu_percent`` None, the default) it does what the real
+        controller does then: keeps the Deployment within min/max only, reports
+        ``currentReplicas``/``desiredReplicas`` without ``currentMetrics`` and sets
+        ``ScalingActive`` False (``FailedGetResourceMetric``). With ``cpu_percent`` (the
+        pods' average CPU use, in percent of their request, as metrics-server would
+        report it) it scales by the documented rule: desired = ceil(current * use /
+        target), unchanged within the 10% tolerance, clamped to min/max.
+        """
         items, _ = self.store.list(HPAS, None)
         for hpa in items:
             spec, ns = hpa["spec"], hpa["metadata"]["namespace"]
@@ -349,8 +363,25 @@ class Controllers(threading.Thread):
             if target is None:
                 continue
             current = int(target["spec"].get("replicas", 1))
+            running = int((target.get("status") or {}).get("replicas", 0))
             low, high = int(spec.get("minReplicas", 1)), int(spec["maxReplicas"])
-            wanted = min(max(current, low), high)
+            wanted = current
+            aim = next(
+                (
+                    m["resource"]["target"].get("averageUtilization")
+                    for m in spec.get("metrics") or []
+                    if m.get("type") == "Resource" and m["resource"].get("name") == "cpu"
+                ),
+                None,
+            )
+            use = self.cpu_percent
+            measured = bool(use is not None and aim and running > 0)
+            if measured:
+                ratio = float(use) / float(aim)  # type: ignore[arg-type]
+                if abs(ratio - 1.0) > 0.1:
+                    wanted = math.ceil(running * ratio)
+            disabled = current == 0  # scaled to zero by hand: the HPA leaves it alone
+            wanted = current if disabled else min(max(wanted, low), high)
             if wanted != current:
                 self.store.patch(
                     DEPLOYMENTS,
@@ -360,16 +391,72 @@ class Controllers(threading.Thread):
                     json.dumps({"spec": {"replicas": wanted}}).encode(),
                     "horizontal-pod-autoscaler",
                 )
-            self.store.set_status(
-                HPAS,
-                ns,
-                hpa["metadata"]["name"],
-                {
-                    "currentReplicas": int((target.get("status") or {}).get("replicas", 0)),
-                    "desiredReplicas": wanted,
-                    "currentMetrics": [],
-                },
-            )
+            old = hpa.get("status") or {}
+
+            def condition(kind: str, ok: bool, reason: str, message: str, old: Obj = old) -> Obj:
+                status = "True" if ok else "False"
+                for prev in old.get("conditions") or []:
+                    if prev["type"] == kind and prev["status"] == status:
+                        return {**prev, "reason": reason, "message": message}
+                return {
+                    "type": kind,
+                    "status": status,
+                    "lastTransitionTime": now(),
+                    "reason": reason,
+                    "message": message,
+                }
+
+            status: Obj = {"currentReplicas": running, "desiredReplicas": wanted}
+            if disabled:
+                active = condition(
+                    "ScalingActive",
+                    False,
+                    "ScalingDisabled",
+                    "scaling is disabled since the replica count of the target is zero",
+                )
+            elif measured:
+                requests = [
+                    (c.get("resources") or {}).get("requests", {}).get("cpu")
+                    for c in target["spec"]["template"]["spec"].get("containers", [])
+                ]
+                milli = sum(_millicores(r) for r in requests if r)
+                status["currentMetrics"] = [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "current": {
+                                "averageUtilization": int(use or 0),
+                                "averageValue": f"{int(milli * (use or 0) / 100)}m",
+                            },
+                        },
+                    }
+                ]
+                active = condition(
+                    "ScalingActive",
+                    True,
+                    "ValidMetricFound",
+                    "the HPA was able to successfully calculate a replica count from cpu "
+                    "resource utilization (percentage of request)",
+                )
+            else:
+                active = condition(
+                    "ScalingActive",
+                    False,
+                    "FailedGetResourceMetric",
+                    "the HPA was unable to compute the replica count: failed to get cpu "
+                    "utilization: unable to get metrics for resource cpu: unable to fetch "
+                    "metrics from resource metrics API: the server could not find the "
+                    "requested resource (get pods.metrics.k8s.io)",
+                )
+            status["conditions"] = [
+                condition("AbleToScale", True, "ReadyForNewScale", "recommended size matches "
+                          "current size"),
+                active,
+            ]  # fmt: skip
+            if wanted != current or "lastScaleTime" in old:
+                status["lastScaleTime"] = now() if wanted != current else old["lastScaleTime"]
+            self.store.set_status(HPAS, ns, hpa["metadata"]["name"], status)
 
     # ------------------------------------------------------------ KServe (raw deployment)
     def inferenceservices(self) -> None:
@@ -483,6 +570,11 @@ class Controllers(threading.Thread):
             status["address"] = {"url": f"http://{host}"}
             status["components"] = {"predictor": {"url": f"http://{host}"}}
         self.store.set_status(INFERENCESERVICES, meta["namespace"], meta["name"], status)
+
+
+def _millicores(value: str | int | float) -> float:
+    text = str(value)
+    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
 
 
 def pods_of(store: Store, deployment: Obj) -> list[Obj]:

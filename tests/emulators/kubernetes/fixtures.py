@@ -37,7 +37,9 @@ class Cluster:
     ``namespace``), ``context``, ``namespace``, ``api_url``, ``token``, ``registry``
     (host:port the kubelet pulls from), ``registry_auth`` (username/password; the registry
     refuses anonymous pulls), ``emulator`` (the KubernetesEmulator: ``deny(verb,
-    resource, group)``, ``kserve``, ``store``, ``proxied_headers``, ``leftovers()``),
+    resource, group)``, ``kserve``, ``store``, ``proxied_headers``, ``leftovers()``,
+    ``controllers.cpu_percent``: the pods' CPU use the HPA controller sees, None = no
+    metrics server),
     ``pull_secret()`` (a kubernetes.io/dockerconfigjson Secret manifest), ``push()``.
     """
 
