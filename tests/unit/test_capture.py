@@ -247,3 +247,54 @@ def test_route_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         tmp_path, monkeypatch, None, host="0.0.0.0", capture_rate=0.5, capture_guarded=True
     )
     assert _get(proxied, "/capture") == (200, line + b"\n")
+
+
+# ---- the profile keys, on every target, and what each target hands the server --------------
+def test_every_target_declares_the_capture_keys() -> None:
+    from pydantic import ValidationError
+
+    from targets import CATALOG
+
+    for kind, entry in CATALOG.items():
+        fields = entry.Settings.model_fields
+        assert fields["capture_rate"].default == 0.0, kind
+        assert fields["capture_max_mb"].default == 50.0, kind
+        for bad in ({"capture_rate": 1.5}, {"capture_rate": -0.1}, {"capture_max_mb": 0}):
+            with pytest.raises(ValidationError):
+                entry.Settings.model_validate({**_minimal(kind), **bad})
+
+
+def _minimal(kind: str) -> dict[str, Any]:
+    """Settings a kind accepts as they are (required fields filled in)."""
+    return {
+        "heroku": {"account_key": "heroku-key", "require_api_key": False},
+        "openstack": {"cloud": "c", "require_api_key": False},
+        "kubernetes": {"registry": "registry.example.edu/ml"},
+    }.get(kind, {})
+
+
+def test_targets_hand_the_server_capture_only_while_it_is_on() -> None:
+    from targets.common import capture_env
+    from targets.heroku.settings import HerokuSettings
+    from targets.heroku.shared import CAPTURE_KEYS, config_vars
+    from targets.local.settings import LocalSettings
+    from targets.local.target import capture_dir, run_dir, server_env
+
+    assert capture_env(LocalSettings(), "/x") == {}
+    on = LocalSettings(capture_rate=0.1, capture_max_mb=5)
+    assert capture_env(on, "/x") == {
+        "MODELSHIP_CAPTURE_RATE": "0.1",
+        "MODELSHIP_CAPTURE_MAX_MB": "5",
+        "MODELSHIP_CAPTURE_DIR": "/x",
+    }
+    assert capture_dir("iris").parent == run_dir("iris")  # removed with it on teardown
+    env = server_env(on, capture_dir("iris"))
+    assert env["MODELSHIP_CAPTURE_DIR"] == str(capture_dir("iris"))
+    assert "MODELSHIP_CAPTURE_RATE" not in server_env(LocalSettings(), capture_dir("iris"))
+
+    base = {"account_key": "heroku-key", "require_api_key": False}
+    off = config_vars(HerokuSettings(**base))
+    assert all(off[k] is None for k in CAPTURE_KEYS)  # removed if an earlier deploy set them
+    heroku_on = config_vars(HerokuSettings(**base, capture_rate=0.5))
+    assert heroku_on["MODELSHIP_CAPTURE_RATE"] == "0.5"
+    assert heroku_on["MODELSHIP_CAPTURE_DIR"] == "/tmp/modelship-capture"
