@@ -4,7 +4,8 @@ Real boto3 calls throughout: STS, IAM, ECR and Application Auto Scaling go to mo
 (``AWS_ENDPOINT_URL``); SageMaker and sagemaker-runtime to the emulator, which keeps
 its records in moto and runs each endpoint's image as SageMaker does (``docker run
 IMAGE serve``). The local registry stands in for ECR through the ``registry`` setting.
-Autoscaling is on (1-2 instances) so that its resources are covered too.
+Autoscaling is on (1-2 instances) and so is capture (SageMaker's Data Capture to an S3
+bucket) so that their resources are covered too.
 
 ``leftovers`` looks on the platform, never in ModelShip's records: models, endpoint
 configs, endpoints, scalable targets and policies, the role and repository ModelShip
@@ -146,7 +147,9 @@ def harness_sagemaker(docker_client, base_image, sagemaker_emulator) -> Iterator
     emulator = sagemaker_emulator
 
     def profile(model: Path, name: str):
-        return sagemaker_profile(model, name, base_image)
+        # capture on: the Data Capture bucket is journaled, removed on every failure
+        # and cancel, kept across redeploys and rollbacks, and gone after teardown
+        return sagemaker_profile(model, name, base_image, capture_rate=1.0)
 
     def leftovers(name: str) -> list[str]:
         return sagemaker_leftovers(name, emulator, docker_client)
