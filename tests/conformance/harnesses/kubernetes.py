@@ -8,8 +8,9 @@ and on this computer: images the pipeline built, the model files.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,52 @@ def kubernetes_leftovers(cluster: Any, docker_client: Any, name: str) -> list[st
     return out
 
 
+FaultSwitch = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def kubernetes_faults(emulator: Any) -> dict[str, FaultSwitch]:
+    """The API server failing at each stage of a deploy: applying the Deployment (after the
+    Secrets exist), applying the Service (the Deployment's pods are starting by then), and listing
+    the pods while the rollout is watched (an etcd timeout)."""
+
+    def fault(method: str, path: str, code: int, reason: str, message: str) -> FaultSwitch:
+        @contextlib.contextmanager
+        def active() -> Iterator[None]:
+            injected = emulator.inject(method, path, code, reason, message, times=1)
+            try:
+                yield
+            finally:
+                emulator.clear_faults()
+            assert injected.hits == 1, f"the fault on {method} {path} never fired"
+
+        return active
+
+    ns = r"/namespaces/[^/]+"
+    return {
+        "Deployment apply fails (500)": fault(
+            "PATCH",
+            rf"^/apis/apps/v1{ns}/deployments/[^/]+$",
+            500,
+            "InternalError",
+            "Internal error occurred: failed calling webhook: context deadline exceeded",
+        ),
+        "Service apply refused, API server overloaded (503)": fault(
+            "PATCH",
+            rf"^/api/v1{ns}/services/[^/]+$",
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        "pods list times out during the rollout (500, etcd)": fault(
+            "GET",
+            rf"^/api/v1{ns}/pods$",
+            500,
+            "InternalError",
+            "Internal error occurred: etcdserver: request timed out",
+        ),
+    }
+
+
 @pytest.fixture
 def harness_kubernetes(kubernetes_emulator, docker_client, base_image) -> Iterator[Harness]:
     store_keys(kubernetes_emulator)
@@ -89,6 +136,6 @@ def harness_kubernetes(kubernetes_emulator, docker_client, base_image) -> Iterat
         kind="kubernetes",
         profile=profile,
         leftovers=lambda name: kubernetes_leftovers(kubernetes_emulator, docker_client, name),
-        faults={},
+        faults=kubernetes_faults(kubernetes_emulator.emulator),
         timeout=600,
     )

@@ -3,7 +3,9 @@ in the module docstrings of store.py, controllers.py and kubelet.py for the sema
 
 HTTP: a ThreadingHTTPServer (HTTP/1.1, keep-alive) on a thread; bearer-token auth (401
 Status without it); an RBAC switch (``deny(verb, resource, group)``) that both refuses the
-request with 403 Forbidden and answers SelfSubjectAccessReviews ``allowed: false``;
+request with 403 Forbidden and answers SelfSubjectAccessReviews ``allowed: false``; a
+fault switch (``inject(method, path_regex, code, reason, message)``) for the API server's
+own failures (500 InternalError, 503 ServiceUnavailable, an etcd timeout);
 discovery, CRUD, server-side apply and patches, list/watch with label and field
 selectors, the ``scale``/``status``/``log`` subresources and the services proxy, which
 drops the caller's ``Authorization`` header as the real API server does.
@@ -21,6 +23,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -58,6 +61,22 @@ HOP_BY_HOP = {
 USER = "modelship-test"
 
 
+class Fault:
+    """The next ``times`` requests (None: all) of METHOD ("*": any) whose path (no query)
+    matches PATH_REGEX are answered with a ``Status`` of CODE and REASON."""
+
+    def __init__(
+        self, method: str, path_regex: str, code: int, reason: str, message: str, times: int | None
+    ) -> None:
+        self.method = method.upper()
+        self.pattern = re.compile(path_regex)
+        self.code, self.reason, self.message, self.times = code, reason, message, times
+        self.hits = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and bool(self.pattern.search(path))
+
+
 class KubernetesEmulator:
     """The API server, controllers and kubelet; ``start()`` / ``stop()``.
 
@@ -81,6 +100,8 @@ class KubernetesEmulator:
         self.denied: set[tuple[str, str, str]] = set()  # (verb, group, resource[/sub])
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.proxied_headers: list[dict[str, str]] = []  # what the services proxy sent on
+        self.faults: list[Fault] = []
+        self.faults_lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
         self.controllers = Controllers(self.store, kserve)
@@ -179,6 +200,38 @@ class KubernetesEmulator:
             (v in (verb, "*")) and g == group and r in (resource, "*") for v, g, r in self.denied
         )
 
+    # ------------------------------------------------------------ fault switch
+    def inject(
+        self,
+        method: str,
+        path_regex: str,
+        code: int = 500,
+        reason: str = "InternalError",
+        message: str = "Internal error occurred: etcdserver: request timed out",
+        times: int | None = 1,
+    ) -> Fault:
+        """Fail matching requests as the API server itself does (a ``Status`` body)."""
+        fault = Fault(method, path_regex, code, reason, message, times)
+        with self.faults_lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.faults_lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.faults_lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    return fault
+        return None
+
     # ------------------------------------------------------------ helpers for tests
     def leftovers(self) -> list[str]:
         """Docker containers the kubelet still has (empty after stop)."""
@@ -272,6 +325,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if self.headers.get("Authorization", "") != f"Bearer {emulator.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            fault = emulator.take_fault(self.command, path)
+            if fault is not None:
+                raise ApiError(fault.code, fault.reason, fault.message)
             self._route(path, query, body)
         except ApiError as exc:
             self._error(exc)
