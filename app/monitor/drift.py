@@ -38,6 +38,11 @@ FLOOR = 1e-4  # the share an empty bin counts as (PSI takes a logarithm of each 
 LEVELS = ("ok", "watch", "drift")
 UNKNOWN = "unknown"  # too few rows, or nothing to compare with
 FEW = 0.15  # a share below this is "few such rows" (one decile bin holds about 0.1)
+GENERATED = (
+    "The model was proven on generated rows (no sample CSV was given when it was converted): "
+    "they spread evenly over each column's range, so real inputs differ from them anyway. "
+    "Deploy it with a sample CSV of real rows for a baseline that means something."
+)
 TABLE_ONLY = "Drift is only measured for table inputs (named columns); this model takes a tensor."
 
 
@@ -369,6 +374,9 @@ def drift_report(proof: dict[str, Any], records: Sequence[CaptureRecord]) -> Dri
         judged.append(preds.level)
     baseline_rows = int(base.get("rows") or 0)
     notes: list[str] = []
+    generated = base.get("rows_from") == "generated"
+    if generated:
+        notes.append(GENERATED)
     if "baseline" not in proof:
         notes.append(
             f"The proof kept only {baseline_rows} rows to compare with; convert the model again "
@@ -386,6 +394,8 @@ def drift_report(proof: dict[str, Any], records: Sequence[CaptureRecord]) -> Dri
         compared = (
             f"{n_rows} captured rows compared with the {baseline_rows} rows the model was proven on"
         )
+        if generated:
+            compared = compared.replace("rows the model", "generated rows the model")
         if drifted:
             headline = f"Drift in {_names(drifted)}: {compared}."
         elif watch:

@@ -140,3 +140,13 @@ def test_predicted_class_shares_per_hour_and_old_proofs() -> None:
 def test_psi_floors_empty_bins() -> None:
     assert psi([0.5, 0.5, 0.0], [0.5, 0.5, 0.0]) == 0.0
     assert 0 < psi([1.0, 0.0], [0.9, 0.1]) < 10
+
+
+def test_a_baseline_of_generated_rows_says_so() -> None:
+    proof = _proof()
+    proof["baseline"]["rows_from"] = "generated"
+    report = drift_report(proof, _records(_table(300, seed=9)))
+    assert "with the 2000 generated rows the model was proven on" in report.headline
+    assert report.notes[0].startswith("The model was proven on generated rows")
+    assert "sample CSV of real rows" in report.notes[0]
+    assert report.lines()[1] == report.notes[0]

@@ -28,6 +28,7 @@ def test_baseline_covers_every_row_of_the_sample(churn_proof: tuple[dict, Path])
         table = list(csv.DictReader(fh))
     base = proof["baseline"]
     assert len(proof["rows"]) == 20 and base["rows"] == len(table) == 300
+    assert base["rows_from"] == "csv"
     cols = base["columns"]
     assert set(cols) == set(NUMERIC + CATEGORICAL)
     for name in NUMERIC:

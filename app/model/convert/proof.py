@@ -269,6 +269,7 @@ def _prove(
         all_predictions = original["values"].reshape(n, -1)[:, 0].tolist()
     text = {c.name for c in sig.columns if c.dtype == "str"}
     proof["baseline"] = summarize(columns, rows, all_predictions, text)
+    proof["baseline"]["rows_from"] = res.get("rows_from", "generated")
     report = ConversionReport(
         rows=n,
         labels_agreeing=labels_agreeing,
