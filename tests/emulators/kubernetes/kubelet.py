@@ -568,7 +568,9 @@ class PodWorker(threading.Thread):
             self.last_state = {
                 "terminated": {
                     "exitCode": code,
-                    "reason": "Completed" if code == 0 else "Error",
+                    "reason": "OOMKilled"
+                    if state.get("OOMKilled")
+                    else ("Completed" if code == 0 else "Error"),
                     "startedAt": started,
                     "finishedAt": state.get("FinishedAt", now())[:19] + "Z",
                     "containerID": f"docker://{self.container.id}",
