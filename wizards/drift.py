@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
@@ -45,9 +46,10 @@ NOTE_KIND = {"ok": "ok", "watch": "warning", "drift": "fail", "unknown": "info"}
 LINE_COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#57606a")
 TURN_ON = (
     "To turn it on, deploy it again with “Capture share” above 0 in its target's settings "
-    "(an advanced setting; 0.1 keeps one request in ten). Only the inputs and the answers "
-    "are kept, never a key or a header."
+    "(under “Show more settings”; 0.1 keeps one request in ten). Only the inputs and the "
+    "answers are kept, never a key or a header."
 )
+SUGGESTED_RATE = 0.1
 CAPTURE_OFF = "<b>Capture is off.</b> This deployment keeps none of the requests it answers."
 TABLE_HEADERS = ["Column", "Level", "What changed", "PSI"]
 
@@ -229,6 +231,14 @@ class DriftPanel(QWidget, WorkerOwner):
         self.check.setToolTip("Pull the captured requests again and compare")
         self.check.clicked.connect(self.refresh)
         row.addWidget(self.check)
+        self.turn_on = QPushButton("Turn capture o&n…")
+        self.turn_on.setObjectName("driftTurnOn")
+        self.turn_on.setToolTip(
+            "Open its settings in the wizard with “Capture share” at 0.1, to review and deploy"
+        )
+        self.turn_on.clicked.connect(self.turn_capture_on)
+        self.turn_on.setVisible(False)
+        row.addWidget(self.turn_on)
         self.bar = busy_bar()
         self.bar.setMaximumWidth(200)
         row.addWidget(self.bar)
@@ -306,10 +316,12 @@ class DriftPanel(QWidget, WorkerOwner):
         from app.run.monitor import CaptureOff, NothingCaptured
         from wizards.nextstep import for_wizard
 
+        self.turn_on.setVisible(False)
         if isinstance(exc, CaptureOff):
             self.problem = "off"
             self.headline.say(CAPTURE_OFF, "warning")
             self.hint.setText(TURN_ON)
+            self.turn_on.setVisible(self._wizard() is not None)
         elif isinstance(exc, NothingCaptured):
             self.problem = "nothing"
             self.headline.say(f"<b>Nothing captured yet.</b> {exc.message}", "info")
@@ -326,6 +338,53 @@ class DriftPanel(QWidget, WorkerOwner):
         self.report = None
         self._clear()
 
+    # ---- turning capture on ----------------------------------------------------------
+    def _wizard(self) -> Any:
+        """The wizard's window this dashboard was opened from (None when on its own)."""
+        parent = self.window().parentWidget()
+        return parent if parent is not None and hasattr(parent, "state") else None
+
+    def turn_capture_on(self) -> None:
+        """Open the deployment's settings in the wizard with capture on (0.1), as
+        Redeploy does: the person reviews them and deploys; nothing changes until then."""
+        from app.store.profile import Profile
+        from app.store.records import find_record
+        from wizards import ask
+
+        win, record = self._wizard(), find_record(self.name)
+        if win is None or record is None:
+            return
+        state = win.state
+        if (
+            state.model_path is not None
+            and state.record is None
+            and not ask.confirm(
+                self,
+                "Discard this deployment?",
+                f"You have started a deployment of {state.model_path.name}. Open the "
+                f"settings of “{record.name}” instead and lose those answers?",
+                yes="Open its settings",
+                no="Keep it",
+            )
+        ):
+            return
+        try:
+            profile = Profile.model_validate(record.profile)
+        except Exception as exc:
+            from wizards import notify
+
+            notify.show_error(self, exc, "reading the deployment's profile")
+            return
+        state.adopt_profile(profile, Path(record.profile_path) if record.profile_path else None)
+        state.settings["capture_rate"] = SUGGESTED_RATE
+        state.replace_ok_for = record.name  # deploying it again replaces it: the point
+        win.go("settings")
+        more = getattr(win.pages.get("settings"), "more_button", None)
+        if more is not None and more.isVisible():
+            more.setChecked(True)  # the capture settings are among the advanced ones
+        self.window().close()
+        win.activateWindow()
+
     # ---- showing -------------------------------------------------------------------
     def _show_nothing(self) -> None:
         self.table.setVisible(False)
@@ -338,6 +397,7 @@ class DriftPanel(QWidget, WorkerOwner):
     def show_report(self, report: Any) -> None:
         self.report = report
         self.problem = ""
+        self.turn_on.setVisible(False)
         kind = NOTE_KIND.get(report.level, "info")
         self.headline.say(report.headline, kind)
         span = ""

@@ -15,6 +15,7 @@ from app.domain import DeploymentRecord, ModelVersion
 from app.model.convert import ConvertOptions, convert_model
 from app.model.samples import sample_csv_path, sample_model_path
 from app.progress import RecordingProgress
+from app.store.profile import new_profile
 from app.store.records import save_record
 
 pytestmark = pytest.mark.gui
@@ -44,7 +45,9 @@ def _deploy_record(onnx: Path, name: str, rate: float) -> DeploymentRecord:
     record = DeploymentRecord(
         name=name,
         target="local",
-        profile={"name": name, "target": {"kind": "local", "settings": {"capture_rate": rate}}},
+        profile=new_profile(
+            sample_model_path(), name=name, settings={"capture_rate": rate}
+        ).to_dict(),
         versions=[version.to_dict()],
         current_version=1,
     )
@@ -172,3 +175,29 @@ def test_the_dashboard_tab_at_both_sizes(qtbot, churn_onnx: Path, size: tuple[in
     body = panel.findChild(QScrollArea, "driftScroll").widget()
     assert body.grab().save(str(shot.with_name(f"drift-body-{size[0]}.png")))
     dialog.close()
+
+
+def test_turn_capture_on_opens_its_settings_in_the_wizard(window, qtbot, churn_onnx: Path) -> None:
+    from wizards.dashboard import DashboardDialog
+
+    _deploy_record(churn_onnx, "quiet", 0.0)
+    dialog = DashboardDialog("quiet", window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentWidget(dialog.drift)
+    qtbot.waitUntil(lambda: dialog.drift.problem == "off", timeout=20_000)
+    button = dialog.drift.turn_on
+    assert button.isVisible() and button.text() == "Turn capture o&n…"
+    button.click()
+    assert window.current_id == "settings"
+    assert window.state.settings["capture_rate"] == 0.1
+    assert window.state.replace_ok_for == "quiet" and window.state.name == "quiet"
+    page = window.pages["settings"]
+    editor = page.editors["capture_rate"]
+    assert editor.widget.isVisible()  # among the advanced settings, shown
+    assert not dialog.isVisible()  # the dashboard made way for the wizard
+    # the Review page's profile carries it: deploying it again turns capture on
+    assert window.state.build_profile().target.settings.capture_rate == 0.1
+    qtbot.wait(100)
+    Path("/tmp/shots").mkdir(exist_ok=True)
+    assert window.grab().save("/tmp/shots/drift-turn-on.png")
