@@ -170,6 +170,8 @@ class Capture:
                 try:
                     line = record_line(*item)
                     self._write(line)
+                    if self._file is not None and self._queue.empty():  # one write per burst
+                        self._file.flush()
                 except Exception as exc:  # never let one record stop the writer
                     self.dropped += 1
                     log.warning("a captured request could not be written: %s", exc)
@@ -183,7 +185,6 @@ class Capture:
         if self._file is None or self._size + len(line) > self.file_limit:
             self._rotate()
         self._file.write(line)
-        self._file.flush()
         self._size += len(line)
         self.records += 1
 
@@ -254,12 +255,23 @@ def record_line(
     return orjson.dumps(rec, option=_OPT) + b"\n"
 
 
-def _rows(runtime: Any, feeds: dict[str, Any], n: int) -> list[list[Any]] | None:
+def _rows(runtime: Any, feeds: dict[str, Any], n: int) -> Any:
     """Rows in the signature's column order, from the input tensors; None for a model
     without named columns (or tensors that do not carry them)."""
     columns = getattr(runtime, "columns", None)
     if not columns:
         return None
+    # the common case, one [n, k] numeric tensor holding the columns in order: orjson
+    # writes it as it is (float32 values in their own precision, NaN as null)
+    first = feeds.get(columns[0].input)
+    if (
+        isinstance(first, np.ndarray)
+        and first.ndim == 2
+        and first.shape == (n, len(columns))
+        and first.dtype.kind in "fiub"
+        and all(c.input == columns[0].input and c.index == i for i, c in enumerate(columns))
+    ):
+        return first
     cols: list[list[Any]] = []
     for c in columns:
         arr = feeds.get(c.input)

@@ -63,6 +63,22 @@ def test_record_line_fields() -> None:
     }
 
 
+def test_record_line_one_numeric_tensor() -> None:
+    """One [n, k] float32 tensor (most tabular models): written as it is, each value in
+    float32's own shortest form, a missing one as null."""
+
+    class FourColumns(TwoColumns):
+        def __init__(self) -> None:
+            self.columns = [ColumnSpec(f"f{i}", "float32", "x", i) for i in range(3)]
+            self.column_names = ["f0", "f1", "f2"]
+
+    feeds = {"x": np.array([[0.548, np.nan, -1.25], [1, 2, 3]], dtype=np.float32)}
+    rec = json.loads(record_line(1.0, "/invocations", FourColumns(), feeds, 2, [np.array([1, 0])]))
+    assert rec["columns"] == ["f0", "f1", "f2"]
+    assert rec["rows"] == [[0.548, None, -1.25], [1.0, 2.0, 3.0]]
+    assert rec["predictions"] == [1, 0]
+
+
 def test_sampling_share(tmp_path: Path) -> None:
     random.seed(24)
     cap = Capture(tmp_path / "c", 0.3, 50, queue_size=5000)
