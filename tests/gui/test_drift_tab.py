@@ -63,7 +63,7 @@ def _capture(name: str, rows: list[list], t0: float, answers: list[str]) -> None
     with open(folder / "capture-77-1.jsonl", "a", encoding="utf-8") as fh:
         for k in range(0, len(rows), 4):
             chunk, said = rows[k : k + 4], answers[k : k + 4]
-            doc = {"v": 1, "t": t0 + k * 20, "route": "/predict", "n": len(chunk),
+            doc = {"v": 1, "t": t0 + k * 5, "route": "/predict", "n": len(chunk),
                    "columns": COLUMNS, "rows": chunk, "predictions": said}  # fmt: skip
             fh.write(json.dumps(doc) + "\n")
 
