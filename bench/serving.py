@@ -13,6 +13,13 @@ Both servers get the same worker processes and onnxruntime threads. Results go t
 bench/results/serving.json and bench/results/serving.md.
 
     .venv/bin/python -m bench.serving [--duration 5] [--workers N]
+
+``--capture`` instead measures what captured requests cost (issue 24): two ModelShip
+servers on the same model, one with capture off and one with ``MODELSHIP_CAPTURE_RATE
+= 0.1``, measured in turns in the same run (so both see the same machine load); the
+ratio of their requests/s goes to bench/results/serving-capture.{json,md}.
+
+    .venv/bin/python -m bench.serving --capture [--duration 3] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -202,9 +209,17 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise RuntimeError("server not ready in time")
 
 
-def start_server(kind: str, model: Path, workers: int, threads: int, tmp: Path):
+def start_server(
+    kind: str,
+    model: Path,
+    workers: int,
+    threads: int,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+):
     port = free_port()
     env = {**os.environ, "MODELSHIP_THREADS": str(threads), "MODELSHIP_LOG_LEVEL": "warning"}
+    env.update(extra_env or {})
     if kind == "modelship":
         cmd = [
             sys.executable,
@@ -281,7 +296,9 @@ def run_wrk(url: str, body: str, concurrency: int, seconds: float, tmp: Path) ->
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    total = re.search(r"(\d+) requests in", out)
     return {
+        "requests": int(total.group(1)) if total else 0,
         "requests_per_s": rps,
         "p50_ms": round(_ms(dist["50"]), 3),
         "p99_ms": round(_ms(dist["99"]), 3),
@@ -306,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=None, help="worker processes, both sides")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="measure capture off vs capture_rate 0.1 instead (serving-capture.*)",
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="--capture: turns per setting")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -313,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     cpus = available_cpus()
     workers = args.workers or cpus
     threads = max(1, cpus // workers)
+    if args.capture:
+        return capture_main(args, cpus, workers, threads)
     results: dict[str, Any] = {
         "machine": {
             "cpus": cpus,
@@ -366,6 +391,192 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "serving.md").write_text(render_md(results))
     print((args.out / "serving.md").read_text())
     return 0
+
+
+CAPTURE_RATE = 0.1
+CAPTURE_CONCURRENCY = (8, 64)
+
+
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU time of the server and its worker processes so far."""
+    import psutil
+
+    top = psutil.Process(proc.pid)
+    total = 0.0
+    for p in [top, *top.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def _capture_records(url: str) -> int:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(
+        int(float(v))
+        for v in re.findall(r"^modelship_capture_records_total\{.*\} (\S+)$", text, re.M)
+    )
+
+
+def capture_main(args: argparse.Namespace, cpus: int, workers: int, threads: int) -> int:
+    """Capture off vs capture at 10 %: the same model, both servers up, runs in turns."""
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": cpus,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "note": "load generator (wrk) runs on the same CPUs as the servers",
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+        },
+        "workers": workers,
+        "threads_per_worker": threads,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "capture_rate": CAPTURE_RATE,
+        "models": {},
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="modelship-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        models = build_models(tmp)
+        for name, path in models.items():
+            print(f"== {name} (capture off vs {CAPTURE_RATE:g})", file=sys.stderr, flush=True)
+            row = np.random.default_rng(2).normal(size=(1, 20)).round(4).tolist()
+            body = json.dumps(row)
+            folder = tmp / f"capture-{name}"
+            on_env = {
+                "MODELSHIP_CAPTURE_RATE": str(CAPTURE_RATE),
+                "MODELSHIP_CAPTURE_MAX_MB": "50",
+                "MODELSHIP_CAPTURE_DIR": str(folder),
+            }
+            off_proc, off_url = start_server("modelship", path, workers, threads, tmp)
+            on_proc, on_url = start_server("modelship", path, workers, threads, tmp, on_env)
+            procs = {"off": off_proc, "on": on_proc}
+            entry: dict[str, Any] = {}
+            try:
+                for url in (off_url, on_url):
+                    check_answer(url, body)
+                    run_wrk(url, body, 8, 1, tmp)  # warm-up
+                for c in CAPTURE_CONCURRENCY:
+                    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+                    for i in range(args.rounds):
+                        # alternate which goes first, so a drift in load hits both alike
+                        order = [("off", off_url), ("on", on_url)]
+                        for label, url in order if i % 2 == 0 else order[::-1]:
+                            cpu0 = _cpu_seconds(procs[label])
+                            r = run_wrk(url, body, c, args.duration, tmp)
+                            cpu = _cpu_seconds(procs[label]) - cpu0
+                            # the server's own CPU per request: what bounds its throughput
+                            # once its CPUs are busy, and far less moved by other load on a
+                            # shared machine than requests/s is
+                            r["cpu_us_per_request"] = round(cpu / max(1, r["requests"]) * 1e6, 2)
+                            runs[label].append(r)
+                            print(
+                                f"   capture {label:3s} c={c:<3d} {r['requests_per_s']:9.0f} "
+                                f"req/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+                                f"{r['cpu_us_per_request']:.1f} us CPU/request",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                    off = [x["requests_per_s"] for x in runs["off"]]
+                    on = [x["requests_per_s"] for x in runs["on"]]
+                    # each turn's pair ran back to back: the median of their ratios cancels
+                    # the load that others put on a shared machine better than two medians
+                    pairs = sorted(b / a for a, b in zip(off, on, strict=True))
+                    ratio = pairs[len(pairs) // 2]
+                    off_cpu = sorted(x["cpu_us_per_request"] for x in runs["off"])
+                    on_cpu = sorted(x["cpu_us_per_request"] for x in runs["on"])
+                    # throughput at saturation goes as 1 / CPU per request
+                    cpu_ratio = off_cpu[len(off_cpu) // 2] / on_cpu[len(on_cpu) // 2]
+                    entry[f"c{c}"] = {
+                        "off_requests_per_s": off,
+                        "on_requests_per_s": on,
+                        "off_median": sorted(off)[len(off) // 2],
+                        "on_median": sorted(on)[len(on) // 2],
+                        "pair_ratios": [round(x, 3) for x in pairs],
+                        "ratio": round(ratio, 3),
+                        "cost_percent": round((1 - ratio) * 100, 1),
+                        "off_cpu_us_per_request": off_cpu,
+                        "on_cpu_us_per_request": on_cpu,
+                        "cpu_ratio": round(cpu_ratio, 3),
+                        "cpu_cost_percent": round((1 - cpu_ratio) * 100, 1),
+                        "on_p99_ms": [x["p99_ms"] for x in runs["on"]],
+                        "off_p99_ms": [x["p99_ms"] for x in runs["off"]],
+                        "non_2xx": sum(x["non_2xx"] for x in runs["on"] + runs["off"]),
+                    }
+                entry["captured_records"] = _capture_records(on_url)
+            finally:
+                stop_server(off_proc)
+                stop_server(on_proc)
+            files = list(folder.glob("capture-*.jsonl"))
+            entry["captured_lines_on_disk"] = sum(len(p.read_bytes().splitlines()) for p in files)
+            entry["capture_bytes_on_disk"] = sum(p.stat().st_size for p in files)
+            results["models"][name] = entry
+    results["total_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    cells = [e[f"c{c}"] for e in results["models"].values() for c in CAPTURE_CONCURRENCY]
+    worst = min(x["ratio"] for x in cells)
+    worst_cpu = min(x["cpu_ratio"] for x in cells)
+    results["verdict"] = {
+        "worst_ratio": worst,
+        "worst_cpu_ratio": worst_cpu,
+        "under_5_percent_cost": worst_cpu >= 0.95,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "serving-capture.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "serving-capture.md").write_text(render_capture_md(results))
+    print((args.out / "serving-capture.md").read_text())
+    return 0
+
+
+def render_capture_md(r: dict[str, Any]) -> str:
+    lines = [
+        "# Serving benchmark: captured requests",
+        "",
+        f"{r['machine']['cpus']} CPUs (shared; wrk runs on the same CPUs), "
+        f"{r['workers']} worker process(es) x {r['threads_per_worker']} onnxruntime thread(s), "
+        f"{r['duration_s']:g} s per run, {r['rounds']} runs per setting taken in turns, one row "
+        "per request, Python " + r["machine"]["python"] + ". Generated by "
+        "`python -m bench.serving --capture`.",
+        "",
+        f"Two ModelShip servers on the same model, both up: capture off, and capture at "
+        f"{r['capture_rate']:g} (MODELSHIP_CAPTURE_RATE), measured back to back in each turn; "
+        "the ratio is the median of the turns' ratios (req/s: medians of the runs). Load average "
+        f"{r['machine']['load_average_at_start']} at the start and "
+        f"{r['machine']['load_average_at_end']} at the end.",
+        "",
+        "Target: capture at 10 % costs under 5 % of the throughput. Two measures: the "
+        "requests/s ratio (on / off), and the server's own CPU time per request (its "
+        "processes' user + system time over the requests wrk counted): a busy server's "
+        "throughput goes as 1 / CPU per request, and that figure is far less moved by other "
+        "work on a shared machine. The verdict uses the CPU ratio.",
+        "",
+        "| model | concurrency | off req/s | on req/s | req/s ratio | off CPU µs/req | "
+        "on CPU µs/req | CPU ratio | captured lines |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, e in r["models"].items():
+        for c in CAPTURE_CONCURRENCY:
+            x = e[f"c{c}"]
+            off_cpu = x["off_cpu_us_per_request"][len(x["off_cpu_us_per_request"]) // 2]
+            on_cpu = x["on_cpu_us_per_request"][len(x["on_cpu_us_per_request"]) // 2]
+            lines.append(
+                f"| {name} | {c} | {x['off_median']:.0f} | {x['on_median']:.0f} | "
+                f"{x['ratio']:.3f} | {off_cpu:.1f} | {on_cpu:.1f} | {x['cpu_ratio']:.3f} | "
+                f"{e['captured_lines_on_disk']} |"
+            )
+    v = r["verdict"]
+    lines += [
+        "",
+        f"Worst CPU ratio {v['worst_cpu_ratio']:.3f} (worst requests/s ratio "
+        f"{v['worst_ratio']:.3f}): capture at 10 % "
+        f"{'costs under' if v['under_5_percent_cost'] else 'costs MORE than'} 5 % throughput.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def render_md(r: dict[str, Any]) -> str:
