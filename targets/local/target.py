@@ -428,8 +428,11 @@ class LocalTarget(Target):
         log = resource.data.get("log")
         if log:
             Path(log).unlink(missing_ok=True)
+            folder = Path(log).parent
+            if not any(folder.glob("server-v*.log")):  # no other version's server is left
+                shutil.rmtree(folder / "capture", ignore_errors=True)
             with contextlib.suppress(OSError):
-                Path(log).parent.rmdir()  # only when empty
+                folder.rmdir()  # only when empty
         return stopped
 
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
