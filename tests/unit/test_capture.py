@@ -314,3 +314,26 @@ def test_targets_hand_the_server_capture_only_while_it_is_on() -> None:
     heroku_on = config_vars(HerokuSettings(**base, capture_rate=0.5))
     assert heroku_on["MODELSHIP_CAPTURE_RATE"] == "0.5"
     assert heroku_on["MODELSHIP_CAPTURE_DIR"] == "/tmp/modelship-capture"
+
+
+def test_local_capture_goes_with_the_last_server(tmp_path: Path) -> None:
+    """A redeploy keeps the folder while another version's server runs; destroying the
+    last one (a rolled-back first deploy, teardown) removes the captured requests."""
+    from app.domain import Resource
+    from app.progress import NullProgress
+    from targets.local.target import LocalTarget
+
+    folder = tmp_path / "run"
+    (folder / "capture").mkdir(parents=True)
+    (folder / "capture" / "capture-1-000001.jsonl").write_bytes(b"{}\n")
+    resources = []
+    for v in (1, 2):
+        log = folder / f"server-v{v}.log"
+        log.write_text("started\n")
+        data = {"log": str(log), "model": str(tmp_path / "no-such-model.onnx"), "port": 1}
+        resources.append(Resource(kind="process", id=f"p{v}", name=f"process v{v}", data=data))
+    target = LocalTarget()
+    target.destroy(resources[0], NullProgress())
+    assert (folder / "capture" / "capture-1-000001.jsonl").exists()
+    target.destroy(resources[1], NullProgress())
+    assert not folder.exists()
