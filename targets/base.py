@@ -61,6 +61,7 @@ from app.domain import (
     SecretRef,
     Ships,
 )
+from app.errors import TargetError
 from app.progress import CancelToken, NullProgress, Progress
 from targets.calling import CallSnippets
 from targets.cost import Cost
@@ -303,6 +304,49 @@ class Target(ABC):
         from app.store.secrets import get_secret
 
         return {"Authorization": f"Bearer {get_secret(name)}"}
+
+    def captured(
+        self,
+        record: DeploymentRecord,
+        since: float | None = None,
+        client: EndpointClient | None = None,
+    ) -> bytes:
+        """The deployment's captured requests (``capture_rate``), as the server writes
+        them: JSON Lines, oldest first, only those after ``since`` (a Unix time).
+
+        Default: ``GET /capture`` through ``client``, the endpoint's own client from
+        :meth:`client` (the same address, key and certificate as predictions). A target
+        that keeps them elsewhere (a local folder, a cloud's own capture) overrides this."""
+        from app.endpoint.client import EndpointError, EndpointUnreachable
+
+        if client is None:
+            raise TargetError(
+                f"{record.name!r} has no live endpoint to read captured requests from.",
+                "Deploy it again, or start it.",
+            )
+        path = "/capture" if since is None else f"/capture?since={since!r}"
+        try:
+            return client.request("GET", path, accept="application/x-ndjson", timeout=60).body
+        except EndpointError as exc:
+            if exc.status == 404:
+                raise TargetError(
+                    f"Capture is off for {record.name!r}.",
+                    "Set capture_rate above 0 in its settings (e.g. 0.1) and deploy it again.",
+                ) from None
+            if exc.status == 403:
+                raise TargetError(
+                    f"{record.name!r} has no API key, so its server does not hand out "
+                    "captured requests.",
+                    "Set an API key in its settings and deploy it again.",
+                ) from None
+            raise TargetError(
+                f"The captured requests of {record.name!r} cannot be read (HTTP {exc.status}).",
+                "Check the deployment's status and log.",
+            ) from None
+        except EndpointUnreachable as exc:
+            raise TargetError(
+                f"{record.name!r} did not answer ({exc}).", "Check that it is running."
+            ) from None
 
     # ---- later ---------------------------------------------------------------------
     @abstractmethod

@@ -1,26 +1,16 @@
-"""Reading a deployment's captured requests (issue 24; the server side is
-app/serving/capture.py). Qt-free: the CLI, the drift report and the dashboard use it.
+"""Captured requests as ModelShip reads them (issue 24; the server side is
+app/serving/capture.py): :class:`CaptureRecord` and :func:`parse_lines`. Qt-free.
 
-Where they come from depends on the target: the local server's folder; SageMaker's own
-Data Capture (``targets.sagemaker.capture.pull_lines``); every other target's
-``GET /capture`` route, through the client the target already uses to call the endpoint
-(its key, the Kubernetes proxy, a pinned certificate).
-
-The target modules are imported by name when a pull needs them: the drift report
-(app.monitor, a layer below the targets) imports :class:`CaptureRecord` from here.
+Where the lines come from is each target's :meth:`targets.base.Target.captured` (the
+local server's folder, SageMaker's own Data Capture, else ``GET /capture`` through the
+endpoint's client); :func:`app.run.monitor.pull` joins the two.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from app.errors import TargetError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from app.domain import DeploymentRecord
+from typing import Any
 
 
 @dataclass
@@ -82,69 +72,4 @@ def _record(obj: Any) -> CaptureRecord | None:
     return CaptureRecord(float(t), route, n, columns, rows, preds, shape)
 
 
-def pull(record: DeploymentRecord, since: float | None = None) -> list[CaptureRecord]:
-    """The deployment's captured requests (newest last), only those after ``since``."""
-    return parse_lines(pull_bytes(record, since))
-
-
-def pull_bytes(record: DeploymentRecord, since: float | None = None) -> bytes:
-    """The captured JSON Lines as the target keeps them (see :func:`pull`)."""
-    target = record.target
-    if target == "local":
-        from app.serving.capture import read_lines
-
-        local = importlib.import_module("targets.local.target")
-        return read_lines(local.capture_dir(record.name), since)
-    if target == "sagemaker":
-        try:
-            module = importlib.import_module("targets.sagemaker.capture")
-        except ImportError:
-            module = None
-        pull_lines = getattr(module, "pull_lines", None)
-        if pull_lines is None:
-            raise TargetError(
-                "Captured requests cannot be read from SageMaker endpoints yet.",
-                "Use another target to look at captured requests.",
-            )
-        return pull_lines(record, since)
-    return _pull_route(record, since)
-
-
-def _pull_route(record: DeploymentRecord, since: float | None) -> bytes:
-    from app.endpoint.client import EndpointError, EndpointUnreachable
-    from app.store.profile import Profile
-
-    get_target = importlib.import_module("targets").get_target
-    endpoint = record.endpoint_obj()
-    if endpoint is None:
-        raise TargetError(
-            f"{record.name!r} has no live endpoint to read captured requests from.",
-            "Deploy it again, or start it.",
-        )
-    client = get_target(endpoint.target).client(endpoint, Profile.model_validate(record.profile))
-    path = "/capture" if since is None else f"/capture?since={since!r}"
-    try:
-        return client.request("GET", path, accept="application/x-ndjson", timeout=60).body
-    except EndpointError as exc:
-        if exc.status == 404:
-            raise TargetError(
-                f"Capture is off for {record.name!r}.",
-                "Set capture_rate above 0 in its settings (e.g. 0.1) and deploy it again.",
-            ) from None
-        if exc.status == 403:
-            raise TargetError(
-                f"{record.name!r} has no API key, so its server does not hand out captured "
-                "requests.",
-                "Set an API key in its settings and deploy it again.",
-            ) from None
-        raise TargetError(
-            f"The captured requests of {record.name!r} cannot be read (HTTP {exc.status}).",
-            "Check the deployment's status and log.",
-        ) from None
-    except EndpointUnreachable as exc:
-        raise TargetError(
-            f"{record.name!r} did not answer ({exc}).", "Check that it is running."
-        ) from None
-
-
-__all__ = ["CaptureRecord", "parse_lines", "pull", "pull_bytes"]
+__all__ = ["CaptureRecord", "parse_lines"]

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from app.domain import DeploymentRecord
+from app.endpoint.capture import CaptureRecord, parse_lines
 from app.errors import UsageError
 from app.monitor.drift import DriftReport, drift_report
 
@@ -61,11 +62,23 @@ def load_proof(record: DeploymentRecord) -> dict[str, Any]:
         ) from None
 
 
+def pull(record: DeploymentRecord, since: float | None = None) -> list[CaptureRecord]:
+    """The deployment's captured requests (oldest first), only those after ``since``,
+    from wherever its target keeps them (:meth:`targets.base.Target.captured`)."""
+    from app.store.profile import Profile
+    from targets import get_target
+
+    target = get_target(record.target)
+    endpoint = record.endpoint_obj()
+    client = None
+    if endpoint is not None and record.state != "stopped":
+        client = target.client(endpoint, Profile.model_validate(record.profile))
+    return parse_lines(target.captured(record, since, client))
+
+
 def deployment_drift(record: DeploymentRecord, since_minutes: float | None = None) -> DriftReport:
     """The drift report of a deployment's captured requests (the last ``since_minutes``,
     or all it keeps)."""
-    from app.endpoint.capture import pull
-
     rate = capture_rate(record)
     if rate <= 0:
         raise CaptureOff(

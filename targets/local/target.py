@@ -394,6 +394,14 @@ class LocalTarget(Target):
         )
 
     # ---- later ------------------------------------------------------------------------
+    def captured(
+        self, record: DeploymentRecord, since: float | None = None, client: Any = None
+    ) -> bytes:
+        """Read straight from the server's capture folder on this computer."""
+        from app.serving.capture import read_lines
+
+        return read_lines(capture_dir(record.name), since)
+
     def status(self, record: DeploymentRecord) -> TargetStatus:
         for r in record.resources():
             if r.kind == "process":

@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain import Resource
 from targets.sagemaker.client import AWS, is_not_found, tags
-from targets.sagemaker.resources import BUCKET
+
+BUCKET = "s3_bucket"  # the capture bucket's resource kind (targets.sagemaker.resources)
 
 if TYPE_CHECKING:
     from app.domain import DeploymentRecord

@@ -15,6 +15,11 @@ from app.domain import PIPELINE_KINDS, Resource
 from app.errors import TargetError
 from app.progress import Progress
 from app.waiting import wait_until
+from targets.sagemaker.capture import (
+    BUCKET,
+    bucket_policy_statement,
+    delete_bucket,
+)
 from targets.sagemaker.client import AWS, is_not_found
 
 VARIANT = "AllTraffic"
@@ -22,7 +27,6 @@ VARIANT = "AllTraffic"
 ROLE, MODEL, CONFIG, ENDPOINT = "iam_role", "sagemaker_model", "endpoint_config", "endpoint"
 UPDATE, SCALABLE, POLICY = "endpoint_update", "scalable_target", "scaling_policy"
 REPOSITORY = "ecr_repository"
-BUCKET = "s3_bucket"  # the capture bucket (targets.sagemaker.capture), with its objects
 # teardown order: what depends on something goes before it (the endpoint stops writing
 # captured requests before their bucket is emptied)
 TEARDOWN_ORDER = [POLICY, SCALABLE, ENDPOINT, UPDATE, CONFIG, MODEL, BUCKET, ROLE, REPOSITORY]
@@ -77,8 +81,6 @@ def role_policy(
         ],
     }
     if capture_bucket:
-        from targets.sagemaker.capture import bucket_policy_statement
-
         policy["Statement"].append(bucket_policy_statement(capture_bucket))
     return policy
 
@@ -125,8 +127,6 @@ def destroy(resource: Resource, progress: Progress) -> bool:
     if kind == ROLE:
         return delete_role(aws, resource) if resource.data.get("created") else False
     if kind == BUCKET:
-        from targets.sagemaker.capture import delete_bucket
-
         return delete_bucket(aws, resource)
     sm = aws.client("sagemaker")
     calls = {

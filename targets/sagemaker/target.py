@@ -730,7 +730,9 @@ class SageMakerTarget(Target):
             aws = AWS(data.get("aws_profile"), str(data.get("region")))
         return SageMakerClient(endpoint.url, str(data["endpoint_name"]), aws)
 
-    def capture_lines(self, record: DeploymentRecord, since: float | None = None) -> bytes:
+    def captured(
+        self, record: DeploymentRecord, since: float | None = None, client: Any = None
+    ) -> bytes:
         """The deployment's captured requests from SageMaker's Data Capture in S3, as
         ModelShip capture lines (JSON Lines; empty when capture is off)."""
         return pull_lines(record, since)

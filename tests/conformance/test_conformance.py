@@ -109,8 +109,8 @@ def _check_captured(record) -> None:
     the predictions the endpoint answered."""
     import json
 
-    from app.endpoint.capture import pull
     from app.model.convert.report import proof_path_for
+    from app.run.monitor import pull
 
     version = record.version_objects()[-1]
     proof = json.loads(proof_path_for(version.model_path).read_text(encoding="utf-8"))
@@ -120,6 +120,15 @@ def _check_captured(record) -> None:
         time.sleep(1)
         records = pull(record)
     assert records, "capture_rate = 1 but nothing was captured"
+    # the server writes captured lines a moment after it answers (never during a request),
+    # each worker on its own: read until two reads agree, so that `since` below sees all
+    settled = time.monotonic() + 10
+    while time.monotonic() < settled:
+        time.sleep(0.5)
+        again = pull(record)
+        if len(again) == len(records):
+            break
+        records = again
     for r in records:
         assert r.columns == proof["columns"]
         assert r.rows and len(r.rows) == r.n == len(r.predictions or [])
