@@ -10,6 +10,8 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
+import socket
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,6 +40,15 @@ def _json(data: Any) -> bytes:
 
 # the key where the Authorization header is not passed on (Kubernetes' services proxy)
 KEY_HEADER = b"x-modelship-key"
+# names the server instance on GET /capture answers: behind a router that picks one of
+# several (Heroku's dynos), the caller pulls until it has heard from each
+INSTANCE_HEADER = b"x-modelship-instance"
+
+
+def instance_name() -> str:
+    """This server's instance: the dyno on Heroku (``$DYNO``, e.g. web.2), else the
+    host name (a Kubernetes pod's name, a container's id)."""
+    return os.environ.get("DYNO") or socket.gethostname()
 
 
 class ServingApp:
@@ -372,7 +383,8 @@ class ServingApp:
         data = await asyncio.get_running_loop().run_in_executor(
             None, read_lines, self.capture.directory, since
         )
-        return 200, b"application/x-ndjson", data, []
+        instance = instance_name().encode("ascii", "replace")
+        return 200, b"application/x-ndjson", data, [(INSTANCE_HEADER, instance)]
 
     async def _run(self, rt: ModelRuntime, batcher: Batcher, feeds: dict, n: int) -> list[Any]:
         try:

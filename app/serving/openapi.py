@@ -172,6 +172,14 @@ def build(rt: ModelRuntime, *, version: str, api_key: bool) -> dict[str, Any]:
         "capture": {
             "200": {
                 "description": "The captured requests, one JSON object a line, oldest first",
+                "headers": {
+                    "X-ModelShip-Instance": {
+                        "description": "The server instance that answered (Heroku's dyno, "
+                        "e.g. web.2, else the host name): behind a router that picks one of "
+                        "several, pull until each has answered",
+                        "schema": {"type": "string"},
+                    }
+                },
                 "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
             },
             "400": _error("since is not a number"),

@@ -337,3 +337,36 @@ def test_local_capture_goes_with_the_last_server(tmp_path: Path) -> None:
     assert (folder / "capture" / "capture-1-000001.jsonl").exists()
     target.destroy(resources[1], NullProgress())
     assert not folder.exists()
+
+
+def test_capture_answers_name_their_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a router that picks one of several servers (Heroku's dynos), the caller
+    counts who answered: the dyno's name on Heroku, else the host name."""
+    import socket
+
+    keyed = _app(tmp_path, monkeypatch, "k-123", host="0.0.0.0", capture_rate=0.5)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/capture",
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer k-123")],
+    }
+    monkeypatch.delenv("DYNO", raising=False)
+    asyncio.run(keyed(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert (b"x-modelship-instance", socket.gethostname().encode()) in sent[0]["headers"]
+    monkeypatch.setenv("DYNO", "web.2")
+    sent.clear()
+    asyncio.run(keyed(scope, receive, send))
+    assert (b"x-modelship-instance", b"web.2") in sent[0]["headers"]
