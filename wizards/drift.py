@@ -418,10 +418,13 @@ class DriftPanel(QWidget, WorkerOwner):
             self._row(len(rows), "The model's answers", preds.level, preds.words, preds.psi)
         self.table.setVisible(bool(rows))
         self._fit_table()
-        # one chart per column, then the answers per hour
+        # one chart per column, those that changed most first (on a small screen the first
+        # charts are the ones in view), then the answers per hour
         while len(self.charts) < len(rows):
             self.charts.append(BinChart())
-        for chart, c in zip(self.charts, rows, strict=False):
+        first = {"drift": 0, "watch": 1}
+        in_order = sorted(rows, key=lambda c: first.get(c.level, 2))
+        for chart, c in zip(self.charts, in_order, strict=False):
             chart.show_column(c)
         self.answers.show_answers(preds)
         self.per_row = 0  # lay out again

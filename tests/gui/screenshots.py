@@ -332,6 +332,8 @@ def main(out_dir: Path) -> int:
         wait(lambda: idle("settings")() and settings.checked_ok, "using the free port")
         blocker.close()
         settings.editors["port"].set(chosen)  # back to the port the page chose first
+        # keep every request, so that the dashboard's Data drift tab has something to show
+        settings.editors["capture_rate"].set(1.0)
         settings.check_button.click()
         wait(lambda: idle("settings")() and settings.checked_ok, "checking the port again")
         window.next_button.click()
@@ -568,6 +570,35 @@ def _dashboard_and_batch(window, tmp: Path, shot, wait) -> None:
             "the dashboard's figures",
         )
         shot("dashboard", dialog)
+        # next month's customers: everyone 30 years older (the sample's own rows otherwise)
+        import csv
+
+        older = tmp / "customers-next-month.csv"
+        with rows.open(newline="", encoding="utf-8") as f_in:
+            table = list(csv.DictReader(f_in))
+        for row in table:
+            row["age"] = str(int(float(row["age"])) + 30)
+        with older.open("w", newline="", encoding="utf-8") as f_out:
+            writer = csv.DictWriter(f_out, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+        dialog.tabs.setCurrentWidget(dialog.batch)
+        dialog.batch.pick(older)
+        dialog.batch.score()
+        wait(lambda: not dialog.batch.is_busy(), "scoring next month's customers")
+        time.sleep(1)  # the server writes what it captured a moment after it answers
+        dialog.resize(*SIZE)  # the charts as large as the screen lets them be
+        tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+        dialog.tabs.setCurrentIndex(tabs.index("Last hour"))
+        dialog.refresh()
+        wait(lambda: not dialog.busy_workers(), "the charts")
+        shot("dashboard-last-hour", dialog)
+        dialog.tabs.setCurrentWidget(dialog.drift)
+        wait(
+            lambda: dialog.drift.report is not None and not dialog.drift.busy_workers(),
+            "the drift report",
+        )
+        shot("dashboard-drift", dialog)
     finally:
         dialog.close()
     # torn down, it stays on the Start page under "Removed", with Deploy again
