@@ -8,7 +8,8 @@ secrets folder); the server reads ``API_KEY_ENV`` or the file ``API_KEY_FILE_ENV
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -142,3 +143,25 @@ __all__ = [
     "key_problems",
     "wait_answering",
 ]
+
+
+def merge_capture(parts: Iterable[tuple[str, bytes]]) -> bytes:
+    """Captured requests (JSON Lines, app/serving/capture.py) from several servers (pods,
+    dynos), each part as (the server that answered, its lines), as one, ordered by each
+    line's time ``t``. A line is kept once per server (pulling one server twice repeats
+    its lines); a line that does not parse (a partly written last line) is left out."""
+    timed: list[tuple[float, bytes]] = []
+    seen: set[tuple[str, bytes]] = set()
+    for source, part in parts:
+        for raw in part.splitlines():
+            line = raw.strip()
+            if not line or (source, line) in seen:
+                continue
+            try:
+                t = float(json.loads(line)["t"])
+            except (ValueError, TypeError, KeyError):
+                continue
+            seen.add((source, line))
+            timed.append((t, line))
+    timed.sort(key=lambda item: item[0])
+    return b"".join(line + b"\n" for _, line in timed)

@@ -278,6 +278,42 @@ class Cluster:
         except TargetError:
             return ""
 
+    def pod_proxy_get(
+        self,
+        pod: str,
+        port: int,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """``GET`` PATH on one pod through the API server's pods proxy
+        (``pods/POD:PORT/proxy/PATH``), with the user's own cluster credential: the pod's
+        status and body. The API server's own refusals (no ``get pods/proxy``, the pod
+        gone or unreachable) raise in plain words; the pod's answers come back as they are."""
+        url = f"{self.server}{self.path('v1', 'Pod', f'{pod}:{port}')}/proxy/{path.lstrip('/')}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        sent = {"User-Agent": "modelship", **(headers or {}), **self.auth_headers()}
+        what = f"pods/proxy of pod {pod}"
+        try:
+            data = self.api.rest_client.request("GET", url, headers=sent, _request_timeout=60)
+            body = data.read()
+        except self._exc as exc:
+            raise self._error(exc, "GET", what) from exc
+        except Exception as exc:  # OSError, urllib3's MaxRetryError and friends
+            if isinstance(exc, OSError) or type(exc).__module__.startswith("urllib3"):
+                raise TargetError(
+                    f"The cluster's API server at {self.server} does not answer: {exc}",
+                    "Check that the cluster runs and that this computer can reach it.",
+                ) from exc
+            raise
+        status = int(data.status)
+        if not 200 <= status < 300 and _is_status(body):
+            err = self._exc(status=status, reason=data.reason)
+            err.body = body.decode("utf-8", "replace")
+            raise self._error(err, "GET", what)
+        return status, body
+
     def namespace_exists(self) -> bool:
         try:
             self.call("GET", f"/api/v1/namespaces/{self.namespace}", what="namespace")
@@ -320,6 +356,15 @@ class Cluster:
         )
         status = out.get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or "")
+
+
+def _is_status(body: bytes) -> bool:
+    """A Kubernetes ``Status`` (the API server's own error), not the pod's answer."""
+    try:
+        out = json.loads(body)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(out, dict) and out.get("kind") == "Status"
 
 
 VERBS = {"GET": "read", "PATCH": "change", "POST": "create", "DELETE": "delete", "PUT": "replace"}

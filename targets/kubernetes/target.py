@@ -17,16 +17,17 @@ recorded); the endpoint key then travels as ``X-ModelShip-Key`` because the prox
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource
-from app.errors import TargetError
+from app.errors import CredentialError, TargetError
 from app.nextstep import run_command, say
 from app.progress import NullProgress, Progress, long_wait
 from app.waiting import wait_until
 from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
-from targets.common import endpoint_key_value, key_problems
+from targets.common import endpoint_key_value, key_problems, merge_capture
 from targets.cost import Cost
 from targets.kind import Kind
 from targets.kubernetes import names
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from app.endpoint.client import EndpointClient
     from app.store.profile import Profile
 
+log = logging.getLogger("modelship.targets.kubernetes")
 KIND_OBJECT = "k8s-object"
 # (verb, resource, group, subresource): what a deploy, stop/start and teardown need.
 NEEDED: tuple[tuple[str, str, str, str], ...] = (
@@ -60,6 +62,8 @@ NEEDED: tuple[tuple[str, str, str, str], ...] = (
     ("get", "pods", "", "log"),
     ("patch", "deployments", "apps", "scale"),
 )
+# reading captured requests (capture_rate > 0): every pod's GET /capture, pods proxy
+CAPTURE_ACCESS = ("get", "pods", "", "proxy")
 
 
 def settings_of(profile: Profile) -> KubernetesSettings:
@@ -168,14 +172,23 @@ class KubernetesTarget(Target):
                         ("get", "services", "", "proxy"),
                         ("create", "services", "", "proxy"),
                     ]
+                if s.capture_rate > 0:
+                    # captured requests are read from each pod through the pods proxy
+                    needed.append(CAPTURE_ACCESS)
                 for verb, res, group, sub in needed:
                     ok, _reason = c.allowed(verb, res, group, sub)
                     if not ok:
                         what = f"{res}/{sub}" if sub else res
+                        why = (
+                            " (needed to read the captured requests of each pod, as "
+                            "capture_rate is above 0)"
+                            if (verb, res, group, sub) == CAPTURE_ACCESS
+                            else ""
+                        )
                         problems.append(
                             Problem(
                                 f"The cluster does not allow you to {verb} {what} in "
-                                f"namespace {s.namespace} (Forbidden).",
+                                f"namespace {s.namespace} (Forbidden){why}.",
                                 "Ask your cluster's administrator for that permission, or "
                                 "choose a namespace where you have it.",
                                 kind="credential",
@@ -444,6 +457,83 @@ class KubernetesTarget(Target):
                 out.extend(text.splitlines()[-lines:])
             return "\n".join(out[-lines:])
 
+    def captured(
+        self,
+        record: DeploymentRecord,
+        since: float | None = None,
+        client: EndpointClient | None = None,
+    ) -> bytes:
+        """Every Ready pod's ``GET /capture`` through the API server's pods proxy (the
+        user's cluster credential, whatever the exposure; the endpoint key as
+        X-ModelShip-Key), merged by time: each pod keeps its own files, and a Service
+        would hand one request to one pod only."""
+        from app.store.secrets import get_secret
+
+        s, _ = self._cluster_for(record)
+        headers: dict[str, str] = {"Accept": "application/x-ndjson"}
+        entry = (((record.profile or {}).get("target") or {}).get("settings") or {}).get("api_key")
+        key = get_secret(str(entry)) if entry else None
+        if key:
+            headers["X-ModelShip-Key"] = key
+        query = [] if since is None else [("since", repr(since))]
+        parts: list[tuple[str, bytes]] = []
+        missed: list[str] = []
+        with cluster(s) as c:
+            pods = [p for p in c.list("v1", "Pod", names.selector(record.name)) if _ready(p)]
+            if not pods:
+                raise TargetError(
+                    f"No pod of {record.name!r} is ready to hand out its captured requests.",
+                    f"Check its status: modelship status {record.name}",
+                )
+            for pod in pods:
+                pod_name = pod["metadata"]["name"]
+                try:
+                    status, body = c.pod_proxy_get(
+                        pod_name, _pod_port(pod), "capture", query, headers
+                    )
+                except TargetError as exc:
+                    if "does not allow you" in exc.message:
+                        raise CredentialError(
+                            f"The cluster does not allow you to get pods/proxy in namespace "
+                            f"{s.namespace}, which reading each pod's captured requests needs.",
+                            "Ask your cluster's administrator for the permission get "
+                            "pods/proxy in this namespace.",
+                        ) from None
+                    missed.append(f"{pod_name}: {exc.message}")
+                    continue
+                if status == 404:
+                    raise TargetError(
+                        f"Capture is off for {record.name!r}.",
+                        "Set capture_rate above 0 in its settings (e.g. 0.1) and deploy it again.",
+                    )
+                if status == 403:
+                    raise TargetError(
+                        f"{record.name!r} has no API key, so its pods do not hand out their "
+                        "captured requests.",
+                        "Set an API key in its settings and deploy it again.",
+                    )
+                if not 200 <= status < 300:
+                    missed.append(f"{pod_name}: HTTP {status}")
+                    continue
+                parts.append((pod_name, body))
+        if not parts:
+            raise TargetError(
+                f"No pod of {record.name!r} handed out its captured requests ("
+                + "; ".join(missed)
+                + ").",
+                "Check the deployment's status and log.",
+            )
+        if missed:
+            log.warning(
+                "Captured requests of %s: %d of %d pods did not answer, so theirs are "
+                "missing (%s).",
+                record.name,
+                len(missed),
+                len(pods),
+                "; ".join(missed),
+            )
+        return merge_capture(parts)
+
     def destroy(self, resource: Resource, progress: Progress | None = None) -> bool:
         progress = progress or NullProgress()
         if resource.kind != KIND_OBJECT:
@@ -587,6 +677,23 @@ def autoscaler_figures(hpa: dict[str, Any]) -> tuple[dict[str, Any], str]:
     else:
         words += "; CPU use not measured yet"
     return figures, words
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    """Serving: Ready and not being deleted (an old ReplicaSet's pod in a rollout)."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _pod_port(pod: dict[str, Any]) -> int:
+    """The serving container's port (named ``http``; the pods proxy takes a number)."""
+    ports = [
+        p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []
+    ]
+    chosen = next((p for p in ports if p.get("name") == "http"), ports[0] if ports else None)
+    return int(chosen["containerPort"]) if chosen else 8080
 
 
 def _pods_owner(deployment: str, flavour: str) -> str:

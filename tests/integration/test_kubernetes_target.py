@@ -364,3 +364,70 @@ def _run_the_snippet(name: str) -> None:
     script = script.replace(f"$(keyring get modelship {ENDPOINT_KEY})", key)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert '"predictions"' in out.stdout, (out.stdout, out.stderr)
+
+
+def test_captured_requests_are_read_from_every_pod(
+    kubernetes_emulator, docker_client, base_image, model, capsys
+) -> None:
+    """replicas = 2 and capture_rate = 1: the Service hands each request to one pod, and
+    each pod keeps its own files. A pull reads every Ready pod through the pods proxy, so
+    every request sent is there, from both pods, in time order. Without ``get
+    pods/proxy`` the preflight names that permission."""
+    from app.endpoint.capture import parse_lines
+    from app.run.monitor import pull
+    from app.store.records import load_record
+    from targets.kubernetes.client import cluster as connect
+    from targets.kubernetes.target import _pod_port, settings_of
+
+    cluster = kubernetes_emulator
+    name = "k8s-capture"
+    store_keys(cluster)
+    profile = kubernetes_profile(
+        cluster, model, name, base_image, replicas=2, capture_rate=1, capture_max_mb=5
+    )
+    save_profile(profile)
+    cluster.emulator.deny("get", "pods/proxy")
+    assert main(["deploy", name]) != 0
+    err = capsys.readouterr().err
+    assert "get pods/proxy" in err and "captured requests" in err, err
+    cluster.emulator.allow("get", "pods/proxy")
+    try:
+        assert main(["deploy", name]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        record = load_record(name)
+        client = KubernetesTarget().client(record.endpoint_obj(), profile)
+        sent = [[1000.0 + i, 0.5, -0.5, 2.0] for i in range(12)]
+        for row in sent:
+            client.predict([row])
+        wanted = {row[0] for row in sent}
+
+        def seen() -> set[float]:
+            return {r.rows[0][0] for r in pull(record) if r.rows and r.rows[0][0] >= 1000}
+
+        deadline = time.monotonic() + 20
+        while (got := seen()) != wanted:  # the server writes a moment after it answers
+            assert time.monotonic() < deadline, sorted(wanted - got)
+            time.sleep(0.3)
+        times = [r.t for r in pull(record)]
+        assert times == sorted(times)
+        # both pods served some of them, and each keeps only its own
+        s = settings_of(profile)
+        key = get_secret(ENDPOINT_KEY)
+        with connect(s) as c:
+            pods = c.list("v1", "Pod", {"modelship.deployment": name})
+            per_pod = [
+                c.pod_proxy_get(
+                    p["metadata"]["name"], _pod_port(p), "capture", None, {"X-ModelShip-Key": key}
+                )
+                for p in pods
+            ]
+        assert len(per_pod) == 2 and all(status == 200 for status, _ in per_pod)
+        counts = [
+            sum(1 for r in parse_lines(body) if r.rows and r.rows[0][0] >= 1000)
+            for _, body in per_pod
+        ]
+        assert all(counts) and sum(counts) == len(sent), counts
+    finally:
+        cluster.emulator.allow("get", "pods/proxy")
+        assert main(["teardown", name]) == 0
+    assert kubernetes_leftovers(cluster, docker_client, name) == []

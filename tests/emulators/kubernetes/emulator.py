@@ -7,11 +7,11 @@ request with 403 Forbidden and answers SelfSubjectAccessReviews ``allowed: false
 fault switch (``inject(method, path_regex, code, reason, message)``) for the API server's
 own failures (500 InternalError, 503 ServiceUnavailable, an etcd timeout);
 discovery, CRUD, server-side apply and patches, list/watch with label and field
-selectors, the ``scale``/``status``/``log`` subresources and the services proxy, which
-drops the caller's ``Authorization`` header as the real API server does.
+selectors, the ``scale``/``status``/``log`` subresources and the services and pods
+proxies, which drop the caller's ``Authorization`` header as the real API server does.
 
 Over 600 lines: one concern (the HTTP face of the API server: routing, auth, watch,
-subresources and the services proxy); the cluster's logic lives in store, controllers
+subresources and the proxies); the cluster's logic lives in store, controllers
 and kubelet.
 """
 
@@ -844,6 +844,9 @@ class Handler(BaseHTTPRequestHandler):
         pieces = name.split(":")
         if len(pieces) == 3:
             pieces = pieces[1:]  # scheme:name:port
+        if r is PODS:
+            self._forward(self._pod_port(namespace, pieces[0], pieces[1:]), tail, body)
+            return
         service_name, port_spec = pieces[0], (pieces[1] if len(pieces) > 1 else "")
         service = store.get(SERVICES, namespace, service_name)
         ports = service["spec"].get("ports") or []
@@ -879,7 +882,36 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(
                 503, "ServiceUnavailable", f'no endpoints available for service "{name}"'
             )
-        host_port = endpoints[next(emulator._rr) % len(endpoints)]
+        self._forward(endpoints[next(emulator._rr) % len(endpoints)], tail, body)
+
+    def _pod_port(self, namespace: str, pod_name: str, port_spec: list[str]) -> int:
+        """The host port of one pod's container port (the pods proxy: ``POD[:PORT]``, a
+        number; no port: the first the pod declares), ready or not, as the real one."""
+        pod = self.emulator.store.get(PODS, namespace, pod_name)
+        declared = [
+            int(p["containerPort"])
+            for c in pod["spec"].get("containers", [])
+            for p in c.get("ports") or []
+        ]
+        port = int(port_spec[0]) if port_spec and port_spec[0].isdigit() else None
+        if port_spec and port is None:
+            raise ApiError(400, "BadRequest", f"invalid port in pod proxy: {port_spec[0]!r}")
+        if port is None:
+            port = declared[0] if declared else 80
+        host = self.emulator.kubelet.ports.get((namespace, pod_name), {}).get(port)  # type: ignore[union-attr]
+        if host is None or (pod.get("status") or {}).get("phase") != "Running":
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {pod_name}:{port}: connect: "
+                "connection refused",
+            )
+        return int(host)
+
+    def _forward(self, host_port: int, tail: str, body: bytes) -> None:
+        """The request to 127.0.0.1:HOST_PORT/TAIL (its query kept, ``Authorization`` and
+        hop-by-hop headers dropped as the real proxy drops them), the answer back."""
+        emulator = self.emulator
         target_path = "/" + tail
         raw_query = urlsplit(self.path).query
         if raw_query:

@@ -74,6 +74,7 @@ PODS = _core(
     short_names=("po",),
     subresources={
         "log": ("", "v1", "Pod", ("get",)),
+        "proxy": ("", "v1", "PodProxyOptions", ("create", "delete", "get", "patch", "update")),
         "status": ("", "v1", "Pod", ("get", "patch", "update")),
     },
 )

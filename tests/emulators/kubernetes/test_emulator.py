@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 TEST_LABEL = "modelship.kubernetes-emulator.test"
 SERVER = """
-import json, os, sys
+import json, os, socket, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def secret():
@@ -54,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = json.dumps({
                 "path": self.path,
+                "host": socket.gethostname(),
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "version": os.environ.get("VERSION"),
                 "token": os.environ.get("TOKEN"),
@@ -298,6 +299,42 @@ def test_python_client_deploys_serves_scales_watches_and_deletes(
     thread.join(30)
     assert not thread.is_alive()
     assert [kind for kind, _ in seen].count("ADDED") == 2, seen  # the first pod, then the new one
+
+    # the pods proxy reaches one given pod (each pod keeps its own captured requests):
+    # POD:PORT, the query kept, Authorization dropped, other headers travel
+    names = sorted(
+        p.metadata.name
+        for p in core.list_namespaced_pod(ns, label_selector=f"modelship.deployment={name}").items
+    )
+    assert len(names) == 2
+    for pod_name in names:
+        raw = core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod_name}:8080",
+            ns,
+            "capture",
+            _preload_content=False,
+            _headers={"X-Modelship-Key": "sk-test"},
+        )
+        reply = json.loads(raw.data)
+        assert reply["host"] == pod_name and reply["path"] == "/capture"
+        assert reply["headers"]["x-modelship-key"] == "sk-test"
+        assert "authorization" not in reply["headers"]
+    # a query travels (the client's path2 parameter is one)
+    raw = core.connect_get_namespaced_pod_proxy_with_path(
+        f"{names[0]}:8080", ns, "capture", path2="x", _preload_content=False
+    )
+    assert json.loads(raw.data)["path"] == "/capture?path=x"
+    with pytest.raises(ApiException) as refused:  # a port the pod does not serve
+        core.connect_get_namespaced_pod_proxy_with_path(f"{names[0]}:9999", ns, "capture")
+    assert refused.value.status == 503
+    cluster.emulator.deny("get", "pods/proxy")
+    try:
+        with pytest.raises(ApiException) as forbidden:
+            core.connect_get_namespaced_pod_proxy_with_path(f"{names[0]}:8080", ns, "capture")
+        assert forbidden.value.status == 403
+        assert json.loads(forbidden.value.body)["kind"] == "Status"
+    finally:
+        cluster.emulator.allow("get", "pods/proxy")
 
     # server-side apply: replicas now belong to the scaler, so applying 1 again conflicts
     # (as on a real cluster) unless forced
