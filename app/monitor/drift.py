@@ -130,7 +130,9 @@ class DriftReport:
         out = [self.headline, *self.notes]
         width = max((len(c.name) for c in self.columns), default=0)
         for c in self.columns:
-            psi_txt = "" if c.psi is None else f"  (PSI {c.psi:.2f})"
+            # too few rows: a figure beside "too few to judge" would read as a judgement
+            judged = c.psi is not None and c.level != UNKNOWN
+            psi_txt = f"  (PSI {c.psi:.2f})" if judged else ""
             out.append(f"  {c.level.upper():7} {c.name:{width}}  {c.words}{psi_txt}")
         if self.predictions is not None:
             p = self.predictions

@@ -83,7 +83,9 @@ def deployment_drift(record: DeploymentRecord, since_minutes: float | None = Non
     if rate <= 0:
         raise CaptureOff(
             f"Capture is off for {record.name!r}: it keeps no requests.",
-            "To turn it on, " + TURN_ON,
+            "To turn it on, "
+            + TURN_ON
+            + (f" Its profile: {record.profile_path}" if record.profile_path else ""),
         )
     proof = load_proof(record)
     since = time.time() - since_minutes * 60 if since_minutes else None

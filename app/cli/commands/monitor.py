@@ -14,12 +14,24 @@ import time
 from app.cli.commands._console import print_json
 
 
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of minutes above 0 (e.g. --since 60 for the last hour)"
+        )
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="the deployment")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--since",
-        type=float,
+        type=_minutes,
         metavar="MINUTES",
         help="only requests captured in the last MINUTES (default: all that are kept)",
     )
