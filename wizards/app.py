@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 from types import TracebackType
 
@@ -109,7 +110,41 @@ def run() -> int:
 def _first_page_shown(window: QWidget) -> None:
     QApplication.processEvents()
     print(f"modelship: first page shown ({window.windowTitle()})", file=sys.stderr, flush=True)
+    name = os.environ.get("MODELSHIP_DASHBOARD_AFTER_FIRST_PAGE", "")
+    if name:
+        # The packaged-app tests: the dashboard of a deployment with its charts
+        # (pyqtgraph) and the drift report read on a worker, then close.
+        _show_dashboard(window, name)
+        return
     window.close()
+
+
+def _show_dashboard(window: QWidget, name: str) -> None:
+    from wizards.dashboard import open_dashboard
+
+    dialog = open_dashboard(window, name)
+    tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    dialog.tabs.setCurrentWidget(dialog.drift)
+    deadline = time.monotonic() + 90
+
+    def poll() -> None:
+        drift, snap = dialog.drift, dialog.snap
+        waiting = (drift.report is None and not drift.problem) or snap is None
+        if waiting and time.monotonic() < deadline:
+            QTimer.singleShot(100, poll)
+            return
+        level = drift.report.level if drift.report is not None else drift.problem or "none"
+        answers = "none" if snap is None else "answering" if snap.answering else "not answering"
+        print(
+            f"modelship: dashboard shown (tabs: {', '.join(tabs)}; charts: "
+            f"{type(dialog.charts).__name__}, {answers}; drift: {level})",
+            file=sys.stderr,
+            flush=True,
+        )
+        dialog.close()
+        window.close()
+
+    QTimer.singleShot(0, poll)
 
 
 if __name__ == "__main__":
