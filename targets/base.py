@@ -68,7 +68,7 @@ from targets.cost import Cost
 from targets.settings import SECRET_REF_PATTERN, TargetSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.endpoint.client import EndpointClient
+    from app.endpoint.client import EndpointClient, Response
     from app.nextstep import Action
     from app.store.journal import Journal
     from app.store.profile import Profile
@@ -317,36 +317,7 @@ class Target(ABC):
         Default: ``GET /capture`` through ``client``, the endpoint's own client from
         :meth:`client` (the same address, key and certificate as predictions). A target
         that keeps them elsewhere (a local folder, a cloud's own capture) overrides this."""
-        from app.endpoint.client import EndpointError, EndpointUnreachable
-
-        if client is None:
-            raise TargetError(
-                f"{record.name!r} has no live endpoint to read captured requests from.",
-                "Deploy it again, or start it.",
-            )
-        path = "/capture" if since is None else f"/capture?since={since!r}"
-        try:
-            return client.request("GET", path, accept="application/x-ndjson", timeout=60).body
-        except EndpointError as exc:
-            if exc.status == 404:
-                raise TargetError(
-                    f"Capture is off for {record.name!r}.",
-                    "Set capture_rate above 0 in its settings (e.g. 0.1) and deploy it again.",
-                ) from None
-            if exc.status == 403:
-                raise TargetError(
-                    f"{record.name!r} has no API key, so its server does not hand out "
-                    "captured requests.",
-                    "Set an API key in its settings and deploy it again.",
-                ) from None
-            raise TargetError(
-                f"The captured requests of {record.name!r} cannot be read (HTTP {exc.status}).",
-                "Check the deployment's status and log.",
-            ) from None
-        except EndpointUnreachable as exc:
-            raise TargetError(
-                f"{record.name!r} did not answer ({exc}).", "Check that it is running."
-            ) from None
+        return capture_answer(record, since, client).body
 
     # ---- later ---------------------------------------------------------------------
     @abstractmethod
@@ -417,6 +388,44 @@ class Target(ABC):
             if self.destroy(resource, progress):
                 removed.append(resource.describe())
         return removed
+
+
+def capture_answer(
+    record: DeploymentRecord, since: float | None, client: EndpointClient | None
+) -> Response:
+    """One ``GET /capture`` through the endpoint's client: the answer (its body the JSON
+    Lines, its ``x-modelship-instance`` header the server instance that answered), or a
+    TargetError in plain words (capture off, no API key, no answer)."""
+    from app.endpoint.client import EndpointError, EndpointUnreachable
+
+    if client is None:
+        raise TargetError(
+            f"{record.name!r} has no live endpoint to read captured requests from.",
+            "Deploy it again, or start it.",
+        )
+    path = "/capture" if since is None else f"/capture?since={since!r}"
+    try:
+        return client.request("GET", path, accept="application/x-ndjson", timeout=60)
+    except EndpointError as exc:
+        if exc.status == 404:
+            raise TargetError(
+                f"Capture is off for {record.name!r}.",
+                "Set capture_rate above 0 in its settings (e.g. 0.1) and deploy it again.",
+            ) from None
+        if exc.status == 403:
+            raise TargetError(
+                f"{record.name!r} has no API key, so its server does not hand out "
+                "captured requests.",
+                "Set an API key in its settings and deploy it again.",
+            ) from None
+        raise TargetError(
+            f"The captured requests of {record.name!r} cannot be read (HTTP {exc.status}).",
+            "Check the deployment's status and log.",
+        ) from None
+    except EndpointUnreachable as exc:
+        raise TargetError(
+            f"{record.name!r} did not answer ({exc}).", "Check that it is running."
+        ) from None
 
 
 __all__ = [

@@ -22,14 +22,15 @@ that is Heroku's only way to hand a secret to a dyno.
 
 from __future__ import annotations
 
+import logging
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.domain import DeploymentRecord, Endpoint, Resource, now_iso
 from app.errors import TargetError
 from app.progress import NullProgress, Progress
-from targets.base import DeployContext, Target, TargetStatus
-from targets.common import PreflightModule
+from targets.base import DeployContext, Target, TargetStatus, capture_answer
+from targets.common import PreflightModule, merge_capture
 from targets.heroku import preflight, pricing
 from targets.heroku.kind import KIND
 from targets.heroku.registry import HerokuRegistry, registry_password
@@ -61,7 +62,12 @@ from targets.heroku.shared import (
 from targets.kind import Kind
 
 if TYPE_CHECKING:
+    from app.endpoint.client import EndpointClient
     from app.store.profile import Profile
+
+log = logging.getLogger("modelship.targets.heroku")
+# GET /capture reaches one dyno the router picks at random: pulls per dyno at most
+PULLS_PER_DYNO = 4
 
 
 class HerokuTarget(PreflightModule, Target):
@@ -233,6 +239,27 @@ class HerokuTarget(PreflightModule, Target):
                     removed.append(f"web dynos of Heroku app {app} (scaled to 0)")
         return removed
 
+    # ---- captured requests ----------------------------------------------------------
+    def captured(
+        self,
+        record: DeploymentRecord,
+        since: float | None = None,
+        client: EndpointClient | None = None,
+    ) -> bytes:
+        """Each dyno keeps its own captured requests and the router hands ``GET /capture``
+        to one at random: pull until as many dynos as the web formation runs have
+        answered (each names itself, X-ModelShip-Instance), at most 4 pulls a dyno."""
+        quantity = 1
+        release = next((r for r in record.resources() if r.kind == KIND_RELEASE), None)
+        if release is not None and client is not None:
+            try:
+                with client_for(release.data) as api:
+                    formation = api.formation(str(release.data["app"])) or {}
+                quantity = max(1, int(formation.get("quantity") or 1))
+            except (TargetError, TypeError, ValueError):
+                quantity = 1  # the platform does not say: one pull, as for one dyno
+        return pull_every_dyno(record, since, client, quantity)
+
     # ---- stop and start -------------------------------------------------------------
     def _release_of(self, record: DeploymentRecord) -> Resource:
         release = next((r for r in record.resources() if r.kind == KIND_RELEASE), None)
@@ -261,3 +288,48 @@ class HerokuTarget(PreflightModule, Target):
     def retire(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Another target took the name over: nothing of it may keep running (and billing)."""
         return self.teardown(record, progress)
+
+
+def pull_every_dyno(
+    record: DeploymentRecord,
+    since: float | None,
+    client: EndpointClient | None,
+    quantity: int,
+    tries: int | None = None,
+) -> bytes:
+    """``GET /capture`` through a router that picks one of QUANTITY servers at random,
+    until each has answered (or TRIES pulls, 4 a server): their lines merged by time,
+    each server's kept once. Some not heard from: a warning, not an error."""
+    tries = tries or PULLS_PER_DYNO * max(1, quantity)
+    parts: list[tuple[str, bytes]] = []
+    heard: list[str] = []
+    failed: TargetError | None = None
+    for _ in range(tries):
+        try:
+            answer = capture_answer(record, since, client)
+        except TargetError as exc:
+            if not parts and ("Capture is off" in exc.message or "no API key" in exc.message):
+                raise
+            failed = exc
+            continue
+        instance = answer.headers.get("x-modelship-instance", "")
+        parts.append((instance, answer.body))
+        if instance not in heard:
+            heard.append(instance)
+        if len(heard) >= quantity:
+            break
+    if not parts:
+        assert failed is not None
+        raise failed
+    if len(heard) < quantity:
+        named = ", ".join(h for h in heard if h) or "one"
+        log.warning(
+            "Captured requests of %s: only %d of %d dynos answered in %d pulls (%s); the "
+            "requests the others kept are not in this pull. Pull again to try them.",
+            record.name,
+            len(heard),
+            quantity,
+            tries,
+            named,
+        )
+    return merge_capture(parts)

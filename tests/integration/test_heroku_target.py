@@ -308,3 +308,84 @@ def test_heroku_error_codes_and_prices_in_plain_words() -> None:
     assert "not in ModelShip's price table" in pricing.cost("huge-9x").line()
     assert suggest_name("modelship-Iris_Model v2") == "modelship-iris-model-v2"
     assert len(suggest_name("modelship-" + "x" * 50)) <= 30
+
+
+def test_captured_requests_are_pulled_from_every_dyno(
+    heroku_emulator, docker_client, base_image, model, home, caplog
+) -> None:
+    """The user scales the web formation to 2 (Standard-1X; Basic runs one dyno): the
+    router hands each request, and each GET /capture, to one dyno at random, and each
+    dyno keeps its own files. A pull asks until both dynos (X-ModelShip-Instance, from
+    $DYNO) have answered, so every request sent is there, in time order."""
+    import time
+
+    import requests
+
+    from app.run.monitor import pull
+    from app.store.records import load_record
+    from targets import get_target
+    from targets.heroku.target import pull_every_dyno
+
+    name = "hk-capture"
+    store_keys(heroku_emulator)
+    profile = heroku_profile(
+        heroku_emulator, model, name, base_image, dyno_size="standard-1x", capture_rate=1
+    )
+    save_profile(profile)
+    api = {
+        "Accept": "application/vnd.heroku+json; version=3",
+        "Authorization": f"Bearer {heroku_emulator.api_key}",
+    }
+    try:
+        assert main(["deploy", name]) == 0
+        basic = requests.patch(
+            f"{heroku_emulator.api_url}/apps/{name}/formation",
+            json={"updates": [{"type": "web", "quantity": 2, "size": "Basic"}]},
+            headers=api,
+            timeout=10,
+        )
+        assert basic.status_code == 422 and "more than 1 Basic" in basic.text
+        scaled = requests.patch(
+            f"{heroku_emulator.api_url}/apps/{name}/formation",
+            json={"updates": [{"type": "web", "quantity": 2}]},
+            headers=api,
+            timeout=10,
+        )
+        assert scaled.status_code == 200, scaled.text
+        deadline = time.monotonic() + 90
+        while [(d["name"], d["state"]) for d in heroku_emulator.state()["apps"][name]["dynos"]] != [
+            ("web.1", "up"),
+            ("web.2", "up"),
+        ]:
+            assert time.monotonic() < deadline, heroku_emulator.state()["apps"][name]["dynos"]
+            time.sleep(0.5)
+        record = load_record(name)
+        target = get_target("heroku")
+        client = target.client(record.endpoint_obj(), profile)
+        sent = [[2000.0 + i, 0.5, -0.5, 2.0] for i in range(16)]
+        for row in sent:
+            client.predict([row])
+        wanted = {row[0] for row in sent}
+        log = "\n".join(heroku_emulator.state()["apps"][name]["log"])
+        assert "dyno=web.1" in log and "dyno=web.2" in log  # the router used both
+
+        def seen() -> set[float]:
+            return {r.rows[0][0] for r in pull(record) if r.rows and r.rows[0][0] >= 2000}
+
+        deadline = time.monotonic() + 20
+        while (got := seen()) != wanted:  # the server writes a moment after it answers
+            assert time.monotonic() < deadline, sorted(wanted - got)
+            time.sleep(0.3)
+        times = [r.t for r in pull(record)]
+        assert times == sorted(times)
+        # one pull reaches one dyno: a single try hears from one of the two
+        caplog.clear()
+        one = pull_every_dyno(record, None, client, quantity=2, tries=1)
+        assert 0 < len([x for x in one.splitlines() if b'"rows":[[20' in x]) < len(sent)
+        # said as a warning, not an error
+        [said] = [r for r in caplog.records if r.name == "modelship.targets.heroku"]
+        assert said.levelname == "WARNING"
+        assert "only 1 of 2 dynos answered in 1 pulls" in said.getMessage(), said.getMessage()
+    finally:
+        assert main(["teardown", name]) == 0
+    assert heroku_leftovers(heroku_emulator, docker_client, name) == []

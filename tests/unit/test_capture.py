@@ -370,3 +370,28 @@ def test_capture_answers_name_their_instance(
     sent.clear()
     asyncio.run(keyed(scope, receive, send))
     assert (b"x-modelship-instance", b"web.2") in sent[0]["headers"]
+
+
+def test_merge_capture_orders_by_time_and_keeps_each_servers_line_once() -> None:
+    """Several servers' lines (pods, dynos) as one: by time; one server pulled twice
+    counts its lines once; two servers' equal lines are two requests; a partly written
+    last line is left out."""
+    from targets.common import merge_capture
+
+    def line(t: float, x: int) -> bytes:
+        return (
+            b'{"v":1,"t":%r,"route":"/predict","n":1,"columns":["a"],"rows":[[%d]],'
+            b'"predictions":[0]}' % (t, x)
+        )
+
+    a1, a2, b1 = line(3.0, 1), line(5.0, 2), line(4.0, 3)
+    out = merge_capture(
+        [
+            ("web.1", a1 + b"\n" + a2 + b"\n"),
+            ("web.2", b1 + b"\n" + a1 + b"\n" + b'{"v":1,"t":6.0,"rou'),
+            ("web.1", a1 + b"\n"),
+        ]
+    )
+    assert out.splitlines() == [a1, a1, b1, a2]
+    assert [r.t for r in parse_lines(out)] == [3.0, 3.0, 4.0, 5.0]
+    assert merge_capture([]) == b""

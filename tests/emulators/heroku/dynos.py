@@ -41,15 +41,18 @@ class DynoManager:
         parts = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
         return " ".join(parts)
 
-    def run(self, app: str, reference: str, env: dict[str, str], name: str) -> tuple[str, int, int]:
-        """Start a web dyno; returns (container id, $PORT, host port on 127.0.0.1)."""
+    def run(
+        self, app: str, reference: str, env: dict[str, str], name: str, dyno: str = "web.1"
+    ) -> tuple[str, int, int]:
+        """Start a web dyno ($DYNO: DYNO); returns (container id, $PORT, host port on
+        127.0.0.1)."""
         port = random.randint(10000, 59999)
         host_port = free_port()
         container = self.client.containers.run(
             reference,
             detach=True,
             name=name,
-            environment={**env, "PORT": str(port), "DYNO": "web.1"},
+            environment={**env, "PORT": str(port), "DYNO": dyno},
             ports={f"{port}/tcp": ("127.0.0.1", host_port)},
             labels={LABEL: self.instance, LABEL_APP: app},
             healthcheck={"test": ["NONE"]},

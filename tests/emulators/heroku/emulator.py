@@ -359,7 +359,7 @@ class HerokuEmulator:
                 "config_vars": dict(app.config_vars),
                 "releases": [r.json(self.api_url) for r in app.releases],
                 "formation": [f.json() for f in app.formation.values()],
-                "dynos": [app.dyno.json()] if app.dyno else [],
+                "dynos": [d.json() for d in app.web_dynos()],
                 "pulled_images": sorted(app.pulled),
                 "log": [line.format() for line in app.logs],
             }
@@ -762,6 +762,16 @@ class HerokuEmulator:
                 not isinstance(update["quantity"], int) or update["quantity"] < 0
             ):
                 raise ApiError(422, "invalid_params", "Quantity must be a whole number >= 0.")
+        for update in updates:  # Eco and Basic run one dyno per process type at most
+            current = app.formation.get(update["type"])
+            size = update.get("size") or (current.size if current else None)
+            size = size or ("Standard-1X" if app.team else "Basic")
+            if size in {"Eco", "Basic"} and int(update.get("quantity") or 0) > 1:
+                raise ApiError(
+                    422,
+                    "invalid_params",
+                    f"Cannot update to more than 1 {size} size dynos per process type.",
+                )
         changed = []
         for update in updates:
             type_ = update["type"]
@@ -789,10 +799,13 @@ class HerokuEmulator:
             if web is None:
                 return
             if web.quantity == 0 and app.dyno is not None:
+                await self._fit_extra(app, 0)
                 await self._stop_dyno(app, app.dyno)
                 app.dyno = None
             elif web.quantity > 0 and app.dyno is None and app.current and app.current.image:
                 await self._boot(app, app.current, make_current=False)
+            elif web.quantity > 0 and app.dyno is not None:
+                await self._fit_extra(app, web.quantity - 1)
 
     # -- releases
     def _new_release(self, app: App, description: str, image: str | None) -> Release:
@@ -888,10 +901,58 @@ class HerokuEmulator:
         app.dyno = dyno  # the router sends new requests to the new dyno from here on
         if old is not None:
             await self._stop_dyno(app, old)
+        if web is not None:  # web.2 ... of the new release replace the old ones
+            await self._fit_extra(app, 0)
+            await self._fit_extra(app, web.quantity - 1)
         if make_current:
             app.current = release
             app.released_at = now()
             release.finish("succeeded")
+
+    async def _fit_extra(self, app: App, wanted: int) -> None:
+        """Run WANTED dynos besides web.1 (web.2 ...), of web.1's release, each its own
+        container with its own $DYNO; the router picks among the dynos that are up."""
+        assert self.dynos is not None
+        while len(app.extra) > max(0, wanted):
+            await self._stop_dyno(app, app.extra.pop())
+        first = app.dyno
+        if first is None or first.release.manifest is None:
+            return
+        while len(app.extra) < wanted:
+            number = len(app.extra) + 2
+            name = f"web.{number}"
+            repo, _, digest = first.release.manifest.partition("@")
+            reference = await asyncio.to_thread(self.dynos.pull, repo, digest)
+            container_id, port, host_port = await asyncio.to_thread(
+                self.dynos.run,
+                app.name,
+                reference,
+                first.release.env,
+                f"heroku-emu-{self.instance}-{app.name}-v{first.release.version}-{number}",
+                name,
+            )
+            dyno = Dyno(
+                app,
+                first.release,
+                container_id,
+                port,
+                host_port,
+                first.command,
+                name=name,
+                size=first.size,
+            )
+            app.extra.append(dyno)
+            app.log("heroku", name, f"Starting process with command `{first.command}`")
+            deadline = time.monotonic() + self.boot_timeout
+            while time.monotonic() < deadline:
+                running, _, pid = await asyncio.to_thread(self.dynos.state, container_id)
+                if running and await asyncio.to_thread(self.dynos.listening, pid, port, host_port):
+                    dyno.set_state("up")
+                    break
+                if not running:
+                    dyno.set_state("crashed")
+                    break
+                await asyncio.sleep(0.2)
 
     async def _stop_dyno(
         self, app: App, dyno: Dyno, exited: int | None = None, quiet: bool = False, grace: int = 3
@@ -963,15 +1024,16 @@ class HerokuEmulator:
     async def list_dynos(self, request: Request, account: Account, **_: Any) -> Response:
         app = self._app(request, account)
         await self._refresh_dyno(app)
-        return paginate(request, [app.dyno.json()] if app.dyno else [], "id", ["id", "name"])
+        return paginate(request, [d.json() for d in app.web_dynos()], "id", ["id", "name"])
 
     async def get_dyno(self, request: Request, account: Account, **_: Any) -> tuple[int, Any]:
         app = self._app(request, account)
         await self._refresh_dyno(app)
         ident = request.path_params["dyno"]
-        if app.dyno is None or ident not in {app.dyno.id, app.dyno.name}:
+        found = next((d for d in app.web_dynos() if ident in {d.id, d.name}), None)
+        if found is None:
             raise not_found("dyno")
-        return 200, app.dyno.json()
+        return 200, found.json()
 
     async def create_log_session(
         self, request: Request, account: Account, body: dict, **_: Any
@@ -999,9 +1061,10 @@ class HerokuEmulator:
 
     async def _app_lines(self, app: App) -> list[LogLine]:
         lines = list(app.logs)
-        if app.dyno is not None and self.dynos is not None:
-            for stamp, text in await asyncio.to_thread(self.dynos.logs, app.dyno.container_id):
-                lines.append(LogLine(stamp, "app", app.dyno.name, text))
+        if self.dynos is not None:
+            for dyno in app.web_dynos():
+                for stamp, text in await asyncio.to_thread(self.dynos.logs, dyno.container_id):
+                    lines.append(LogLine(stamp, "app", dyno.name, text))
         lines.sort(key=lambda line: line.timestamp)
         return lines
 
@@ -1140,6 +1203,8 @@ class HerokuEmulator:
         await self._refresh_dyno(app)
         dyno = app.dyno
         web = app.formation.get("web")
+        if dyno is not None and dyno.state == "up":  # the router picks one dyno at random
+            dyno = random.choice([d for d in app.web_dynos() if d.state == "up"])
         if dyno is None or web is None or web.quantity == 0:
             await error("H14")
             return

@@ -210,9 +210,15 @@ class App:
     releases: list[Release] = field(default_factory=list)
     formation: dict[str, Formation] = field(default_factory=dict)
     dyno: Dyno | None = None
+    # web.2 ... web.N when the web formation's quantity is above 1 (same release as dyno)
+    extra: list[Dyno] = field(default_factory=list)
     current: Release | None = None
     logs: list[LogLine] = field(default_factory=list)
     pulled: set[str] = field(default_factory=set)  # image references pulled into the Engine
+
+    def web_dynos(self) -> list[Dyno]:
+        """web.1 and, with a quantity above 1, web.2 ..."""
+        return [self.dyno, *self.extra] if self.dyno is not None else list(self.extra)
 
     @property
     def web_url(self) -> str:
