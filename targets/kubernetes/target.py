@@ -483,7 +483,7 @@ class KubernetesTarget(Target):
             if not pods:
                 raise TargetError(
                     f"No pod of {record.name!r} is ready to hand out its captured requests.",
-                    f"Check its status: modelship status {record.name}",
+                    say(run_command("status", record.name, verb="Check its status with"), "."),
                 )
             for pod in pods:
                 pod_name = pod["metadata"]["name"]
