@@ -129,6 +129,22 @@ class PlanItem:
 
 
 @dataclass
+class UsageHistory:
+    """The last hour of a deployment, per minute, kept by its platform rather than read
+    from the server's ``/metrics``: the dashboard's chart series (the keys and shape of
+    ``app.endpoint.metrics_history.History.series``: "requests", "rows", "client",
+    "server", "p50", "p95", "p99" -> (start of the minute, value), latency in seconds)."""
+
+    series: dict[str, list[tuple[float, float | None]]]
+    note: str = ""  # where the figures come from and what they leave out, in words
+
+    @property
+    def quiet(self) -> bool:
+        """No request in the hour."""
+        return not any(v for _, v in self.series.get("requests", []))
+
+
+@dataclass
 class TargetStatus:
     """What a target can tell about a deployment right now."""
 
@@ -328,6 +344,12 @@ class Target(ABC):
         """The deployment's last log lines ("" when the target keeps none)."""
         return ""
 
+    def usage_history(self, record: DeploymentRecord) -> UsageHistory | None:
+        """The last hour's requests, errors and response times as the platform keeps
+        them (a cloud's own metrics), for the dashboard's charts. None (the default):
+        the dashboard reads the server's ``/metrics`` itself."""
+        return None
+
     def teardown(self, record: DeploymentRecord, progress: Progress) -> list[str]:
         """Remove everything of a deployment on this target; returns what was removed.
 
@@ -441,4 +463,5 @@ __all__ = [
     "Target",
     "TargetSettings",
     "TargetStatus",
+    "UsageHistory",
 ]

@@ -219,6 +219,8 @@ class DashboardDialog(QDialog, WorkerOwner):
 
         self.snap = snap
         no_figures = snap.metrics_note if snap.metrics is None and snap.answering else ""
+        if snap.history_note:  # the platform's own metrics (SageMaker: CloudWatch)
+            no_figures = "" if snap.history else snap.history_note
         self.charts.show_history(snap.history, snap.quiet, snap.taken, no_figures)
         self.heading.setText(f"<h2 style='margin:0'>{snap.name}</h2>")
         if snap.removed:

@@ -49,6 +49,9 @@ class Snapshot:
     # empty without a MetricsBook (see metrics_history.History.series)
     history: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
     quiet: bool = True  # no request in the last hour
+    # where ``history`` comes from when the platform keeps it (SageMaker: CloudWatch)
+    # and what it leaves out; "" when it is the server's /metrics
+    history_note: str = ""
 
     def uptime(self) -> float | None:
         if self.metrics is None or not self.answering:
@@ -139,12 +142,13 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
         versions=versions(record),
     )
     snap.cost = cost_words(record.target, kind.billing, d.get("cost") or "", snap.stopped)
-    if snap.answering:
-        snap.metrics, snap.metrics_note = _metrics(record, book)
-    if book is not None:  # a copy, taken in the worker: the UI thread only reads it
-        snap.history, snap.quiet = book.history.series(), book.history.is_quiet()
-    else:
-        snap.metrics_note = "It does not answer right now."
+    if not _platform_history(record, snap):  # else the platform's own metrics (CloudWatch)
+        if snap.answering:
+            snap.metrics, snap.metrics_note = _metrics(record, book)
+        if book is not None:  # a copy, taken in the worker: the UI thread only reads it
+            snap.history, snap.quiet = book.history.series(), book.history.is_quiet()
+        else:
+            snap.metrics_note = "It does not answer right now."
     try:
         from targets import get_target
 
@@ -154,6 +158,35 @@ def snapshot(name: str, *, log_lines: int = LOG_LINES, book: MetricsBook | None 
     except Exception as exc:  # a platform's own error: shown, not fatal
         snap.logs = f"(The log cannot be read: {exc})"
     return snap
+
+
+def _platform_history(record: Any, snap: Snapshot) -> bool:
+    """The last hour as the platform keeps it (``Target.usage_history``), into ``snap``;
+    False when the target has none (the dashboard reads ``/metrics``)."""
+    from app.errors import ModelShipError
+    from targets import get_target
+
+    try:
+        target = get_target(record.target)
+    except Exception:  # the /metrics path says what is wrong with it
+        return False
+    try:
+        usage = target.usage_history(record)
+    except ModelShipError as exc:
+        snap.history_note = snap.metrics_note = f"The charts cannot be read: {exc.message}"
+        return True
+    except Exception as exc:  # an SDK's own error: the rest of the dashboard still shows
+        snap.history_note = snap.metrics_note = (
+            f"The charts cannot be read right now ({type(exc).__name__})."
+        )
+        return True
+    if usage is None:
+        return False
+    snap.history, snap.quiet = usage.series, usage.quiet
+    snap.history_note = usage.note
+    total = sum(v or 0.0 for _, v in usage.series.get("requests", []))
+    snap.metrics_note = f"{total:g} in the last hour ({usage.note})"
+    return True
 
 
 def _metrics(record: Any, book: MetricsBook | None = None) -> tuple[Summary | None, str]:

@@ -39,7 +39,7 @@ from app.errors import CredentialError, TargetError
 from app.nextstep import run_command, say, stop_billing
 from app.progress import Progress, long_wait
 from app.waiting import wait_until
-from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus
+from targets.base import DeployContext, PlanItem, Problem, Target, TargetStatus, UsageHistory
 from targets.cost import Cost, money
 from targets.kind import Kind
 from targets.sagemaker import prices, resources
@@ -811,6 +811,27 @@ class SageMakerTarget(Target):
             f"No log lines in CloudWatch yet for {data['endpoint_name']}. Look in the AWS "
             f"console: CloudWatch > Log groups > {group} (region {data.get('region')})."
         )
+
+    def usage_history(self, record: DeploymentRecord) -> UsageHistory | None:
+        """The last hour from CloudWatch's ``AWS/SageMaker`` metrics (the server's
+        ``/metrics`` does not reach the container on SageMaker). Raises the SDK's error
+        when CloudWatch cannot be read (the dashboard says so and goes on)."""
+        from targets.sagemaker import usage
+
+        endpoint = record.endpoint_obj()
+        if endpoint is None or "endpoint_name" not in endpoint.data:
+            return UsageHistory({}, usage.NOTE)
+        data = endpoint.data
+        aws = AWS(data.get("aws_profile"), str(data.get("region")))
+        ep = str(data["endpoint_name"])
+        with aws.errors("reading the endpoint's metrics (cloudwatch:GetMetricData)"):
+            series = usage.cached_series(
+                (str(aws.profile), aws.region, ep, VARIANT),
+                lambda: usage.read_series(
+                    aws.client("cloudwatch", read_timeout=15), ep, VARIANT, time.time()
+                ),
+            )
+        return UsageHistory(series, usage.NOTE)
 
     def _log_tail(self, aws: AWS, ep: str, lines: int = 30) -> str | None:
         """The endpoint's last CloudWatch log lines, or None when there are none to read."""

@@ -170,3 +170,39 @@ def test_dashboard_charts_from_a_live_server(window, qtbot, deployed) -> None:
         for plot in dialog.charts.plots:
             assert plot.isVisible() and plot.height() >= 180 and plot.width() >= 240
         assert dialog.grab().save(str(SHOTS / f"dashboard-{w}x{h}.png"))
+
+
+def test_charts_draw_sagemakers_cloudwatch_series_without_rows(qtbot) -> None:
+    """SageMaker's history comes from CloudWatch (targets.sagemaker.usage): requests,
+    errors and latency per minute, and no rows (CloudWatch does not count them)."""
+    from targets.sagemaker.usage import series_from_metric_data
+
+    t0 = 999_960.0
+
+    def result(qid: str, points: list[tuple[int, float]]) -> dict:
+        import datetime as dt
+
+        return {
+            "Id": qid,
+            "Timestamps": [dt.datetime.fromtimestamp(t0 + 60 * i, dt.UTC) for i, _ in points],
+            "Values": [v for _, v in points],
+            "StatusCode": "Complete",
+        }
+
+    series = series_from_metric_data(
+        [
+            result("requests", [(0, 4.0), (2, 6.0)]),
+            result("client", [(2, 1.0)]),
+            result("p50", [(0, 2000.0), (2, 3000.0)]),  # microseconds
+            result("p99", [(0, 9000.0)]),
+        ]
+    )
+    charts = _charts(qtbot, 800, 600)
+    charts.show_history(series, False, t0 + 120)
+    assert not charts.empty.isVisible()
+    assert charts.data("requests") == ([-2.0, 0.0], [4.0, 6.0])
+    assert charts.data("client")[1] == [0.0, 1.0]
+    assert charts.data("rows") == ([], [])
+    assert charts.data("p50")[1] == pytest.approx([2.0, 3.0])  # milliseconds
+    p99 = charts.data("p99")[1]
+    assert p99[0] == pytest.approx(9.0) and math.isnan(p99[1])  # no p99 that minute: a gap

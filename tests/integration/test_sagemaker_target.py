@@ -8,7 +8,9 @@ Auto Scaling, the cost stated before anything was created; the plan's cost;
 requests (issue 24): with capture_rate 1 the endpoint config asks SageMaker's Data
 Capture for every request, the emulator writes them to S3 (moto) as SageMaker does,
 pull_lines reads them back in ModelShip's line format, and teardown removes them and
-their bucket; with capture off there is no DataCaptureConfig and no bucket.
+their bucket; with capture off there is no DataCaptureConfig and no bucket. Dashboard
+charts (issue 24): invocations put SageMaker's CloudWatch metrics (moto), read back by
+the target as the dashboard's per-minute series, 4xx and latency percentiles included.
 """
 
 from __future__ import annotations
@@ -276,9 +278,50 @@ def test_serverless_endpoint_answers_and_tears_down(
         [m] = sm.list_models()["Models"]
         env = sm.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]["Environment"]
         assert env["MODELSHIP_MAX_BODY_BYTES"] == str(4 * 1024 * 1024)
+        _charts_from_cloudwatch(name, record, profile, sagemaker_emulator)
     finally:
         teardown(name)
     _nothing_left(name, sagemaker_emulator, docker_client)
+
+
+def _charts_from_cloudwatch(name: str, record, profile, emulator) -> None:
+    """Each invocation puts SageMaker's AWS/SageMaker metrics to CloudWatch (moto); the
+    target reads the last hour back as the dashboard's per-minute series, and the
+    dashboard's (Qt-free) snapshot carries them with the words on where they come from."""
+    from app.endpoint.client import EndpointError
+    from app.endpoint.dashboard import snapshot
+    from targets import get_target
+
+    target = get_target("sagemaker")
+    client = target.client(record.endpoint_obj(), profile)
+    for _ in range(3):
+        assert len(client.predict([[0.1, 2.0, 0.3, -1.0]])["predictions"]) == 1
+    with pytest.raises(EndpointError) as bad:  # the model refuses it: a 4xx
+        client.predict([["not", "a", "number"]])
+    assert 400 <= bad.value.status < 500, bad.value
+    ep = record.endpoint_obj().data["endpoint_name"]
+    sent = sum(1 for call in emulator.calls if call == ("InvokeEndpoint", ep))
+    assert sent >= 4 and emulator.metrics_put == sent and not emulator.metric_errors
+
+    usage = target.usage_history(record)
+    assert usage is not None and not usage.quiet
+    series = usage.series
+    assert sum(v for _, v in series["requests"]) == sent  # every invocation, per minute
+    assert sum(v for _, v in series["client"]) == 1  # the refused one
+    assert sum(v for _, v in series["server"]) == 0
+    assert series["rows"] == []  # CloudWatch counts no rows: said in the note
+    assert "CloudWatch" in usage.note and "rows" in usage.note
+    minutes = [t for t, _ in series["requests"]]
+    assert all(t % 60 == 0 for t in minutes) and minutes == sorted(minutes)
+    latencies = [v for key in ("p50", "p95", "p99") for _, v in series[key] if v is not None]
+    assert latencies and all(0 < v < 60 for v in latencies)  # seconds, from microseconds
+    for (_, p50), (_, p99) in zip(series["p50"], series["p99"], strict=True):
+        assert p50 is None or p99 is None or p50 <= p99
+
+    snap = snapshot(name)  # no MetricsBook: the platform's own figures
+    assert snap.history == series and not snap.quiet
+    assert snap.history_note == usage.note
+    assert f"{sent} in the last hour" in snap.metrics_note
 
 
 def test_a_failing_endpoint_reports_sagemakers_reason(

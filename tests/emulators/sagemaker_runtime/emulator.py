@@ -280,6 +280,9 @@ class Emulator:
         #: s3:// addresses of the Data Capture objects written, and writes that failed
         self.captured: list[str] = []
         self.capture_errors: list[str] = []
+        #: invocations whose CloudWatch metrics were put to moto, and puts that failed
+        self.metrics_put = 0
+        self.metric_errors: list[str] = []
 
     # ------------------------------------------------------------------ faults
 
@@ -387,6 +390,8 @@ class Emulator:
             self.calls.clear()
             self.captured.clear()
             self.capture_errors.clear()
+            self.metrics_put = 0
+            self.metric_errors.clear()
             for s in states:
                 for d in (s.active, s.pending):
                     if d is not None:
@@ -836,10 +841,69 @@ class Emulator:
                 "Request payload exceeds the serverless endpoint limit of "
                 f"{self.max_serverless_payload_bytes} bytes.",
             )
+        started = time.monotonic()
         reply = self._proxy(region, name, variant.name, instance, body, headers)
+        self._publish_metrics(region, name, variant.name, reply, time.monotonic() - started)
         if reply.status == 200 and deployment.capture is not None:
             self._capture(region, name, variant.name, deployment.capture, body, headers, reply)
         return reply
+
+    def _publish_metrics(
+        self, region: str, name: str, variant: str, reply: Reply, seconds: float
+    ) -> None:
+        """SageMaker's per-invocation CloudWatch metrics (namespace ``AWS/SageMaker``,
+        dimensions EndpointName and VariantName), put to moto: ``Invocations`` 1,
+        ``Invocation4XXErrors``/``Invocation5XXErrors`` from the container's answer, and
+        ``ModelLatency``/``OverheadLatency`` in microseconds (the container call; the
+        emulator's own share is taken as nothing). SageMaker publishes per minute; one
+        PutMetricData per invocation keeps the figures readable at once."""
+        status = 200
+        if reply.status != 200:
+            try:
+                status = int(json.loads(reply.body or b"{}").get("OriginalStatusCode") or 500)
+            except (ValueError, AttributeError):
+                status = 500
+        dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": variant}]
+        data: list[dict[str, Any]] = [
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 1.0, "Unit": "None"},
+            {
+                "MetricName": "Invocation4XXErrors",
+                "Dimensions": dims,
+                "Value": 1.0 if 400 <= status < 500 else 0.0,
+                "Unit": "None",
+            },
+            {
+                "MetricName": "Invocation5XXErrors",
+                "Dimensions": dims,
+                "Value": 1.0 if status >= 500 or status == 0 else 0.0,
+                "Unit": "None",
+            },
+        ]
+        if 0 < status < 500:  # a model that answered has a latency
+            data += [
+                {
+                    "MetricName": "ModelLatency",
+                    "Dimensions": dims,
+                    "Value": round(seconds * 1e6),
+                    "Unit": "Microseconds",
+                },
+                {
+                    "MetricName": "OverheadLatency",
+                    "Dimensions": dims,
+                    "Value": 0.0,
+                    "Unit": "Microseconds",
+                },
+            ]
+        try:
+            self._moto(region, "cloudwatch").put_metric_data(
+                Namespace="AWS/SageMaker", MetricData=data
+            )
+        except Exception as exc:  # the metrics never fail an invocation
+            with self._lock:
+                self.metric_errors.append(f"{name}: {exc}")
+            return
+        with self._lock:
+            self.metrics_put += 1
 
     def _capture(
         self,

@@ -83,12 +83,41 @@ class EmulatorServer:
         uvicorn.Server(config).run(sockets=[self._sock])
 
 
+def _cloudwatch_percentiles() -> None:
+    """moto answers a percentile statistic ("p99") of GetMetricData with nothing; CloudWatch
+    computes it from the values put. Teach moto's ``Statistics`` the same (nearest rank over
+    the single values of the period), once per process, so latency percentiles can be read
+    back as from CloudWatch."""
+    import math
+    import re
+
+    from moto.cloudwatch.models import Statistics
+
+    original = Statistics.get_statistics_for_type
+    if getattr(original, "modelship_percentiles", False):
+        return
+
+    def get_statistics_for_type(self: Statistics, stat: str) -> Any:
+        m = re.fullmatch(r"p(\d+(?:\.\d+)?)", stat)
+        if m is None:
+            return original(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values:
+            return None
+        rank = max(1, math.ceil(float(m.group(1)) / 100.0 * len(values)))
+        return values[min(rank, len(values)) - 1]
+
+    get_statistics_for_type.modelship_percentiles = True  # type: ignore[attr-defined]
+    Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
+
+
 class MotoServer:
     """moto's ThreadedMotoServer on a free 127.0.0.1 port, with reset between tests."""
 
     def __init__(self, port: int | None = None) -> None:
         from moto.server import ThreadedMotoServer
 
+        _cloudwatch_percentiles()
         self.port = port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
 
