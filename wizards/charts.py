@@ -47,6 +47,23 @@ LATENCY = {"p50", "p95", "p99"}
 EMPTY = "No requests in the last hour"
 
 
+def make_still(
+    plot: pg.PlotWidget, name: str, minimum: tuple[int, int], legend_columns: int
+) -> pg.LegendItem:
+    """Make ``plot`` a chart to read, not to explore (no mouse zoom, buttons or menu)
+    and give it a legend under the chart (never over the newest points, on the right)."""
+    plot.setObjectName(name)
+    plot.setMinimumSize(*minimum)
+    item = plot.getPlotItem()
+    item.setMouseEnabled(x=False, y=False)
+    item.hideButtons()
+    item.setMenuEnabled(False)
+    legend = pg.LegendItem(colCount=legend_columns, labelTextColor="#24292f")
+    item.layout.addItem(legend, 4, 1)
+    item.legend = legend
+    return legend
+
+
 class UsageCharts(QWidget):
     """Three charts over the last hour (x: minutes ago), or the empty state."""
 
@@ -64,22 +81,15 @@ class UsageCharts(QWidget):
         self.colours: dict[str, str] = {}
         self.scale = 1.0
         for title, unit, lines in CHARTS:
+            # title, axes, legend and a plot to read
             plot = pg.PlotWidget(background="w")
-            plot.setObjectName("dashboardChart")
-            plot.setMinimumSize(240, 180)  # title, axes, legend and a plot to read
+            legend = make_still(plot, "dashboardChart", (240, 180), len(lines))
             item = plot.getPlotItem()
             item.setTitle(title, color="#24292f")
             item.setLabel("left", unit, color="#24292f")
             item.setLabel("bottom", "minutes ago", color="#24292f")
             item.showGrid(x=True, y=True, alpha=0.2)
             item.setXRange(-60, 0, padding=0.02)
-            item.setMouseEnabled(x=False, y=False)
-            item.hideButtons()
-            item.setMenuEnabled(False)
-            # the legend goes under the chart, never over the newest points (right)
-            legend = pg.LegendItem(colCount=len(lines), labelTextColor="#24292f")
-            item.layout.addItem(legend, 4, 1)
-            item.legend = legend
             if unit == "milliseconds":
                 item.getAxis("left").enableAutoSIPrefix(False)
             for key, words, colour in lines:

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wizards.charts import make_still
 from wizards.pages.base import busy_bar, note
 from wizards.workers import WorkerOwner
 
@@ -70,16 +71,10 @@ class BinChart(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setObjectName("driftChart")
-        self.setMinimumSize(260, 200)
+        self.legend = make_still(self, "driftChart", (260, 200), 2)
         item = self.getPlotItem()
-        item.setMouseEnabled(x=False, y=False)
-        item.hideButtons()
-        item.setMenuEnabled(False)
         item.showGrid(y=True, alpha=0.2)
         item.setLabel("left", "% of rows", color="#24292f")
-        self.legend = pg.LegendItem(colCount=2, labelTextColor="#24292f")
-        item.layout.addItem(self.legend, 4, 1)
         self.base_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=BASE_COLOUR)
         self.got_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=LEVEL_COLOUR["ok"])
         item.addItem(self.base_bars)
@@ -143,17 +138,11 @@ class AnswersChart(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setObjectName("driftAnswers")
-        self.setMinimumSize(260, 200)
+        self.legend = make_still(self, "driftAnswers", (260, 200), 3)
         item = self.getPlotItem()
-        item.setMouseEnabled(x=False, y=False)
-        item.hideButtons()
-        item.setMenuEnabled(False)
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setLabel("left", "% of rows", color="#24292f")
         item.setLabel("bottom", "hours ago", color="#24292f")
-        self.legend = pg.LegendItem(colCount=3, labelTextColor="#24292f")
-        item.layout.addItem(self.legend, 4, 1)
         self.curves: dict[str, pg.PlotDataItem] = {}
 
     def show_answers(self, predictions: Any, now: float | None = None) -> None:
